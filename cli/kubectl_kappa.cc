@@ -1,0 +1,174 @@
+// kubectl-kappa: the kubectl plugin. This file holds the Kafka-side tools that work without
+// a cluster (lag, preflight). Exit codes: 0 ok, 1 the check failed, 2 usage or connection.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/kafka/lag_monitor.h"
+#include "runtime/kafka/rdkafka_admin.h"
+#include "runtime/kafka/retention_preflight.h"
+
+namespace {
+
+using kappa::kafka::WallTime;
+using nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kCheckFailed = 1;
+constexpr int kUsageOrConnection = 2;
+
+struct KafkaOptions {
+  std::string bootstrap;
+  double timeoutSeconds = 10;
+  std::vector<std::string> properties;
+  bool json = false;
+};
+
+void addKafkaOptions(CLI::App* cmd, KafkaOptions& o) {
+  cmd->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (host:port[,...])")
+      ->required();
+  cmd->add_option("--timeout", o.timeoutSeconds, "Upper bound for each Kafka call, seconds")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-X,--property", o.properties,
+                  "librdkafka property key=value (security.protocol, sasl.*, ssl.*); repeatable");
+  cmd->add_flag("--json", o.json, "Print JSON");
+}
+
+std::string rfc3339(WallTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  std::ostringstream os;
+  os << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  return os.str();
+}
+
+int fail(int code, const std::string& message) {
+  std::cerr << "kubectl-kappa: " << message << "\n";
+  return code;
+}
+
+kappa::Result<std::unique_ptr<kappa::kafka::RdKafkaAdmin>> connect(const KafkaOptions& o) {
+  kappa::kafka::KafkaClientConfig cfg;
+  cfg.bootstrapServers = o.bootstrap;
+  cfg.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeoutSeconds * 1000));
+  cfg.properties["log_level"] = "0";  // failures are reported once, as a value
+  for (const auto& kv : o.properties) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return kappa::Error{kappa::ErrorCode::kInvalidArgument,
+                          "--property wants key=value, got '" + kv + "'"};
+    }
+    cfg.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return kappa::kafka::RdKafkaAdmin::create(cfg);
+}
+
+int runLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
+           std::optional<int64_t> maxLag) {
+  auto admin = connect(o);
+  if (!admin) return fail(kUsageOrConnection, admin.error().message);
+  kappa::kafka::LagMonitor monitor(**admin);
+  auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
+  if (!snap) return fail(kUsageOrConnection, snap.error().message);
+  if (o.json) {
+    json per = json::array();
+    for (const auto& p : snap->partitions) {
+      per.push_back({{"partition", p.partition},
+                     {"committed", p.committed ? json(*p.committed) : json(nullptr)},
+                     {"end", p.end},
+                     {"lag", p.lag}});
+    }
+    json out = {{"messages", snap->totalLag},
+                {"partitions", snap->laggingPartitions},
+                {"sampledAt", rfc3339(snap->sampledAt)},
+                {"group", group},
+                {"topic", topic},
+                {"committed", snap->committedAny},
+                {"perPartition", per}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "group " << group << " on " << topic << ": lag " << snap->totalLag
+              << " messages on " << snap->laggingPartitions << " of " << snap->partitions.size()
+              << " partitions" << (snap->committedAny ? "" : " (the group has not committed)")
+              << "\n";
+    std::cout << std::left << std::setw(10) << "PARTITION" << std::setw(14) << "COMMITTED"
+              << std::setw(14) << "END" << "LAG\n";
+    for (const auto& p : snap->partitions) {
+      std::cout << std::setw(10) << p.partition << std::setw(14)
+                << (p.committed ? std::to_string(*p.committed) : "-") << std::setw(14) << p.end
+                << p.lag << "\n";
+    }
+  }
+  if (maxLag && snap->totalLag > *maxLag) return kCheckFailed;
+  return kOk;
+}
+
+int runPreflight(const KafkaOptions& o, const std::string& topic, double throughput) {
+  auto admin = connect(o);
+  if (!admin) return fail(kUsageOrConnection, admin.error().message);
+  auto r = kappa::kafka::runPreflight(**admin, topic, throughput, std::chrono::system_clock::now());
+  if (!r) return fail(kUsageOrConnection, r.error().message);
+  auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  if (o.json) {
+    json out = {{"topic", topic},
+                {"verdict", kappa::kafka::verdictName(r->verdict)},
+                {"reason", r->reason},
+                {"messages", r->messages},
+                {"throughput", throughput},
+                {"replaySeconds", r->replaySeconds},
+                {"oldestAgeSeconds", opt(r->oldestAgeSeconds)},
+                {"expiresInSeconds", opt(r->expiresInSeconds)},
+                {"headroomSeconds", opt(r->headroomSeconds)},
+                {"truncatedPartitions", r->truncatedPartitions},
+                {"truncatedOffsets", r->truncatedOffsets}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << topic << ": " << kappa::kafka::verdictName(r->verdict) << " - " << r->reason
+              << "\n";
+  }
+  return r->verdict == kappa::kafka::RetentionVerdict::kSafe ? kOk : kCheckFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kubectl-kappa: blue-green reprocessing cutovers for Kafka pipelines"};
+  app.require_subcommand(1);
+
+  KafkaOptions lagOpts;
+  std::string lagGroup, lagTopic;
+  std::optional<int64_t> maxLag;
+  auto* lag = app.add_subcommand("lag", "Lag of a consumer group against the last stable offset");
+  addKafkaOptions(lag, lagOpts);
+  lag->add_option("--group", lagGroup, "Consumer group")->required();
+  lag->add_option("--topic", lagTopic, "Topic the group reads")->required();
+  lag->add_option("--max-lag", maxLag, "Exit 1 when the total lag is above this")
+      ->check(CLI::NonNegativeNumber);
+
+  KafkaOptions preOpts;
+  std::string preTopic;
+  double throughput = 0;
+  auto* pre = app.add_subcommand(
+      "preflight", "Will a replay from the earliest offset finish before the oldest events expire?");
+  addKafkaOptions(pre, preOpts);
+  pre->add_option("--topic", preTopic, "Source topic")->required();
+  pre->add_option("--throughput", throughput, "Expected replay rate, messages per second")
+      ->required()
+      ->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(kUsageOrConnection, e.what());
+  }
+  if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag);
+  if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput);
+  return fail(kUsageOrConnection, "no command given");
+}

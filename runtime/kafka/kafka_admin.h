@@ -1,0 +1,80 @@
+// KafkaAdmin: the port through which the controller and the CLI see and change Kafka
+// (topics, consumer groups, offsets). The production adapter is RdKafkaAdmin; unit tests use
+// fakes. Every call is bounded by the adapter's timeout and returns errors as values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "runtime/core/result.h"
+
+namespace kappa::kafka {
+
+// partition -> offset
+using PartitionOffsets = std::map<int32_t, int64_t>;
+// partition -> [from, to)
+using OffsetRanges = std::map<int32_t, std::pair<int64_t, int64_t>>;
+
+struct TopicSpec {
+  std::string name;
+  int32_t partitions = 1;
+  int16_t replicationFactor = 1;
+  std::map<std::string, std::string> configs;
+  bool operator==(const TopicSpec&) const = default;
+};
+
+struct TopicDescription {
+  std::string name;
+  int32_t partitions = 0;
+  // Effective config values (broker defaults included), e.g. retention.ms, cleanup.policy.
+  std::map<std::string, std::string> configs;
+
+  std::optional<int64_t> configInt(const std::string& key) const;
+  bool operator==(const TopicDescription&) const = default;
+};
+
+struct KafkaClientConfig {
+  std::string bootstrapServers;
+  // Extra librdkafka properties (sasl.*, ssl.*, security.protocol, ...).
+  std::map<std::string, std::string> properties;
+  // Upper bound for any single call.
+  std::chrono::milliseconds timeout{10000};
+};
+
+class KafkaAdmin {
+ public:
+  virtual ~KafkaAdmin() = default;
+
+  virtual Result<void> createTopic(const TopicSpec& spec) = 0;
+  virtual Result<void> deleteTopic(const std::string& topic) = 0;
+  virtual Result<TopicDescription> describeTopic(const std::string& topic) = 0;
+  virtual Result<void> deleteGroup(const std::string& group) = 0;
+
+  // Last stable offset per partition: the end of the log as a read_committed reader sees it.
+  virtual Result<PartitionOffsets> endOffsets(const std::string& topic) = 0;
+  // Log start offset per partition.
+  virtual Result<PartitionOffsets> earliestOffsets(const std::string& topic) = 0;
+  // Committed offsets of a group on a topic; partitions without a commit are absent.
+  virtual Result<PartitionOffsets> committedOffsets(const std::string& group,
+                                                    const std::string& topic) = 0;
+  // Timestamp (ms) of the first record of each non-empty partition.
+  virtual Result<PartitionOffsets> earliestTimestamps(const std::string& topic) = 0;
+  // Number of records a read_committed reader gets from each range: control markers and
+  // aborted records do not count. Used to tell a real lag from transaction markers.
+  virtual Result<PartitionOffsets> countVisibleRecords(const std::string& topic,
+                                                       const OffsetRanges& ranges) = 0;
+};
+
+using KafkaAdminPtr = std::unique_ptr<KafkaAdmin>;
+
+inline std::ostream& operator<<(std::ostream& os, const TopicSpec& t) {
+  return os << "TopicSpec{" << t.name << ", partitions=" << t.partitions
+            << ", rf=" << t.replicationFactor << ", configs=" << t.configs.size() << "}";
+}
+
+}  // namespace kappa::kafka

@@ -1,0 +1,57 @@
+// RdKafkaAdmin: the librdkafka adapter of the KafkaAdmin port.
+//
+// Offsets are listed with one ListOffsets request per partition leader (librdkafka batches
+// rd_kafka_offsets_for_times by broker), from a client whose isolation.level is
+// read_committed, so "end" is the last stable offset, not the high watermark.
+#pragma once
+
+#include <mutex>
+
+#include "runtime/kafka/kafka_admin.h"
+#include "runtime/kafka/rdkafka_handles.h"
+
+namespace kappa::kafka {
+
+class RdKafkaAdmin final : public KafkaAdmin {
+ public:
+  // Connects lazily: creating the client never blocks; the first call reports an
+  // unreachable cluster as kUnavailable or kTimeout within config.timeout.
+  static Result<std::unique_ptr<RdKafkaAdmin>> create(KafkaClientConfig config);
+
+  Result<void> createTopic(const TopicSpec& spec) override;
+  Result<void> deleteTopic(const std::string& topic) override;
+  Result<TopicDescription> describeTopic(const std::string& topic) override;
+  Result<void> deleteGroup(const std::string& group) override;
+  Result<PartitionOffsets> endOffsets(const std::string& topic) override;
+  Result<PartitionOffsets> earliestOffsets(const std::string& topic) override;
+  Result<PartitionOffsets> committedOffsets(const std::string& group,
+                                            const std::string& topic) override;
+  Result<PartitionOffsets> earliestTimestamps(const std::string& topic) override;
+  Result<PartitionOffsets> countVisibleRecords(const std::string& topic,
+                                               const OffsetRanges& ranges) override;
+
+  // Number of partitions of a topic (metadata only; kNotFound if it does not exist).
+  Result<int32_t> partitionCount(const std::string& topic);
+  // Moves the log start offset of each partition up to the given offset (DeleteRecords).
+  Result<void> deleteRecordsBefore(const std::string& topic, const PartitionOffsets& before);
+
+  const KafkaClientConfig& config() const { return config_; }
+
+ private:
+  RdKafkaAdmin(KafkaClientConfig config, KafkaHandle handle);
+  Result<PartitionOffsets> listOffsets(const std::string& topic, int64_t which);
+  Result<RdPtr<rd_kafka_event_t>> awaitAdminResult(rd_kafka_queue_t* queue,
+                                                   const std::string& what);
+  RdPtr<rd_kafka_AdminOptions_t> adminOptions(rd_kafka_admin_op_t op);
+  Result<KafkaHandle> readerHandle(const char* isolation);
+  Result<PartitionOffsets> listGroupOffsets(const std::string& group, const std::string& topic,
+                                            int32_t count);
+  Result<void> deleteGroupOnce(const std::string& group);
+  template <typename F>
+  auto retryOnCoordinatorMove(F attempt) -> decltype(attempt());
+
+  KafkaClientConfig config_;
+  KafkaHandle handle_;
+};
+
+}  // namespace kappa::kafka
