@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, test and run kappa-operator:
+# the C++ toolchain and -dev packages (apt), Java and Maven, and the Kafka broker jars
+# (Maven Central, cached under ~/.cache/kappa). Idempotent: on a ready machine it checks
+# and returns in seconds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+
+packages=(
+  build-essential cmake ninja-build pkg-config git python3 curl ca-certificates
+  clang clang-format libclang-rt-14-dev
+  libgtest-dev libgmock-dev
+  librdkafka-dev libssl-dev
+  libcpprest-dev libboost-dev
+  nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
+  libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev
+)
+# Java and Maven are needed for the broker; any JDK >= 17 on PATH will do.
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+"$repo/e2e/kafka/fetch-kafka.sh"
+# The local Kubernetes control plane (etcd, kube-apiserver), built from Go modules.
+if [ -x "$repo/e2e/cluster/build-control-plane.sh" ]; then
+  "$repo/e2e/cluster/build-control-plane.sh"
+fi
+echo "bootstrap: ready"
