@@ -20,6 +20,10 @@ enum class ErrorCode {
   kTimeout,      // no answer in the allotted time; may succeed later
   kUnavailable,  // transport failure: broker or server unreachable
   kInternal,     // anything else the remote side reported
+  // The requested version is no longer available (HTTP 410 Gone): start over from a fresh read.
+  kGone,
+  // Credentials missing, expired or rejected (HTTP 401).
+  kUnauthenticated,
 };
 
 const char* errorCodeName(ErrorCode code);
@@ -106,6 +110,10 @@ inline const char* errorCodeName(ErrorCode code) {
       return "Unavailable";
     case ErrorCode::kInternal:
       return "Internal";
+    case ErrorCode::kGone:
+      return "Gone";
+    case ErrorCode::kUnauthenticated:
+      return "Unauthenticated";
   }
   return "Unknown";
 }
