@@ -205,7 +205,24 @@ Result<void> RdKafkaAdmin::createTopic(const TopicSpec& spec) {
                    "create topic " + spec.name + ": " + (s ? s : rd_kafka_err2str(e))};
     }
   }
-  return {};
+  // The controller has the topic; return once the brokers serve it too, so the caller can
+  // produce and list offsets right away.
+  return awaitMetadata(spec.name, true);
+}
+
+Result<void> RdKafkaAdmin::awaitMetadata(const std::string& topic, bool present) {
+  auto deadline = Clock::now() + config_.timeout;
+  while (true) {
+    auto count = partitionCount(topic);
+    if (count.ok() == present) return {};
+    if (!count.ok() && count.error().code != ErrorCode::kNotFound) return count.error();
+    if (Clock::now() >= deadline) {
+      return Error{ErrorCode::kTimeout, "topic " + topic + (present ? " created" : " deleted") +
+                                            " but metadata did not show it within " +
+                                            std::to_string(config_.timeout.count()) + " ms"};
+    }
+    std::this_thread::sleep_for(50ms);
+  }
 }
 
 Result<void> RdKafkaAdmin::deleteTopic(const std::string& topic) {
@@ -224,7 +241,7 @@ Result<void> RdKafkaAdmin::deleteTopic(const std::string& topic) {
       return errorOf(e, "delete topic " + topic);
     }
   }
-  return {};
+  return awaitMetadata(topic, false);
 }
 
 Result<int32_t> RdKafkaAdmin::partitionCount(const std::string& topic) {

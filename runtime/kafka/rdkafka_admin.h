@@ -44,6 +44,7 @@ class RdKafkaAdmin final : public KafkaAdmin {
                                                    const std::string& what);
   RdPtr<rd_kafka_AdminOptions_t> adminOptions(rd_kafka_admin_op_t op);
   Result<KafkaHandle> readerHandle(const char* isolation);
+  Result<void> awaitMetadata(const std::string& topic, bool present);
   Result<PartitionOffsets> listGroupOffsets(const std::string& group, const std::string& topic,
                                             int32_t count);
   Result<void> deleteGroupOnce(const std::string& group);

@@ -1,0 +1,93 @@
+// In-memory KafkaAdmin for unit tests: offsets and configs are set by the test; calls are
+// recorded so a test can check what was asked.
+#pragma once
+
+#include <vector>
+
+#include "runtime/kafka/kafka_admin.h"
+
+namespace kappa::testing {
+
+class FakeKafkaAdmin : public kafka::KafkaAdmin {
+ public:
+  std::map<std::string, kafka::TopicDescription> topics;
+  std::map<std::string, kafka::PartitionOffsets> earliest, end, timestamps;
+  std::map<std::pair<std::string, std::string>, kafka::PartitionOffsets> committed;
+  // Visible records per partition, used by countVisibleRecords: offset -> visible?
+  std::map<int32_t, std::vector<bool>> visibleAt;
+  std::vector<kafka::OffsetRanges> probes;
+  std::optional<Error> failNext;
+
+  Result<void> createTopic(const kafka::TopicSpec& s) override {
+    if (auto e = takeFailure()) return *e;
+    if (topics.count(s.name)) return Error{ErrorCode::kAlreadyExists, s.name};
+    topics[s.name] = {s.name, s.partitions, s.configs};
+    return {};
+  }
+  Result<void> deleteTopic(const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    if (!topics.erase(t)) return Error{ErrorCode::kNotFound, t};
+    return {};
+  }
+  Result<kafka::TopicDescription> describeTopic(const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    auto it = topics.find(t);
+    if (it == topics.end()) return Error{ErrorCode::kNotFound, t};
+    return it->second;
+  }
+  Result<void> deleteGroup(const std::string& g) override {
+    if (auto e = takeFailure()) return *e;
+    bool found = false;
+    for (auto it = committed.begin(); it != committed.end();) {
+      if (it->first.first == g) {
+        it = committed.erase(it);
+        found = true;
+      } else {
+        ++it;
+      }
+    }
+    if (!found) return Error{ErrorCode::kNotFound, g};
+    return {};
+  }
+  Result<kafka::PartitionOffsets> endOffsets(const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    return end[t];
+  }
+  Result<kafka::PartitionOffsets> earliestOffsets(const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    return earliest[t];
+  }
+  Result<kafka::PartitionOffsets> committedOffsets(const std::string& g,
+                                                   const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    return committed[{g, t}];
+  }
+  Result<kafka::PartitionOffsets> earliestTimestamps(const std::string& t) override {
+    if (auto e = takeFailure()) return *e;
+    return timestamps[t];
+  }
+  Result<kafka::PartitionOffsets> countVisibleRecords(const std::string&,
+                                                      const kafka::OffsetRanges& r) override {
+    if (auto e = takeFailure()) return *e;
+    probes.push_back(r);
+    kafka::PartitionOffsets out;
+    for (const auto& [p, range] : r) {
+      int64_t n = 0;
+      for (int64_t o = range.first; o < range.second; ++o) {
+        const auto& v = visibleAt[p];
+        if (o < static_cast<int64_t>(v.size()) ? v[o] : true) ++n;
+      }
+      out[p] = n;
+    }
+    return out;
+  }
+
+ private:
+  std::optional<Error> takeFailure() {
+    auto e = failNext;
+    failNext.reset();
+    return e;
+  }
+};
+
+}  // namespace kappa::testing
