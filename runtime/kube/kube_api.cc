@@ -1,0 +1,108 @@
+#include "runtime/kube/kube_api.h"
+
+namespace kappa::kube {
+
+std::string Resource::basePath() const {
+  return group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+}
+
+std::ostream& operator<<(std::ostream& os, const Resource& r) {
+  return os << r.plural << (r.group.empty() ? "" : ".") << r.group << "/" << r.version;
+}
+
+namespace resources {
+Resource configMaps() { return {"", "v1", "configmaps", true}; }
+Resource namespaces() { return {"", "v1", "namespaces", false}; }
+Resource leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
+Resource events() { return {"events.k8s.io", "v1", "events", true}; }
+Resource customResourceDefinitions() {
+  return {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+}
+}  // namespace resources
+
+std::string CollectionRef::path() const {
+  std::string p = resource.basePath();
+  if (resource.namespaced && !ns.empty()) p += "/namespaces/" + ns;
+  return p + "/" + resource.plural;
+}
+
+std::string ObjectRef::path() const {
+  std::string p = CollectionRef{resource, ns}.path() + "/" + name;
+  if (!subresource.empty()) p += "/" + subresource;
+  return p;
+}
+
+std::ostream& operator<<(std::ostream& os, const ObjectRef& r) {
+  os << r.resource << " " << (r.ns.empty() ? "" : r.ns + "/") << r.name;
+  if (!r.subresource.empty()) os << " (" << r.subresource << ")";
+  return os;
+}
+
+const char* patchContentType(PatchType type) {
+  switch (type) {
+    case PatchType::kMerge:
+      return "application/merge-patch+json";
+    case PatchType::kJson:
+      return "application/json-patch+json";
+    case PatchType::kStrategicMerge:
+      return "application/strategic-merge-patch+json";
+    case PatchType::kApply:
+      return "application/apply-patch+yaml";
+  }
+  return "application/merge-patch+json";
+}
+
+const char* watchEventTypeName(WatchEvent::Type type) {
+  switch (type) {
+    case WatchEvent::Type::kAdded:
+      return "ADDED";
+    case WatchEvent::Type::kModified:
+      return "MODIFIED";
+    case WatchEvent::Type::kDeleted:
+      return "DELETED";
+    case WatchEvent::Type::kBookmark:
+      return "BOOKMARK";
+  }
+  return "UNKNOWN";
+}
+
+std::string WatchEvent::resourceVersion() const { return resourceVersionOf(object); }
+
+Result<ObjectList> KubeApi::listAll(const CollectionRef& ref, ListOptions options,
+                                    int64_t pageSize) {
+  options.limit = pageSize;
+  options.continueToken.clear();
+  ObjectList all;
+  while (true) {
+    auto page = list(ref, options);
+    if (!page) return page.error();
+    for (auto& item : page->items) all.items.push_back(std::move(item));
+    all.resourceVersion = page->resourceVersion;
+    if (page->continueToken.empty()) break;
+    options.continueToken = page->continueToken;
+    // Later pages come from the snapshot named by the continue token.
+    options.resourceVersion.clear();
+  }
+  return all;
+}
+
+namespace {
+std::string metadataString(const Json& obj, const char* field) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return {};
+  auto f = m->find(field);
+  if (f == m->end() || !f->is_string()) return {};
+  return f->get<std::string>();
+}
+}  // namespace
+
+std::string nameOf(const Json& obj) { return metadataString(obj, "name"); }
+std::string namespaceOf(const Json& obj) { return metadataString(obj, "namespace"); }
+std::string resourceVersionOf(const Json& obj) { return metadataString(obj, "resourceVersion"); }
+std::string uidOf(const Json& obj) { return metadataString(obj, "uid"); }
+std::string makeKey(const std::string& ns, const std::string& name) {
+  return ns.empty() ? name : ns + "/" + name;
+}
+std::string keyOf(const Json& obj) { return makeKey(namespaceOf(obj), nameOf(obj)); }
+
+}  // namespace kappa::kube

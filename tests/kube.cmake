@@ -1,0 +1,1 @@
+# Tests of runtime/kube. Included by tests/CMakeLists.txt.
