@@ -1,5 +1,8 @@
 #include "runtime/kube/kube_api.h"
 
+#include <cstdio>
+#include <ctime>
+
 namespace kappa::kube {
 
 std::string Resource::basePath() const {
@@ -104,5 +107,23 @@ std::string makeKey(const std::string& ns, const std::string& name) {
   return ns.empty() ? name : ns + "/" + name;
 }
 std::string keyOf(const Json& obj) { return makeKey(namespaceOf(obj), nameOf(obj)); }
+
+namespace {
+std::string formatUtc(std::chrono::system_clock::time_point t, bool micros) {
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  if (secs > t) secs -= std::chrono::seconds(1);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t - secs).count();
+  std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (micros) n += std::snprintf(buf + n, sizeof buf - n, ".%06lld", static_cast<long long>(us));
+  return std::string(buf, n) + "Z";
+}
+}  // namespace
+
+std::string formatMicroTime(std::chrono::system_clock::time_point t) { return formatUtc(t, true); }
+std::string formatTime(std::chrono::system_clock::time_point t) { return formatUtc(t, false); }
 
 }  // namespace kappa::kube

@@ -204,4 +204,8 @@ std::string uidOf(const Json& obj);
 std::string keyOf(const Json& obj);
 std::string makeKey(const std::string& ns, const std::string& name);
 
+// metav1.MicroTime ("2024-05-01T12:00:00.123456Z") and metav1.Time ("2024-05-01T12:00:00Z").
+std::string formatMicroTime(std::chrono::system_clock::time_point t);
+std::string formatTime(std::chrono::system_clock::time_point t);
+
 }  // namespace kappa::kube

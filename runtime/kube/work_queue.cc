@@ -1,0 +1,135 @@
+#include "runtime/kube/work_queue.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kappa::kube {
+
+WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay)
+    : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
+
+void WorkQueue::addLocked(const std::string& key) {
+  if (shuttingDown_ || dirty_.count(key)) return;
+  dirty_.insert(key);
+  if (processing_.count(key)) return;  // queued again by done()
+  queue_.push_back(key);
+  cv_.notify_one();
+}
+
+void WorkQueue::add(const std::string& key) {
+  std::lock_guard lock(mu_);
+  addLocked(key);
+}
+
+void WorkQueue::addAfter(const std::string& key, Clock::duration delay) {
+  std::lock_guard lock(mu_);
+  if (shuttingDown_) return;
+  if (delay <= Clock::duration::zero()) {
+    addLocked(key);
+    return;
+  }
+  auto at = Clock::now() + delay;
+  auto [it, inserted] = waiting_.emplace(key, at);
+  if (!inserted && at < it->second) it->second = at;
+  // Wake a waiting worker so it recomputes how long to sleep.
+  cv_.notify_all();
+}
+
+WorkQueue::Clock::duration WorkQueue::nextDelay(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(key);
+  int n = it == failures_.end() ? 0 : it->second;
+  // base * 2^n, computed in floating point so large n cannot overflow.
+  double ms = static_cast<double>(baseDelay_.count()) * std::pow(2.0, std::min(n, 62));
+  ms = std::min(ms, static_cast<double>(maxDelay_.count()));
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+}
+
+void WorkQueue::addRateLimited(const std::string& key) {
+  auto delay = nextDelay(key);
+  {
+    std::lock_guard lock(mu_);
+    failures_[key]++;
+  }
+  addAfter(key, delay);
+}
+
+void WorkQueue::forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  failures_.erase(key);
+}
+
+int WorkQueue::numRequeues(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+void WorkQueue::promoteDueLocked(Clock::time_point now) {
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->second <= now) {
+      addLocked(it->first);
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::optional<std::string> WorkQueue::getUntil(std::optional<Clock::time_point> deadline) {
+  std::unique_lock lock(mu_);
+  while (true) {
+    promoteDueLocked(Clock::now());
+    if (!queue_.empty()) break;
+    if (shuttingDown_) return std::nullopt;
+    std::optional<Clock::time_point> wake = deadline;
+    for (const auto& [_, at] : waiting_) {
+      if (!wake || at < *wake) wake = at;
+    }
+    if (wake) {
+      if (deadline && Clock::now() >= *deadline) return std::nullopt;
+      cv_.wait_until(lock, *wake);
+    } else {
+      cv_.wait(lock);
+    }
+  }
+  auto key = std::move(queue_.front());
+  queue_.pop_front();
+  processing_.insert(key);
+  dirty_.erase(key);
+  return key;
+}
+
+std::optional<std::string> WorkQueue::get() { return getUntil(std::nullopt); }
+
+std::optional<std::string> WorkQueue::getFor(Clock::duration timeout) {
+  return getUntil(Clock::now() + timeout);
+}
+
+void WorkQueue::done(const std::string& key) {
+  std::lock_guard lock(mu_);
+  processing_.erase(key);
+  if (dirty_.count(key)) {
+    queue_.push_back(key);
+    cv_.notify_one();
+  }
+}
+
+void WorkQueue::shutDown() {
+  std::lock_guard lock(mu_);
+  shuttingDown_ = true;
+  waiting_.clear();
+  cv_.notify_all();
+}
+
+bool WorkQueue::shuttingDown() const {
+  std::lock_guard lock(mu_);
+  return shuttingDown_;
+}
+
+size_t WorkQueue::len() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+}  // namespace kappa::kube

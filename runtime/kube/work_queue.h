@@ -1,0 +1,67 @@
+// WorkQueue: the reconcile queue of keys ("namespace/name"), with client-go workqueue
+// semantics:
+//  - a key is queued at most once however often it is added (deduplication);
+//  - a key being processed (between get() and done()) is never handed to a second worker;
+//    adds meanwhile mark it dirty and it is queued again at done();
+//  - addRateLimited() requeues after a per-key exponential backoff
+//    (baseDelay * 2^failures, capped at maxDelay); forget() resets that key's failures;
+//  - addAfter() queues after a delay (the earliest pending delay of a key wins);
+//  - shutDown() wakes all workers; get() hands out what is still queued, then std::nullopt.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace kappa::kube {
+
+class WorkQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit WorkQueue(std::chrono::milliseconds baseDelay = std::chrono::milliseconds(5),
+                     std::chrono::milliseconds maxDelay = std::chrono::seconds(1000));
+
+  void add(const std::string& key);
+  void addAfter(const std::string& key, Clock::duration delay);
+  void addRateLimited(const std::string& key);
+  void forget(const std::string& key);
+  int numRequeues(const std::string& key) const;
+
+  // Blocks until a key is ready or the queue is shut down.
+  std::optional<std::string> get();
+  // Like get(), but gives up after `timeout`.
+  std::optional<std::string> getFor(Clock::duration timeout);
+  void done(const std::string& key);
+
+  void shutDown();
+  bool shuttingDown() const;
+  // Keys ready to be handed out (not the delayed ones, not those in process).
+  size_t len() const;
+  // The backoff the next addRateLimited(key) would use.
+  Clock::duration nextDelay(const std::string& key) const;
+
+ private:
+  void addLocked(const std::string& key);
+  void promoteDueLocked(Clock::time_point now);
+  std::optional<std::string> getUntil(std::optional<Clock::time_point> deadline);
+
+  const std::chrono::milliseconds baseDelay_;
+  const std::chrono::milliseconds maxDelay_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::set<std::string> dirty_;
+  std::set<std::string> processing_;
+  std::map<std::string, Clock::time_point> waiting_;  // key -> when it becomes ready
+  std::map<std::string, int> failures_;
+  bool shuttingDown_ = false;
+};
+
+}  // namespace kappa::kube
