@@ -1,0 +1,422 @@
+#include "runtime/worker/engine.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace kappa::worker {
+namespace {
+
+constexpr uint64_t kSweepEvery = 1 << 16;
+constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
+
+int64_t floorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+}  // namespace
+
+size_t Engine::Hash::operator()(std::string_view s) const {
+  return static_cast<size_t>(XXH3_64bits(s.data(), s.size()));
+}
+
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void appendJsonNumber(std::string& out, double v) {
+  if (std::isnan(v) || std::isinf(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  std::to_chars_result r;
+  if (v == std::trunc(v) && std::fabs(v) < 9.0e15) {
+    r = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(v));
+  } else {
+    r = std::to_chars(buf, buf + sizeof buf, v);
+  }
+  out.append(buf, r.ptr);
+}
+
+Engine::Engine(const Program& program) : program_(program) {
+  for (const auto& a : program_.aggregates) {
+    std::string n;
+    appendJsonString(n, a.name);
+    escapedNames_.push_back(n + ":");
+  }
+  valueBuf_.reserve(256);
+  keyBuf_.reserve(64);
+}
+
+bool Engine::passesFilter(const EventParser& e) const {
+  for (const auto& c : program_.filter) {
+    const auto& v = e.field(c.field);
+    bool hit = false;
+    switch (c.op) {
+      case FilterClause::Op::kEq:
+        hit = scalarEquals(v, c.values[0]);
+        break;
+      case FilterClause::Op::kNe:
+        hit = !scalarEquals(v, c.values[0]);
+        break;
+      case FilterClause::Op::kIn:
+        for (const auto& s : c.values) hit = hit || scalarEquals(v, s);
+        break;
+    }
+    if (!hit) return false;
+  }
+  return true;
+}
+
+std::string_view Engine::checkAggregateTypes(const EventParser& e) const {
+  for (const auto& a : program_.aggregates) {
+    if (a.op == Aggregate::Op::kCount || a.field < 0) continue;
+    if (a.where && !scalarEquals(e.field(a.where->field), a.where->equals)) continue;
+    auto k = e.field(a.field).kind;
+    if (k != FieldValue::Kind::kNumber && k != FieldValue::Kind::kMissing &&
+        k != FieldValue::Kind::kNull) {
+      return "aggregate field is not a number";
+    }
+  }
+  return {};
+}
+
+void Engine::initValues(std::vector<double>& v) const {
+  v.resize(program_.aggregates.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto op = program_.aggregates[i].op;
+    v[i] = (op == Aggregate::Op::kMin || op == Aggregate::Op::kMax) ? kUnset : 0.0;
+  }
+}
+
+void Engine::apply(std::vector<double>& v, const EventParser& e) const {
+  for (size_t i = 0; i < program_.aggregates.size(); ++i) {
+    const auto& a = program_.aggregates[i];
+    if (a.where && !scalarEquals(e.field(a.where->field), a.where->equals)) continue;
+    if (a.op == Aggregate::Op::kCount) {
+      if (a.field >= 0) {
+        auto k = e.field(a.field).kind;
+        if (k == FieldValue::Kind::kMissing || k == FieldValue::Kind::kNull) continue;
+      }
+      v[i] += 1;
+      continue;
+    }
+    const auto& f = e.field(a.field);
+    if (f.kind != FieldValue::Kind::kNumber) continue;  // missing or null: ignored
+    switch (a.op) {
+      case Aggregate::Op::kSum:
+        v[i] += f.number;
+        break;
+      case Aggregate::Op::kMin:
+        if (std::isnan(v[i]) || f.number < v[i]) v[i] = f.number;
+        break;
+      case Aggregate::Op::kMax:
+        if (std::isnan(v[i]) || f.number > v[i]) v[i] = f.number;
+        break;
+      case Aggregate::Op::kCount:
+        break;
+    }
+  }
+}
+
+void Engine::merge(std::vector<double>& into, const std::vector<double>& from) const {
+  for (size_t i = 0; i < program_.aggregates.size(); ++i) {
+    switch (program_.aggregates[i].op) {
+      case Aggregate::Op::kCount:
+      case Aggregate::Op::kSum:
+        into[i] += from[i];
+        break;
+      case Aggregate::Op::kMin:
+        if (!std::isnan(from[i]) && (std::isnan(into[i]) || from[i] < into[i])) into[i] = from[i];
+        break;
+      case Aggregate::Op::kMax:
+        if (!std::isnan(from[i]) && (std::isnan(into[i]) || from[i] > into[i])) into[i] = from[i];
+        break;
+    }
+  }
+}
+
+bool Engine::closed(const Span& w, int64_t watermark) const {
+  return watermark != INT64_MIN && w.end + program_.window.allowedLatenessMs <= watermark;
+}
+
+const std::string& Engine::formatValue(std::string_view key, const Span* w,
+                                       const std::vector<double>& values) {
+  valueBuf_.clear();
+  valueBuf_ += "{\"key\":";
+  appendJsonString(valueBuf_, key);
+  if (w) {
+    valueBuf_ += ",\"window_start\":";
+    appendJsonNumber(valueBuf_, static_cast<double>(w->start));
+    valueBuf_ += ",\"window_end\":";
+    appendJsonNumber(valueBuf_, static_cast<double>(w->end));
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    valueBuf_.push_back(',');
+    valueBuf_ += escapedNames_[i];
+    appendJsonNumber(valueBuf_, values[i]);
+  }
+  valueBuf_.push_back('}');
+  return valueBuf_;
+}
+
+std::string_view Engine::windowKey(std::string_view key, int64_t start) {
+  keyBuf_.assign(key);
+  keyBuf_.push_back('@');
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, start);
+  keyBuf_.append(buf, r.ptr);
+  return keyBuf_;
+}
+
+ProcessResult Engine::process(int32_t partition, int64_t offset, const EventParser& e,
+                              Emitter& out) {
+  // Validate everything before changing anything: an invalid event leaves no trace.
+  const auto& kv = e.field(program_.keyField);
+  char intKey[24];
+  std::string_view key;
+  if (kv.kind == FieldValue::Kind::kString) {
+    key = kv.text;
+  } else if (kv.kind == FieldValue::Kind::kNumber && kv.isInteger) {
+    auto r = std::to_chars(intKey, intKey + sizeof intKey, kv.integer);
+    key = std::string_view(intKey, r.ptr - intKey);
+  } else if (kv.kind == FieldValue::Kind::kMissing || kv.kind == FieldValue::Kind::kNull) {
+    return {Outcome::kInvalid, "missing key field"};
+  } else {
+    return {Outcome::kInvalid, "key field is not a string or integer"};
+  }
+  int64_t ts = 0;
+  bool hasTs = false;
+  if (program_.timestampField >= 0) {
+    const auto& tv = e.field(program_.timestampField);
+    if (tv.kind == FieldValue::Kind::kMissing || tv.kind == FieldValue::Kind::kNull) {
+      return {Outcome::kInvalid, "missing timestamp field"};
+    }
+    if (tv.kind != FieldValue::Kind::kNumber || !tv.isInteger) {
+      return {Outcome::kInvalid, "timestamp field is not an integer (epoch ms)"};
+    }
+    ts = tv.integer;
+    hasTs = true;
+  }
+  if (auto err = checkAggregateTypes(e); !err.empty()) return {Outcome::kInvalid, err};
+  if (!passesFilter(e)) return {Outcome::kFiltered, {}};
+
+  PartitionState& ps = parts_[partition];
+  const auto& w = program_.window;
+
+  if (w.type == Window::Type::kNone) {
+    auto it = ps.running.find(key);
+    if (it == ps.running.end()) {
+      it = ps.running.emplace(std::string(key), std::vector<double>()).first;
+      initValues(it->second);
+    }
+    apply(it->second, e);
+    if (hasTs) ps.watermark = std::max(ps.watermark, ts);
+    out.emit(partition, key, &formatValue(key, nullptr, it->second), offset, ps.watermark);
+    return {Outcome::kEmitted, {}};
+  }
+
+  if (w.type == Window::Type::kTumbling) {
+    int64_t start = floorDiv(ts, w.sizeMs) * w.sizeMs;
+    Span probe{start, start + w.sizeMs, {}};
+    if (closed(probe, ps.watermark)) {
+      ++lateDropped_;
+      return {Outcome::kLate, {}};
+    }
+    auto it = ps.windows.find(key);
+    if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
+    WindowList& list = it->second;
+    auto pos = std::lower_bound(list.begin(), list.end(), start,
+                                [](const Span& a, int64_t s) { return a.start < s; });
+    if (pos == list.end() || pos->start != start) {
+      pos = list.insert(pos, Span{start, start + w.sizeMs, {}});
+      initValues(pos->values);
+    }
+    apply(pos->values, e);
+    ps.watermark = std::max(ps.watermark, ts);
+    const Span& win = *pos;
+    auto rk = windowKey(key, win.start);
+    out.emit(partition, rk, &formatValue(key, &win, win.values), offset, ps.watermark);
+  } else {
+    // Session: the event opens [ts, ts + gap) and absorbs every open session it overlaps.
+    // It is late only when it overlaps no open session and its own window is closed.
+    const int64_t before = ps.watermark;
+    Span merged{ts, ts + w.gapMs, {}};
+    auto it = ps.windows.find(key);
+    bool joinsOpen = false;
+    if (it != ps.windows.end()) {
+      for (const auto& s : it->second) {
+        joinsOpen = joinsOpen ||
+                    (s.start < merged.end && merged.start < s.end && !closed(s, before));
+      }
+    }
+    if (!joinsOpen && closed(merged, before)) {
+      ++lateDropped_;
+      return {Outcome::kLate, {}};
+    }
+    if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
+    WindowList& list = it->second;
+    initValues(merged.values);
+    apply(merged.values, e);
+    // Absorbed sessions, in start order; closed ones are final and never absorbed. Merging
+    // only grows the window, so it may now reach sessions the event alone did not.
+    std::vector<int64_t> tombstones;
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (auto s = list.begin(); s != list.end();) {
+        if (s->start < merged.end && merged.start < s->end && !closed(*s, before)) {
+          merged.start = std::min(merged.start, s->start);
+          merged.end = std::max(merged.end, s->end);
+          merge(merged.values, s->values);
+          tombstones.push_back(s->start);
+          s = list.erase(s);
+          grew = true;
+        } else {
+          ++s;
+        }
+      }
+    }
+    std::sort(tombstones.begin(), tombstones.end());
+    ps.watermark = std::max(ps.watermark, ts);
+    for (int64_t start : tombstones) {
+      if (start == merged.start) continue;  // same record key: overwritten below
+      out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+    }
+    auto pos = std::lower_bound(list.begin(), list.end(), merged.start,
+                                [](const Span& a, int64_t s) { return a.start < s; });
+    pos = list.insert(pos, std::move(merged));
+    const Span& win = *pos;
+    auto rk = windowKey(key, win.start);
+    out.emit(partition, rk, &formatValue(key, &win, win.values), offset, ps.watermark);
+  }
+  if (++ps.sinceSweep >= kSweepEvery) sweep(ps);
+  return {Outcome::kEmitted, {}};
+}
+
+void Engine::sweep(PartitionState& ps) {
+  ps.sinceSweep = 0;
+  for (auto it = ps.windows.begin(); it != ps.windows.end();) {
+    auto& list = it->second;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const Span& w) { return closed(w, ps.watermark); }),
+               list.end());
+    it = list.empty() ? ps.windows.erase(it) : std::next(it);
+  }
+}
+
+Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
+                             std::optional<std::string_view> value,
+                             std::optional<int64_t> watermark) {
+  PartitionState& ps = parts_[partition];
+  if (watermark) ps.watermark = std::max(ps.watermark, *watermark);
+  bool windowed = program_.window.type != Window::Type::kNone;
+  if (!value) {
+    if (!windowed) {
+      ps.running.erase(std::string(recordKey));
+      return {};
+    }
+    auto at = recordKey.rfind('@');
+    if (at == std::string_view::npos) return {};
+    int64_t start = 0;
+    auto digits = recordKey.substr(at + 1);
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), start).ec != std::errc()) {
+      return Error{ErrorCode::kInvalidArgument, "output record key without window start"};
+    }
+    auto it = ps.windows.find(recordKey.substr(0, at));
+    if (it == ps.windows.end()) return {};
+    auto& list = it->second;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const Span& w) { return w.start == start; }),
+               list.end());
+    if (list.empty()) ps.windows.erase(it);
+    return {};
+  }
+  nlohmann::json j = nlohmann::json::parse(value->begin(), value->end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("key") || !j["key"].is_string()) {
+    return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
+  }
+  std::vector<double> values;
+  initValues(values);
+  for (size_t i = 0; i < program_.aggregates.size(); ++i) {
+    auto f = j.find(program_.aggregates[i].name);
+    if (f == j.end()) {
+      return Error{ErrorCode::kInvalidArgument,
+                   "output record lacks aggregate '" + program_.aggregates[i].name +
+                       "': was the output written by another program?"};
+    }
+    if (f->is_number()) values[i] = f->get<double>();
+  }
+  std::string key = j["key"].get<std::string>();
+  if (!windowed) {
+    ps.running[key] = std::move(values);
+    return {};
+  }
+  if (!j.contains("window_start") || !j.contains("window_end")) {
+    return Error{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
+  }
+  Span w{j["window_start"].get<int64_t>(), j["window_end"].get<int64_t>(), std::move(values)};
+  auto& list = ps.windows[key];
+  auto pos = std::lower_bound(list.begin(), list.end(), w.start,
+                              [](const Span& a, int64_t s) { return a.start < s; });
+  if (pos != list.end() && pos->start == w.start) {
+    *pos = std::move(w);
+  } else {
+    list.insert(pos, std::move(w));
+  }
+  return {};
+}
+
+void Engine::dropPartition(int32_t partition) { parts_.erase(partition); }
+
+std::optional<int64_t> Engine::watermark(int32_t partition) const {
+  auto it = parts_.find(partition);
+  if (it == parts_.end() || it->second.watermark == INT64_MIN) return std::nullopt;
+  return it->second.watermark;
+}
+
+size_t Engine::stateEntries() const {
+  size_t n = 0;
+  for (const auto& [p, ps] : parts_) {
+    n += ps.running.size();
+    for (const auto& [k, l] : ps.windows) n += l.size();
+  }
+  return n;
+}
+
+}  // namespace kappa::worker

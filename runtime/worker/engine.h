@@ -1,0 +1,103 @@
+// The worker's processing engine: filter -> key -> window -> aggregate for one event at a
+// time, per source partition. Pure (no Kafka, no clock): the output is a function of the
+// sequence of (partition, offset, event) it is fed, which is what makes replay and live
+// agree and a restarted worker produce exactly what an uninterrupted one would.
+//
+// Semantics
+// - Every accepted event emits the new value of the window (or running aggregate) it
+//   changed; a session merge first emits tombstones for the windows it absorbed.
+// - The watermark of a partition is the largest event time accepted so far. An event is
+//   dropped as late when its window closed more than allowedLateness before the watermark;
+//   a closed window never changes again (so forgetting it is invisible).
+// - Each record carries the source offset it reflects and the watermark after it, so the
+//   state of a partition can be rebuilt exactly from its output records (restore()).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/core/result.h"
+#include "runtime/worker/event_parser.h"
+#include "runtime/worker/program.h"
+
+namespace kappa::worker {
+
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  // `value` is null for a tombstone. Views are valid only during the call.
+  virtual void emit(int32_t partition, std::string_view key, const std::string* value,
+                    int64_t sourceOffset, int64_t watermark) = 0;
+};
+
+enum class Outcome { kEmitted, kFiltered, kLate, kInvalid };
+
+struct ProcessResult {
+  Outcome outcome;
+  std::string_view error;  // kInvalid: why (static storage)
+};
+
+class Engine {
+ public:
+  explicit Engine(const Program& program);
+
+  ProcessResult process(int32_t partition, int64_t offset, const EventParser& event,
+                        Emitter& out);
+
+  // Rebuilds state from one output record of the partition (records fed in log order).
+  Result<void> restore(int32_t partition, std::string_view recordKey,
+                       std::optional<std::string_view> value, std::optional<int64_t> watermark);
+  void dropPartition(int32_t partition);
+
+  std::optional<int64_t> watermark(int32_t partition) const;
+  size_t stateEntries() const;
+  uint64_t lateDropped() const { return lateDropped_; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const;
+  };
+  struct Span {
+    int64_t start = 0;
+    int64_t end = 0;  // tumbling: start + size; session: last event + gap
+    std::vector<double> values;
+  };
+  using WindowList = std::vector<Span>;
+  struct PartitionState {
+    int64_t watermark = INT64_MIN;
+    std::unordered_map<std::string, std::vector<double>, Hash, std::equal_to<>> running;
+    std::unordered_map<std::string, WindowList, Hash, std::equal_to<>> windows;
+    uint64_t sinceSweep = 0;
+  };
+
+  bool passesFilter(const EventParser& e) const;
+  std::string_view checkAggregateTypes(const EventParser& e) const;
+  void initValues(std::vector<double>& v) const;
+  void apply(std::vector<double>& v, const EventParser& e) const;
+  void merge(std::vector<double>& into, const std::vector<double>& from) const;
+  bool closed(const Span& w, int64_t watermark) const;
+  void sweep(PartitionState& ps);
+  const std::string& formatValue(std::string_view key, const Span* w,
+                                 const std::vector<double>& values);
+  std::string_view windowKey(std::string_view key, int64_t start);
+
+  const Program& program_;
+  std::vector<std::string> escapedNames_;  // "\"name\":"
+  std::unordered_map<int32_t, PartitionState> parts_;
+  std::string valueBuf_;
+  std::string keyBuf_;
+  uint64_t lateDropped_ = 0;
+};
+
+// Appends `s` as a JSON string literal.
+void appendJsonString(std::string& out, std::string_view s);
+// Appends a number deterministically: integers without a fraction, others in the shortest
+// form that reads back to the same double; NaN (unset min/max) as null.
+void appendJsonNumber(std::string& out, double v);
+
+}  // namespace kappa::worker

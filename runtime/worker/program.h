@@ -1,0 +1,82 @@
+// The built-in worker's program: filter -> key -> window -> aggregate, as written in a
+// PipelineVersion's spec.processor.builtin (JSON) or a --program YAML file. Parsing validates
+// everything up front and names the offending field, so a bad program never starts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "runtime/core/result.h"
+
+namespace kappa::worker {
+
+// A constant in a program (filter value, where.equals). Event values compare by kind: a
+// string equals only a string, a number only a number (numerically), a bool only a bool.
+struct Scalar {
+  enum class Kind { kString, kNumber, kBool };
+  Kind kind = Kind::kString;
+  std::string text;  // kString
+  double number = 0;  // kNumber
+  bool boolean = false;  // kBool
+  bool operator==(const Scalar&) const = default;
+};
+
+// Fields are referred to by index into Program::fields (each distinct name once), so the
+// event parser extracts every field the program needs in one pass.
+using FieldRef = int;
+
+struct FilterClause {
+  enum class Op { kEq, kNe, kIn };
+  FieldRef field = -1;
+  Op op = Op::kEq;
+  std::vector<Scalar> values;  // one for eq/ne
+  bool operator==(const FilterClause&) const = default;
+};
+
+struct Where {
+  FieldRef field = -1;
+  Scalar equals;
+  bool operator==(const Where&) const = default;
+};
+
+struct Aggregate {
+  enum class Op { kCount, kSum, kMin, kMax };
+  std::string name;
+  Op op = Op::kCount;
+  FieldRef field = -1;  // required for sum/min/max
+  std::optional<Where> where;
+  bool operator==(const Aggregate&) const = default;
+};
+
+struct Window {
+  enum class Type { kNone, kTumbling, kSession };
+  Type type = Type::kNone;
+  int64_t sizeMs = 0;  // tumbling
+  int64_t gapMs = 0;   // session
+  int64_t allowedLatenessMs = 0;
+  bool operator==(const Window&) const = default;
+};
+
+struct Program {
+  std::vector<std::string> fields;  // distinct field names, indexed by FieldRef
+  FieldRef keyField = -1;
+  FieldRef timestampField = -1;  // -1: none (only allowed without a window)
+  std::vector<FilterClause> filter;
+  Window window;
+  std::vector<Aggregate> aggregates;
+  bool operator==(const Program&) const = default;
+};
+
+// Parses YAML or JSON (JSON is read as YAML flow style). Errors are kInvalidArgument with a
+// message of the form "<field path>: <what is wrong>", e.g. "aggregates[1].field: required
+// for op sum".
+Result<Program> parseProgram(const std::string& text);
+Result<Program> loadProgramFile(const std::string& path);
+
+const char* windowTypeName(Window::Type t);
+const char* aggregateOpName(Aggregate::Op op);
+
+}  // namespace kappa::worker

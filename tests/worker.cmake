@@ -1,0 +1,4 @@
+# kappa-worker tests: the program parser, the event parser and the engine (unit), and the
+# worker process against the real broker (integration).
+kappa_unit_test(program_test runtime/worker/program_test.cc LIBS kappa_worker_core)
+kappa_unit_test(engine_test runtime/worker/engine_test.cc LIBS kappa_worker_core)
