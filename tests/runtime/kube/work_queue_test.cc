@@ -1,0 +1,141 @@
+// WorkQueue: deduplication, one worker per key, rate-limited requeue, forget/done, shutdown.
+#include "runtime/kube/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace kappa::kube {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(WorkQueue, DeduplicatesQueuedKeys) {
+  WorkQueue q;
+  q.add("a");
+  q.add("b");
+  q.add("a");
+  EXPECT_EQ(q.len(), 2u);
+  EXPECT_EQ(q.get(), "a");
+  EXPECT_EQ(q.get(), "b");
+  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+}
+
+TEST(WorkQueue, KeyAddedWhileProcessingIsQueuedAgainAtDone) {
+  WorkQueue q;
+  q.add("a");
+  auto k = q.get();
+  ASSERT_EQ(k, "a");
+  q.add("a");  // changed while a worker holds it
+  q.add("a");
+  EXPECT_EQ(q.len(), 0u);  // not handed to a second worker
+  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+  q.done("a");
+  EXPECT_EQ(q.len(), 1u);  // once, however often it was added
+  EXPECT_EQ(q.get(), "a");
+  q.done("a");
+  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+}
+
+TEST(WorkQueue, RateLimitedRequeueBacksOffExponentiallyUntilForget) {
+  WorkQueue q(10ms, 80ms);
+  EXPECT_EQ(q.nextDelay("k"), 10ms);
+  q.addRateLimited("k");
+  EXPECT_EQ(q.numRequeues("k"), 1);
+  EXPECT_EQ(q.nextDelay("k"), 20ms);
+  q.addRateLimited("k");  // deduplicated with the pending one (earliest wins)
+  q.addRateLimited("k");
+  EXPECT_EQ(q.numRequeues("k"), 3);
+  EXPECT_EQ(q.nextDelay("k"), 80ms);
+  q.addRateLimited("k");
+  EXPECT_EQ(q.nextDelay("k"), 80ms);  // capped
+
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.len(), 0u);
+  EXPECT_EQ(q.get(), "k");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 9ms);
+  q.done("k");
+  EXPECT_EQ(q.getFor(150ms), std::nullopt);  // only one copy was pending
+
+  q.forget("k");
+  EXPECT_EQ(q.numRequeues("k"), 0);
+  EXPECT_EQ(q.nextDelay("k"), 10ms);
+}
+
+TEST(WorkQueue, AddAfterDelaysAndEarliestWins) {
+  WorkQueue q;
+  q.addAfter("late", 300ms);
+  q.addAfter("soon", 30ms);
+  q.addAfter("late", 60ms);  // earlier than the pending 300 ms
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.get(), "soon");
+  EXPECT_EQ(q.get(), "late");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 55ms);
+  EXPECT_LT(took, 250ms);
+}
+
+TEST(WorkQueue, ShutDownDrainsThenStopsWorkers) {
+  WorkQueue q;
+  q.add("x");
+  std::atomic<int> stopped{0};
+  std::vector<std::thread> workers;
+  q.shutDown();
+  EXPECT_EQ(q.get(), "x");  // what was queued is still handed out
+  for (int i = 0; i < 3; ++i) {
+    workers.emplace_back([&] {
+      if (!q.get()) stopped++;
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(stopped, 3);
+  q.add("y");  // ignored after shutdown
+  EXPECT_EQ(q.len(), 0u);
+  EXPECT_TRUE(q.shuttingDown());
+}
+
+TEST(WorkQueue, ShutDownWakesBlockedWorkers) {
+  WorkQueue q;
+  std::thread w([&] { EXPECT_EQ(q.get(), std::nullopt); });
+  std::this_thread::sleep_for(20ms);
+  q.shutDown();
+  w.join();
+}
+
+TEST(WorkQueue, ConcurrentWorkersNeverShareAKey) {
+  WorkQueue q;
+  std::mutex mu;
+  std::set<std::string> inFlight;
+  std::atomic<bool> overlap{false};
+  std::atomic<int> processed{0};
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 4; ++i) {
+    workers.emplace_back([&] {
+      while (auto k = q.get()) {
+        {
+          std::lock_guard lock(mu);
+          if (!inFlight.insert(*k).second) overlap = true;
+        }
+        std::this_thread::sleep_for(1ms);
+        {
+          std::lock_guard lock(mu);
+          inFlight.erase(*k);
+        }
+        processed++;
+        q.done(*k);
+      }
+    });
+  }
+  for (int round = 0; round < 200; ++round) q.add("key-" + std::to_string(round % 5));
+  std::this_thread::sleep_for(100ms);
+  q.shutDown();
+  for (auto& w : workers) w.join();
+  EXPECT_FALSE(overlap);
+  EXPECT_GE(processed, 5);
+}
+
+}  // namespace
+}  // namespace kappa::kube
