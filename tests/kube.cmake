@@ -8,6 +8,9 @@ add_library(kappa_kube_test_support STATIC
 target_link_libraries(kappa_kube_test_support
   PUBLIC kappa_kube GTest::gtest
   PRIVATE cpprestsdk::cpprest OpenSSL::SSL OpenSSL::Crypto)
+# Compiled into every test binary that links the support library.
+target_sources(kappa_kube_test_support INTERFACE
+  ${CMAKE_CURRENT_LIST_DIR}/support/kube_lsan_suppressions.cc)
 
 kappa_unit_test(kube_config_test runtime/kube/kube_config_test.cc LIBS kappa_kube)
 kappa_unit_test(kube_error_test runtime/kube/kube_error_test.cc LIBS kappa_kube)
@@ -38,3 +41,6 @@ function(kappa_kube_test name)
     TIMEOUT 120
     ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV}")
 endfunction()
+
+kappa_unit_test(kube_cpprest_api_test runtime/kube/cpprest_kube_api_test.cc
+  LIBS kappa_kube kappa_kube_test_support)

@@ -362,7 +362,14 @@ Result<WatchStreamPtr> CppRestKubeApi::watch(const CollectionRef& ref, const Lis
       auto task = watchClient->request(*req, cts.get_token());
       auto arrived = std::make_shared<std::promise<void>>();
       auto headers = arrived->get_future();
-      task.then([arrived](const pplx::task<http::http_response>&) { arrived->set_value(); });
+      task.then([arrived](const pplx::task<http::http_response>& t) {
+        // Observe a failure here: pplx raises SIGTRAP for a task exception nobody observed.
+        try {
+          t.wait();
+        } catch (...) {
+        }
+        arrived->set_value();
+      });
       if (headers.wait_for(options_.requestTimeout) == std::future_status::timeout) {
         cts.cancel();
         headers.wait();
