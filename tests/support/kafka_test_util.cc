@@ -114,6 +114,7 @@ TxnProducer::TxnProducer(const std::string& transactionalId)
 }
 
 void TxnProducer::write(const std::string& topic, int32_t partition, int count) {
+  expectedEnd_ = highWatermark(topic, partition) + count + 1;  // records and the marker
   RdPtr<rd_kafka_error_t> e(rd_kafka_begin_transaction(rk_.get()));
   ASSERT_FALSE(e) << rd_kafka_error_string(e.get());
   produceTo(rk_.get(), topic, partition, count, std::nullopt);
@@ -130,23 +131,29 @@ void TxnProducer::transaction(const std::string& topic, int32_t partition, int c
   RdPtr<rd_kafka_error_t> e(commit ? rd_kafka_commit_transaction(rk_.get(), 30000)
                                    : rd_kafka_abort_transaction(rk_.get(), 30000));
   ASSERT_FALSE(e) << rd_kafka_error_string(e.get());
-  waitUntilStable(topic, partition);
+  waitUntilStable(topic, partition, expectedEnd_);
 }
 
-void TxnProducer::waitUntilStable(const std::string& topic, int32_t partition) {
-  // The coordinator writes the markers after commit/abort returns; wait until the last
-  // stable offset has caught up with the high watermark so tests see exact offsets.
+int64_t TxnProducer::highWatermark(const std::string& topic, int32_t partition) {
+  int64_t low = 0, high = 0;
+  auto err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high,
+                                              10000);
+  EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+  return high;
+}
+
+void TxnProducer::waitUntilStable(const std::string& topic, int32_t partition, int64_t atLeast) {
+  // The coordinator writes the markers after commit/abort returns; wait until the log holds
+  // the transaction and its marker and the last stable offset has caught up with the high
+  // watermark, so tests see exact offsets.
   auto admin = makeAdmin();
   ASSERT_TRUE(admin);
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int64_t low = 0, high = 0;
-    auto err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low,
-                                                &high, 5000);
-    ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+  for (int attempt = 0; attempt < 400; ++attempt) {
+    int64_t high = highWatermark(topic, partition);
     auto end = admin->endOffsets(topic);
     ASSERT_TRUE(end.ok()) << end.error();
-    if (end->at(partition) == high) return;
-    usleep(50 * 1000);
+    if (high >= atLeast && end->at(partition) == high) return;
+    usleep(25 * 1000);
   }
   FAIL() << "last stable offset of " << topic << "/" << partition << " did not catch up";
 }
@@ -161,7 +168,7 @@ void TxnProducer::beginOpen(const std::string& topic, int32_t partition, int cou
 void TxnProducer::commitOpen() {
   RdPtr<rd_kafka_error_t> e(rd_kafka_commit_transaction(rk_.get(), 30000));
   ASSERT_FALSE(e) << rd_kafka_error_string(e.get());
-  waitUntilStable(openTopic_, openPartition_);
+  waitUntilStable(openTopic_, openPartition_, expectedEnd_);
 }
 
 void commitOffsets(const std::string& group, const std::string& topic,

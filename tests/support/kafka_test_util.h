@@ -48,10 +48,12 @@ class TxnProducer {
 
  private:
   void write(const std::string& topic, int32_t partition, int count);
-  void waitUntilStable(const std::string& topic, int32_t partition);
+  void waitUntilStable(const std::string& topic, int32_t partition, int64_t atLeast);
+  int64_t highWatermark(const std::string& topic, int32_t partition);
   kafka::KafkaHandle rk_;
   std::string openTopic_;
   int32_t openPartition_ = 0;
+  int64_t expectedEnd_ = 0;
 };
 
 // Commits offsets for `group` as a consumer that assigned partitions would.

@@ -1,0 +1,108 @@
+// kappa-worker: the built-in stream processor the operator runs for processor.builtin.
+// Flags fall back to the KAPPA_* environment the operator injects.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "runtime/metrics/metrics_server.h"
+#include "runtime/worker/program.h"
+#include "runtime/worker/stream_worker.h"
+
+namespace {
+
+std::atomic<bool> stopRequested{false};
+
+void onSignal(int) { stopRequested.store(true); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kappa-worker: exactly-once filter/key/window/aggregate stream processor"};
+  kappa::worker::WorkerConfig cfg;
+  std::string programFile, programJson, metricsAddress, replicaId;
+  std::vector<std::string> properties;
+  int64_t commitMs = 100;
+  app.add_option("--program", programFile, "Program file (YAML or JSON)")
+      ->envname("KAPPA_PROGRAM_FILE");
+  app.add_option("--program-json", programJson, "Program text (the PipelineVersion's builtin)")
+      ->envname("KAPPA_PROGRAM");
+  app.add_option("--bootstrap", cfg.bootstrapServers, "Kafka bootstrap servers")
+      ->envname("KAPPA_BOOTSTRAP_SERVERS");
+  app.add_option("--source-topic", cfg.sourceTopic)->envname("KAPPA_SOURCE_TOPIC");
+  app.add_option("--output-topic", cfg.outputTopic)->envname("KAPPA_OUTPUT_TOPIC");
+  app.add_option("--dlq-topic", cfg.dlqTopic, "Dead-letter topic (default <output>.dlq)")
+      ->envname("KAPPA_DLQ_TOPIC");
+  app.add_option("--group", cfg.consumerGroup)->envname("KAPPA_CONSUMER_GROUP");
+  app.add_option("--transactional-id", cfg.transactionalId,
+                 "Transactional id; a worker started with the same id fences this one")
+      ->envname("KAPPA_TRANSACTIONAL_ID");
+  app.add_option("--replica-id", replicaId,
+                 "Appended to the transactional id when several replicas run")
+      ->envname("KAPPA_REPLICA_ID");
+  app.add_option("--start-offset", cfg.startOffset, "earliest or latest, for a group without commits")
+      ->envname("KAPPA_START_OFFSET");
+  app.add_option("--commit-interval-ms", commitMs, "Transaction commit interval")
+      ->envname("KAPPA_COMMIT_INTERVAL_MS")
+      ->check(CLI::Range(1, 600000));
+  app.add_option("--max-batch", cfg.maxBatch, "Records per consume batch")->check(CLI::Range(1, 1000000));
+  app.add_flag("--create-topics", cfg.createTopics,
+               "Create missing output and dead-letter topics (partitions as the source)");
+  app.add_option("-X,--property", properties, "librdkafka property key=value; repeatable");
+  app.add_option("--metrics-address", metricsAddress,
+                 "host:port for /metrics and /healthz (port 0: any free port; empty: off)")
+      ->envname("KAPPA_METRICS_ADDRESS");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kappa-worker: " << e.what() << "\n";
+    return 2;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  cfg.commitInterval = std::chrono::milliseconds(commitMs);
+  if (!replicaId.empty() && !cfg.transactionalId.empty()) cfg.transactionalId += "-" + replicaId;
+  for (const auto& kv : properties) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "kappa-worker: --property wants key=value, got '" << kv << "'\n";
+      return 2;
+    }
+    cfg.kafkaProperties[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (programFile.empty() == programJson.empty()) {
+    std::cerr << "kappa-worker: give exactly one of --program FILE or --program-json TEXT "
+                 "(KAPPA_PROGRAM_FILE / KAPPA_PROGRAM)\n";
+    return 2;
+  }
+  auto program = programFile.empty() ? kappa::worker::parseProgram(programJson)
+                                     : kappa::worker::loadProgramFile(programFile);
+  if (!program) {
+    std::cerr << "kappa-worker: invalid program: " << program.error().message << "\n";
+    return 2;
+  }
+
+  std::unique_ptr<kappa::metrics::MetricsServer> metrics;
+  if (!metricsAddress.empty()) {
+    auto m = kappa::metrics::MetricsServer::start(metricsAddress);
+    if (!m) {
+      std::cerr << "kappa-worker: " << m.error().message << "\n";
+      return 2;
+    }
+    metrics = std::move(*m);
+    spdlog::info("worker: /metrics and /healthz on port {}", metrics->port());
+  }
+
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
+  auto worker = kappa::worker::StreamWorker::create(cfg, std::move(*program),
+                                                    metrics ? &metrics->registry() : nullptr);
+  if (!worker) {
+    std::cerr << "kappa-worker: " << worker.error().message << "\n";
+    return worker.error().code == kappa::ErrorCode::kInvalidArgument ? 2 : 1;
+  }
+  return (*worker)->run(stopRequested);
+}

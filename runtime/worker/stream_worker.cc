@@ -1,0 +1,581 @@
+#include "runtime/worker/stream_worker.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <set>
+#include <thread>
+
+#include "runtime/kafka/rdkafka_admin.h"
+
+namespace kappa::worker {
+
+using kafka::KafkaHandle;
+using kafka::PartitionList;
+using kafka::RdPtr;
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kHeaderPartition = "kappa-src-partition";
+constexpr const char* kHeaderOffset = "kappa-src-offset";
+constexpr const char* kHeaderWatermark = "kappa-watermark";
+constexpr const char* kHeaderError = "kappa-error";
+constexpr uint64_t kMaxRecordsPerTxn = 2'000'000;
+
+std::string_view decimal(char* buf, size_t size, int64_t v) {
+  auto r = std::to_chars(buf, buf + size, v);
+  return std::string_view(buf, r.ptr - buf);
+}
+
+std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* v = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !v) {
+    return std::nullopt;
+  }
+  int64_t out = 0;
+  const char* s = static_cast<const char*>(v);
+  if (std::from_chars(s, s + size, out).ec != std::errc()) return std::nullopt;
+  return out;
+}
+
+Error txnError(rd_kafka_error_t* e, const std::string& what) {
+  return Error{kafka::errorCodeOf(rd_kafka_error_code(e)), what + ": " + rd_kafka_error_string(e)};
+}
+
+}  // namespace
+
+class StreamWorker::Metrics {
+ public:
+  explicit Metrics(prometheus::Registry& r)
+      : in_(prometheus::BuildCounter()
+                .Name("kappa_worker_records_in_total")
+                .Help("Source records read, by outcome")
+                .Register(r)),
+        emitted_(in_.Add({{"outcome", "emitted"}})),
+        filtered_(in_.Add({{"outcome", "filtered"}})),
+        late_(in_.Add({{"outcome", "late"}})),
+        invalid_(in_.Add({{"outcome", "invalid"}})),
+        out_(prometheus::BuildCounter()
+                 .Name("kappa_worker_records_out_total")
+                 .Help("Output records produced (tombstones included)")
+                 .Register(r)
+                 .Add({})),
+        dlq_(prometheus::BuildCounter()
+                 .Name("kappa_worker_dlq_records_total")
+                 .Help("Malformed source records sent to the dead-letter topic")
+                 .Register(r)
+                 .Add({})),
+        txns_(prometheus::BuildCounter()
+                  .Name("kappa_worker_transactions_total")
+                  .Help("Transactions by result")
+                  .Register(r)),
+        committed_(txns_.Add({{"result", "committed"}})),
+        aborted_(txns_.Add({{"result", "aborted"}})),
+        batch_(prometheus::BuildHistogram()
+                   .Name("kappa_worker_transaction_seconds")
+                   .Help("Time from the first record of a transaction to its commit")
+                   .Register(r)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5,
+                                                                    1, 2.5, 5})),
+        lag_(prometheus::BuildGauge()
+                 .Name("kappa_worker_lag_messages")
+                 .Help("Source records behind the high watermark on assigned partitions")
+                 .Register(r)
+                 .Add({})),
+        state_(prometheus::BuildGauge()
+                   .Name("kappa_worker_state_entries")
+                   .Help("Keys and windows held in memory")
+                   .Register(r)
+                   .Add({})) {}
+
+  prometheus::Family<prometheus::Counter>& in_;
+  prometheus::Counter &emitted_, &filtered_, &late_, &invalid_, &out_, &dlq_;
+  prometheus::Family<prometheus::Counter>& txns_;
+  prometheus::Counter &committed_, &aborted_;
+  prometheus::Histogram& batch_;
+  prometheus::Gauge &lag_, &state_;
+};
+
+class StreamWorker::OutputEmitter : public Emitter {
+ public:
+  explicit OutputEmitter(StreamWorker& w) : w_(w) {}
+  void emit(int32_t partition, std::string_view key, const std::string* value,
+            int64_t sourceOffset, int64_t watermark) override {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(3);
+    char buf[24];
+    auto p = decimal(buf, sizeof buf, partition);
+    rd_kafka_header_add(h, kHeaderPartition, -1, p.data(), static_cast<ssize_t>(p.size()));
+    auto o = decimal(buf, sizeof buf, sourceOffset);
+    rd_kafka_header_add(h, kHeaderOffset, -1, o.data(), static_cast<ssize_t>(o.size()));
+    if (watermark != INT64_MIN) {
+      auto wm = decimal(buf, sizeof buf, watermark);
+      rd_kafka_header_add(h, kHeaderWatermark, -1, wm.data(), static_cast<ssize_t>(wm.size()));
+    }
+    w_.produce(w_.config_.outputTopic, partition, key, value ? value->data() : nullptr,
+               value ? value->size() : 0, h);
+    ++w_.stats_.recordsOut;
+    if (w_.metrics_) w_.metrics_->out_.Increment();
+  }
+
+ private:
+  StreamWorker& w_;
+};
+
+StreamWorker::StreamWorker(WorkerConfig config, Program program)
+    : config_(std::move(config)),
+      program_(std::move(program)),
+      parser_(program_),
+      engine_(program_) {}
+
+StreamWorker::~StreamWorker() = default;
+
+Result<std::unique_ptr<StreamWorker>> StreamWorker::create(WorkerConfig config, Program program,
+                                                           prometheus::Registry* metrics) {
+  if (config.dlqTopic.empty()) config.dlqTopic = config.outputTopic + ".dlq";
+  if (config.transactionalId.empty()) config.transactionalId = "kappa-" + config.consumerGroup;
+  for (const auto& [name, value] :
+       {std::pair{"bootstrap servers", config.bootstrapServers},
+        std::pair{"source topic", config.sourceTopic}, std::pair{"output topic", config.outputTopic},
+        std::pair{"consumer group", config.consumerGroup}}) {
+    if (value.empty()) return Error{ErrorCode::kInvalidArgument, std::string(name) + " is required"};
+  }
+  if (config.startOffset != "earliest" && config.startOffset != "latest") {
+    return Error{ErrorCode::kInvalidArgument,
+                 "start offset must be earliest or latest, got '" + config.startOffset + "'"};
+  }
+  std::unique_ptr<StreamWorker> w(new StreamWorker(std::move(config), std::move(program)));
+  if (auto r = w->connect(metrics); !r) return r.error();
+  return w;
+}
+
+Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
+  if (metrics) metrics_ = std::make_unique<Metrics>(*metrics);
+  emitter_ = std::make_unique<OutputEmitter>(*this);
+
+  kafka::KafkaClientConfig adminCfg{config_.bootstrapServers, config_.kafkaProperties,
+                                    config_.timeout};
+  auto admin = kafka::RdKafkaAdmin::create(adminCfg);
+  if (!admin) return admin.error();
+  auto source = (*admin)->partitionCount(config_.sourceTopic);
+  if (!source) return Error{source.error().code, "source topic: " + source.error().message};
+  for (auto* t : {&config_.outputTopic, &config_.dlqTopic}) {
+    auto count = (*admin)->partitionCount(*t);
+    if (!count && count.error().code == ErrorCode::kNotFound && config_.createTopics) {
+      if (auto c = (*admin)->createTopic({*t, *source, 1, {}}); !c && c.error().code != ErrorCode::kAlreadyExists) {
+        return c.error();
+      }
+      count = (*admin)->partitionCount(*t);
+    }
+    if (!count) {
+      return Error{count.error().code,
+                   "topic " + *t + ": " + count.error().message +
+                       (count.error().code == ErrorCode::kNotFound
+                            ? " (the operator creates it; run with --create-topics to have the "
+                              "worker do it)"
+                            : "")};
+    }
+    (t == &config_.outputTopic ? outputPartitions_ : dlqPartitions_) = *count;
+  }
+  if (outputPartitions_ < *source) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "output topic " + config_.outputTopic + " has " +
+                     std::to_string(outputPartitions_) + " partitions but the source has " +
+                     std::to_string(*source) +
+                     ": the output must be partition-aligned with the source"};
+  }
+
+  std::map<std::string, std::string> pp = config_.kafkaProperties;
+  pp["transactional.id"] = config_.transactionalId;
+  pp.emplace("transaction.timeout.ms", "60000");
+  pp.emplace("linger.ms", "5");
+  pp.emplace("batch.num.messages", "10000");
+  pp.emplace("batch.size", "1048576");
+  pp.emplace("queue.buffering.max.messages", "1000000");
+  pp.emplace("queue.buffering.max.kbytes", "1048576");
+  pp.emplace("message.timeout.ms", "55000");
+  auto producer = kafka::makeHandle(RD_KAFKA_PRODUCER, config_.bootstrapServers, pp);
+  if (!producer) return producer.error();
+  producer_ = std::move(*producer);
+  // Fences any earlier worker with the same transactional.id and aborts what it left open.
+  RdPtr<rd_kafka_error_t> e(
+      rd_kafka_init_transactions(producer_.get(), static_cast<int>(config_.timeout.count())));
+  if (e) return txnError(e.get(), "init transactions");
+
+  std::map<std::string, std::string> cp = config_.kafkaProperties;
+  cp["group.id"] = config_.consumerGroup;
+  cp["isolation.level"] = "read_committed";
+  cp["auto.offset.reset"] = config_.startOffset;
+  cp.emplace("queued.min.messages", "1000000");
+  cp.emplace("fetch.wait.max.ms", "100");
+  cp.emplace("session.timeout.ms", "10000");
+  cp.emplace("heartbeat.interval.ms", "1000");
+  RdPtr<rd_kafka_conf_t> conf(rd_kafka_conf_new());
+  char err[512];
+  cp["bootstrap.servers"] = config_.bootstrapServers;
+  cp.emplace("client.id", "kappa-worker");
+  cp.emplace("enable.auto.commit", "false");
+  cp.emplace("enable.auto.offset.store", "false");
+  cp.emplace("log_level", "4");
+  for (const auto& [k, v] : cp) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      return Error{ErrorCode::kInvalidArgument, "kafka property " + k + ": " + err};
+    }
+  }
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &StreamWorker::rebalanceCallback);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
+  if (!rk) return Error{ErrorCode::kInvalidArgument, std::string("consumer: ") + err};
+  conf.release();
+  consumer_.reset(rk);
+  rd_kafka_poll_set_consumer(consumer_.get());
+  queue_.reset(rd_kafka_queue_get_consumer(consumer_.get()));
+  PartitionList topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), config_.sourceTopic.c_str(),
+                                    RD_KAFKA_PARTITION_UA);
+  if (auto se = rd_kafka_subscribe(consumer_.get(), topics.get())) {
+    return kafka::errorOf(se, "subscribe to " + config_.sourceTopic);
+  }
+  spdlog::info("worker: {} -> {} (dlq {}), group {}, transactional.id {}", config_.sourceTopic,
+               config_.outputTopic, config_.dlqTopic, config_.consumerGroup,
+               config_.transactionalId);
+  return {};
+}
+
+void StreamWorker::rebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* self = static_cast<StreamWorker*>(opaque);
+  Result<void> r;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    r = self->onAssign(partitions);
+  } else {
+    r = self->onRevoke();
+    rd_kafka_assign(rk, nullptr);
+  }
+  if (!r) self->fail(r.error().message);
+}
+
+Result<void> StreamWorker::onAssign(rd_kafka_topic_partition_list_t* partitions) {
+  // Committed offsets first: with read_committed this waits for offsets that a previous
+  // owner's transaction may still be committing, so the output below is final too.
+  auto err = rd_kafka_committed(consumer_.get(), partitions,
+                                static_cast<int>(config_.timeout.count()));
+  if (err) return kafka::errorOf(err, "committed offsets of " + config_.consumerGroup);
+  std::vector<int32_t> parts;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    auto& tp = partitions->elems[i];
+    parts.push_back(tp.partition);
+    if (tp.offset < 0) {
+      tp.offset = config_.startOffset == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    }
+  }
+  if (auto r = restore(parts); !r) return r;
+  spdlog::info("worker: assigned {} partition(s) of {}, state restored ({} entries)", parts.size(),
+               config_.sourceTopic, engine_.stateEntries());
+  if (auto e = rd_kafka_assign(consumer_.get(), partitions)) {
+    return kafka::errorOf(e, "assign");
+  }
+  return {};
+}
+
+Result<void> StreamWorker::onRevoke() {
+  if (txnOpen_) {
+    if (auto r = commitTransaction(); !r) {
+      spdlog::warn("worker: commit on revoke failed ({}); aborting", r.error().message);
+      RdPtr<rd_kafka_error_t> e(rd_kafka_abort_transaction(producer_.get(), 30000));
+      txnOpen_ = false;
+      if (e && rd_kafka_error_is_fatal(e.get())) return txnError(e.get(), "abort on revoke");
+    }
+  }
+  RdPtr<rd_kafka_topic_partition_list_t> assigned;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (!rd_kafka_assignment(consumer_.get(), &raw)) assigned.reset(raw);
+  for (int i = 0; assigned && i < assigned->cnt; ++i) {
+    engine_.dropPartition(assigned->elems[i].partition);
+    positions_.erase(assigned->elems[i].partition);
+  }
+  return {};
+}
+
+Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
+  for (int32_t p : partitions) engine_.dropPartition(p);
+  if (partitions.empty()) return {};
+  auto props = config_.kafkaProperties;
+  props["group.id"] = config_.consumerGroup + "-restore";  // never joined nor committed
+  props["isolation.level"] = "read_committed";
+  props["enable.partition.eof"] = "true";
+  props["fetch.wait.max.ms"] = "50";
+  auto reader = kafka::makeHandle(RD_KAFKA_CONSUMER, config_.bootstrapServers, props);
+  if (!reader) return reader.error();
+  PartitionList ends(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (int32_t p : partitions) {
+    rd_kafka_topic_partition_list_add(ends.get(), config_.outputTopic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_END;
+  }
+  auto e = rd_kafka_offsets_for_times(reader->get(), ends.get(),
+                                      static_cast<int>(config_.timeout.count()));
+  if (e) return kafka::errorOf(e, "end offsets of " + config_.outputTopic);
+  std::map<int32_t, int64_t> end;
+  PartitionList assignment(rd_kafka_topic_partition_list_new(1));
+  for (int i = 0; i < ends->cnt; ++i) {
+    if (ends->elems[i].offset <= 0) continue;
+    end[ends->elems[i].partition] = ends->elems[i].offset;
+    rd_kafka_topic_partition_list_add(assignment.get(), config_.outputTopic.c_str(),
+                                      ends->elems[i].partition)
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (end.empty()) return {};
+  if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return kafka::errorOf(ae, "assign");
+  uint64_t records = 0;
+  auto lastProgress = SteadyClock::now();
+  while (!end.empty()) {
+    RdPtr<rd_kafka_message_t> m(rd_kafka_consumer_poll(reader->get(), 1000));
+    if (!m) {
+      if (SteadyClock::now() - lastProgress > config_.timeout) {
+        return Error{ErrorCode::kTimeout, "restoring from " + config_.outputTopic +
+                                              ": no progress for " +
+                                              std::to_string(config_.timeout.count()) + " ms"};
+      }
+      continue;
+    }
+    lastProgress = SteadyClock::now();
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      end.erase(m->partition);
+      continue;
+    }
+    if (m->err) {
+      if (kafka::errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;
+      return kafka::errorOf(m->err, "restoring from " + config_.outputTopic);
+    }
+    auto it = end.find(m->partition);
+    if (it == end.end() || m->offset >= it->second) continue;
+    std::string_view key(static_cast<const char*>(m->key), m->key_len);
+    std::optional<std::string_view> value;
+    if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
+    auto r = engine_.restore(m->partition, key, value, headerInt(*m, kHeaderWatermark));
+    if (!r) {
+      return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
+                                       std::to_string(m->partition) + " at offset " +
+                                       std::to_string(m->offset) + ": " + r.error().message};
+    }
+    ++records;
+    if (m->offset + 1 >= it->second) end.erase(it);
+  }
+  stats_.restored += records;
+  if (records) spdlog::info("worker: restored {} output records", records);
+  return {};
+}
+
+void StreamWorker::produce(const std::string& topic, int32_t partition, std::string_view key,
+                           const void* value, size_t valueSize, rd_kafka_headers_t* headers) {
+  while (true) {
+    auto err = rd_kafka_producev(
+        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<void*>(value), valueSize),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // headers now owned by the message
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(producer_.get(), 5);
+      continue;
+    }
+    rd_kafka_headers_destroy(headers);
+    fail("produce to " + topic + ": " + rd_kafka_err2str(err));
+    return;
+  }
+}
+
+Result<void> StreamWorker::beginTransaction() {
+  RdPtr<rd_kafka_error_t> e(rd_kafka_begin_transaction(producer_.get()));
+  if (e) return txnError(e.get(), "begin transaction");
+  txnOpen_ = true;
+  txnRecords_ = 0;
+  txnStart_ = SteadyClock::now();
+  return {};
+}
+
+void StreamWorker::handle(const rd_kafka_message_t& m) {
+  if (m.err) {
+    if (m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    if (kafka::errorCodeOf(m.err) == ErrorCode::kUnavailable ||
+        m.err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      spdlog::warn("worker: consumer: {}", rd_kafka_message_errstr(&m));
+      return;
+    }
+    fail(std::string("consumer: ") + rd_kafka_message_errstr(&m));
+    return;
+  }
+  if (!txnOpen_) {
+    if (auto r = beginTransaction(); !r) {
+      fail(r.error().message);
+      return;
+    }
+  }
+  ++stats_.recordsIn;
+  ++txnRecords_;
+  positions_[m.partition] = m.offset + 1;
+  std::string_view error = m.payload ? parser_.parse(static_cast<const char*>(m.payload), m.len)
+                                     : std::string_view("empty event");
+  ProcessResult r{Outcome::kInvalid, error};
+  if (error.empty()) r = engine_.process(m.partition, m.offset, parser_, *emitter_);
+  switch (r.outcome) {
+    case Outcome::kEmitted:
+      if (metrics_) metrics_->emitted_.Increment();
+      break;
+    case Outcome::kFiltered:
+      ++stats_.filtered;
+      if (metrics_) metrics_->filtered_.Increment();
+      break;
+    case Outcome::kLate:
+      ++stats_.late;
+      if (metrics_) metrics_->late_.Increment();
+      break;
+    case Outcome::kInvalid: {
+      ++stats_.dlq;
+      if (metrics_) {
+        metrics_->invalid_.Increment();
+        metrics_->dlq_.Increment();
+      }
+      rd_kafka_headers_t* h = rd_kafka_headers_new(4);
+      rd_kafka_header_add(h, kHeaderError, -1, r.error.data(), static_cast<ssize_t>(r.error.size()));
+      char buf[24];
+      auto p = decimal(buf, sizeof buf, m.partition);
+      rd_kafka_header_add(h, kHeaderPartition, -1, p.data(), static_cast<ssize_t>(p.size()));
+      auto o = decimal(buf, sizeof buf, m.offset);
+      rd_kafka_header_add(h, kHeaderOffset, -1, o.data(), static_cast<ssize_t>(o.size()));
+      std::string_view key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
+      produce(config_.dlqTopic, m.partition % dlqPartitions_, key, m.payload, m.len, h);
+      break;
+    }
+  }
+}
+
+Result<void> StreamWorker::commitTransaction() {
+  PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(positions_.size())));
+  for (const auto& [p, next] : positions_) {
+    rd_kafka_topic_partition_list_add(offsets.get(), config_.sourceTopic.c_str(), p)->offset = next;
+  }
+  auto* raw = rd_kafka_consumer_group_metadata(consumer_.get());
+  if (offsets->cnt > 0) {
+    RdPtr<rd_kafka_error_t> e(
+        rd_kafka_send_offsets_to_transaction(producer_.get(), offsets.get(), raw, 30000));
+    rd_kafka_consumer_group_metadata_destroy(raw);
+    if (e) return txnError(e.get(), "send offsets to transaction");
+  } else {
+    rd_kafka_consumer_group_metadata_destroy(raw);
+  }
+  while (true) {
+    RdPtr<rd_kafka_error_t> e(rd_kafka_commit_transaction(producer_.get(), 60000));
+    if (!e) break;
+    if (rd_kafka_error_is_retriable(e.get())) continue;
+    return txnError(e.get(), "commit transaction");
+  }
+  if (metrics_) {
+    metrics_->committed_.Increment();
+    metrics_->batch_.Observe(std::chrono::duration<double>(SteadyClock::now() - txnStart_).count());
+  }
+  ++stats_.transactions;
+  txnOpen_ = false;
+  positions_.clear();
+  return {};
+}
+
+Result<void> StreamWorker::abortAndRewind() {
+  ++stats_.aborts;
+  if (metrics_) metrics_->aborted_.Increment();
+  RdPtr<rd_kafka_error_t> e(rd_kafka_abort_transaction(producer_.get(), 60000));
+  txnOpen_ = false;
+  positions_.clear();
+  if (e) return txnError(e.get(), "abort transaction");
+  // Back to the last commit: state from the output, positions from the group's offsets.
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (auto err = rd_kafka_assignment(consumer_.get(), &raw)) return kafka::errorOf(err, "assignment");
+  PartitionList assigned(raw);
+  return onAssign(assigned.get());
+}
+
+void StreamWorker::fail(const std::string& message) {
+  if (!fatal_) spdlog::error("worker: {}", message);
+  fatal_ = true;
+  if (fatalMessage_.empty()) fatalMessage_ = message;
+}
+
+void StreamWorker::reportProgress(bool force) {
+  auto now = SteadyClock::now();
+  if (!force && now - lastReport_ < 10s) return;
+  double dt = std::chrono::duration<double>(now - lastReport_).count();
+  uint64_t in = stats_.recordsIn;
+  if (lastReport_.time_since_epoch().count() != 0 && dt > 0) {
+    spdlog::info("worker: in {} out {} filtered {} late {} dlq {} txns {} ({:.0f} records/s)", in,
+                 stats_.recordsOut.load(), stats_.filtered.load(), stats_.late.load(),
+                 stats_.dlq.load(), stats_.transactions.load(), (in - lastReportIn_) / dt);
+  }
+  lastReport_ = now;
+  lastReportIn_ = in;
+  if (metrics_) {
+    metrics_->state_.Set(static_cast<double>(engine_.stateEntries()));
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (!rd_kafka_assignment(consumer_.get(), &raw)) {
+      PartitionList assigned(raw);
+      rd_kafka_position(consumer_.get(), assigned.get());
+      double lag = 0;
+      for (int i = 0; i < assigned->cnt; ++i) {
+        int64_t lo = 0, hi = 0;
+        const auto& tp = assigned->elems[i];
+        if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.topic, tp.partition, &lo, &hi) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            tp.offset >= 0 && hi > tp.offset) {
+          lag += static_cast<double>(hi - tp.offset);
+        }
+      }
+      metrics_->lag_.Set(lag);
+    }
+  }
+}
+
+int StreamWorker::run(const std::atomic<bool>& stop) {
+  std::vector<rd_kafka_message_t*> batch(static_cast<size_t>(config_.maxBatch));
+  reportProgress(true);
+  while (!stop.load() && !fatal_) {
+    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 100, batch.data(), batch.size());
+    for (ssize_t i = 0; i < n; ++i) {
+      if (!fatal_) handle(*batch[i]);
+      rd_kafka_message_destroy(batch[i]);
+    }
+    if (fatal_) break;
+    if (txnOpen_ && (SteadyClock::now() - txnStart_ >= config_.commitInterval ||
+                     txnRecords_ >= kMaxRecordsPerTxn)) {
+      if (auto r = commitTransaction(); !r) {
+        spdlog::warn("worker: {}", r.error().message);
+        if (auto a = abortAndRewind(); !a) fail(a.error().message);
+      }
+    }
+    reportProgress(false);
+  }
+  if (!fatal_ && txnOpen_) {
+    if (auto r = commitTransaction(); !r) {
+      spdlog::warn("worker: final commit failed: {}; aborting", r.error().message);
+      RdPtr<rd_kafka_error_t> e(rd_kafka_abort_transaction(producer_.get(), 30000));
+      txnOpen_ = false;
+    }
+  }
+  reportProgress(true);
+  // Leaves the group (the revoke callback finds no open transaction).
+  rd_kafka_consumer_close(consumer_.get());
+  if (fatal_) {
+    spdlog::error("worker: stopped on error: {}", fatalMessage_);
+    return 1;
+  }
+  spdlog::info("worker: stopped cleanly");
+  return 0;
+}
+
+}  // namespace kappa::worker

@@ -1,0 +1,102 @@
+// StreamWorker: consume -> engine -> produce, exactly once. One transactional producer per
+// worker; each transaction carries the output records, the dead-letter records and the
+// consumer offsets of the source records that produced them (KIP-447 group metadata), so
+// a crash at any moment loses nothing and duplicates nothing for read_committed readers.
+//
+// The output is partition-aligned with the source (source partition p -> output partition
+// p), so when a partition is assigned the engine state for it is rebuilt by reading output
+// partition p before the first source record is processed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "runtime/kafka/rdkafka_handles.h"
+#include "runtime/worker/engine.h"
+#include "runtime/worker/event_parser.h"
+#include "runtime/worker/program.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace kappa::worker {
+
+struct WorkerConfig {
+  std::string bootstrapServers;
+  std::string sourceTopic;
+  std::string outputTopic;
+  std::string dlqTopic;  // default: <output>.dlq
+  std::string consumerGroup;
+  std::string transactionalId;
+  std::string startOffset = "earliest";  // where a group without commits starts
+  std::map<std::string, std::string> kafkaProperties;  // sasl.*, ssl.*, ...
+  std::chrono::milliseconds commitInterval{100};
+  int maxBatch = 20000;
+  bool createTopics = false;  // create missing output/DLQ topics (the operator does normally)
+  std::chrono::milliseconds timeout{30000};  // bound on restore and admin calls
+};
+
+struct WorkerStats {
+  std::atomic<uint64_t> recordsIn{0}, recordsOut{0}, filtered{0}, late{0}, dlq{0};
+  std::atomic<uint64_t> transactions{0}, aborts{0}, restored{0};
+};
+
+class StreamWorker {
+ public:
+  // Validates the topics (output partitions >= source partitions) and connects.
+  static Result<std::unique_ptr<StreamWorker>> create(WorkerConfig config, Program program,
+                                                      prometheus::Registry* metrics);
+  ~StreamWorker();
+
+  // Runs until `stop` is set (then commits the open transaction, leaves the group and
+  // returns 0) or a fatal error (returns 1).
+  int run(const std::atomic<bool>& stop);
+
+  const WorkerStats& stats() const { return stats_; }
+
+ private:
+  class Metrics;
+  class OutputEmitter;
+  StreamWorker(WorkerConfig config, Program program);
+  Result<void> connect(prometheus::Registry* metrics);
+  static void rebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  Result<void> onAssign(rd_kafka_topic_partition_list_t* partitions);
+  Result<void> onRevoke();
+  Result<void> restore(const std::vector<int32_t>& partitions);
+  void handle(const rd_kafka_message_t& m);
+  void produce(const std::string& topic, int32_t partition, std::string_view key,
+               const void* value, size_t valueSize, rd_kafka_headers_t* headers);
+  Result<void> beginTransaction();
+  Result<void> commitTransaction();
+  Result<void> abortAndRewind();
+  void fail(const std::string& message);
+  void reportProgress(bool force);
+
+  WorkerConfig config_;
+  Program program_;
+  EventParser parser_;
+  Engine engine_;
+  kafka::KafkaHandle producer_;
+  kafka::KafkaHandle consumer_;
+  kafka::RdPtr<rd_kafka_queue_t> queue_;
+  std::unique_ptr<OutputEmitter> emitter_;
+  std::unique_ptr<Metrics> metrics_;
+  int32_t outputPartitions_ = 0;
+  int32_t dlqPartitions_ = 0;
+  std::map<int32_t, int64_t> positions_;  // next source offset per partition, this txn
+  bool txnOpen_ = false;
+  uint64_t txnRecords_ = 0;
+  std::chrono::steady_clock::time_point txnStart_;
+  std::chrono::steady_clock::time_point lastReport_;
+  uint64_t lastReportIn_ = 0;
+  bool fatal_ = false;
+  std::string fatalMessage_;
+  WorkerStats stats_;
+};
+
+}  // namespace kappa::worker
