@@ -8,6 +8,9 @@ add_library(kappa_kube_test_support STATIC
 target_link_libraries(kappa_kube_test_support
   PUBLIC kappa_kube GTest::gtest
   PRIVATE cpprestsdk::cpprest OpenSSL::SSL OpenSSL::Crypto)
+if(KAPPA_SANITIZE)
+  target_compile_options(kappa_kube_test_support PRIVATE -fno-sanitize=vptr)  # see runtime/kube
+endif()
 # Compiled into every test binary that links the support library.
 target_sources(kappa_kube_test_support INTERFACE
   ${CMAKE_CURRENT_LIST_DIR}/support/kube_lsan_suppressions.cc)
@@ -44,3 +47,5 @@ endfunction()
 
 kappa_unit_test(kube_cpprest_api_test runtime/kube/cpprest_kube_api_test.cc
   LIBS kappa_kube kappa_kube_test_support)
+
+kappa_kube_test(kube_api_it runtime/kube/kube_api_it.cc LIBS kappa_kube)
