@@ -50,3 +50,4 @@ kappa_unit_test(kube_cpprest_api_test runtime/kube/cpprest_kube_api_test.cc
 
 kappa_kube_test(kube_api_it runtime/kube/kube_api_it.cc LIBS kappa_kube)
 kappa_kube_test(kube_watch_it runtime/kube/kube_watch_it.cc LIBS kappa_kube)
+kappa_kube_test(kube_coordination_it runtime/kube/kube_coordination_it.cc LIBS kappa_kube)
