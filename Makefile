@@ -7,7 +7,7 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down bench fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down bench fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test"
@@ -42,6 +42,13 @@ kafka-up: bootstrap
 
 kafka-down:
 	@e2e/kafka/kafka-down.sh .local
+
+# etcd + kube-apiserver on loopback (writes .local/apiserver.env: KUBECONFIG=...).
+apiserver-up:
+	@e2e/cluster/apiserver-up.sh .local
+
+apiserver-down:
+	@e2e/cluster/apiserver-down.sh .local
 
 bench: build
 	@bench/run.sh $(BUILD)

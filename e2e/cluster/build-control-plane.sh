@@ -45,6 +45,14 @@ fi
 key=$(cat "$src/versions.env" "$src"/kube/go.mod "$src"/kube/go.sum "$src"/etcd/go.mod \
   "$src"/etcd/go.sum "$src"/etcd/main.go "$0" <(echo "go$have_go") | sha256sum | cut -c1-64)
 stamp="$cp_dir/stamp"
+# One build at a time per cache (a test fixture and a make target may start together); a
+# second caller waits here and then finds the stamp written by the first.
+mkdir -p "$cp_dir"
+exec 9>"$cp_dir/.lock"
+if ! flock -n 9; then
+  echo "control-plane: another build is running; waiting for it"
+  flock 9
+fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] &&
    [ -x "$cp_bin/etcd" ] && [ -x "$cp_bin/kube-apiserver" ] && [ -x "$cp_bin/kubectl" ]; then
   echo "control-plane: kube-apiserver $KUBERNETES_VERSION, etcd $ETCD_VERSION ready in $cp_bin"
