@@ -12,8 +12,11 @@ add_test(NAME fixture.apiserver_down
 set_tests_properties(fixture.apiserver_up PROPERTIES FIXTURES_SETUP apiserver TIMEOUT 1800)
 set_tests_properties(fixture.apiserver_down PROPERTIES FIXTURES_CLEANUP apiserver)
 
-# The control plane itself, checked with real kubectl.
+# A test that compacts etcd (e2e/cluster/etcd-compact.sh) breaks concurrent tests that
+# watch from older resourceVersions: such tests all take RESOURCE_LOCK apiserver_history.
+
+# The control plane itself, checked with real kubectl (it compacts etcd).
 add_test(NAME e2e.apiserver_kubectl_smoke
   COMMAND ${CMAKE_SOURCE_DIR}/e2e/cluster/smoke-test.sh ${KAPPA_TEST_APISERVER_ENV})
 set_tests_properties(e2e.apiserver_kubectl_smoke PROPERTIES
-  FIXTURES_REQUIRED apiserver LABELS integration TIMEOUT 180)
+  FIXTURES_REQUIRED apiserver RESOURCE_LOCK apiserver_history LABELS integration TIMEOUT 180)
