@@ -32,7 +32,10 @@ if(NOT DEFINED KAPPA_TEST_APISERVER_ENV)
 endif()
 
 # kappa_kube_test(NAME src... LIBS lib...): needs the local control plane (etcd +
-# kube-apiserver) of the `apiserver` fixture.
+# kube-apiserver) of the `apiserver` fixture. Some of these tests compact etcd (to provoke
+# 410 Gone) and others watch from older resourceVersions, which a concurrent compaction
+# would break: all take the RESOURCE_LOCK apiserver_history, and so should any other test
+# that compacts or resumes watches against the shared fixture.
 function(kappa_kube_test name)
   cmake_parse_arguments(T "" "" "LIBS" ${ARGN})
   add_executable(${name} ${T_UNPARSED_ARGUMENTS})
@@ -42,6 +45,7 @@ function(kappa_kube_test name)
     LABELS integration
     FIXTURES_REQUIRED apiserver
     TIMEOUT 120
+    RESOURCE_LOCK apiserver_history
     ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV}")
 endfunction()
 
