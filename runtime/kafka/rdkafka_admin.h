@@ -30,6 +30,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
   Result<PartitionOffsets> countVisibleRecords(const std::string& topic,
                                                const OffsetRanges& ranges) override;
 
+  // Waits until brokers serve (present) or no longer serve the topic, within the timeout.
+  Result<void> awaitMetadata(const std::string& topic, bool present);
   // Number of partitions of a topic (metadata only; kNotFound if it does not exist).
   Result<int32_t> partitionCount(const std::string& topic);
   // Moves the log start offset of each partition up to the given offset (DeleteRecords).
@@ -44,7 +46,6 @@ class RdKafkaAdmin final : public KafkaAdmin {
                                                    const std::string& what);
   RdPtr<rd_kafka_AdminOptions_t> adminOptions(rd_kafka_admin_op_t op);
   Result<KafkaHandle> readerHandle(const char* isolation);
-  Result<void> awaitMetadata(const std::string& topic, bool present);
   Result<PartitionOffsets> listGroupOffsets(const std::string& group, const std::string& topic,
                                             int32_t count);
   Result<void> deleteGroupOnce(const std::string& group);

@@ -21,7 +21,15 @@ std::string_view EventParser::parse(const char* data, size_t size) {
   ondemand::document doc;
   if (parser_.iterate(buffer_.data(), size, buffer_.size()).get(doc)) return "bad JSON";
   ondemand::object obj;
-  if (doc.get_object().get(obj)) return "bad JSON: not an object";
+  if (doc.get_object().get(obj)) {
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) ++i;
+    // A JSON value of another type is "not an object"; anything else is not JSON at all.
+    char c = i < size ? data[i] : '\0';
+    bool otherJson = c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') ||
+                     c == 't' || c == 'f' || c == 'n';
+    return otherJson ? "bad JSON: not an object" : "bad JSON";
+  }
   const auto nfields = program_.fields.size();
   for (auto f : obj) {
     std::string_view key;

@@ -20,6 +20,9 @@ void onSignal(int) { stopRequested.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First thing: a SIGTERM during start-up must also end in a clean stop.
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
   CLI::App app{"kappa-worker: exactly-once filter/key/window/aggregate stream processor"};
   kappa::worker::WorkerConfig cfg;
   std::string programFile, programJson, metricsAddress, replicaId;
@@ -96,8 +99,6 @@ int main(int argc, char** argv) {
     spdlog::info("worker: /metrics and /healthz on port {}", metrics->port());
   }
 
-  std::signal(SIGTERM, onSignal);
-  std::signal(SIGINT, onSignal);
   auto worker = kappa::worker::StreamWorker::create(cfg, std::move(*program),
                                                     metrics ? &metrics->registry() : nullptr);
   if (!worker) {

@@ -170,9 +170,10 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   for (auto* t : {&config_.outputTopic, &config_.dlqTopic}) {
     auto count = (*admin)->partitionCount(*t);
     if (!count && count.error().code == ErrorCode::kNotFound && config_.createTopics) {
-      if (auto c = (*admin)->createTopic({*t, *source, 1, {}}); !c && c.error().code != ErrorCode::kAlreadyExists) {
-        return c.error();
-      }
+      auto c = (*admin)->createTopic({*t, *source, 1, {}});
+      if (!c && c.error().code != ErrorCode::kAlreadyExists) return c.error();
+      // Another replica may have created it a moment ago: wait until brokers serve it.
+      if (auto m = (*admin)->awaitMetadata(*t, true); !m) return m.error();
       count = (*admin)->partitionCount(*t);
     }
     if (!count) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 
 namespace kappa::testing {
 
@@ -200,6 +201,81 @@ CommandResult run(const std::string& command) {
   int status = pclose(p);
   r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+}  // namespace kappa::testing
+
+namespace kappa::testing {
+
+std::ostream& operator<<(std::ostream& os, const TopicRecord& r) {
+  os << "{" << r.key << " => " << (r.value ? *r.value : std::string("<null>"));
+  for (const auto& [k, v] : r.headers) os << " " << k << "=" << v;
+  return os << " @" << r.offset << "}";
+}
+
+std::map<int32_t, std::vector<TopicRecord>> readTopic(const std::string& topic) {
+  std::map<int32_t, std::vector<TopicRecord>> out;
+  auto admin = makeAdmin();
+  if (!admin) return out;
+  auto end = admin->endOffsets(topic);
+  EXPECT_TRUE(end.ok()) << end.error();
+  if (!end.ok()) return out;
+  auto rk = kafka::makeHandle(RD_KAFKA_CONSUMER, kafkaBootstrap(),
+                              {{"group.id", uniqueName("reader")},
+                               {"isolation.level", "read_committed"},
+                               {"enable.partition.eof", "true"}});
+  EXPECT_TRUE(rk.ok());
+  if (!rk.ok()) return out;
+  kafka::PartitionList assignment(rd_kafka_topic_partition_list_new(1));
+  std::set<int32_t> pending;
+  for (const auto& [p, e] : *end) {
+    out[p];
+    if (e == 0) continue;
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    pending.insert(p);
+  }
+  rd_kafka_assign(rk->get(), assignment.get());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
+    RdPtr<rd_kafka_message_t> m(rd_kafka_consumer_poll(rk->get(), 500));
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= end->at(m->partition)) pending.erase(m->partition);
+      continue;
+    }
+    if (m->err) continue;
+    TopicRecord r;
+    r.offset = m->offset;
+    if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) r.value = std::string(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_headers_t* h = nullptr;
+    if (rd_kafka_message_headers(m.get(), &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* v;
+      size_t size;
+      for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &v, &size); ++i) {
+        r.headers[name] = std::string(static_cast<const char*>(v), size);
+      }
+    }
+    out[m->partition].push_back(std::move(r));
+  }
+  EXPECT_TRUE(pending.empty()) << "timed out reading " << topic;
+  return out;
+}
+
+void produceRaw(const std::string& topic, int32_t partition, const std::string& key,
+                const std::optional<std::string>& value) {
+  auto rk = producer({});
+  ASSERT_TRUE(rk);
+  void* payload = value ? const_cast<char*>(value->data()) : nullptr;
+  size_t size = value ? value->size() : 0;
+  auto err = rd_kafka_producev(
+      rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+      RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(payload, size),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(rk.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 }  // namespace kappa::testing

@@ -5,8 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <vector>
 
 #include "runtime/kafka/kafka_admin.h"
 #include "runtime/kafka/rdkafka_admin.h"
@@ -66,5 +69,27 @@ struct CommandResult {
   std::string out;
 };
 CommandResult run(const std::string& command);
+
+}  // namespace kappa::testing
+
+namespace kappa::testing {
+
+struct TopicRecord {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: tombstone
+  std::map<std::string, std::string> headers;
+  int64_t offset = 0;
+  bool operator==(const TopicRecord& o) const {
+    return key == o.key && value == o.value && headers == o.headers;  // offsets may differ
+  }
+};
+std::ostream& operator<<(std::ostream& os, const TopicRecord& r);
+
+// Every record a read_committed reader sees, per partition, in log order.
+std::map<int32_t, std::vector<TopicRecord>> readTopic(const std::string& topic);
+
+// Produces one record (value nullopt: a null payload) to a partition and waits for it.
+void produceRaw(const std::string& topic, int32_t partition, const std::string& key,
+                const std::optional<std::string>& value);
 
 }  // namespace kappa::testing

@@ -1,0 +1,288 @@
+// kappa-worker as a process against the real broker: dead letters, output equal to the
+// engine's, the same output whatever the batch size or replica count, and kill -9 at random
+// moments losing and duplicating nothing.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "runtime/kafka/lag_monitor.h"
+#include "runtime/worker/engine.h"
+#include "tests/support/child_process.h"
+#include "tests/support/kafka_test_util.h"
+
+namespace kappa::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::TopicRecord;
+using Output = std::map<int32_t, std::vector<TopicRecord>>;
+
+const char* kProgram = R"(
+keyField: user_id
+timestampField: timestamp_ms
+filter: [{field: event_type, op: in, values: [view, add_to_cart, purchase]}]
+window: {type: session, gapSeconds: 30, allowedLatenessSeconds: 2}
+aggregates:
+  - {name: views, op: count, where: {field: event_type, equals: view}}
+  - {name: revenue, op: sum, field: price}
+  - {name: top, op: max, field: price}
+)";
+
+class WorkerIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_ = testing::makeAdmin();
+    ASSERT_TRUE(admin_);
+    programFile_ = ::testing::TempDir() + testing::uniqueName("program") + ".yaml";
+    std::ofstream(programFile_) << kProgram;
+  }
+
+  std::string logFile(const std::string& stem) {
+    return ::testing::TempDir() + testing::uniqueName(stem) + ".log";
+  }
+
+  std::unique_ptr<ChildProcess> startWorker(const std::string& source, const std::string& output,
+                                            const std::string& group,
+                                            std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {testing::binPath("kappa-worker"),
+                                     "--program", programFile_,
+                                     "--bootstrap", testing::kafkaBootstrap(),
+                                     "--source-topic", source,
+                                     "--output-topic", output,
+                                     "--group", group,
+                                     "--transactional-id", group + "-txn",
+                                     "--create-topics"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<ChildProcess>(argv, logFile(group));
+  }
+
+  void loadgen(const std::string& topic, int partitions, int64_t count, int64_t badEvery = 0,
+               uint32_t seed = 1) {
+    auto r = testing::run(testing::binPath("kappa-loadgen") + " --bootstrap " +
+                          testing::kafkaBootstrap() + " --topic " + topic +
+                          " --create-partitions " + std::to_string(partitions) + " --count " +
+                          std::to_string(count) + " --keys 500 --bad-every " +
+                          std::to_string(badEvery) + " --seed " + std::to_string(seed) + " 2>&1");
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+  }
+
+  // Waits until the group has consumed everything (lag 0 against the last stable offset).
+  void waitCaughtUp(const std::string& group, const std::string& topic, ChildProcess* worker,
+                    std::chrono::seconds within = 300s) {
+    kafka::LagMonitor monitor(*admin_);
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (worker) {
+        ASSERT_TRUE(worker->running()) << worker->log();
+      }
+      auto s = monitor.sample(group, topic, std::chrono::system_clock::now());
+      if (s.ok() && s->committedAny && s->totalLag == 0) return;
+      std::this_thread::sleep_for(200ms);
+    }
+    FAIL() << "group " << group << " did not catch up on " << topic
+           << (worker ? "\n" + worker->log() : "");
+  }
+
+  // Waits until the worker has its partitions and has restored its state.
+  void waitAssigned(ChildProcess& worker, std::chrono::seconds within = 60s) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (worker.log().find("state restored") == std::string::npos) {
+      ASSERT_TRUE(worker.running()) << worker.log();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never assigned\n" << worker.log();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  void stop(ChildProcess& worker) {
+    worker.signal(SIGTERM);
+    auto code = worker.wait(30s);
+    ASSERT_TRUE(code.has_value()) << "worker did not stop on SIGTERM\n" << worker.log();
+    EXPECT_EQ(*code, 0) << worker.log();
+  }
+
+  // The engine run in-process over the source: what the worker must have written.
+  Output expectedOutput(const std::string& source) {
+    struct Collect : Emitter {
+      Output out;
+      void emit(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
+                int64_t watermark) override {
+        TopicRecord r;
+        r.key = key;
+        if (value) r.value = *value;
+        r.headers["kappa-src-partition"] = std::to_string(partition);
+        r.headers["kappa-src-offset"] = std::to_string(offset);
+        r.headers["kappa-watermark"] = std::to_string(watermark);
+        out[partition].push_back(r);
+      }
+    } collect;
+    auto program = parseProgram(kProgram);
+    EventParser parser(*program);
+    Engine engine(*program);
+    for (const auto& [p, records] : testing::readTopic(source)) {
+      collect.out[p];
+      for (const auto& r : records) {
+        if (!r.value || !parser.parse(r.value->data(), r.value->size()).empty()) continue;
+        engine.process(p, r.offset, parser, collect);
+      }
+    }
+    return collect.out;
+  }
+
+  std::unique_ptr<kafka::RdKafkaAdmin> admin_;
+  std::string programFile_;
+};
+
+TEST_F(WorkerIT, MalformedEventsGoToTheDeadLetterTopic) {
+  auto source = testing::uniqueName("src"), output = testing::uniqueName("out");
+  testing::createTopic(*admin_, source, 2);
+  const std::string good = R"({"user_id":"u1","event_type":"view","price":2,"timestamp_ms":1000})";
+  struct Bad {
+    std::optional<std::string> value;
+    std::string error;
+  };
+  std::vector<Bad> bad = {
+      {R"({"user_id":"u1","event_type":)", "bad JSON"},
+      {"plain text", "bad JSON"},
+      {"[1,2,3]", "bad JSON: not an object"},
+      {std::nullopt, "empty event"},
+      {R"({"event_type":"view","timestamp_ms":1})", "missing key field"},
+      {R"({"user_id":{"id":1},"timestamp_ms":1})", "key field is not a string or integer"},
+      {R"({"user_id":"u1","event_type":"view"})", "missing timestamp field"},
+      {R"({"user_id":"u1","timestamp_ms":"noon"})", "timestamp field is not an integer (epoch ms)"},
+      {R"({"user_id":"u1","event_type":"view","price":"free","timestamp_ms":5})",
+       "aggregate field is not a number"},
+  };
+  testing::produceRaw(source, 0, "u1", good);
+  for (const auto& b : bad) testing::produceRaw(source, 0, "k", b.value);
+  testing::produceRaw(source, 1, "u2", good);
+  testing::produceRaw(source, 0, "u1", good);
+
+  auto group = testing::uniqueName("g");
+  auto worker = startWorker(source, output, group, {"--metrics-address", "127.0.0.1:0"});
+  waitAssigned(*worker);
+  waitCaughtUp(group, source, worker.get(), 60s);
+  auto dlq = testing::readTopic(output + ".dlq");
+  ASSERT_TRUE(worker->running()) << "the worker must survive malformed events\n" << worker->log();
+  ASSERT_EQ(dlq[0].size(), bad.size()) << worker->log();
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const auto& rec = dlq[0][i];
+    EXPECT_EQ(rec.value, bad[i].value) << i;
+    EXPECT_EQ(rec.headers.at("kappa-error"), bad[i].error) << i;
+    EXPECT_EQ(rec.headers.at("kappa-src-offset"), std::to_string(i + 1)) << i;
+    EXPECT_EQ(rec.headers.at("kappa-src-partition"), "0") << i;
+  }
+  // Good events around the bad ones were processed, on both partitions.
+  auto out = testing::readTopic(output);
+  EXPECT_EQ(out[0].size(), 2u);
+  EXPECT_EQ(out[1].size(), 1u);
+  // The metrics endpoint counts them.
+  auto log = worker->log();
+  auto at = log.find("on port ");
+  ASSERT_NE(at, std::string::npos) << log;
+  auto port = std::stoi(log.substr(at + 8));
+  auto metrics = testing::run("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  EXPECT_NE(metrics.out.find("kappa_worker_dlq_records_total " + std::to_string(bad.size())),
+            std::string::npos)
+      << metrics.out;
+  auto health = testing::run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:" +
+                             std::to_string(port) + "/healthz");
+  EXPECT_EQ(health.out, "200");
+  stop(*worker);
+}
+
+TEST_F(WorkerIT, OutputIsWhatTheEngineComputes) {
+  auto source = testing::uniqueName("src"), output = testing::uniqueName("out");
+  auto group = testing::uniqueName("g");
+  loadgen(source, 3, 30000, 250);
+  auto worker = startWorker(source, output, group);
+  waitAssigned(*worker);
+  waitCaughtUp(group, source, worker.get());
+  stop(*worker);
+  auto expected = expectedOutput(source);
+  auto actual = testing::readTopic(output);
+  ASSERT_EQ(actual.size(), 3u);
+  for (int p = 0; p < 3; ++p) {
+    ASSERT_EQ(actual[p].size(), expected[p].size()) << "partition " << p;
+    EXPECT_GT(actual[p].size(), 1000u);
+    EXPECT_TRUE(actual[p] == expected[p]) << "partition " << p;
+  }
+}
+
+TEST_F(WorkerIT, SameOutputWhateverBatchSizeOrReplicaCount) {
+  auto source = testing::uniqueName("src");
+  loadgen(source, 4, 40000, 0, 9);
+  auto runOnce = [&](const std::string& name, std::vector<std::vector<std::string>> replicas) {
+    auto output = testing::uniqueName(name), group = testing::uniqueName("g-" + name);
+    std::vector<std::unique_ptr<ChildProcess>> workers;
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      auto args = replicas[i];
+      args.push_back("--replica-id");
+      args.push_back(std::to_string(i));
+      workers.push_back(startWorker(source, output, group, args));
+    }
+    for (auto& w : workers) waitAssigned(*w);
+    waitCaughtUp(group, source, workers[0].get());
+    for (auto& w : workers) stop(*w);
+    return testing::readTopic(output);
+  };
+  auto one = runOnce("tiny", {{"--max-batch", "7", "--commit-interval-ms", "5"}});
+  auto big = runOnce("big", {{"--max-batch", "50000", "--commit-interval-ms", "1000"}});
+  auto two = runOnce("two", {{"--max-batch", "100"}, {"--max-batch", "3000"}});
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_GT(one[p].size(), 1000u);
+    EXPECT_TRUE(one[p] == big[p]) << "partition " << p;
+    EXPECT_TRUE(one[p] == two[p]) << "partition " << p;
+  }
+}
+
+TEST_F(WorkerIT, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
+  int64_t events = 1'000'000;
+  if (const char* n = std::getenv("KAPPA_CRASH_TEST_EVENTS")) events = std::stoll(n);
+  auto source = testing::uniqueName("src");
+  loadgen(source, 3, events, 5000, 3);
+
+  auto cleanOut = testing::uniqueName("clean"), cleanGroup = testing::uniqueName("g-clean");
+  auto clean = startWorker(source, cleanOut, cleanGroup);
+  waitAssigned(*clean);
+  waitCaughtUp(cleanGroup, source, clean.get(), 900s);
+  stop(*clean);
+
+  auto crashOut = testing::uniqueName("crash"), crashGroup = testing::uniqueName("g-crash");
+  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
+  int kills = 0;
+  kafka::LagMonitor monitor(*admin_);
+  for (; kills < 10; ++kills) {
+    auto w = startWorker(source, crashOut, crashGroup);
+    waitAssigned(*w);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 550));
+    ASSERT_TRUE(w->running()) << w->log();
+    auto before = monitor.sample(crashGroup, source, std::chrono::system_clock::now());
+    w->signal(SIGKILL);
+    ASSERT_TRUE(before.ok());
+    // Each kill must land during the replay, not after it.
+    ASSERT_GT(before->totalLag, 0) << "replay finished before kill " << kills + 1;
+    ASSERT_TRUE(w->wait(10s).has_value());
+  }
+  auto last = startWorker(source, crashOut, crashGroup);
+  waitAssigned(*last);
+  waitCaughtUp(crashGroup, source, last.get(), 900s);
+  stop(*last);
+
+  auto a = testing::readTopic(cleanOut), b = testing::readTopic(crashOut);
+  size_t total = 0;
+  for (int p = 0; p < 3; ++p) {
+    ASSERT_EQ(a[p].size(), b[p].size()) << "partition " << p;
+    EXPECT_TRUE(a[p] == b[p]) << "partition " << p;
+    total += a[p].size();
+  }
+  EXPECT_GT(total, static_cast<size_t>(events / 2));
+  RecordProperty("kills", kills);
+}
+
+}  // namespace
+}  // namespace kappa::worker
