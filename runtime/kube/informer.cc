@@ -68,7 +68,7 @@ bool Informer::relist() {
   std::map<std::string, ObjectPtr> fresh;
   for (auto& item : list->items) {
     auto key = keyOf(item);
-    fresh.emplace(std::move(key), std::make_shared<const Json>(std::move(item)));
+    fresh.emplace(std::move(key), cacheable(std::move(item)));
   }
   auto previous = store_.replace(fresh);
   for (const auto& [key, obj] : fresh) {
@@ -157,7 +157,7 @@ void Informer::apply(WatchEvent& ev) {
   switch (ev.type) {
     case WatchEvent::Type::kAdded:
     case WatchEvent::Type::kModified: {
-      auto obj = std::make_shared<const Json>(std::move(ev.object));
+      auto obj = cacheable(std::move(ev.object));
       auto old = store_.upsert(obj);
       if (old) {
         notifyUpdate(old, obj);
@@ -167,7 +167,7 @@ void Informer::apply(WatchEvent& ev) {
       break;
     }
     case WatchEvent::Type::kDeleted: {
-      auto obj = std::make_shared<const Json>(std::move(ev.object));
+      auto obj = cacheable(std::move(ev.object));
       store_.erase(keyOf(*obj));
       notifyDelete(obj);
       break;
@@ -179,6 +179,13 @@ void Informer::apply(WatchEvent& ev) {
   stats_.events++;
   if (!rv.empty()) stats_.lastResourceVersion = rv;
   delay_ = options_.minBackoff;
+}
+
+ObjectPtr Informer::cacheable(Json obj) const {
+  if (options_.dropManagedFields) {
+    if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) m->erase("managedFields");
+  }
+  return std::make_shared<const Json>(std::move(obj));
 }
 
 void Informer::notifyAdd(const ObjectPtr& obj) {

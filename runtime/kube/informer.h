@@ -28,6 +28,9 @@ struct InformerOptions {
   std::string labelSelector;
   std::string fieldSelector;
   int64_t pageSize = 500;
+  // Drop metadata.managedFields (server-side apply bookkeeping, often the largest part of
+  // an object) before caching: controllers write with apply/patch and never read it.
+  bool dropManagedFields = true;
   // Server-side lifetime of one watch request; the informer then re-watches.
   std::chrono::seconds watchTimeout{300};
   // Retry delays after failed lists/watches: doubles from min to max, reset by success.
@@ -76,6 +79,7 @@ class Informer {
   // Returns true when a relist is needed (410), false to re-watch.
   bool watchOnce();
   void apply(WatchEvent& ev);
+  ObjectPtr cacheable(Json obj) const;
   void notifyAdd(const ObjectPtr& obj);
   void notifyUpdate(const ObjectPtr& oldObj, const ObjectPtr& newObj);
   void notifyDelete(const ObjectPtr& obj);
