@@ -10,7 +10,7 @@ CTEST_ARGS ?=
 .PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down bench fmt fmt-check clean
 
 help:
-	@echo "make test        install what is missing, build with ASan+UBSan, run every test"
+	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
 	@echo "make build       release build; binaries in build/bin/"
 	@echo "make kafka-up    start a local single-node Kafka (writes .local/kafka.env)"
 	@echo "make kafka-down  stop it"
@@ -35,7 +35,23 @@ build-asan: bootstrap
 test: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure --timeout 600 -j 2 $(CTEST_ARGS)
+	  ctest --output-on-failure --timeout 900 -j 2 $(CTEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz
+
+# libFuzzer targets, each run for FUZZ_SECONDS from the seed corpus; a crash fails the run.
+FUZZ_BUILD := build/fuzz
+FUZZ_SECONDS ?= 30
+fuzz: bootstrap
+	@CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKAPPA_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@for t in event program; do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$t && cp -n tests/fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus-$$t/ ; \
+	  echo "fuzz: $${t}_fuzz for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/bin/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$t 2>$(FUZZ_BUILD)/$$t.log \
+	    || { tail -n 60 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' $(FUZZ_BUILD)/$$t.log; \
+	done
 
 kafka-up: bootstrap
 	@e2e/kafka/kafka-up.sh .local

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 packages=(
-  build-essential cmake ninja-build pkg-config git python3 curl ca-certificates
+  build-essential cmake ninja-build pkg-config git python3 curl ca-certificates time
   clang clang-format libclang-rt-14-dev
   libgtest-dev libgmock-dev
   librdkafka-dev libssl-dev
