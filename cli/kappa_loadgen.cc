@@ -1,7 +1,7 @@
 // kappa-loadgen: writes a synthetic clickstream to a topic, for the demo, the tests and the
 // benchmarks. Events are a deterministic function of --seed and their index, keyed by user
 // so the default partitioner keeps a user on one partition; about 100 bytes of JSON each:
-//   {"user_id":"u123","event_type":"view","price":12.34,"timestamp_ms":1700000000000}
+//   {"user_id":"u123","event_type":"view","page":"/p/042","price":12.34,"timestamp_ms":1700000000000}
 #include <librdkafka/rdkafka.h>
 
 #include <CLI/CLI.hpp>
@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   bool transactional = false;
   app.add_option("--bootstrap", bootstrap)->required();
   app.add_option("--topic", topic)->required();
-  app.add_option("--count", count, "Events to write (0: until stopped)");
+  app.add_option("--count", count, "Events to write (-1: until stopped)");
   app.add_option("--keys", keys, "Distinct users")->check(CLI::PositiveNumber);
   app.add_option("--rate", rate, "Events per second (0: as fast as possible)");
   app.add_option("--start-ms", startMs, "Event time of the first event");
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   auto start = std::chrono::steady_clock::now();
   char value[256], key[32];
-  for (int64_t i = 0; count == 0 || i < count; ++i) {
+  for (int64_t i = 0; count < 0 || i < count; ++i) {
     uint64_t r = rng();
     int kl = std::snprintf(key, sizeof key, "u%llu", static_cast<unsigned long long>(r % keys));
     int vl;
@@ -84,9 +84,10 @@ int main(int argc, char** argv) {
       vl = std::snprintf(value, sizeof value, "%s", kBad[(i / badEvery) % 5]);
     } else {
       vl = std::snprintf(value, sizeof value,
-                         "{\"user_id\":\"%.*s\",\"event_type\":\"%s\",\"price\":%u.%02u,"
-                         "\"timestamp_ms\":%lld}",
-                         kl, key, kTypes[(r >> 20) % 6], static_cast<unsigned>((r >> 32) % 200),
+                         "{\"user_id\":\"%.*s\",\"event_type\":\"%s\",\"page\":\"/p/%03u\","
+                         "\"price\":%u.%02u,\"timestamp_ms\":%lld}",
+                         kl, key, kTypes[(r >> 20) % 6], static_cast<unsigned>((r >> 8) % 1000),
+                         static_cast<unsigned>((r >> 32) % 200),
                          static_cast<unsigned>((r >> 40) % 100),
                          static_cast<long long>(startMs + i * stepMs - static_cast<int64_t>((r >> 48) % 5000)));
     }
