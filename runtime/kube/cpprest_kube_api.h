@@ -60,9 +60,8 @@ class CppRestKubeApi final : public KubeApi {
   const KubeConfig& config() const { return config_; }
   const ClientOptions& options() const { return options_; }
 
-  struct Impl;
-
  private:
+  struct Impl;
   CppRestKubeApi(KubeConfig config, ClientOptions options, std::unique_ptr<Impl> impl);
 
   KubeConfig config_;

@@ -84,7 +84,8 @@ struct ListOptions {
   std::string resourceVersion;
   // Watch only.
   bool allowWatchBookmarks = true;
-  // Watch only: the server ends the stream after this long (0: server default).
+  // Watch only: the server ends the stream after this long (0: the client's default,
+  // ClientOptions::watchTimeout for CppRestKubeApi).
   std::chrono::seconds timeout{0};
 };
 
