@@ -1,0 +1,242 @@
+#include "runtime/kafka/output_comparator.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "runtime/kafka/rdkafka_admin.h"
+#include "runtime/kafka/rdkafka_handles.h"
+
+namespace kappa::kafka {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+bool numbersClose(double a, double b, double tolerance) {
+  if (a == b) return true;
+  return std::fabs(a - b) <= tolerance * std::max(std::fabs(a), std::fabs(b));
+}
+
+bool fieldEqual(const json& a, const json& b, double tolerance) {
+  if (a.is_number() && b.is_number()) {
+    return numbersClose(a.get<double>(), b.get<double>(), tolerance);
+  }
+  return a == b;
+}
+
+std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* v = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !v) {
+    return std::nullopt;
+  }
+  int64_t out = 0;
+  const char* s = static_cast<const char*>(v);
+  if (std::from_chars(s, s + size, out).ec != std::errc()) return std::nullopt;
+  return out;
+}
+
+struct Entry {
+  int32_t partition;
+  int64_t sourceOffset;  // -1 without headers
+  std::optional<std::string> value;
+};
+
+struct History {
+  std::vector<Entry> versions[2];
+};
+
+}  // namespace
+
+bool valuesEqual(const std::string& serving, const std::string& candidate,
+                 const ComparePolicy& p) {
+  bool plain = p.compareFields.empty() && p.ignoreFields.empty() && p.numericTolerance == 0;
+  if (plain && serving == candidate) return true;
+  json a = json::parse(serving, nullptr, false);
+  json b = json::parse(candidate, nullptr, false);
+  if (a.is_discarded() || b.is_discarded() || !a.is_object() || !b.is_object()) {
+    return serving == candidate;
+  }
+  std::set<std::string> fields;
+  if (!p.compareFields.empty()) {
+    fields.insert(p.compareFields.begin(), p.compareFields.end());
+  } else {
+    for (const auto& [k, v] : a.items()) fields.insert(k);
+    for (const auto& [k, v] : b.items()) fields.insert(k);
+  }
+  for (const auto& f : p.ignoreFields) fields.erase(f);
+  for (const auto& f : fields) {
+    auto ia = a.find(f), ib = b.find(f);
+    if (ia == a.end() && ib == b.end()) continue;
+    if (ia == a.end() || ib == b.end()) return false;
+    if (!fieldEqual(*ia, *ib, p.numericTolerance)) return false;
+  }
+  return true;
+}
+
+ComparisonResult compareSnapshots(const std::vector<std::string>& sample,
+                                  const std::map<std::string, std::optional<std::string>>& serving,
+                                  const std::map<std::string, std::optional<std::string>>& candidate,
+                                  const ComparePolicy& policy) {
+  ComparisonResult r;
+  r.sampledKeys = static_cast<int64_t>(sample.size());
+  std::vector<std::string> keys = sample;
+  std::sort(keys.begin(), keys.end());
+  for (const auto& key : keys) {
+    auto is = serving.find(key), ic = candidate.find(key);
+    std::optional<std::string> s = is == serving.end() ? std::nullopt : is->second;
+    std::optional<std::string> c = ic == candidate.end() ? std::nullopt : ic->second;
+    if (!s && !c) continue;
+    ++r.comparedKeys;
+    if (s && c && valuesEqual(*s, *c, policy)) continue;
+    ++r.mismatchedKeys;
+    r.mismatched.insert(key);
+    if (r.examples.size() < 5) r.examples.push_back({key, s, c});
+  }
+  r.mismatchRatio = r.comparedKeys ? static_cast<double>(r.mismatchedKeys) / r.comparedKeys : 0;
+  r.withinPolicy = r.mismatchRatio <= policy.maxMismatchRatio;
+  return r;
+}
+
+Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
+                                                        const std::string& candidateTopic,
+                                                        const ComparePolicy& policy) {
+  if (policy.sampleKeys <= 0) return Error{ErrorCode::kInvalidArgument, "sampleKeys must be > 0"};
+  auto admin = RdKafkaAdmin::create(config_);
+  if (!admin) return admin.error();
+  const std::string* topics[2] = {&servingTopic, &candidateTopic};
+  std::map<int32_t, int64_t> end[2];
+  PartitionList assignment(rd_kafka_topic_partition_list_new(8));
+  int pendingCount = 0;
+  for (int v = 0; v < 2; ++v) {
+    auto e = (*admin)->endOffsets(*topics[v]);
+    if (!e) return Error{e.error().code, *topics[v] + ": " + e.error().message};
+    for (const auto& [p, off] : *e) {
+      if (off <= 0) continue;
+      end[v][p] = off;
+      rd_kafka_topic_partition_list_add(assignment.get(), topics[v]->c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+      ++pendingCount;
+    }
+  }
+
+  // Bottom-k sample over the union of keys, with each sampled key's records per version.
+  const auto k = static_cast<size_t>(policy.sampleKeys);
+  std::map<uint64_t, std::string> byHash;
+  std::unordered_map<std::string, History> histories;
+  std::map<int32_t, int64_t> maxOffset[2];
+  bool headers[2] = {true, true};
+  uint64_t records[2] = {0, 0};
+
+  if (pendingCount > 0) {
+    auto props = config_.properties;
+    props["group.id"] = "kappa-validate";  // assign only: never joined nor committed
+    props["isolation.level"] = "read_committed";
+    props["enable.partition.eof"] = "true";
+    props.emplace("queued.min.messages", "1000000");
+    props.emplace("fetch.wait.max.ms", "50");
+    auto reader = makeHandle(RD_KAFKA_CONSUMER, config_.bootstrapServers, props);
+    if (!reader) return reader.error();
+    if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return errorOf(ae, "assign");
+    rd_kafka_poll_set_consumer(reader->get());
+    RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
+    std::vector<rd_kafka_message_t*> batch(10000);
+    auto lastProgress = SteadyClock::now();
+    while (pendingCount > 0) {
+      ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 500, batch.data(), batch.size());
+      if (n <= 0 && SteadyClock::now() - lastProgress > config_.timeout) {
+        return Error{ErrorCode::kTimeout, "reading outputs: no progress for " +
+                                              std::to_string(config_.timeout.count()) + " ms"};
+      }
+      for (ssize_t i = 0; i < n; ++i) {
+        RdPtr<rd_kafka_message_t> m(batch[i]);
+        lastProgress = SteadyClock::now();
+        const char* topic = rd_kafka_topic_name(m->rkt);
+        int v = *topics[0] == topic ? 0 : 1;
+        auto it = end[v].find(m->partition);
+        if (it == end[v].end()) continue;  // already read to its end
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          end[v].erase(it);
+          --pendingCount;
+          continue;
+        }
+        if (m->err || m->offset >= it->second) continue;
+        if (m->offset + 1 >= it->second) {
+          end[v].erase(it);
+          --pendingCount;
+        }
+        ++records[v];
+        auto src = headerInt(*m, "kappa-src-offset");
+        if (!src) {
+          headers[v] = false;
+        } else {
+          auto& mo = maxOffset[v][m->partition];
+          mo = std::max(mo, *src);
+        }
+        std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+        uint64_t h = XXH3_64bits(key.data(), key.size());
+        auto hist = histories.find(key);
+        if (hist == histories.end()) {
+          if (byHash.size() >= k && h >= byHash.rbegin()->first) continue;
+          byHash.emplace(h, key);
+          hist = histories.emplace(key, History{}).first;
+          if (byHash.size() > k) {
+            auto evict = std::prev(byHash.end());
+            histories.erase(evict->second);
+            byHash.erase(evict);
+          }
+        }
+        std::optional<std::string> value;
+        if (m->payload) value.emplace(static_cast<const char*>(m->payload), m->len);
+        hist->second.versions[v].push_back({m->partition, src.value_or(-1), std::move(value)});
+      }
+    }
+  }
+
+  ComparisonResult result;
+  result.consistentCut = headers[0] && headers[1] && records[0] > 0 && records[1] > 0;
+  if (result.consistentCut) {
+    for (const auto& [p, a] : maxOffset[0]) {
+      auto b = maxOffset[1].find(p);
+      result.cut[p] = b == maxOffset[1].end() ? 0 : std::min(a, b->second) + 1;
+    }
+    for (const auto& [p, b] : maxOffset[1]) result.cut.emplace(p, 0);
+  }
+  std::vector<std::string> sample;
+  std::map<std::string, std::optional<std::string>> snapshot[2];
+  for (const auto& [key, hist] : histories) {
+    sample.push_back(key);
+    for (int v = 0; v < 2; ++v) {
+      const Entry* chosen = nullptr;
+      for (const auto& e : hist.versions[v]) {
+        if (result.consistentCut && e.sourceOffset >= result.cut[e.partition]) continue;
+        chosen = &e;
+      }
+      if (chosen) snapshot[v][key] = chosen->value;
+    }
+  }
+  auto compared = compareSnapshots(sample, snapshot[0], snapshot[1], policy);
+  compared.consistentCut = result.consistentCut;
+  compared.cut = std::move(result.cut);
+  return compared;
+}
+
+std::ostream& operator<<(std::ostream& os, const ComparisonResult& r) {
+  os << "{sampled=" << r.sampledKeys << " compared=" << r.comparedKeys
+     << " mismatched=" << r.mismatchedKeys << " ratio=" << r.mismatchRatio
+     << (r.consistentCut ? " cut" : " latest") << "}";
+  for (const auto& e : r.examples) {
+    os << "\n  " << e.key << ": " << e.serving.value_or("<absent>") << " vs "
+       << e.candidate.value_or("<absent>");
+  }
+  return os;
+}
+
+}  // namespace kappa::kafka

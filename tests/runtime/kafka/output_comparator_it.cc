@@ -1,0 +1,145 @@
+// OutputComparator against the real broker: outputs written as the worker writes them.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/kafka/output_comparator.h"
+#include "tests/support/kafka_test_util.h"
+
+namespace kappa::kafka {
+namespace {
+
+using testing::uniqueName;
+
+// One output record as the worker writes it: key, JSON value, source position headers.
+struct Rec {
+  int32_t partition;
+  std::string key;
+  std::optional<std::string> value;
+  int64_t sourceOffset;
+};
+
+void write(const std::string& topic, const std::vector<Rec>& recs) {
+  auto rk = makeHandle(RD_KAFKA_PRODUCER, testing::kafkaBootstrap(), {{"linger.ms", "5"}});
+  ASSERT_TRUE(rk.ok());
+  for (const auto& r : recs) {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(2);
+    auto p = std::to_string(r.partition), o = std::to_string(r.sourceOffset);
+    rd_kafka_header_add(h, "kappa-src-partition", -1, p.data(), static_cast<ssize_t>(p.size()));
+    rd_kafka_header_add(h, "kappa-src-offset", -1, o.data(), static_cast<ssize_t>(o.size()));
+    void* payload = r.value ? const_cast<char*>(r.value->data()) : nullptr;
+    size_t size = r.value ? r.value->size() : 0;
+    auto err = rd_kafka_producev(rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                                 RD_KAFKA_V_PARTITION(r.partition),
+                                 RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+                                 RD_KAFKA_V_VALUE(payload, size),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                                 RD_KAFKA_V_END);
+    ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(rk->get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+std::string count(int n) { return "{\"n\":" + std::to_string(n) + "}"; }
+
+KafkaOutputComparator comparator() {
+  return KafkaOutputComparator({testing::kafkaBootstrap(), {}, std::chrono::seconds(30)});
+}
+
+TEST(OutputComparatorIT, CandidateAheadOfServingIsNoMismatch) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 2);
+  testing::createTopic(*admin, candidate, 2);
+  // Same logic; the candidate has processed further on partition 0 (offsets 3 and 4).
+  write(serving, {{0, "a", count(1), 0}, {0, "b", count(1), 1}, {0, "a", count(2), 2},
+                  {1, "c", count(1), 0}});
+  write(candidate, {{0, "a", count(1), 0}, {0, "b", count(1), 1}, {0, "a", count(2), 2},
+                    {0, "a", count(3), 3}, {0, "b", std::nullopt, 4}, {1, "c", count(1), 0}});
+  auto r = comparator().compare(serving, candidate, ComparePolicy{});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->consistentCut);
+  EXPECT_EQ(r->cut, (PartitionOffsets{{0, 3}, {1, 1}}));
+  EXPECT_EQ(r->sampledKeys, 3);
+  EXPECT_EQ(r->comparedKeys, 3);
+  EXPECT_EQ(r->mismatchedKeys, 0) << *r;
+  EXPECT_TRUE(r->withinPolicy);
+}
+
+TEST(OutputComparatorIT, RealDifferenceIsAMismatchWithExamples) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 1);
+  testing::createTopic(*admin, candidate, 1);
+  std::vector<Rec> s, c;
+  for (int i = 0; i < 200; ++i) {
+    auto key = "u" + std::to_string(i);
+    s.push_back({0, key, count(i), i});
+    // The candidate doubles every tenth key: a bug.
+    c.push_back({0, key, count(i % 10 == 0 ? 2 * i + 1 : i), i});
+  }
+  write(serving, s);
+  write(candidate, c);
+  ComparePolicy policy;
+  policy.sampleKeys = 1000;
+  auto r = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->sampledKeys, 200);
+  EXPECT_EQ(r->comparedKeys, 200);
+  EXPECT_EQ(r->mismatchedKeys, 20);
+  EXPECT_DOUBLE_EQ(r->mismatchRatio, 0.1);
+  EXPECT_FALSE(r->withinPolicy);
+  ASSERT_EQ(r->examples.size(), 5u);
+  EXPECT_EQ(r->examples[0].key, "u0");
+  EXPECT_EQ(r->examples[0].serving, count(0));
+  EXPECT_EQ(r->examples[0].candidate, count(1));
+
+  policy.maxMismatchRatio = 0.1;
+  auto tolerated = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(tolerated.ok());
+  EXPECT_TRUE(tolerated->withinPolicy);
+
+  // Sampling is deterministic: the same 50 keys every time.
+  policy.sampleKeys = 50;
+  auto a = comparator().compare(serving, candidate, policy);
+  auto b = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->sampledKeys, 50);
+  EXPECT_EQ(a->mismatched, b->mismatched);
+  EXPECT_EQ(a->examples, b->examples);
+}
+
+TEST(ValidateCli, JsonShapeAndExitCodes) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 1);
+  testing::createTopic(*admin, candidate, 1);
+  write(serving, {{0, "a", count(1), 0}, {0, "b", count(2), 1}});
+  write(candidate, {{0, "a", count(1), 0}, {0, "b", count(5), 1}});
+  auto cmd = testing::binPath("kubectl-kappa") + " validate --bootstrap " +
+             testing::kafkaBootstrap() + " --serving-topic " + serving + " --candidate-topic " +
+             candidate + " --json";
+  auto r = testing::run(cmd);
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["sampledKeys"], 2);
+  EXPECT_EQ(j["comparedKeys"], 2);
+  EXPECT_EQ(j["mismatchedKeys"], 1);
+  EXPECT_DOUBLE_EQ(j["mismatchRatio"].get<double>(), 0.5);
+  ASSERT_EQ(j["examples"].size(), 1u);
+  EXPECT_EQ(j["examples"][0]["key"], "b");
+  EXPECT_EQ(j["examples"][0]["serving"], count(2));
+  EXPECT_EQ(j["examples"][0]["candidate"], count(5));
+  auto ok = testing::run(cmd + " --max-mismatch-ratio 0.5 >/dev/null");
+  EXPECT_EQ(ok.exitCode, 0);
+  auto bad = testing::run(testing::binPath("kubectl-kappa") +
+                          " validate --bootstrap 127.0.0.1:1 --serving-topic a --candidate-topic b"
+                          " --timeout 2 2>&1");
+  EXPECT_EQ(bad.exitCode, 2) << bad.out;
+}
+
+}  // namespace
+}  // namespace kappa::kafka
