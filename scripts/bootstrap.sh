@@ -14,7 +14,7 @@ packages=(
   librdkafka-dev libssl-dev
   libcpprest-dev libboost-dev
   nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
-  libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev
+  libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev libgoogle-perftools-dev
 )
 # Java and Maven are needed for the broker; any JDK >= 17 on PATH will do.
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
