@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 #include <vector>
 
 #include "runtime/kafka/lag_monitor.h"

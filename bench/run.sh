@@ -30,6 +30,7 @@ run() {
 }
 
 run lag_query "$bin/lag_query_bench" --bootstrap "$KAFKA_BOOTSTRAP" --partitions 1000
+run validator "$bin/validator_bench" --bootstrap "$KAFKA_BOOTSTRAP" --keys "${KAPPA_BENCH_VALIDATOR_KEYS:-1000000}"
 for extra in "$repo"/bench/run.d/*.sh; do
   [ -x "$extra" ] || continue
   run "$(basename "$extra" .sh)" "$extra" "$build" "$KAFKA_BOOTSTRAP"

@@ -81,28 +81,54 @@ bool valuesEqual(const std::string& serving, const std::string& candidate,
   return true;
 }
 
-ComparisonResult compareSnapshots(const std::vector<std::string>& sample,
-                                  const std::map<std::string, std::optional<std::string>>& serving,
-                                  const std::map<std::string, std::optional<std::string>>& candidate,
-                                  const ComparePolicy& policy) {
+namespace {
+
+struct SampleView {
+  std::string_view key;
+  const std::optional<std::string>* serving;  // null: no record at the cut
+  const std::optional<std::string>* candidate;
+};
+
+ComparisonResult compareViews(std::vector<SampleView>& sample, const ComparePolicy& policy) {
   ComparisonResult r;
   r.sampledKeys = static_cast<int64_t>(sample.size());
-  std::vector<std::string> keys = sample;
-  std::sort(keys.begin(), keys.end());
-  for (const auto& key : keys) {
-    auto is = serving.find(key), ic = candidate.find(key);
-    std::optional<std::string> s = is == serving.end() ? std::nullopt : is->second;
-    std::optional<std::string> c = ic == candidate.end() ? std::nullopt : ic->second;
+  std::sort(sample.begin(), sample.end(),
+            [](const SampleView& a, const SampleView& b) { return a.key < b.key; });
+  static const std::optional<std::string> kAbsent;
+  for (const auto& v : sample) {
+    const auto& s = v.serving ? *v.serving : kAbsent;
+    const auto& c = v.candidate ? *v.candidate : kAbsent;
     if (!s && !c) continue;
     ++r.comparedKeys;
     if (s && c && valuesEqual(*s, *c, policy)) continue;
     ++r.mismatchedKeys;
-    r.mismatched.insert(key);
-    if (r.examples.size() < 5) r.examples.push_back({key, s, c});
+    r.mismatched.emplace(v.key);
+    if (r.examples.size() < 5) r.examples.push_back({std::string(v.key), s, c});
   }
   r.mismatchRatio = r.comparedKeys ? static_cast<double>(r.mismatchedKeys) / r.comparedKeys : 0;
   r.withinPolicy = r.mismatchRatio <= policy.maxMismatchRatio;
   return r;
+}
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
+};
+
+}  // namespace
+
+ComparisonResult compareSnapshots(const std::vector<std::string>& sample,
+                                  const std::map<std::string, std::optional<std::string>>& serving,
+                                  const std::map<std::string, std::optional<std::string>>& candidate,
+                                  const ComparePolicy& policy) {
+  std::vector<SampleView> views;
+  views.reserve(sample.size());
+  for (const auto& key : sample) {
+    auto is = serving.find(key), ic = candidate.find(key);
+    views.push_back({key, is == serving.end() ? nullptr : &is->second,
+                     ic == candidate.end() ? nullptr : &ic->second});
+  }
+  return compareViews(views, policy);
 }
 
 Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
@@ -129,8 +155,9 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
 
   // Bottom-k sample over the union of keys, with each sampled key's records per version.
   const auto k = static_cast<size_t>(policy.sampleKeys);
-  std::map<uint64_t, std::string> byHash;
-  std::unordered_map<std::string, History> histories;
+  // Max-heap of the sampled keys' hashes: the top is the first to go when a smaller one comes.
+  std::vector<std::pair<uint64_t, const std::string*>> heap;
+  std::unordered_map<std::string, History, StringHash, std::equal_to<>> histories;
   std::map<int32_t, int64_t> maxOffset[2];
   bool headers[2] = {true, true};
   uint64_t records[2] = {0, 0};
@@ -180,17 +207,19 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
           auto& mo = maxOffset[v][m->partition];
           mo = std::max(mo, *src);
         }
-        std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+        std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
         uint64_t h = XXH3_64bits(key.data(), key.size());
+        if (heap.size() >= k && h > heap.front().first) continue;  // not in the sample
         auto hist = histories.find(key);
         if (hist == histories.end()) {
-          if (byHash.size() >= k && h >= byHash.rbegin()->first) continue;
-          byHash.emplace(h, key);
-          hist = histories.emplace(key, History{}).first;
-          if (byHash.size() > k) {
-            auto evict = std::prev(byHash.end());
-            histories.erase(evict->second);
-            byHash.erase(evict);
+          if (heap.size() >= k && h == heap.front().first) continue;
+          hist = histories.emplace(std::string(key), History{}).first;
+          heap.emplace_back(h, &hist->first);
+          std::push_heap(heap.begin(), heap.end());
+          if (heap.size() > k) {
+            std::pop_heap(heap.begin(), heap.end());
+            histories.erase(*heap.back().second);
+            heap.pop_back();
           }
         }
         std::optional<std::string> value;
@@ -209,20 +238,21 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
     }
     for (const auto& [p, b] : maxOffset[1]) result.cut.emplace(p, 0);
   }
-  std::vector<std::string> sample;
-  std::map<std::string, std::optional<std::string>> snapshot[2];
+  std::vector<SampleView> sample;
+  sample.reserve(histories.size());
   for (const auto& [key, hist] : histories) {
-    sample.push_back(key);
+    SampleView view{key, nullptr, nullptr};
     for (int v = 0; v < 2; ++v) {
       const Entry* chosen = nullptr;
       for (const auto& e : hist.versions[v]) {
         if (result.consistentCut && e.sourceOffset >= result.cut[e.partition]) continue;
         chosen = &e;
       }
-      if (chosen) snapshot[v][key] = chosen->value;
+      (v == 0 ? view.serving : view.candidate) = chosen ? &chosen->value : nullptr;
     }
+    sample.push_back(view);
   }
-  auto compared = compareSnapshots(sample, snapshot[0], snapshot[1], policy);
+  auto compared = compareViews(sample, policy);
   compared.consistentCut = result.consistentCut;
   compared.cut = std::move(result.cut);
   return compared;
