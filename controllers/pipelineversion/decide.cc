@@ -1,0 +1,810 @@
+// The PipelineVersion state machine. One handler per phase; each pass runs exactly one.
+//
+//  (no finalizer: AddFinalizer first)           abort, crash-looping worker, replay timeout,
+//                                               truncated history, topic creation refused
+//  Pending ──► Provisioning ──► Replaying ──► Validating ───────────────────────────► Failed
+//   names       topics,          replay         steady profile,      │
+//   fixed       preflight        profile,       compare with the     │ a newer version of the
+//                                lag polled     serving output       │ pipeline exists
+//                                                 │        │         ▼
+//                             Auto, within policy │        │ Manual, mismatch,   Superseded
+//                               (first version,   │        │ timeout               ▲ cleaned up
+//                                Skip: no compare)▼        ▼                       │
+//                                            Promoting ◄── AwaitingPromotion ──────┘
+//                                 CAS flip │    │  kappa.io/promote, or Auto
+//                                 observed ▼    └─► Superseded (alias names a newer version)
+//                                         Serving ◄──────────────────────┐
+//                            alias names  │  kappa.io/rollback: flip the │ alias names this
+//                            another one  ▼  alias back to previousVersion  version again
+//                                        Draining ──────────────────────►┤ (a rollback)
+//                            drainDelay   │                              │
+//                            elapsed      ▼                              │
+//                                        Retired ───────────────────────►┘
+//                               output deleted after retainOutputSeconds
+//
+//  deletionTimestamp set (any phase): delete worker, replay quota, group and output topics
+//  (the output is kept while the alias names this version), then remove the finalizer. The
+//  alias itself is never touched.
+#include "controllers/pipelineversion/decide.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace kappa::controllers {
+namespace {
+
+// The decision being built for one pass.
+struct Pass {
+  const Observed& o;
+  TimePoint now;
+  Status s;
+  std::vector<Action> actions;
+  std::optional<Seconds> requeue;
+
+  const Spec& spec() const { return o.spec; }
+  const std::string& version() const { return o.spec.version; }
+
+  void requeueAfter(Seconds d) {
+    d = std::max(d, Seconds{0});
+    if (!requeue || d < *requeue) requeue = d;
+  }
+  void event(EventType type, std::string reason, std::string message) {
+    actions.push_back(RecordEvent{type, std::move(reason), std::move(message)});
+  }
+  // KEP-1623: lastTransitionTime moves only when the status does.
+  void condition(const std::string& type, ConditionStatus status, std::string reason,
+                 std::string message) {
+    auto it = std::find_if(s.conditions.begin(), s.conditions.end(),
+                           [&](const Condition& c) { return c.type == type; });
+    if (it == s.conditions.end()) {
+      s.conditions.push_back(
+          Condition{type, status, std::move(reason), std::move(message), now, o.meta.generation});
+      return;
+    }
+    if (it->status != status) it->lastTransitionTime = now;
+    it->status = status;
+    it->reason = std::move(reason);
+    it->message = std::move(message);
+    it->observedGeneration = o.meta.generation;
+  }
+  void enter(Phase phase, std::string reason, std::string message) {
+    s.phase = phase;
+    s.reason = std::move(reason);
+    s.message = std::move(message);
+  }
+};
+
+bool aliasNamesMe(const Pass& p) { return p.o.alias && p.o.alias->version == p.version(); }
+
+const OtherVersion* findVersion(const Observed& o, const std::string& version) {
+  for (const auto& other : o.others) {
+    if (other.version == version) return &other;
+  }
+  return nullptr;
+}
+
+// Creation order decides which version is newer; the name breaks a tie of timestamps.
+bool createdAfter(TimePoint at, const std::string& name, TimePoint otherAt,
+                  const std::string& otherName) {
+  return at != otherAt ? at > otherAt : name > otherName;
+}
+
+bool newerThanMe(const OtherVersion& other, const ObjectMeta& me) {
+  return createdAfter(other.creationTimestamp, other.name, me.creationTimestamp, me.name);
+}
+
+// The newest live version created after this one: it supersedes this one while this one is
+// still a candidate. Versions that failed, were superseded or retired do not count.
+const OtherVersion* supersededBy(const Observed& o) {
+  const OtherVersion* newest = nullptr;
+  for (const auto& other : o.others) {
+    if (other.deleting || !newerThanMe(other, o.meta)) continue;
+    switch (other.phase) {
+      case Phase::kFailed:
+      case Phase::kSuperseded:
+      case Phase::kDraining:
+      case Phase::kRetired:
+        continue;
+      default:
+        break;
+    }
+    if (!newest || createdAfter(other.creationTimestamp, other.name, newest->creationTimestamp,
+                                newest->name)) {
+      newest = &other;
+    }
+  }
+  return newest;
+}
+
+std::string seconds(Seconds d) { return std::to_string(d.count()) + "s"; }
+
+std::string formatRatio(double r) {
+  std::ostringstream os;
+  os << r;
+  return os.str();
+}
+
+// ----- effects shared by several phases ------------------------------------------------------
+
+void ensureWorker(Pass& p, WorkerProfile profile) {
+  const Spec& spec = p.spec();
+  bool replay = profile == WorkerProfile::kReplay;
+  int32_t replicas = replay ? spec.replay.replicas : spec.replicas;
+  const WorkerFacts& w = p.o.worker;
+  if (w.exists && w.profile == profile && w.replicas == replicas) return;
+  p.actions.push_back(EnsureWorker{
+      workerName(spec), profile, replicas, replay ? spec.replay.priorityClassName : std::string(),
+      replay ? spec.replay.resources : spec.resources, p.s.consumerGroup, p.s.outputTopic});
+}
+
+void ensureReplayQuota(Pass& p) {
+  const Spec& spec = p.spec();
+  if (spec.replay.quota.empty() || p.o.worker.replayQuotaExists) return;
+  p.actions.push_back(
+      EnsureReplayQuota{replayQuotaName(spec), spec.replay.priorityClassName, spec.replay.quota});
+}
+
+void deleteReplayQuota(Pass& p) {
+  if (p.o.worker.replayQuotaExists)
+    p.actions.push_back(DeleteReplayQuota{replayQuotaName(p.spec())});
+}
+
+void deleteWorker(Pass& p) {
+  if (p.o.worker.exists) p.actions.push_back(DeleteWorker{workerName(p.spec())});
+  deleteReplayQuota(p);
+}
+
+void deleteGroup(Pass& p) {
+  if (p.o.kafka.consumerGroupExists && !p.s.consumerGroup.empty()) {
+    p.actions.push_back(DeleteConsumerGroup{p.s.consumerGroup});
+  }
+}
+
+void deleteOutput(Pass& p) {
+  if (p.s.outputTopic.empty()) return;
+  DeleteTopics del;
+  if (p.o.kafka.outputTopicExists) del.topics.push_back(p.s.outputTopic);
+  if (p.o.kafka.deadLetterTopicExists) del.topics.push_back(deadLetterTopicName(p.s.outputTopic));
+  if (!del.topics.empty()) p.actions.push_back(std::move(del));
+}
+
+// Everything the version owns, except the output while readers may still use it.
+void deleteAll(Pass& p) {
+  deleteWorker(p);
+  deleteGroup(p);
+  if (!aliasNamesMe(p)) deleteOutput(p);
+}
+
+void fail(Pass& p, const std::string& reason, const std::string& message) {
+  p.enter(Phase::kFailed, reason, message);
+  p.event(EventType::kWarning, reason, message);
+  deleteWorker(p);
+}
+
+void supersede(Pass& p, const std::string& reason, const std::string& message) {
+  p.enter(Phase::kSuperseded, reason, message);
+  p.event(EventType::kNormal, "Superseded", message);
+  deleteAll(p);
+}
+
+// Gates of every candidate phase (before the alias flip). True: the pass is decided.
+bool candidateGates(Pass& p, bool checkWorker) {
+  if (annotationSet(p.o.meta, kAbortAnnotation)) {
+    fail(p, "Aborted", "aborted by annotation " + std::string(kAbortAnnotation));
+    return true;
+  }
+  if (const OtherVersion* newer = supersededBy(p.o)) {
+    supersede(p, "NewerVersion",
+              "superseded by version " + newer->version + " (" + newer->name + ")");
+    return true;
+  }
+  if (checkWorker && p.o.worker.exists && p.o.worker.crashLooping) {
+    fail(p, "WorkerCrashLooping", "worker " + workerName(p.spec()) + " is crash-looping");
+    return true;
+  }
+  return false;
+}
+
+// RetentionSafe from the preflight report. Events only when the condition changes, so a
+// repeated verdict does not repeat the event. True: the version failed.
+bool applyRetention(Pass& p, const kafka::RetentionReport& report) {
+  const Condition* before = findCondition(p.s, kRetentionSafe);
+  auto changed = [&](ConditionStatus st, const std::string& reason) {
+    return !before || before->status != st || before->reason != reason;
+  };
+  switch (report.verdict) {
+    case kafka::RetentionVerdict::kSafe:
+      p.condition(kRetentionSafe, ConditionStatus::kTrue, "Safe", report.reason);
+      return false;
+    case kafka::RetentionVerdict::kAtRisk:
+      if (changed(ConditionStatus::kFalse, "AtRisk")) {
+        p.event(EventType::kWarning, "RetentionAtRisk", report.reason);
+      }
+      p.condition(kRetentionSafe, ConditionStatus::kFalse, "AtRisk", report.reason);
+      return false;
+    case kafka::RetentionVerdict::kTruncated:
+      if (p.spec().source.allowTruncatedHistory) {
+        if (changed(ConditionStatus::kFalse, "TruncatedAllowed")) {
+          p.event(EventType::kWarning, "HistoryTruncated",
+                  report.reason + "; replaying what is left (source.allowTruncatedHistory)");
+        }
+        p.condition(kRetentionSafe, ConditionStatus::kFalse, "TruncatedAllowed", report.reason);
+        return false;
+      }
+      p.condition(kRetentionSafe, ConditionStatus::kFalse, "HistoryTruncated", report.reason);
+      fail(p, "HistoryTruncated",
+           report.reason + " (set source.allowTruncatedHistory to replay what is left)");
+      return true;
+  }
+  return false;
+}
+
+// Creates whichever output topic is missing. False: cannot yet (the source is missing).
+bool createTopics(Pass& p) {
+  const Spec& spec = p.spec();
+  int32_t partitions = spec.output.partitions;
+  if (partitions == 0) {
+    if (!p.o.kafka.sourcePartitions) {
+      p.condition(kProvisioned, ConditionStatus::kFalse, "SourceTopicMissing",
+                  "source topic " + spec.source.topic + " does not exist");
+      return false;
+    }
+    partitions = *p.o.kafka.sourcePartitions;
+  }
+  CreateTopics create;
+  if (!p.o.kafka.outputTopicExists) {
+    create.topics.push_back(TopicToCreate{p.s.outputTopic, partitions,
+                                          spec.output.replicationFactor, spec.output.config});
+  }
+  if (!p.o.kafka.deadLetterTopicExists) {
+    // The dead letters keep the default config: a compacted DLQ would drop repeats of a key.
+    create.topics.push_back(TopicToCreate{
+        deadLetterTopicName(p.s.outputTopic), partitions, spec.output.replicationFactor, {}});
+  }
+  if (!create.topics.empty()) p.actions.push_back(std::move(create));
+  p.condition(kProvisioned, ConditionStatus::kUnknown, "CreatingTopics",
+              "creating " + p.s.outputTopic + " and its dead-letter topic");
+  return true;
+}
+
+// After a successful validation (or none needed): Auto promotes, Manual waits for the gate.
+void afterValidation(Pass& p) {
+  if (p.spec().promotion.mode == PromotionMode::kAuto) {
+    p.enter(Phase::kPromoting, "", "promoting");
+    p.requeueAfter(kStepDelay);
+  } else {
+    p.enter(Phase::kAwaitingPromotion, "ManualPromotion",
+            "validated; waiting for annotation " + std::string(kPromoteAnnotation));
+    p.requeueAfter(kResyncInterval);
+  }
+}
+
+// The alias names this version again (a rollback from the version that replaced it).
+void resumeServing(Pass& p) {
+  const ServingAlias& alias = *p.o.alias;
+  p.enter(Phase::kServing, "RolledBack", "serving again after a rollback");
+  p.s.servingSince = alias.promotedAt.value_or(p.now);
+  p.s.previousVersion = alias.previousVersion;
+  p.s.drainingSince.reset();
+  p.s.drainedAt.reset();
+  p.condition(kServingCondition, ConditionStatus::kTrue, "RolledBack",
+              "alias " + aliasName(p.spec().pipeline) + " names this version again");
+  p.condition(kDrained, ConditionStatus::kFalse, "RolledBack", "serving again");
+  p.event(EventType::kNormal, "RolledBack",
+          "serving again; alias " + aliasName(p.spec().pipeline) + " names version " + p.version());
+  ensureWorker(p, WorkerProfile::kSteady);
+  p.requeueAfter(kResyncInterval);
+}
+
+void removeRollbackGate(Pass& p) {
+  if (p.o.meta.annotations.count(kRollbackAnnotation)) {
+    p.actions.push_back(RemoveAnnotation{kRollbackAnnotation});
+  }
+}
+
+// ----- one handler per phase ----------------------------------------------------------------
+
+void onPending(Pass& p) {
+  if (candidateGates(p, false)) return;
+  // Fixed once, before anything uses them: the group is never reused by another object.
+  if (p.s.consumerGroup.empty()) p.s.consumerGroup = consumerGroupName(p.spec(), p.o.meta.uid);
+  if (p.s.outputTopic.empty()) p.s.outputTopic = outputTopicName(p.spec());
+  p.enter(Phase::kProvisioning, "", "creating output topics, checking source retention");
+  createTopics(p);
+  p.requeueAfter(kPollInterval);
+}
+
+void onProvisioning(Pass& p) {
+  if (candidateGates(p, false)) return;
+  const KafkaFacts& k = p.o.kafka;
+  if (k.topicCreateError) {
+    p.condition(kProvisioned, ConditionStatus::kFalse, "TopicCreationRefused", *k.topicCreateError);
+    fail(p, "TopicCreationRefused", "creating the output topics: " + *k.topicCreateError);
+    return;
+  }
+  if (!k.outputTopicExists || !k.deadLetterTopicExists) {
+    createTopics(p);
+    p.requeueAfter(kPollInterval);
+    return;
+  }
+  if (!k.retention) {  // the driver runs the preflight once the topics exist
+    p.requeueAfter(kPollInterval);
+    return;
+  }
+  if (applyRetention(p, *k.retention)) return;
+  p.condition(kProvisioned, ConditionStatus::kTrue, "TopicsCreated",
+              "output " + p.s.outputTopic + ", group " + p.s.consumerGroup);
+  p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", "replay started");
+  p.enter(Phase::kReplaying, "",
+          "replaying " + p.spec().source.topic + " from the earliest offset");
+  p.s.replay.startedAt = p.now;
+  p.event(EventType::kNormal, "ReplayStarted",
+          "replaying " + p.spec().source.topic + " into " + p.s.outputTopic + " with group " +
+              p.s.consumerGroup);
+  ensureReplayQuota(p);
+  ensureWorker(p, WorkerProfile::kReplay);
+  p.requeueAfter(kPollInterval);
+}
+
+void onReplaying(Pass& p) {
+  if (candidateGates(p, true)) return;
+  const Spec& spec = p.spec();
+  const KafkaFacts& k = p.o.kafka;
+  if (k.retention && applyRetention(p, *k.retention)) return;
+  if (!p.s.replay.startedAt) p.s.replay.startedAt = p.now;
+
+  bool caughtUp = false;
+  if (k.lag && k.lag->sampledAt != p.s.lag.sampledAt) {
+    const kafka::LagSnapshot& snap = *k.lag;
+    std::optional<kafka::LagSnapshot> previous;
+    std::optional<double> previousRate;
+    if (p.s.lag.sampledAt) {
+      kafka::LagSnapshot prev;
+      prev.totalLag = p.s.lag.messages;
+      prev.consumed = p.s.lag.consumed;
+      prev.sampledAt = *p.s.lag.sampledAt;
+      previous = prev;
+      if (p.s.replay.messagesPerSecond > 0) previousRate = p.s.replay.messagesPerSecond;
+    }
+    kafka::ReplayProgress progress = kafka::estimateProgress(previous, snap, previousRate);
+    kafka::CatchUpState catchUp = kafka::evaluateCatchUp(
+        p.s.replay.lagWithinSince, snap.totalLag, spec.catchUp.maxLagMessages,
+        Seconds{spec.catchUp.stableSeconds}, snap.sampledAt);
+    p.s.lag = LagStatus{snap.totalLag, snap.laggingPartitions, snap.consumed, snap.sampledAt};
+    p.s.replay.progressPercent = progress.percent;
+    p.s.replay.messagesPerSecond = progress.messagesPerSecond;
+    p.s.replay.etaSeconds = progress.etaSeconds;
+    p.s.replay.lagWithinSince = catchUp.withinSince;
+    caughtUp = catchUp.caughtUp;
+    std::string lagText = "lag " + std::to_string(snap.totalLag) + " (bound " +
+                          std::to_string(spec.catchUp.maxLagMessages) + ")";
+    if (!caughtUp) {
+      if (catchUp.withinBound) {
+        p.condition(kCaughtUp, ConditionStatus::kFalse, "Stabilizing",
+                    lagText + " within the bound since " + formatTime(catchUp.withinSince));
+        Seconds left = std::chrono::duration_cast<Seconds>(
+            *catchUp.withinSince + Seconds{spec.catchUp.stableSeconds} - snap.sampledAt);
+        p.requeueAfter(std::max(left, kStepDelay));
+      } else {
+        p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", lagText);
+      }
+    } else {
+      p.condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound",
+                  lagText + " for " + seconds(Seconds{spec.catchUp.stableSeconds}));
+    }
+  }
+
+  if (caughtUp) {
+    p.s.replay.caughtUpAt = p.now;
+    p.enter(Phase::kValidating, "", "caught up; validating");
+    p.condition(kValidated, ConditionStatus::kUnknown, "Pending", "validation starts");
+    p.event(EventType::kNormal, "CaughtUp",
+            "caught up with " + spec.source.topic + "; moving the worker to the steady profile");
+    ensureWorker(p, WorkerProfile::kSteady);
+    deleteReplayQuota(p);
+    p.requeueAfter(kStepDelay);
+    return;
+  }
+  Seconds maxDuration{spec.replay.maxDurationSeconds};
+  if (p.now - *p.s.replay.startedAt >= maxDuration) {
+    std::string message = "not caught up after " + seconds(maxDuration) + " (lag " +
+                          std::to_string(p.s.lag.messages) + ")";
+    p.condition(kCaughtUp, ConditionStatus::kFalse, "ReplayTimeout", message);
+    fail(p, "ReplayTimeout", message);
+    return;
+  }
+  ensureReplayQuota(p);
+  ensureWorker(p, WorkerProfile::kReplay);
+  p.requeueAfter(kPollInterval);
+}
+
+RunValidation validationRequest(const Pass& p) {
+  const Spec& spec = p.spec();
+  const ServingAlias& alias = *p.o.alias;
+  const OtherVersion* serving = findVersion(p.o, alias.version);
+  return RunValidation{*p.s.validation.startedAt,
+                       spec.source.topic,
+                       alias.version,
+                       alias.topic,
+                       serving ? serving->consumerGroup : std::string(),
+                       p.s.outputTopic,
+                       p.s.consumerGroup,
+                       spec.validation.sampleKeys,
+                       spec.validation.compareFields,
+                       spec.validation.ignoreFields,
+                       spec.validation.numericTolerance};
+}
+
+void validationOutcome(Pass& p, const ValidationResult& r) {
+  ValidationStatus& v = p.s.validation;
+  v.sampledKeys = r.sampledKeys;
+  v.comparedKeys = r.comparedKeys;
+  v.mismatchedKeys = r.mismatchedKeys;
+  v.mismatchRatio = r.mismatchRatio;
+  v.completedAt = p.now;
+  v.examples.assign(r.examples.begin(),
+                    r.examples.begin() + std::min(r.examples.size(), kMaxMismatchExamples));
+  double maxRatio = p.spec().validation.maxMismatchRatio;
+  // maxMismatchRatio 0: any confirmed mismatch blocks, whatever the rounding of the ratio.
+  bool within = r.mismatchedKeys == 0 || (maxRatio > 0 && r.mismatchRatio <= maxRatio);
+  std::string numbers = std::to_string(r.mismatchedKeys) + " of " + std::to_string(r.comparedKeys) +
+                        " compared keys differ from version " + v.servingVersion + " (ratio " +
+                        formatRatio(r.mismatchRatio) + ", max " + formatRatio(maxRatio) + ")";
+  if (within) {
+    p.condition(kValidated, ConditionStatus::kTrue,
+                r.mismatchedKeys == 0 ? "Matched" : "WithinTolerance", numbers);
+    p.event(EventType::kNormal, "Validated", numbers);
+    afterValidation(p);
+    return;
+  }
+  std::string example = v.examples.empty() ? "" : "; e.g. key " + v.examples.front().key;
+  p.condition(kValidated, ConditionStatus::kFalse, "Mismatched", numbers);
+  p.event(EventType::kWarning, "ValidationMismatch", numbers + example);
+  p.enter(Phase::kAwaitingPromotion, "ValidationMismatch",
+          numbers + "; promote with annotation " + kPromoteAnnotation + " or abort");
+  p.requeueAfter(kResyncInterval);
+}
+
+void onValidating(Pass& p) {
+  if (candidateGates(p, true)) return;
+  const Spec& spec = p.spec();
+  ensureWorker(p, WorkerProfile::kSteady);
+  deleteReplayQuota(p);
+  if (!p.o.alias) {
+    p.condition(kValidated, ConditionStatus::kTrue, "FirstVersion",
+                "no serving version to compare with");
+    afterValidation(p);
+    return;
+  }
+  if (spec.validation.mode == ValidationMode::kSkip) {
+    p.condition(kValidated, ConditionStatus::kTrue, "Skipped", "validation.mode is Skip");
+    afterValidation(p);
+    return;
+  }
+  ValidationStatus& v = p.s.validation;
+  if (!v.startedAt || v.servingVersion != p.o.alias->version) {
+    // First request, or the serving version changed under the comparison: start over.
+    v = ValidationStatus{};
+    v.servingVersion = p.o.alias->version;
+    v.startedAt = p.now;
+    p.condition(kValidated, ConditionStatus::kUnknown, "Comparing",
+                "comparing sampled keys with version " + v.servingVersion);
+    p.actions.push_back(validationRequest(p));
+    p.requeueAfter(kPollInterval);
+    return;
+  }
+  const std::optional<ValidationRun>& run = p.o.kafka.validation;
+  bool ours = run && run->requestedAt == *v.startedAt;
+  if (ours && run->done && run->result) {
+    validationOutcome(p, *run->result);
+    return;
+  }
+  Seconds timeout{spec.validation.timeoutSeconds};
+  if (p.now - *v.startedAt >= timeout) {
+    std::string message =
+        "no comparison result with version " + v.servingVersion + " after " + seconds(timeout);
+    if (ours && !run->error.empty()) message += " (last error: " + run->error + ")";
+    p.condition(kValidated, ConditionStatus::kUnknown, "TimedOut", message);
+    p.event(EventType::kWarning, "ValidationTimedOut", message);
+    p.enter(Phase::kAwaitingPromotion, "ValidationTimedOut",
+            message + "; promote with annotation " + kPromoteAnnotation + " or abort");
+    p.requeueAfter(kResyncInterval);
+    return;
+  }
+  // The driver lost the run (restart) or it failed: ask again; the same requestedAt keeps
+  // the timeout running from the first request.
+  if (!ours || run->done) p.actions.push_back(validationRequest(p));
+  p.requeueAfter(kPollInterval);
+}
+
+void onAwaitingPromotion(Pass& p) {
+  if (candidateGates(p, true)) return;
+  ensureWorker(p, WorkerProfile::kSteady);
+  if (annotationSet(p.o.meta, kPromoteAnnotation)) {
+    p.enter(Phase::kPromoting, "PromotionApproved",
+            "promoted by annotation " + std::string(kPromoteAnnotation));
+    p.event(EventType::kNormal, "PromotionApproved",
+            "promotion approved by annotation " + std::string(kPromoteAnnotation));
+    p.requeueAfter(kStepDelay);
+    return;
+  }
+  const Condition* validated = findCondition(p.s, kValidated);
+  if (p.spec().promotion.mode == PromotionMode::kAuto && validated &&
+      validated->status == ConditionStatus::kTrue) {
+    afterValidation(p);  // promotion.mode was switched from Manual to Auto
+    return;
+  }
+  p.requeueAfter(kResyncInterval);
+}
+
+void onPromoting(Pass& p) {
+  const Spec& spec = p.spec();
+  if (aliasNamesMe(p)) {
+    // The flip happened (maybe in a pass that crashed before writing this): never again.
+    const ServingAlias& alias = *p.o.alias;
+    p.enter(Phase::kServing, "", "serving");
+    p.s.servingSince = alias.promotedAt.value_or(p.now);
+    p.s.previousVersion = alias.previousVersion;
+    p.condition(kServingCondition, ConditionStatus::kTrue, "AliasFlipped",
+                "alias " + aliasName(spec.pipeline) + " names this version");
+    p.event(EventType::kNormal, "Promoted",
+            "alias " + aliasName(spec.pipeline) + " now names version " + p.version() +
+                (alias.previousVersion.empty() ? "" : " (previous " + alias.previousVersion + ")"));
+    ensureWorker(p, WorkerProfile::kSteady);
+    p.requeueAfter(kResyncInterval);
+    return;
+  }
+  if (annotationSet(p.o.meta, kAbortAnnotation)) {
+    fail(p, "Aborted", "aborted by annotation " + std::string(kAbortAnnotation));
+    return;
+  }
+  FlipAlias flip{
+      aliasName(spec.pipeline),    std::nullopt, spec.pipeline, p.version(), p.s.outputTopic,
+      spec.kafka.bootstrapServers, "",           p.now};
+  if (p.o.alias) {
+    const ServingAlias& alias = *p.o.alias;
+    const OtherVersion* holder = findVersion(p.o, alias.version);
+    if (holder && newerThanMe(*holder, p.o.meta)) {
+      supersede(
+          p, "LostPromotion",
+          "alias " + aliasName(spec.pipeline) + " already names newer version " + alias.version);
+      return;
+    }
+    flip.expectedResourceVersion = alias.resourceVersion;
+    flip.previousVersion = alias.version;
+  }
+  p.s.previousVersion = flip.previousVersion;
+  ensureWorker(p, WorkerProfile::kSteady);
+  p.actions.push_back(std::move(flip));
+  p.requeueAfter(kStepDelay);
+}
+
+// Checks a rollback request on the serving version. Empty: allowed.
+std::string rollbackRefusal(const Pass& p, const std::string& target) {
+  if (target.empty()) return "no previous version to roll back to";
+  const OtherVersion* prev = findVersion(p.o, target);
+  if (!prev) return "previous version " + target + " no longer exists";
+  if (prev->deleting) return "previous version " + target + " is being deleted";
+  if (prev->phase != Phase::kDraining && prev->phase != Phase::kRetired) {
+    return "previous version " + target + " is " + phaseName(prev->phase) +
+           ", not Draining or Retired";
+  }
+  if (prev->outputDeleted) return "the output of version " + target + " was already deleted";
+  if (prev->drainedAt &&
+      p.now + kRollbackMargin >= *prev->drainedAt + Seconds{prev->retainOutputSeconds}) {
+    return "the output of version " + target + " is due for deletion";
+  }
+  return "";
+}
+
+void rollback(Pass& p) {
+  const Spec& spec = p.spec();
+  std::string target =
+      p.s.previousVersion.empty() ? p.o.alias->previousVersion : p.s.previousVersion;
+  std::string refusal = rollbackRefusal(p, target);
+  if (!refusal.empty()) {
+    p.s.message = "rollback refused: " + refusal;
+    p.event(EventType::kWarning, "RollbackRefused", refusal);
+    removeRollbackGate(p);
+    return;
+  }
+  const OtherVersion* prev = findVersion(p.o, target);
+  p.s.message = "rolling back to version " + target;
+  p.event(EventType::kNormal, "RollbackStarted", "flipping alias back to version " + target);
+  p.actions.push_back(FlipAlias{aliasName(spec.pipeline), p.o.alias->resourceVersion, spec.pipeline,
+                                target, prev->outputTopic, spec.kafka.bootstrapServers, p.version(),
+                                p.now});
+  // After the flip: if the flip is lost in a crash, the gate is still there to retry it;
+  // if the gate removal is lost, Draining removes it.
+  removeRollbackGate(p);
+  p.requeueAfter(kStepDelay);
+}
+
+void onServing(Pass& p) {
+  const Spec& spec = p.spec();
+  if (!p.o.alias) {
+    // Readers lost their alias: put it back (create-if-absent, so it cannot overwrite one
+    // that another version created meanwhile).
+    p.event(EventType::kWarning, "AliasRecreated",
+            "alias " + aliasName(spec.pipeline) + " was missing; recreating it");
+    p.actions.push_back(FlipAlias{aliasName(spec.pipeline), std::nullopt, spec.pipeline,
+                                  p.version(), p.s.outputTopic, spec.kafka.bootstrapServers,
+                                  p.s.previousVersion, p.now});
+    p.requeueAfter(kStepDelay);
+    return;
+  }
+  if (!aliasNamesMe(p)) {
+    const ServingAlias& alias = *p.o.alias;
+    p.enter(Phase::kDraining, "", "replaced by version " + alias.version + "; draining");
+    p.s.drainingSince = alias.promotedAt && *alias.promotedAt <= p.now ? *alias.promotedAt : p.now;
+    p.condition(kServingCondition, ConditionStatus::kFalse, "Replaced",
+                "alias " + aliasName(spec.pipeline) + " names version " + alias.version);
+    p.condition(kDrained, ConditionStatus::kFalse, "Draining",
+                "worker kept for " + seconds(Seconds{spec.promotion.drainDelaySeconds}));
+    p.event(EventType::kNormal, "Draining", "replaced by version " + alias.version);
+    removeRollbackGate(p);
+    p.requeueAfter(std::chrono::duration_cast<Seconds>(
+        *p.s.drainingSince + Seconds{spec.promotion.drainDelaySeconds} - p.now));
+    return;
+  }
+  ensureWorker(p, WorkerProfile::kSteady);
+  if (annotationSet(p.o.meta, kRollbackAnnotation)) {
+    rollback(p);
+    return;
+  }
+  p.requeueAfter(kResyncInterval);
+}
+
+void onDraining(Pass& p) {
+  const Spec& spec = p.spec();
+  if (aliasNamesMe(p)) {
+    resumeServing(p);
+    return;
+  }
+  removeRollbackGate(p);
+  if (!p.s.drainingSince) p.s.drainingSince = p.now;
+  TimePoint drainAt = *p.s.drainingSince + Seconds{spec.promotion.drainDelaySeconds};
+  if (p.now < drainAt) {
+    ensureWorker(p, WorkerProfile::kSteady);
+    p.requeueAfter(std::chrono::duration_cast<Seconds>(drainAt - p.now));
+    return;
+  }
+  p.enter(Phase::kRetired, "", "drained; output kept for rollback");
+  p.s.drainedAt = p.now;
+  p.condition(kDrained, ConditionStatus::kTrue, "Drained",
+              "worker and consumer group deleted; output kept for " +
+                  seconds(Seconds{spec.promotion.retainOutputSeconds}));
+  p.event(EventType::kNormal, "Retired", "worker and consumer group deleted");
+  deleteWorker(p);
+  deleteGroup(p);
+  p.requeueAfter(Seconds{spec.promotion.retainOutputSeconds});
+}
+
+void onRetired(Pass& p) {
+  const Spec& spec = p.spec();
+  if (aliasNamesMe(p)) {
+    resumeServing(p);
+    return;
+  }
+  removeRollbackGate(p);
+  deleteWorker(p);  // again, in case the pass that retired the version crashed
+  deleteGroup(p);
+  if (!p.s.drainedAt) p.s.drainedAt = p.now;
+  TimePoint deleteAt = *p.s.drainedAt + Seconds{spec.promotion.retainOutputSeconds};
+  if (p.now < deleteAt) {
+    p.requeueAfter(std::chrono::duration_cast<Seconds>(deleteAt - p.now));
+    return;
+  }
+  if (!p.s.outputDeletedAt) {
+    p.s.outputDeletedAt = p.now;
+    p.s.message = "output deleted after " + seconds(Seconds{spec.promotion.retainOutputSeconds});
+    p.event(EventType::kNormal, "OutputDeleted", "deleting output topic " + p.s.outputTopic);
+  }
+  deleteOutput(p);
+}
+
+void onFailed(Pass& p) { deleteWorker(p); }
+
+void onSuperseded(Pass& p) { deleteAll(p); }
+
+void onDeletion(Pass& p) {
+  if (!p.o.meta.hasFinalizer) return;
+  if (p.s.reason != "Deleting") {
+    p.s.reason = "Deleting";
+    p.s.message = aliasNamesMe(p) ? "deleting; output kept, the alias still names it"
+                                  : "deleting; cleaning up";
+    if (aliasNamesMe(p)) {
+      p.event(EventType::kWarning, "ServingVersionDeleted",
+              "the serving version is being deleted; its output topic " + p.s.outputTopic +
+                  " and alias " + aliasName(p.spec().pipeline) + " are kept");
+    }
+  }
+  size_t before = p.actions.size();
+  deleteAll(p);
+  if (p.actions.size() == before) {
+    // Everything the version owns is gone: the finalizer goes last.
+    p.actions.push_back(RemoveFinalizer{});
+    return;
+  }
+  p.requeueAfter(kStepDelay);
+}
+
+}  // namespace
+
+Decision decide(const Observed& observed, TimePoint now) {
+  Pass p{observed, now, observed.status, {}, std::nullopt};
+  p.s.observedGeneration = observed.meta.generation;
+
+  if (observed.meta.deletionTimestamp) {
+    onDeletion(p);
+  } else if (!observed.meta.hasFinalizer) {
+    p.actions.push_back(AddFinalizer{});  // before any external side effect
+    p.requeueAfter(Seconds{0});
+  } else {
+    switch (observed.status.phase) {
+      case Phase::kPending:
+        onPending(p);
+        break;
+      case Phase::kProvisioning:
+        onProvisioning(p);
+        break;
+      case Phase::kReplaying:
+        onReplaying(p);
+        break;
+      case Phase::kValidating:
+        onValidating(p);
+        break;
+      case Phase::kAwaitingPromotion:
+        onAwaitingPromotion(p);
+        break;
+      case Phase::kPromoting:
+        onPromoting(p);
+        break;
+      case Phase::kServing:
+        onServing(p);
+        break;
+      case Phase::kDraining:
+        onDraining(p);
+        break;
+      case Phase::kRetired:
+        onRetired(p);
+        break;
+      case Phase::kFailed:
+        onFailed(p);
+        break;
+      case Phase::kSuperseded:
+        onSuperseded(p);
+        break;
+    }
+  }
+
+  Decision d;
+  if (p.s != observed.status) d.status = std::move(p.s);
+  d.actions = std::move(p.actions);
+  d.requeueAfter = p.requeue;
+  return d;
+}
+
+std::ostream& operator<<(std::ostream& os, const Decision& d) {
+  os << "Decision{status=";
+  if (d.status) {
+    os << *d.status;
+  } else {
+    os << "unchanged";
+  }
+  os << " actions=[";
+  const char* sep = "";
+  for (const auto& a : d.actions) {
+    os << sep << a;
+    sep = ", ";
+  }
+  os << "] requeueAfter=";
+  if (d.requeueAfter) {
+    os << d.requeueAfter->count() << "s";
+  } else {
+    os << "none";
+  }
+  return os << "}";
+}
+
+}  // namespace kappa::controllers

@@ -1,0 +1,51 @@
+// The PipelineVersion cutover state machine as a pure function: what the driver observed this
+// pass and the current time in, the status to persist and the side effects to run out. No
+// I/O, no clocks, no threads.
+//
+// Guarantees (each one has unit tests in tests/controllers/decide_test.cc):
+//  - One step per pass: a decision moves the phase at most once.
+//  - The status of a decision is written (with the resourceVersion precondition) before any
+//    of its actions run; a failed write discards the actions. So whatever crashes between
+//    two steps, the next pass starts from a status that already names the step's intent.
+//  - Every action is safe to run again; phases re-check the world instead of trusting that
+//    an action ran. The alias flip is guarded by a CAS and by the observed alias: a version
+//    whose name the alias already holds never flips it again.
+//  - The finalizer is added before any external side effect and removed last.
+//  - On a converged object a decision carries no status change and no actions. The one
+//    exception is Replaying, whose status follows each new lag sample.
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <vector>
+
+#include "controllers/pipelineversion/actions.h"
+#include "controllers/pipelineversion/types.h"
+
+namespace kappa::controllers {
+
+struct Decision {
+  // The full status to write first; nullopt: the observed status stays as it is.
+  std::optional<Status> status;
+  // Run in order once the status is written.
+  std::vector<Action> actions;
+  // Reconcile again after this long even without a watch event; nullopt: only on events.
+  std::optional<Seconds> requeueAfter;
+  bool operator==(const Decision&) const = default;
+};
+
+// Polling period while waiting on Kafka (lag, topic creation, a running comparison).
+inline constexpr Seconds kPollInterval{10};
+// Short delay after a step whose effect the next pass should observe (e.g. the alias flip).
+inline constexpr Seconds kStepDelay{1};
+// Periodic re-check of phases that otherwise wait for an annotation or another version.
+inline constexpr Seconds kResyncInterval{300};
+// A rollback is refused when the previous version's output is due for deletion this soon:
+// its deletion may already be under way.
+inline constexpr Seconds kRollbackMargin{300};
+
+Decision decide(const Observed& observed, TimePoint now);
+
+std::ostream& operator<<(std::ostream& os, const Decision& d);
+
+}  // namespace kappa::controllers

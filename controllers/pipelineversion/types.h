@@ -1,0 +1,343 @@
+// Value types of the PipelineVersion cutover logic: the parts of the API (DESIGN.md section 3)
+// that the state machine reads and writes, and `Observed`, everything the reconcile driver
+// read from the world in one pass. Plain values only: they compare and print, so a failing
+// test shows a readable diff, and they carry no handles, clocks or clients.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "runtime/kafka/lag_monitor.h"
+#include "runtime/kafka/retention_preflight.h"
+
+namespace kappa::controllers {
+
+using TimePoint = std::chrono::system_clock::time_point;
+using Seconds = std::chrono::seconds;
+
+// ---------------------------------------------------------------------------------------------
+// Spec
+
+enum class ProcessorKind { kBuiltin, kContainer };
+enum class ValidationMode { kSampled, kSkip };
+enum class PromotionMode { kAuto, kManual };
+
+// Container resources (requests, limits), quantities kept as the strings the API holds.
+struct Resources {
+  std::map<std::string, std::string> requests;
+  std::map<std::string, std::string> limits;
+  bool operator==(const Resources&) const = default;
+};
+
+struct KafkaSpec {
+  std::string bootstrapServers;
+  std::string credentialsSecret;
+  bool operator==(const KafkaSpec&) const = default;
+};
+
+struct SourceSpec {
+  std::string topic;
+  // Replay a source whose oldest events are already deleted (the common case for a source
+  // with time retention that was never compacted). Default: refuse, because the replay
+  // would not see what the serving version saw.
+  bool allowTruncatedHistory = false;
+  bool operator==(const SourceSpec&) const = default;
+};
+
+struct OutputSpec {
+  std::string topic;       // empty: <pipeline>.<version>
+  int32_t partitions = 0;  // 0: as many as the source
+  int16_t replicationFactor = 1;
+  std::map<std::string, std::string> config;
+  bool operator==(const OutputSpec&) const = default;
+};
+
+struct ReplaySpec {
+  int32_t replicas = 4;
+  Resources resources;
+  std::string priorityClassName = "kappa-replay";
+  std::map<std::string, std::string> quota;  // empty: no ResourceQuota
+  int64_t maxDurationSeconds = 21600;
+  bool operator==(const ReplaySpec&) const = default;
+};
+
+struct CatchUpSpec {
+  int64_t maxLagMessages = 0;
+  int64_t stableSeconds = 30;
+  bool operator==(const CatchUpSpec&) const = default;
+};
+
+struct ValidationSpec {
+  ValidationMode mode = ValidationMode::kSampled;
+  int32_t sampleKeys = 5000;
+  std::vector<std::string> compareFields;
+  std::vector<std::string> ignoreFields;
+  double numericTolerance = 0;
+  double maxMismatchRatio = 0;
+  int64_t timeoutSeconds = 600;
+  bool operator==(const ValidationSpec&) const = default;
+};
+
+struct PromotionSpec {
+  PromotionMode mode = PromotionMode::kAuto;
+  int64_t drainDelaySeconds = 300;
+  int64_t retainOutputSeconds = 86400;
+  bool operator==(const PromotionSpec&) const = default;
+};
+
+struct Spec {
+  std::string pipeline;
+  std::string version;
+  KafkaSpec kafka;
+  SourceSpec source;
+  OutputSpec output;
+  // The program or image is rendered into the Deployment by the driver; the state machine
+  // only needs to know which kind it is.
+  ProcessorKind processor = ProcessorKind::kBuiltin;
+  int32_t replicas = 1;
+  Resources resources;
+  ReplaySpec replay;
+  CatchUpSpec catchUp;
+  ValidationSpec validation;
+  PromotionSpec promotion;
+  bool operator==(const Spec&) const = default;
+};
+
+// Names derived from the spec (DESIGN.md sections 3-4).
+std::string outputTopicName(const Spec& spec);  // spec.output.topic or <pipeline>.<version>
+std::string deadLetterTopicName(const std::string& outputTopic);  // <output>.dlq
+std::string workerName(const Spec& spec);                         // <pipeline>-<version>
+std::string replayQuotaName(const Spec& spec);                    // <pipeline>-<version>-replay
+std::string aliasName(const std::string& pipeline);               // <pipeline>-serving
+// Unique per object: a deleted and re-created PipelineVersion of the same name gets a new
+// uid and so a new group, which starts from the earliest offset again.
+std::string consumerGroupName(const Spec& spec, const std::string& uid);
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+enum class Phase {
+  kPending,
+  kProvisioning,
+  kReplaying,
+  kValidating,
+  kAwaitingPromotion,
+  kPromoting,
+  kServing,
+  kDraining,
+  kRetired,
+  kFailed,
+  kSuperseded,
+};
+
+const char* phaseName(Phase p);
+
+enum class ConditionStatus { kTrue, kFalse, kUnknown };
+
+const char* conditionStatusName(ConditionStatus s);
+
+// Condition types (adjectives or past participles, KEP-1623).
+inline constexpr const char* kProvisioned = "Provisioned";
+inline constexpr const char* kRetentionSafe = "RetentionSafe";
+inline constexpr const char* kCaughtUp = "CaughtUp";
+inline constexpr const char* kValidated = "Validated";
+inline constexpr const char* kServingCondition = "Serving";
+inline constexpr const char* kDrained = "Drained";
+
+struct Condition {
+  std::string type;
+  ConditionStatus status = ConditionStatus::kUnknown;
+  std::string reason;
+  std::string message;
+  TimePoint lastTransitionTime{};
+  int64_t observedGeneration = 0;
+  bool operator==(const Condition&) const = default;
+};
+
+struct LagStatus {
+  int64_t messages = 0;
+  int32_t partitions = 0;  // partitions that are behind
+  int64_t consumed = 0;    // records read since the log start, for the rate of the next pass
+  std::optional<TimePoint> sampledAt;
+  bool operator==(const LagStatus&) const = default;
+};
+
+struct ReplayStatus {
+  std::optional<TimePoint> startedAt;
+  std::optional<TimePoint> caughtUpAt;
+  double progressPercent = 0;
+  double messagesPerSecond = 0;
+  std::optional<int64_t> etaSeconds;
+  // When the lag last entered the catch-up bound (the stability clock of catchUp).
+  std::optional<TimePoint> lagWithinSince;
+  bool operator==(const ReplayStatus&) const = default;
+};
+
+struct MismatchExample {
+  std::string key;
+  std::optional<std::string> serving;    // JSON value; absent: no record for the key
+  std::optional<std::string> candidate;  // JSON value; absent: no record for the key
+  bool operator==(const MismatchExample&) const = default;
+};
+
+inline constexpr size_t kMaxMismatchExamples = 5;
+
+struct ValidationStatus {
+  std::string servingVersion;  // the version this one was compared with
+  std::optional<TimePoint> startedAt;
+  int64_t sampledKeys = 0;
+  int64_t comparedKeys = 0;
+  int64_t mismatchedKeys = 0;
+  double mismatchRatio = 0;
+  std::optional<TimePoint> completedAt;
+  std::vector<MismatchExample> examples;  // at most kMaxMismatchExamples
+  bool operator==(const ValidationStatus&) const = default;
+};
+
+struct Status {
+  Phase phase = Phase::kPending;
+  // CamelCase reason of the current phase, e.g. ReplayTimeout for Failed. Empty when the
+  // phase needs no explanation.
+  std::string reason;
+  std::string message;
+  int64_t observedGeneration = 0;
+  std::vector<Condition> conditions;
+  std::string consumerGroup;
+  std::string outputTopic;
+  LagStatus lag;
+  ReplayStatus replay;
+  ValidationStatus validation;
+  std::optional<TimePoint> servingSince;
+  std::string previousVersion;
+  std::optional<TimePoint> drainingSince;
+  std::optional<TimePoint> drainedAt;
+  std::optional<TimePoint> outputDeletedAt;
+  bool operator==(const Status&) const = default;
+};
+
+const Condition* findCondition(const Status& status, const std::string& type);
+
+// ---------------------------------------------------------------------------------------------
+// Observed: what the driver read this pass.
+
+inline constexpr const char* kFinalizer = "kappa.io/cleanup";
+inline constexpr const char* kPromoteAnnotation = "kappa.io/promote";
+inline constexpr const char* kAbortAnnotation = "kappa.io/abort";
+inline constexpr const char* kRollbackAnnotation = "kappa.io/rollback";
+
+struct ObjectMeta {
+  std::string name;
+  std::string uid;
+  int64_t generation = 1;
+  TimePoint creationTimestamp{};
+  std::optional<TimePoint> deletionTimestamp;
+  bool hasFinalizer = false;
+  std::map<std::string, std::string> annotations;
+  bool operator==(const ObjectMeta&) const = default;
+};
+
+// True when the annotation is set to "true" (the value kubectl kappa writes).
+bool annotationSet(const ObjectMeta& meta, const std::string& key);
+
+// The serving alias ConfigMap <pipeline>-serving.
+struct ServingAlias {
+  std::string version;
+  std::string topic;
+  std::string previousVersion;
+  std::optional<TimePoint> promotedAt;
+  std::string resourceVersion;  // the CAS precondition of the next flip
+  bool operator==(const ServingAlias&) const = default;
+};
+
+// Another PipelineVersion of the same pipeline in the same namespace, from the cache.
+struct OtherVersion {
+  std::string name;
+  std::string version;
+  TimePoint creationTimestamp{};
+  bool deleting = false;
+  Phase phase = Phase::kPending;
+  std::string outputTopic;
+  std::string consumerGroup;
+  std::optional<TimePoint> drainedAt;
+  int64_t retainOutputSeconds = 0;
+  bool outputDeleted = false;  // status.outputDeletedAt is set
+  bool operator==(const OtherVersion&) const = default;
+};
+
+struct ValidationResult {
+  int64_t sampledKeys = 0;
+  int64_t comparedKeys = 0;
+  int64_t mismatchedKeys = 0;
+  double mismatchRatio = 0;
+  std::vector<MismatchExample> examples;
+  bool operator==(const ValidationResult&) const = default;
+};
+
+// A comparison the driver runs in the background for this object. It is identified by the
+// `requestedAt` of the RunValidation action that started it (status.validation.startedAt).
+struct ValidationRun {
+  TimePoint requestedAt{};
+  bool done = false;
+  std::optional<ValidationResult> result;  // done and succeeded
+  std::string error;                       // done and failed (retried until the timeout)
+  bool operator==(const ValidationRun&) const = default;
+};
+
+struct KafkaFacts {
+  std::optional<int32_t> sourcePartitions;  // nullopt: the source topic does not exist
+  bool outputTopicExists = false;
+  bool deadLetterTopicExists = false;
+  bool consumerGroupExists = false;
+  // A terminal refusal from the last attempt to create the output topics (invalid config,
+  // policy violation); retriable errors never land here.
+  std::optional<std::string> topicCreateError;
+  std::optional<kafka::RetentionReport> retention;  // gathered in Provisioning and Replaying
+  std::optional<kafka::LagSnapshot> lag;            // gathered in Replaying
+  std::optional<ValidationRun> validation;          // the driver's run for this object, if any
+  bool operator==(const KafkaFacts&) const = default;
+};
+
+enum class WorkerProfile { kReplay, kSteady };
+
+const char* profileName(WorkerProfile p);
+
+struct WorkerFacts {
+  bool exists = false;
+  WorkerProfile profile = WorkerProfile::kSteady;
+  int32_t replicas = 0;
+  int32_t readyReplicas = 0;
+  bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
+  bool replayQuotaExists = false;
+  bool operator==(const WorkerFacts&) const = default;
+};
+
+struct Observed {
+  ObjectMeta meta;
+  Spec spec;
+  Status status;
+  std::optional<ServingAlias> alias;  // nullopt: the ConfigMap does not exist
+  std::vector<OtherVersion> others;   // the same pipeline, this object excluded
+  KafkaFacts kafka;
+  WorkerFacts worker;
+  bool operator==(const Observed&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, Phase p);
+std::ostream& operator<<(std::ostream& os, ConditionStatus s);
+std::ostream& operator<<(std::ostream& os, WorkerProfile p);
+std::ostream& operator<<(std::ostream& os, const Condition& c);
+std::ostream& operator<<(std::ostream& os, const LagStatus& l);
+std::ostream& operator<<(std::ostream& os, const ReplayStatus& r);
+std::ostream& operator<<(std::ostream& os, const MismatchExample& e);
+std::ostream& operator<<(std::ostream& os, const ValidationStatus& v);
+std::ostream& operator<<(std::ostream& os, const Status& s);
+
+// Seconds since the epoch, or "none": how times print in this component.
+std::string formatTime(const std::optional<TimePoint>& t);
+
+}  // namespace kappa::controllers

@@ -1,0 +1,1585 @@
+// Unit tests of the PipelineVersion state machine: every transition, idempotency of each
+// converged phase, crashes between steps, and a whole cutover run against a simulated world.
+#include "controllers/pipelineversion/decide.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+namespace kappa::controllers {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr int64_t kEpoch = 1'700'000'000;
+TimePoint at(int64_t s) { return TimePoint{} + seconds(kEpoch + s); }
+
+// ----- builders -----------------------------------------------------------------------------
+
+Spec baseSpec() {
+  Spec s;
+  s.pipeline = "sessions";
+  s.version = "v2";
+  s.kafka.bootstrapServers = "kafka:9092";
+  s.source.topic = "clickstream.raw";
+  s.output.replicationFactor = 3;
+  s.output.config = {{"cleanup.policy", "compact"}};
+  s.replicas = 2;
+  s.resources.requests = {{"cpu", "500m"}};
+  s.replay.replicas = 4;
+  s.replay.resources.requests = {{"cpu", "2"}};
+  s.replay.quota = {{"cpu", "8"}, {"pods", "8"}};
+  s.replay.maxDurationSeconds = 3600;
+  s.catchUp.maxLagMessages = 10;
+  s.catchUp.stableSeconds = 30;
+  s.validation.sampleKeys = 1000;
+  s.validation.timeoutSeconds = 600;
+  s.promotion.drainDelaySeconds = 300;
+  s.promotion.retainOutputSeconds = 86400;
+  return s;
+}
+
+kafka::RetentionReport retention(kafka::RetentionVerdict v, std::string reason = "") {
+  kafka::RetentionReport r;
+  r.verdict = v;
+  r.reason = reason.empty() ? std::string(kafka::verdictName(v)) + " history" : reason;
+  return r;
+}
+
+kafka::LagSnapshot lagSample(int64_t lag, int64_t consumed, TimePoint sampledAt) {
+  kafka::LagSnapshot s;
+  s.totalLag = lag;
+  s.laggingPartitions = lag > 0 ? 3 : 0;
+  s.consumed = consumed;
+  s.committedAny = consumed > 0;
+  s.sampledAt = sampledAt;
+  return s;
+}
+
+Condition cond(std::string type, ConditionStatus st, std::string reason, TimePoint since) {
+  return Condition{std::move(type), st, std::move(reason), "", since, 1};
+}
+
+OtherVersion otherVersion(std::string version, int64_t createdAt, Phase phase) {
+  OtherVersion o;
+  o.name = "sessions-" + version;
+  o.version = version;
+  o.creationTimestamp = at(createdAt);
+  o.phase = phase;
+  o.outputTopic = "sessions." + version;
+  o.consumerGroup = "kappa.sessions." + version + ".uid-" + version;
+  o.retainOutputSeconds = 86400;
+  return o;
+}
+
+ServingAlias aliasFor(std::string version, std::string previous, std::string rv,
+                      int64_t promotedAt = -50000) {
+  return ServingAlias{version, "sessions." + version, std::move(previous), at(promotedAt),
+                      std::move(rv)};
+}
+
+const std::string kGroup = "kappa.sessions.v2.uid-v2";
+
+// An Observed for version v2 of pipeline "sessions", consistent with the given phase: the
+// world looks the way that phase's previous passes left it (converged).
+Observed observedIn(Phase phase) {
+  Observed o;
+  o.meta.name = "sessions-v2";
+  o.meta.uid = "uid-v2";
+  o.meta.generation = 1;
+  o.meta.creationTimestamp = at(-1000);
+  o.meta.hasFinalizer = true;
+  o.spec = baseSpec();
+  o.status.observedGeneration = 1;
+  o.kafka.sourcePartitions = 6;
+  o.others.push_back(otherVersion("v1", -100000, Phase::kServing));
+  o.alias = aliasFor("v1", "", "41");
+  if (phase == Phase::kPending) return o;
+
+  o.status.consumerGroup = kGroup;
+  o.status.outputTopic = "sessions.v2";
+  o.kafka.outputTopicExists = true;
+  o.kafka.deadLetterTopicExists = true;
+  o.status.phase = Phase::kProvisioning;
+  o.status.conditions.push_back(
+      cond(kProvisioned, ConditionStatus::kUnknown, "CreatingTopics", at(-900)));
+  if (phase == Phase::kProvisioning) {
+    o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
+    return o;
+  }
+
+  o.status.conditions[0] = cond(kProvisioned, ConditionStatus::kTrue, "TopicsCreated", at(-800));
+  o.status.conditions.push_back(cond(kRetentionSafe, ConditionStatus::kTrue, "Safe", at(-800)));
+  o.status.conditions.push_back(cond(kCaughtUp, ConditionStatus::kFalse, "Replaying", at(-800)));
+  o.status.phase = Phase::kReplaying;
+  o.status.replay.startedAt = at(-800);
+  o.status.lag = LagStatus{5000, 3, 20000, at(-10)};
+  o.status.replay.progressPercent = 80;
+  o.kafka.consumerGroupExists = true;
+  o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
+  o.status.conditions[1].message = retention(kafka::RetentionVerdict::kSafe).reason;
+  if (phase == Phase::kReplaying) {
+    o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
+    o.kafka.lag = lagSample(5000, 20000, at(-10));
+    return o;
+  }
+
+  o.status.conditions[2] = cond(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", at(-100));
+  o.status.conditions.push_back(cond(kValidated, ConditionStatus::kUnknown, "Pending", at(-100)));
+  o.status.phase = Phase::kValidating;
+  o.status.replay.caughtUpAt = at(-100);
+  o.status.replay.progressPercent = 100;
+  o.status.lag = LagStatus{0, 0, 25000, at(-100)};
+  o.worker = WorkerFacts{true, WorkerProfile::kSteady, 2, 2, false, false};
+  if (phase == Phase::kValidating) return o;
+
+  o.status.conditions[3] = cond(kValidated, ConditionStatus::kTrue, "Matched", at(-50));
+  o.status.validation.servingVersion = "v1";
+  o.status.validation.startedAt = at(-90);
+  o.status.validation.completedAt = at(-50);
+  o.status.validation.sampledKeys = 1000;
+  o.status.validation.comparedKeys = 1000;
+  if (phase == Phase::kAwaitingPromotion) {
+    o.spec.promotion.mode = PromotionMode::kManual;
+    o.status.phase = Phase::kAwaitingPromotion;
+    o.status.reason = "ManualPromotion";
+    return o;
+  }
+  o.status.phase = Phase::kPromoting;
+  if (phase == Phase::kPromoting) return o;
+
+  o.status.phase = Phase::kServing;
+  o.status.servingSince = at(-40);
+  o.status.previousVersion = "v1";
+  o.status.conditions.push_back(
+      cond(kServingCondition, ConditionStatus::kTrue, "AliasFlipped", at(-40)));
+  o.alias = aliasFor("v2", "v1", "42", -40);
+  o.others[0].phase = Phase::kDraining;
+  if (phase == Phase::kServing) return o;
+
+  // Draining and later: v3 replaced v2.
+  o.others.push_back(otherVersion("v3", 500, Phase::kServing));
+  o.alias = aliasFor("v3", "v2", "43", 1000);
+  o.status.phase = Phase::kDraining;
+  o.status.drainingSince = at(1000);
+  o.status.conditions[4] = cond(kServingCondition, ConditionStatus::kFalse, "Replaced", at(1000));
+  o.status.conditions.push_back(cond(kDrained, ConditionStatus::kFalse, "Draining", at(1000)));
+  if (phase == Phase::kDraining) return o;
+
+  o.status.phase = Phase::kRetired;
+  o.status.drainedAt = at(1300);
+  o.status.conditions[5] = cond(kDrained, ConditionStatus::kTrue, "Drained", at(1300));
+  o.worker = WorkerFacts{};
+  o.kafka.consumerGroupExists = false;
+  if (phase == Phase::kRetired) return o;
+
+  // Failed and Superseded: a candidate that stopped while replaying, already cleaned up.
+  Observed f = observedIn(Phase::kReplaying);
+  f.status.phase = phase;
+  f.status.reason = phase == Phase::kFailed ? "ReplayTimeout" : "NewerVersion";
+  f.kafka.lag.reset();
+  f.worker = WorkerFacts{};
+  if (phase == Phase::kSuperseded) {
+    f.kafka = KafkaFacts{};
+    f.kafka.sourcePartitions = 6;
+  }
+  return f;
+}
+
+// ----- decision helpers ---------------------------------------------------------------------
+
+template <typename T>
+std::vector<T> actionsOf(const Decision& d) {
+  std::vector<T> out;
+  for (const auto& a : d.actions) {
+    if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
+  }
+  return out;
+}
+
+template <typename T>
+bool has(const Decision& d) {
+  return !actionsOf<T>(d).empty();
+}
+
+std::vector<RecordEvent> events(const Decision& d) { return actionsOf<RecordEvent>(d); }
+
+bool hasEvent(const Decision& d, EventType type, const std::string& reason) {
+  for (const auto& e : events(d)) {
+    if (e.type == type && e.reason == reason) return true;
+  }
+  return false;
+}
+
+const Condition& condition(const Status& s, const std::string& type) {
+  const Condition* c = findCondition(s, type);
+  static const Condition missing{"<missing>", ConditionStatus::kUnknown, "<missing>", "", {}, 0};
+  return c ? *c : missing;
+}
+
+Phase phaseAfter(const Observed& o, const Decision& d) {
+  return d.status ? d.status->phase : o.status.phase;
+}
+
+// The converged case: a second decide after persisting a decision's status and running its
+// actions changes nothing.
+void expectConverged(const Observed& o, TimePoint now) {
+  Decision d = decide(o, now);
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(d.actions.empty()) << d;
+}
+
+// ----- the finalizer ------------------------------------------------------------------------
+
+TEST(DecideFinalizer, NewObjectGetsOnlyTheFinalizerFirst) {
+  Observed o = observedIn(Phase::kPending);
+  o.meta.hasFinalizer = false;
+  o.status = Status{};
+  Decision d = decide(o, at(0));
+  ASSERT_EQ(d.actions.size(), 1u) << d;
+  EXPECT_TRUE(std::holds_alternative<AddFinalizer>(d.actions[0]));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPending);
+  EXPECT_EQ(d.status->observedGeneration, 1);
+  EXPECT_TRUE(d.status->consumerGroup.empty());  // nothing external before the finalizer
+}
+
+TEST(DecideFinalizer, RemovedFinalizerIsAddedBackInAnyPhase) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.hasFinalizer = false;
+  Decision d = decide(o, at(0));
+  ASSERT_EQ(d.actions.size(), 1u) << d;
+  EXPECT_TRUE(std::holds_alternative<AddFinalizer>(d.actions[0]));
+  EXPECT_FALSE(d.status.has_value());
+}
+
+// ----- Pending ------------------------------------------------------------------------------
+
+TEST(DecidePending, FixesNamesInStatusAndCreatesTopics) {
+  Observed o = observedIn(Phase::kPending);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning);
+  EXPECT_EQ(d.status->consumerGroup, "kappa.sessions.v2.uid-v2");
+  EXPECT_EQ(d.status->outputTopic, "sessions.v2");
+  EXPECT_EQ(condition(*d.status, kProvisioned).status, ConditionStatus::kUnknown);
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  ASSERT_EQ(create[0].topics.size(), 2u);
+  EXPECT_EQ(create[0].topics[0],
+            (TopicToCreate{"sessions.v2", 6, 3, {{"cleanup.policy", "compact"}}}));
+  EXPECT_EQ(create[0].topics[1], (TopicToCreate{"sessions.v2.dlq", 6, 3, {}}));
+  EXPECT_FALSE(has<EnsureWorker>(d));
+}
+
+TEST(DecidePending, GroupIsUniquePerObjectAndOutputFollowsSpec) {
+  Observed o = observedIn(Phase::kPending);
+  o.meta.uid = "uid-recreated";
+  o.spec.output.topic = "sessions-out";
+  o.spec.output.partitions = 12;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->consumerGroup, "kappa.sessions.v2.uid-recreated");
+  EXPECT_NE(d.status->consumerGroup,
+            decide(observedIn(Phase::kPending), at(0)).status->consumerGroup);
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_EQ(create[0].topics[0].name, "sessions-out");
+  EXPECT_EQ(create[0].topics[0].partitions, 12);
+  EXPECT_EQ(create[0].topics[1].name, "sessions-out.dlq");
+}
+
+TEST(DecidePending, AbortFailsBeforeAnythingIsCreated) {
+  Observed o = observedIn(Phase::kPending);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "Aborted");
+  EXPECT_FALSE(has<CreateTopics>(d));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "Aborted"));
+}
+
+// ----- Provisioning -------------------------------------------------------------------------
+
+TEST(DecideProvisioning, SafeRetentionStartsTheReplay) {
+  Observed o = observedIn(Phase::kProvisioning);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->replay.startedAt, at(0));
+  EXPECT_EQ(condition(*d.status, kProvisioned).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).reason, "Safe");
+  EXPECT_EQ(condition(*d.status, kCaughtUp).status, ConditionStatus::kFalse);
+  EXPECT_EQ(actionsOf<EnsureReplayQuota>(d),
+            (std::vector<EnsureReplayQuota>{
+                {"sessions-v2-replay", "kappa-replay", {{"cpu", "8"}, {"pods", "8"}}}}));
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u);
+  EXPECT_EQ(worker[0], (EnsureWorker{"sessions-v2", WorkerProfile::kReplay, 4, "kappa-replay",
+                                     Resources{{{"cpu", "2"}}, {}}, kGroup, "sessions.v2"}));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "ReplayStarted"));
+  EXPECT_FALSE(hasEvent(d, EventType::kWarning, "RetentionAtRisk"));
+}
+
+TEST(DecideProvisioning, NoQuotaWhenTheSpecHasNone) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.quota.clear();
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(has<EnsureReplayQuota>(d)) << d;
+  EXPECT_TRUE(has<EnsureWorker>(d));
+}
+
+TEST(DecideProvisioning, AtRiskRetentionWarnsAndContinues) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.retention = retention(kafka::RetentionVerdict::kAtRisk, "oldest events expire in 1h");
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).reason, "AtRisk");
+  auto ev = events(d);
+  ASSERT_TRUE(hasEvent(d, EventType::kWarning, "RetentionAtRisk")) << d;
+  EXPECT_TRUE(has<EnsureWorker>(d));
+}
+
+TEST(DecideProvisioning, TruncatedHistoryFails) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.retention = retention(kafka::RetentionVerdict::kTruncated, "2 partitions truncated");
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "HistoryTruncated");
+  EXPECT_NE(d.status->message.find("2 partitions truncated"), std::string::npos);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).reason, "HistoryTruncated");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "HistoryTruncated"));
+  EXPECT_FALSE(has<EnsureWorker>(d));
+}
+
+TEST(DecideProvisioning, TruncatedHistoryReplaysWhenAllowed) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.source.allowTruncatedHistory = true;
+  o.kafka.retention = retention(kafka::RetentionVerdict::kTruncated);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).reason, "TruncatedAllowed");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "HistoryTruncated"));
+}
+
+TEST(DecideProvisioning, MissingTopicsAreCreatedAgainAfterACrash) {
+  // The Pending pass wrote status and crashed before CreateTopics ran.
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.outputTopicExists = false;
+  o.kafka.retention.reset();
+  Decision d = decide(o, at(5));
+  EXPECT_EQ(phaseAfter(o, d), Phase::kProvisioning);
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  ASSERT_EQ(create[0].topics.size(), 1u);  // the DLQ exists already
+  EXPECT_EQ(create[0].topics[0].name, "sessions.v2");
+  EXPECT_EQ(d.requeueAfter, kPollInterval);
+}
+
+TEST(DecideProvisioning, MissingSourceWaitsWithACondition) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.outputTopicExists = false;
+  o.kafka.deadLetterTopicExists = false;
+  o.kafka.sourcePartitions.reset();
+  Decision d = decide(o, at(5));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning);
+  EXPECT_EQ(condition(*d.status, kProvisioned).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kProvisioned).reason, "SourceTopicMissing");
+  EXPECT_FALSE(has<CreateTopics>(d));
+}
+
+TEST(DecideProvisioning, RefusedTopicCreationFails) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.outputTopicExists = false;
+  o.kafka.topicCreateError = "InvalidConfig: cleanup.policy=bogus";
+  Decision d = decide(o, at(5));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "TopicCreationRefused");
+  EXPECT_EQ(condition(*d.status, kProvisioned).status, ConditionStatus::kFalse);
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "TopicCreationRefused"));
+}
+
+TEST(DecideProvisioning, WaitingForThePreflightIsIdempotent) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.kafka.retention.reset();
+  Decision d = decide(o, at(5));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(d.actions.empty()) << d;
+  EXPECT_EQ(d.requeueAfter, kPollInterval);
+}
+
+// ----- Replaying ----------------------------------------------------------------------------
+
+TEST(DecideReplaying, ConvergedWithTheSameSampleIsIdempotent) {
+  Observed o = observedIn(Phase::kReplaying);
+  expectConverged(o, at(0));
+  EXPECT_EQ(decide(o, at(0)).requeueAfter, kPollInterval);
+}
+
+TEST(DecideReplaying, ANewLagSampleRefreshesStatusWithoutActions) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(3000, 22000, at(0));  // 2000 records in 10 s
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_TRUE(d.actions.empty()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->lag, (LagStatus{3000, 3, 22000, at(0)}));
+  EXPECT_NEAR(d.status->replay.progressPercent, 100.0 * 22000 / 25000, 1e-9);
+  EXPECT_NEAR(d.status->replay.messagesPerSecond, 200, 1e-9);
+  EXPECT_EQ(d.status->replay.etaSeconds, 15);
+  EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
+  EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Replaying");
+  // Same status: the transition time of CaughtUp does not move.
+  EXPECT_EQ(condition(*d.status, kCaughtUp).lastTransitionTime, at(-800));
+
+  o.status = *d.status;
+  expectConverged(o, at(3));
+}
+
+TEST(DecideReplaying, SmoothsTheRateWithThePreviousOne) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.messagesPerSecond = 100;
+  o.kafka.lag = lagSample(3000, 22000, at(0));  // 200/s now
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_NEAR(d.status->replay.messagesPerSecond, 150, 1e-9);
+  EXPECT_EQ(d.status->replay.etaSeconds, 20);
+}
+
+TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(8, 25000, at(0));
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
+  EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Stabilizing");
+  EXPECT_EQ(d.requeueAfter, kPollInterval);
+  EXPECT_TRUE(d.actions.empty()) << d;
+
+  o.status = *d.status;
+  o.kafka.lag = lagSample(3, 25005, at(25));
+  d = decide(o, at(25));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
+  EXPECT_EQ(d.requeueAfter, seconds(5));  // when the stability period ends
+
+  o.status = *d.status;
+  o.kafka.lag = lagSample(0, 25008, at(30));
+  d = decide(o, at(30));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  EXPECT_EQ(d.status->replay.caughtUpAt, at(30));
+  EXPECT_EQ(d.status->replay.progressPercent, 100);
+  EXPECT_EQ(condition(*d.status, kCaughtUp).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kCaughtUp).lastTransitionTime, at(30));
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kUnknown);
+  EXPECT_EQ(actionsOf<EnsureWorker>(d),
+            (std::vector<EnsureWorker>{{"sessions-v2", WorkerProfile::kSteady, 2, "",
+                                        Resources{{{"cpu", "500m"}}, {}}, kGroup, "sessions.v2"}}));
+  EXPECT_EQ(actionsOf<DeleteReplayQuota>(d),
+            (std::vector<DeleteReplayQuota>{{"sessions-v2-replay"}}));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "CaughtUp"));
+}
+
+TEST(DecideReplaying, LeavingTheBoundRestartsTheStabilityClock) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.lagWithinSince = at(-20);
+  o.kafka.lag = lagSample(500, 25000, at(0));
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Replaying");
+}
+
+TEST(DecideReplaying, TimeoutFailsAndStopsTheWorker) {
+  Observed o = observedIn(Phase::kReplaying);  // started at -800, max 3600 s
+  expectConverged(o, at(2799));
+  Decision d = decide(o, at(2800));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "ReplayTimeout");
+  EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "ReplayTimeout");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ReplayTimeout"));
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteReplayQuota>(d));
+  EXPECT_FALSE(has<DeleteTopics>(d));  // kept for inspection until the object is deleted
+}
+
+TEST(DecideReplaying, CatchingUpAtTheDeadlineWins) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.lagWithinSince = at(2700);
+  o.kafka.lag = lagSample(0, 25000, at(2800));
+  Decision d = decide(o, at(2800));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+}
+
+TEST(DecideReplaying, CrashLoopingWorkerFails) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.worker.crashLooping = true;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "WorkerCrashLooping");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerCrashLooping"));
+  EXPECT_TRUE(has<DeleteWorker>(d));
+}
+
+TEST(DecideReplaying, MissingWorkerAndQuotaAreEnsuredAgain) {
+  // The Provisioning pass persisted Replaying and crashed before its actions ran.
+  Observed o = observedIn(Phase::kReplaying);
+  o.worker = WorkerFacts{};
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(has<EnsureReplayQuota>(d));
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u);
+  EXPECT_EQ(worker[0].profile, WorkerProfile::kReplay);
+  EXPECT_EQ(worker[0].replicas, 4);
+}
+
+TEST(DecideReplaying, RetentionIsRecheckedAndWarnsOnce) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.retention = retention(kafka::RetentionVerdict::kAtRisk);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).reason, "AtRisk");
+  EXPECT_EQ(condition(*d.status, kRetentionSafe).lastTransitionTime, at(0));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "RetentionAtRisk"));
+  o.status = *d.status;
+  expectConverged(o, at(10));  // the same verdict again: no second event
+}
+
+TEST(DecideReplaying, HistoryTruncatedDuringReplayFails) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.retention = retention(kafka::RetentionVerdict::kTruncated);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "HistoryTruncated");
+  EXPECT_TRUE(has<DeleteWorker>(d));
+}
+
+TEST(DecideReplaying, WorkerFollowsReplicaChanges) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.worker.replicas = 1;  // someone scaled the Deployment
+  Decision d = decide(o, at(0));
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u) << d;
+  EXPECT_EQ(worker[0].replicas, 4);
+}
+
+// ----- Validating ---------------------------------------------------------------------------
+
+TEST(DecideValidating, FirstVersionSkipsTheComparisonAndPromotes) {
+  Observed o = observedIn(Phase::kValidating);
+  o.alias.reset();
+  o.others.clear();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "FirstVersion");
+  EXPECT_FALSE(has<RunValidation>(d));
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
+}
+
+TEST(DecideValidating, FirstVersionInManualModeWaitsForTheGate) {
+  Observed o = observedIn(Phase::kValidating);
+  o.alias.reset();
+  o.spec.promotion.mode = PromotionMode::kManual;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ManualPromotion");
+}
+
+TEST(DecideValidating, SkipModeSkipsTheComparison) {
+  Observed o = observedIn(Phase::kValidating);
+  o.spec.validation.mode = ValidationMode::kSkip;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "Skipped");
+  EXPECT_FALSE(has<RunValidation>(d));
+}
+
+TEST(DecideValidating, RequestsAComparisonWithTheServingVersion) {
+  Observed o = observedIn(Phase::kValidating);
+  o.spec.validation.compareFields = {"views"};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  EXPECT_EQ(d.status->validation.startedAt, at(0));
+  EXPECT_EQ(d.status->validation.servingVersion, "v1");
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "Comparing");
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u) << d;
+  EXPECT_EQ(run[0], (RunValidation{at(0),
+                                   "clickstream.raw",
+                                   "v1",
+                                   "sessions.v1",
+                                   "kappa.sessions.v1.uid-v1",
+                                   "sessions.v2",
+                                   kGroup,
+                                   1000,
+                                   {"views"},
+                                   {},
+                                   0}));
+}
+
+Observed validatingWithRun(std::optional<ValidationResult> result, std::string error = "") {
+  Observed o = observedIn(Phase::kValidating);
+  o.status.validation.servingVersion = "v1";
+  o.status.validation.startedAt = at(0);
+  o.status.conditions[3] = cond(kValidated, ConditionStatus::kUnknown, "Comparing", at(0));
+  o.kafka.validation = ValidationRun{at(0), result.has_value() || !error.empty(), result, error};
+  return o;
+}
+
+ValidationResult comparison(int64_t compared, int64_t mismatched, size_t examples = 0) {
+  ValidationResult r;
+  r.sampledKeys = compared;
+  r.comparedKeys = compared;
+  r.mismatchedKeys = mismatched;
+  r.mismatchRatio = compared ? static_cast<double>(mismatched) / compared : 0;
+  for (size_t i = 0; i < examples; ++i) {
+    r.examples.push_back({"user-" + std::to_string(i), "{\"views\":1}", "{\"views\":2}"});
+  }
+  return r;
+}
+
+TEST(DecideValidating, WaitingForARunningComparisonIsIdempotent) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.kafka.validation->done = false;
+  Decision d = decide(o, at(30));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(d.actions.empty()) << d;
+  EXPECT_EQ(d.requeueAfter, kPollInterval);
+}
+
+TEST(DecideValidating, ALostComparisonIsRequestedAgainWithTheSameStart) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.kafka.validation.reset();  // the driver restarted
+  Decision d = decide(o, at(30));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].requestedAt, at(0));
+}
+
+TEST(DecideValidating, AFailedComparisonIsRetried) {
+  Observed o = validatingWithRun(std::nullopt, "serving topic unavailable");
+  Decision d = decide(o, at(30));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_EQ(actionsOf<RunValidation>(d).size(), 1u);
+}
+
+TEST(DecideValidating, MatchPromotes) {
+  Observed o = validatingWithRun(comparison(1000, 0));
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "Matched");
+  EXPECT_EQ(d.status->validation.comparedKeys, 1000);
+  EXPECT_EQ(d.status->validation.mismatchedKeys, 0);
+  EXPECT_EQ(d.status->validation.completedAt, at(60));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Validated"));
+}
+
+TEST(DecideValidating, MatchInManualModeAwaitsPromotion) {
+  Observed o = validatingWithRun(comparison(1000, 0));
+  o.spec.promotion.mode = PromotionMode::kManual;
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ManualPromotion");
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kTrue);
+}
+
+TEST(DecideValidating, MismatchAbovePolicyAlertsAndWaits) {
+  Observed o = validatingWithRun(comparison(1000, 12, 7));
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ValidationMismatch");
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "Mismatched");
+  EXPECT_EQ(d.status->validation.mismatchedKeys, 12);
+  EXPECT_DOUBLE_EQ(d.status->validation.mismatchRatio, 0.012);
+  EXPECT_EQ(d.status->validation.examples.size(), kMaxMismatchExamples);
+  auto ev = events(d);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kWarning);
+  EXPECT_EQ(ev[0].reason, "ValidationMismatch");
+  EXPECT_NE(ev[0].message.find("12 of 1000"), std::string::npos) << ev[0].message;
+  EXPECT_NE(ev[0].message.find("ratio 0.012"), std::string::npos) << ev[0].message;
+  EXPECT_NE(ev[0].message.find("user-0"), std::string::npos) << ev[0].message;
+  EXPECT_FALSE(has<FlipAlias>(d));
+
+  o.status = *d.status;
+  expectConverged(o, at(70));
+}
+
+TEST(DecideValidating, MismatchWithinMaxRatioPromotes) {
+  Observed o = validatingWithRun(comparison(1000, 12));
+  o.spec.validation.maxMismatchRatio = 0.02;
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "WithinTolerance");
+}
+
+TEST(DecideValidating, ZeroMaxRatioBlocksAnySingleMismatch) {
+  ValidationResult r = comparison(1000000, 1);
+  Observed o = validatingWithRun(r);
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+}
+
+TEST(DecideValidating, TimeoutAwaitsAHuman) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.kafka.validation->done = false;
+  expectConverged(o, at(599));
+  Decision d = decide(o, at(600));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ValidationTimedOut");
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kUnknown);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "TimedOut");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ValidationTimedOut"));
+}
+
+TEST(DecideValidating, ARunForAnOlderRequestIsIgnored) {
+  Observed o = validatingWithRun(comparison(1000, 0));
+  o.kafka.validation->requestedAt = at(-500);
+  Decision d = decide(o, at(30));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  ASSERT_EQ(actionsOf<RunValidation>(d).size(), 1u);
+  EXPECT_EQ(actionsOf<RunValidation>(d)[0].requestedAt, at(0));
+}
+
+TEST(DecideValidating, ANewServingVersionRestartsTheComparison) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.kafka.validation->done = false;
+  o.others.push_back(otherVersion("v0", -200000, Phase::kDraining));
+  o.alias = aliasFor("v0", "v1", "44");  // rolled back meanwhile
+  Decision d = decide(o, at(30));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->validation.servingVersion, "v0");
+  EXPECT_EQ(d.status->validation.startedAt, at(30));
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].servingTopic, "sessions.v0");
+}
+
+TEST(DecideValidating, WorkerIsMovedToSteadyAfterACrash) {
+  Observed o = observedIn(Phase::kValidating);
+  o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
+  Decision d = decide(o, at(0));
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u) << d;
+  EXPECT_EQ(worker[0].profile, WorkerProfile::kSteady);
+  EXPECT_EQ(worker[0].replicas, 2);
+  EXPECT_TRUE(has<DeleteReplayQuota>(d));
+}
+
+TEST(DecideValidating, CrashLoopingWorkerFails) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.worker.crashLooping = true;
+  Decision d = decide(o, at(30));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "WorkerCrashLooping");
+}
+
+// ----- AwaitingPromotion --------------------------------------------------------------------
+
+TEST(DecideAwaitingPromotion, WaitingIsIdempotent) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  expectConverged(o, at(0));
+  EXPECT_EQ(decide(o, at(0)).requeueAfter, kResyncInterval);
+}
+
+TEST(DecideAwaitingPromotion, PromoteAnnotationPromotes) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.meta.annotations[kPromoteAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(d.status->reason, "PromotionApproved");
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "PromotionApproved"));
+  EXPECT_FALSE(has<FlipAlias>(d));  // the flip is the next pass's step
+}
+
+TEST(DecideAwaitingPromotion, PromoteAnnotationOverridesAMismatch) {
+  Observed o = validatingWithRun(comparison(1000, 50));
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  o.status = *d.status;
+  o.meta.annotations[kPromoteAnnotation] = "true";
+  d = decide(o, at(100));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kFalse);  // still told
+}
+
+TEST(DecideAwaitingPromotion, AnnotationOtherThanTrueIsIgnored) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.meta.annotations[kPromoteAnnotation] = "false";
+  expectConverged(o, at(0));
+}
+
+TEST(DecideAwaitingPromotion, SwitchingToAutoPromotesAValidatedVersion) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.spec.promotion.mode = PromotionMode::kAuto;
+  o.meta.generation = 2;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(d.status->observedGeneration, 2);
+}
+
+TEST(DecideAwaitingPromotion, SwitchingToAutoDoesNotPromoteAMismatch) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.spec.promotion.mode = PromotionMode::kAuto;
+  o.status.conditions[3] = cond(kValidated, ConditionStatus::kFalse, "Mismatched", at(-50));
+  Decision d = decide(o, at(0));
+  EXPECT_EQ(phaseAfter(o, d), Phase::kAwaitingPromotion);
+  EXPECT_TRUE(d.actions.empty()) << d;
+}
+
+TEST(DecideAwaitingPromotion, AbortFailsAndCleansUp) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "Aborted");
+  EXPECT_EQ(actionsOf<DeleteWorker>(d), (std::vector<DeleteWorker>{{"sessions-v2"}}));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "Aborted"));
+  o.status = *d.status;
+  o.worker = WorkerFacts{};
+  expectConverged(o, at(10));
+}
+
+TEST(DecideAwaitingPromotion, AbortWinsOverPromote) {
+  Observed o = observedIn(Phase::kAwaitingPromotion);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  o.meta.annotations[kPromoteAnnotation] = "true";
+  EXPECT_EQ(decide(o, at(0)).status->phase, Phase::kFailed);
+}
+
+// ----- Promoting ----------------------------------------------------------------------------
+
+TEST(DecidePromoting, FlipsTheAliasWithACasOnItsResourceVersion) {
+  Observed o = observedIn(Phase::kPromoting);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);  // Serving once the flip is observed
+  EXPECT_EQ(d.status->previousVersion, "v1");     // persisted before the flip runs
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u) << d;
+  EXPECT_EQ(flip[0], (FlipAlias{"sessions-serving", std::string("41"), "sessions", "v2",
+                                "sessions.v2", "kafka:9092", "v1", at(0)}));
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
+}
+
+TEST(DecidePromoting, FirstVersionCreatesTheAlias) {
+  Observed o = observedIn(Phase::kPromoting);
+  o.alias.reset();
+  o.others.clear();
+  Decision d = decide(o, at(0));
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u) << d;
+  EXPECT_FALSE(flip[0].expectedResourceVersion.has_value());
+  EXPECT_EQ(flip[0].previousVersion, "");
+}
+
+TEST(DecidePromoting, AnObservedFlipMeansServingWithoutFlippingAgain) {
+  // The flip ran, then the operator crashed before the next status write.
+  Observed o = observedIn(Phase::kPromoting);
+  o.status.previousVersion = "v1";
+  o.alias = aliasFor("v2", "v1", "42", -5);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(d.status->servingSince, at(-5));
+  EXPECT_EQ(d.status->previousVersion, "v1");
+  EXPECT_EQ(condition(*d.status, kServingCondition).status, ConditionStatus::kTrue);
+  EXPECT_FALSE(has<FlipAlias>(d));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Promoted"));
+}
+
+TEST(DecidePromoting, AFlipLostInACrashIsIssuedAgain) {
+  Observed o = observedIn(Phase::kPromoting);
+  Decision first = decide(o, at(0));
+  o.status = *first.status;  // status written, the flip never ran
+  Decision d = decide(o, at(5));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u);
+  EXPECT_EQ(flip[0].expectedResourceVersion, std::string("41"));
+}
+
+TEST(DecidePromoting, LosingTheRaceToANewerVersionSupersedes) {
+  Observed o = observedIn(Phase::kPromoting);
+  o.others.push_back(otherVersion("v3", 100, Phase::kServing));
+  o.alias = aliasFor("v3", "v1", "45", 200);
+  Decision d = decide(o, at(300));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kSuperseded);
+  EXPECT_EQ(d.status->reason, "LostPromotion");
+  EXPECT_FALSE(has<FlipAlias>(d));
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_EQ(actionsOf<DeleteTopics>(d),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+}
+
+TEST(DecidePromoting, AnOlderVersionInTheAliasIsFlippedOver) {
+  // The alias changed between passes to another, older version (e.g. a rollback): the CAS
+  // targets what is observed now and previousVersion follows it.
+  Observed o = observedIn(Phase::kPromoting);
+  o.status.previousVersion = "v1";
+  o.others.push_back(otherVersion("v0", -200000, Phase::kServing));
+  o.alias = aliasFor("v0", "v1", "50");
+  Decision d = decide(o, at(0));
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u) << d;
+  EXPECT_EQ(flip[0].expectedResourceVersion, std::string("50"));
+  EXPECT_EQ(flip[0].previousVersion, "v0");
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->previousVersion, "v0");
+}
+
+TEST(DecidePromoting, NewerCandidateDoesNotStopAFlipInProgress) {
+  Observed o = observedIn(Phase::kPromoting);
+  o.others.push_back(otherVersion("v3", 100, Phase::kReplaying));
+  Decision d = decide(o, at(300));
+  EXPECT_EQ(phaseAfter(o, d), Phase::kPromoting);
+  EXPECT_EQ(actionsOf<FlipAlias>(d).size(), 1u) << d;
+}
+
+TEST(DecidePromoting, AbortBeforeTheFlipFails) {
+  Observed o = observedIn(Phase::kPromoting);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_FALSE(has<FlipAlias>(d));
+}
+
+TEST(DecidePromoting, AbortAfterTheFlipIsTooLate) {
+  Observed o = observedIn(Phase::kPromoting);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  o.alias = aliasFor("v2", "v1", "42", -5);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+}
+
+// ----- Serving ------------------------------------------------------------------------------
+
+TEST(DecideServing, ConvergedIsIdempotent) {
+  Observed o = observedIn(Phase::kServing);
+  expectConverged(o, at(0));
+}
+
+TEST(DecideServing, ReplicaChangeUpdatesTheWorker) {
+  Observed o = observedIn(Phase::kServing);
+  o.spec.replicas = 5;
+  o.meta.generation = 2;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->observedGeneration, 2);
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u);
+  EXPECT_EQ(worker[0].replicas, 5);
+  o.status = *d.status;
+  o.worker.replicas = 5;
+  expectConverged(o, at(1));
+}
+
+TEST(DecideServing, ReplacedVersionStartsDraining) {
+  Observed o = observedIn(Phase::kServing);
+  o.others.push_back(otherVersion("v3", 500, Phase::kServing));
+  o.alias = aliasFor("v3", "v2", "43", 1000);
+  Decision d = decide(o, at(1002));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kDraining);
+  EXPECT_EQ(d.status->drainingSince, at(1000));  // from the flip, not from this pass
+  EXPECT_EQ(condition(*d.status, kServingCondition).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kServingCondition).lastTransitionTime, at(1002));
+  EXPECT_EQ(condition(*d.status, kDrained).status, ConditionStatus::kFalse);
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Draining"));
+  EXPECT_FALSE(has<DeleteWorker>(d));  // keeps running for drainDelaySeconds
+  EXPECT_EQ(d.requeueAfter, seconds(298));
+}
+
+TEST(DecideServing, AMissingAliasIsRecreatedWithoutOverwriting) {
+  Observed o = observedIn(Phase::kServing);
+  o.alias.reset();
+  Decision d = decide(o, at(0));
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u) << d;
+  EXPECT_FALSE(flip[0].expectedResourceVersion.has_value());
+  EXPECT_EQ(flip[0].version, "v2");
+  EXPECT_EQ(flip[0].previousVersion, "v1");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "AliasRecreated"));
+}
+
+TEST(DecideServing, CandidateGatesDoNotApply) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  o.worker.crashLooping = true;
+  o.others.push_back(otherVersion("v3", 500, Phase::kReplaying));
+  expectConverged(o, at(0));
+}
+
+TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);  // Draining once the flip is observed
+  EXPECT_EQ(d.status->message, "rolling back to version v1");
+  ASSERT_EQ(d.actions.size(), 3u) << d;
+  EXPECT_EQ(std::get<RecordEvent>(d.actions[0]).reason, "RollbackStarted");
+  EXPECT_EQ(std::get<FlipAlias>(d.actions[1]),
+            (FlipAlias{"sessions-serving", std::string("42"), "sessions", "v1", "sessions.v1",
+                       "kafka:9092", "v2", at(0)}));
+  EXPECT_EQ(std::get<RemoveAnnotation>(d.actions[2]), (RemoveAnnotation{kRollbackAnnotation}));
+}
+
+TEST(DecideServing, RollbackToARetiredVersionWhoseOutputIsRetained) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.others[0].phase = Phase::kRetired;
+  o.others[0].drainedAt = at(-10);
+  Decision d = decide(o, at(0));
+  EXPECT_EQ(actionsOf<FlipAlias>(d).size(), 1u) << d;
+}
+
+void expectRollbackRefused(const Observed& o, const std::string& why) {
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(has<FlipAlias>(d)) << d;
+  ASSERT_TRUE(hasEvent(d, EventType::kWarning, "RollbackRefused")) << d;
+  EXPECT_NE(events(d)[0].message.find(why), std::string::npos) << events(d)[0].message;
+  EXPECT_EQ(actionsOf<RemoveAnnotation>(d), (std::vector<RemoveAnnotation>{{kRollbackAnnotation}}));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(d.status->message.rfind("rollback refused", 0), 0u);
+}
+
+TEST(DecideServing, RollbackRefusedWhenThePreviousOutputIsGone) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.others[0].phase = Phase::kRetired;
+  o.others[0].drainedAt = at(-90000);
+  o.others[0].outputDeleted = true;
+  expectRollbackRefused(o, "already deleted");
+}
+
+TEST(DecideServing, RollbackRefusedWhenThePreviousOutputIsDueForDeletion) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.others[0].phase = Phase::kRetired;
+  o.others[0].drainedAt = at(-86400 + 100);  // deleted in 100 s, within the margin
+  expectRollbackRefused(o, "due for deletion");
+}
+
+TEST(DecideServing, RollbackRefusedWithoutAPreviousVersion) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.status.previousVersion = "";
+  o.alias->previousVersion = "";
+  expectRollbackRefused(o, "no previous version");
+}
+
+TEST(DecideServing, RollbackRefusedWhenThePreviousVersionIsGoneOrFailed) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.others.clear();
+  expectRollbackRefused(o, "no longer exists");
+  o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.others[0].phase = Phase::kFailed;
+  expectRollbackRefused(o, "not Draining or Retired");
+}
+
+TEST(DecideServing, AfterTheRollbackFlipTheVersionDrainsWithoutFlippingAgain) {
+  // The rollback flip ran; the annotation removal was lost in a crash.
+  Observed o = observedIn(Phase::kServing);
+  o.meta.annotations[kRollbackAnnotation] = "true";
+  o.status.message = "rolling back to version v1";
+  o.alias = aliasFor("v1", "v2", "46", 10);
+  Decision d = decide(o, at(12));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kDraining);
+  EXPECT_FALSE(has<FlipAlias>(d)) << d;
+  EXPECT_EQ(actionsOf<RemoveAnnotation>(d), (std::vector<RemoveAnnotation>{{kRollbackAnnotation}}));
+}
+
+// ----- Draining and Retired -----------------------------------------------------------------
+
+TEST(DecideDraining, WaitsForTheDrainDelay) {
+  Observed o = observedIn(Phase::kDraining);  // draining since 1000, delay 300
+  expectConverged(o, at(1100));
+  EXPECT_EQ(decide(o, at(1100)).requeueAfter, seconds(200));
+}
+
+TEST(DecideDraining, RetiresAfterTheDelay) {
+  Observed o = observedIn(Phase::kDraining);
+  Decision d = decide(o, at(1300));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kRetired);
+  EXPECT_EQ(d.status->drainedAt, at(1300));
+  EXPECT_EQ(condition(*d.status, kDrained).status, ConditionStatus::kTrue);
+  EXPECT_EQ(actionsOf<DeleteWorker>(d), (std::vector<DeleteWorker>{{"sessions-v2"}}));
+  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
+  EXPECT_FALSE(has<DeleteTopics>(d));
+  EXPECT_EQ(d.requeueAfter, seconds(86400));
+}
+
+TEST(DecideDraining, RollbackToThisVersionServesAgain) {
+  Observed o = observedIn(Phase::kDraining);
+  o.alias = aliasFor("v2", "v3", "47", 1100);
+  Decision d = decide(o, at(1101));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(d.status->reason, "RolledBack");
+  EXPECT_EQ(d.status->previousVersion, "v3");
+  EXPECT_EQ(d.status->servingSince, at(1100));
+  EXPECT_FALSE(d.status->drainingSince.has_value());
+  EXPECT_EQ(condition(*d.status, kServingCondition).status, ConditionStatus::kTrue);
+  EXPECT_FALSE(has<FlipAlias>(d));
+  EXPECT_FALSE(has<EnsureWorker>(d));  // still running at the steady profile
+}
+
+TEST(DecideRetired, KeepsTheOutputDuringRetention) {
+  Observed o = observedIn(Phase::kRetired);  // drained at 1300
+  expectConverged(o, at(5000));
+  EXPECT_EQ(decide(o, at(5000)).requeueAfter, seconds(1300 + 86400 - 5000));
+}
+
+TEST(DecideRetired, CleanupLostInACrashIsRepeated) {
+  Observed o = observedIn(Phase::kRetired);
+  o.worker.exists = true;
+  o.kafka.consumerGroupExists = true;
+  Decision d = decide(o, at(1301));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+}
+
+TEST(DecideRetired, DeletesTheOutputAfterRetention) {
+  Observed o = observedIn(Phase::kRetired);
+  Decision d = decide(o, at(1300 + 86400));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kRetired);
+  EXPECT_EQ(d.status->outputDeletedAt, at(1300 + 86400));
+  EXPECT_EQ(actionsOf<DeleteTopics>(d),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "OutputDeleted"));
+  EXPECT_FALSE(d.requeueAfter.has_value());
+
+  // Crash before the delete ran: it is issued again, without a second event.
+  o.status = *d.status;
+  Decision again = decide(o, at(1300 + 86401));
+  EXPECT_FALSE(again.status.has_value());
+  EXPECT_EQ(actionsOf<DeleteTopics>(again).size(), 1u);
+  EXPECT_TRUE(events(again).empty());
+
+  o.kafka.outputTopicExists = false;
+  o.kafka.deadLetterTopicExists = false;
+  expectConverged(o, at(1300 + 86402));
+}
+
+TEST(DecideRetired, RollbackToThisVersionRestartsItsWorker) {
+  Observed o = observedIn(Phase::kRetired);
+  o.alias = aliasFor("v2", "v3", "48", 2000);
+  Decision d = decide(o, at(2001));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_FALSE(d.status->drainedAt.has_value());
+  EXPECT_EQ(condition(*d.status, kDrained).status, ConditionStatus::kFalse);
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u) << d;
+  EXPECT_EQ(worker[0].profile, WorkerProfile::kSteady);
+  EXPECT_FALSE(has<DeleteTopics>(d));
+}
+
+TEST(DecideRetired, NeverDeletesTheOutputTheAliasNames) {
+  Observed o = observedIn(Phase::kRetired);
+  o.alias = aliasFor("v2", "v3", "48", 2000);
+  Decision d = decide(o, at(1300 + 90000));
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+}
+
+// ----- Failed and Superseded ----------------------------------------------------------------
+
+TEST(DecideFailed, ConvergedIsIdempotent) {
+  Observed o = observedIn(Phase::kFailed);
+  expectConverged(o, at(0));
+  EXPECT_FALSE(decide(o, at(0)).requeueAfter.has_value());
+}
+
+TEST(DecideFailed, LeftoverWorkerIsDeleted) {
+  Observed o = observedIn(Phase::kFailed);
+  o.worker.exists = true;
+  o.worker.replayQuotaExists = true;
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(d.status.has_value());
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteReplayQuota>(d));
+  EXPECT_FALSE(has<DeleteTopics>(d));
+}
+
+TEST(DecideSupersede, ANewerVersionSupersedesAReplayingCandidate) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.others.push_back(otherVersion("v3", 100, Phase::kPending));
+  Decision d = decide(o, at(200));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kSuperseded);
+  EXPECT_EQ(d.status->reason, "NewerVersion");
+  EXPECT_NE(d.status->message.find("v3"), std::string::npos);
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Superseded"));
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteReplayQuota>(d));
+  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
+  EXPECT_EQ(actionsOf<DeleteTopics>(d),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+
+  // Cleanup lost in a crash is repeated; once everything is gone nothing happens.
+  o.status = *d.status;
+  Decision again = decide(o, at(201));
+  EXPECT_FALSE(again.status.has_value());
+  EXPECT_EQ(again.actions.size(), 4u) << again;
+  o = observedIn(Phase::kSuperseded);
+  expectConverged(o, at(202));
+}
+
+TEST(DecideSupersede, AppliesToEveryCandidatePhase) {
+  for (Phase phase :
+       {Phase::kPending, Phase::kProvisioning, Phase::kValidating, Phase::kAwaitingPromotion}) {
+    Observed o = observedIn(phase);
+    o.others.push_back(otherVersion("v3", 100, Phase::kReplaying));
+    Decision d = decide(o, at(200));
+    ASSERT_TRUE(d.status.has_value()) << phase;
+    EXPECT_EQ(d.status->phase, Phase::kSuperseded) << phase;
+  }
+}
+
+TEST(DecideSupersede, OnlyLiveNewerVersionsCount) {
+  for (Phase phase : {Phase::kFailed, Phase::kSuperseded, Phase::kRetired}) {
+    Observed o = observedIn(Phase::kReplaying);
+    o.others.push_back(otherVersion("v3", 100, phase));
+    EXPECT_EQ(phaseAfter(o, decide(o, at(200))), Phase::kReplaying) << phase;
+  }
+  Observed o = observedIn(Phase::kReplaying);
+  OtherVersion deleting = otherVersion("v3", 100, Phase::kReplaying);
+  deleting.deleting = true;
+  o.others.push_back(deleting);
+  EXPECT_EQ(phaseAfter(o, decide(o, at(200))), Phase::kReplaying);
+  // An older candidate (v1 is serving, created earlier) does not supersede v2.
+  o = observedIn(Phase::kReplaying);
+  o.others.push_back(otherVersion("v0", -5000, Phase::kReplaying));
+  EXPECT_EQ(phaseAfter(o, decide(o, at(200))), Phase::kReplaying);
+}
+
+TEST(DecideSupersede, SameCreationTimeIsOrderedByName) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.others.push_back(otherVersion("v3", -1000, Phase::kReplaying));  // "sessions-v3" > "-v2"
+  EXPECT_EQ(phaseAfter(o, decide(o, at(0))), Phase::kSuperseded);
+  o = observedIn(Phase::kReplaying);
+  o.others.push_back(otherVersion("v1b", -1000, Phase::kReplaying));  // "sessions-v1b" < "-v2"
+  EXPECT_EQ(phaseAfter(o, decide(o, at(0))), Phase::kReplaying);
+}
+
+// ----- deletion -----------------------------------------------------------------------------
+
+TEST(DecideDeletion, CleansUpThenRemovesTheFinalizerLast) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.meta.deletionTimestamp = at(10);
+  Decision d = decide(o, at(10));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->reason, "Deleting");
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteReplayQuota>(d));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_TRUE(has<DeleteTopics>(d));
+  EXPECT_FALSE(has<RemoveFinalizer>(d));
+  EXPECT_FALSE(has<FlipAlias>(d));
+
+  o.status = *d.status;
+  o.worker = WorkerFacts{};
+  o.kafka.consumerGroupExists = false;
+  o.kafka.outputTopicExists = false;
+  o.kafka.deadLetterTopicExists = false;
+  d = decide(o, at(11));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  ASSERT_EQ(d.actions.size(), 1u) << d;
+  EXPECT_TRUE(std::holds_alternative<RemoveFinalizer>(d.actions[0]));
+}
+
+TEST(DecideDeletion, ServingVersionKeepsItsOutputAndTheAlias) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.deletionTimestamp = at(10);
+  Decision d = decide(o, at(10));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ServingVersionDeleted"));
+  EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+  EXPECT_FALSE(has<FlipAlias>(d));
+
+  o.status = *d.status;
+  o.worker = WorkerFacts{};
+  o.kafka.consumerGroupExists = false;
+  d = decide(o, at(11));
+  ASSERT_EQ(d.actions.size(), 1u) << d;  // no second event
+  EXPECT_TRUE(std::holds_alternative<RemoveFinalizer>(d.actions[0]));
+}
+
+TEST(DecideDeletion, WithoutTheFinalizerNothingIsDone) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.meta.deletionTimestamp = at(10);
+  o.meta.hasFinalizer = false;
+  expectConverged(o, at(10));
+}
+
+TEST(DecideDeletion, PendingObjectOnlyDropsItsFinalizer) {
+  Observed o = observedIn(Phase::kPending);
+  o.meta.deletionTimestamp = at(10);
+  Decision d = decide(o, at(10));
+  ASSERT_EQ(d.actions.size(), 1u) << d;
+  EXPECT_TRUE(std::holds_alternative<RemoveFinalizer>(d.actions[0]));
+}
+
+// ----- printing -----------------------------------------------------------------------------
+
+TEST(DecidePrinting, DecisionsPrintReadably) {
+  Decision d = decide(observedIn(Phase::kPromoting), at(0));
+  std::ostringstream os;
+  os << d;
+  EXPECT_NE(os.str().find("phase=Promoting"), std::string::npos) << os.str();
+  EXPECT_NE(os.str().find("FlipAlias{sessions-serving expectedResourceVersion=41 version=v2"),
+            std::string::npos)
+      << os.str();
+}
+
+// ----- whole cutovers against a simulated world ---------------------------------------------
+
+// A world that runs actions the way the driver's adapters would: idempotent, with a CAS on
+// the alias. The lag shrinks by a fixed amount per pass.
+struct World {
+  Observed o;
+  int aliasWrites = 0;
+  int flipsAfterServing = 0;  // FlipAlias emitted while the alias already named this version
+  int rv = 100;
+  int64_t lag = 3000;
+  int64_t consumed = 0;
+  ValidationResult comparisonResult = comparison(1000, 0);
+
+  void refresh(TimePoint now) {
+    o.kafka.lag = lagSample(lag, consumed, now);
+    o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
+    if (o.worker.exists) {
+      int64_t step = std::min<int64_t>(lag, 500);
+      lag -= step;
+      consumed += step;
+    }
+  }
+
+  void run(const Action& a, TimePoint now) {
+    std::visit(
+        [&](const auto& act) {
+          using T = std::decay_t<decltype(act)>;
+          if constexpr (std::is_same_v<T, AddFinalizer>) {
+            o.meta.hasFinalizer = true;
+          } else if constexpr (std::is_same_v<T, RemoveFinalizer>) {
+            o.meta.hasFinalizer = false;
+          } else if constexpr (std::is_same_v<T, RemoveAnnotation>) {
+            o.meta.annotations.erase(act.key);
+          } else if constexpr (std::is_same_v<T, CreateTopics>) {
+            for (const auto& t : act.topics) {
+              if (t.name == o.status.outputTopic) o.kafka.outputTopicExists = true;
+              if (t.name == deadLetterTopicName(o.status.outputTopic)) {
+                o.kafka.deadLetterTopicExists = true;
+              }
+            }
+          } else if constexpr (std::is_same_v<T, DeleteTopics>) {
+            o.kafka.outputTopicExists = false;
+            o.kafka.deadLetterTopicExists = false;
+          } else if constexpr (std::is_same_v<T, DeleteConsumerGroup>) {
+            o.kafka.consumerGroupExists = false;
+          } else if constexpr (std::is_same_v<T, EnsureWorker>) {
+            o.worker.exists = true;
+            o.worker.profile = act.profile;
+            o.worker.replicas = act.replicas;
+            o.kafka.consumerGroupExists = true;
+          } else if constexpr (std::is_same_v<T, DeleteWorker>) {
+            o.worker.exists = false;
+          } else if constexpr (std::is_same_v<T, EnsureReplayQuota>) {
+            o.worker.replayQuotaExists = true;
+          } else if constexpr (std::is_same_v<T, DeleteReplayQuota>) {
+            o.worker.replayQuotaExists = false;
+          } else if constexpr (std::is_same_v<T, RunValidation>) {
+            o.kafka.validation = ValidationRun{act.requestedAt, true, comparisonResult, ""};
+          } else if constexpr (std::is_same_v<T, FlipAlias>) {
+            if (o.alias && o.alias->version == o.spec.version) ++flipsAfterServing;
+            bool ok = act.expectedResourceVersion
+                          ? o.alias && o.alias->resourceVersion == *act.expectedResourceVersion
+                          : !o.alias;
+            if (ok) {
+              o.alias = ServingAlias{act.version, act.topic, act.previousVersion, now,
+                                     std::to_string(++rv)};
+              ++aliasWrites;
+            }
+          } else if constexpr (std::is_same_v<T, RecordEvent>) {
+          }
+        },
+        a);
+  }
+
+  // One reconcile pass. crash: the status is written, then the process dies after running
+  // only the first `runActions` actions.
+  Decision pass(TimePoint now, size_t runActions = SIZE_MAX) {
+    refresh(now);
+    Decision d = decide(o, now);
+    if (d.status) o.status = *d.status;
+    for (size_t i = 0; i < d.actions.size() && i < runActions; ++i) run(d.actions[i], now);
+    return d;
+  }
+};
+
+// Runs passes 5 s apart until the phase is `until` (at most 200 passes); pass number
+// `crashAt` runs only `crashActions` of its actions.
+int runUntil(World& w, Phase until, int start = 0, int crashAt = -1, size_t crashActions = 0) {
+  for (int i = 0; i < 200; ++i) {
+    if (w.o.status.phase == until) return i;
+    w.pass(at(start + 5 * i), i == crashAt ? crashActions : SIZE_MAX);
+  }
+  ADD_FAILURE() << "did not reach " << until << "; stuck in " << w.o.status;
+  return -1;
+}
+
+World firstVersionWorld() {
+  World w;
+  w.o = observedIn(Phase::kPending);
+  w.o.meta.hasFinalizer = false;
+  w.o.alias.reset();
+  w.o.others.clear();
+  return w;
+}
+
+TEST(DecideCutover, FirstVersionGoesLiveWithoutComparison) {
+  World w = firstVersionWorld();
+  ASSERT_GT(runUntil(w, Phase::kServing), 0);
+  ASSERT_TRUE(w.o.alias.has_value());
+  EXPECT_EQ(w.o.alias->version, "v2");
+  EXPECT_EQ(w.o.alias->topic, "sessions.v2");
+  EXPECT_EQ(w.aliasWrites, 1);
+  EXPECT_FALSE(w.o.kafka.validation.has_value());
+  EXPECT_EQ(w.o.worker.profile, WorkerProfile::kSteady);
+  EXPECT_FALSE(w.o.worker.replayQuotaExists);
+  EXPECT_EQ(condition(w.o.status, kValidated).reason, "FirstVersion");
+  for (const char* type :
+       {kProvisioned, kRetentionSafe, kCaughtUp, kValidated, kServingCondition}) {
+    EXPECT_EQ(condition(w.o.status, type).status, ConditionStatus::kTrue) << type;
+  }
+  Decision d = w.pass(at(5000));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(d.actions.empty()) << d;
+}
+
+World secondVersionWorld() {
+  World w;
+  w.o = observedIn(Phase::kPending);
+  w.o.meta.hasFinalizer = false;
+  w.rv = 41;
+  return w;
+}
+
+TEST(DecideCutover, SecondVersionIsComparedAndFlippedOnce) {
+  World w = secondVersionWorld();
+  ASSERT_GT(runUntil(w, Phase::kServing), 0);
+  EXPECT_EQ(w.o.alias->version, "v2");
+  EXPECT_EQ(w.o.alias->previousVersion, "v1");
+  EXPECT_EQ(w.o.status.previousVersion, "v1");
+  EXPECT_EQ(w.aliasWrites, 1);
+  EXPECT_EQ(w.flipsAfterServing, 0);
+  EXPECT_EQ(w.o.status.validation.comparedKeys, 1000);
+  EXPECT_EQ(condition(w.o.status, kValidated).reason, "Matched");
+}
+
+TEST(DecideCutover, ACrashBetweenAnyTwoStepsNeverRepeatsTheFlip) {
+  World reference = secondVersionWorld();
+  int passes = runUntil(reference, Phase::kServing);
+  ASSERT_GT(passes, 0);
+  for (int crashAt = 0; crashAt < passes; ++crashAt) {
+    for (size_t ran : {size_t{0}, size_t{1}}) {
+      World w = secondVersionWorld();
+      ASSERT_GE(runUntil(w, Phase::kServing, 0, crashAt, ran), 0)
+          << "crash at pass " << crashAt << " after " << ran << " actions";
+      EXPECT_EQ(w.aliasWrites, 1) << "crash at pass " << crashAt;
+      EXPECT_EQ(w.flipsAfterServing, 0) << "crash at pass " << crashAt;
+      EXPECT_EQ(w.o.alias->version, "v2");
+      EXPECT_EQ(w.o.worker.profile, WorkerProfile::kSteady);
+      EXPECT_TRUE(w.o.meta.hasFinalizer);
+      Decision d = w.pass(at(10000));
+      EXPECT_FALSE(d.status.has_value()) << "crash at pass " << crashAt << ": " << d;
+      EXPECT_TRUE(d.actions.empty()) << "crash at pass " << crashAt << ": " << d;
+    }
+  }
+}
+
+TEST(DecideCutover, TwoCandidatesRacingForTheAliasCannotBothWin) {
+  // v2 and v3 both observed the alias at v1 (rv 41) and both decided to flip.
+  Observed v2 = observedIn(Phase::kPromoting);
+  Observed v3 = observedIn(Phase::kPromoting);
+  v3.meta.name = "sessions-v3";
+  v3.meta.creationTimestamp = at(-500);
+  v3.spec.version = "v3";
+  v3.status.outputTopic = "sessions.v3";
+  v2.others.push_back(otherVersion("v3", -500, Phase::kPromoting));
+  v3.others.push_back(otherVersion("v2", -1000, Phase::kPromoting));
+  FlipAlias flip3 = actionsOf<FlipAlias>(decide(v3, at(0)))[0];
+  FlipAlias flip2 = actionsOf<FlipAlias>(decide(v2, at(0)))[0];
+  EXPECT_EQ(flip2.expectedResourceVersion, flip3.expectedResourceVersion);
+
+  World w;
+  w.o = v2;
+  w.run(flip3, at(0));  // v3's write lands first
+  EXPECT_EQ(w.o.alias->version, "v3");
+  w.run(flip2, at(0));  // v2's CAS fails
+  EXPECT_EQ(w.o.alias->version, "v3");
+  EXPECT_EQ(w.aliasWrites, 1);
+  // v2 re-reads and sees it lost to a newer version.
+  Decision d = decide(w.o, at(1));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kSuperseded);
+  EXPECT_FALSE(has<FlipAlias>(d));
+}
+
+}  // namespace
+}  // namespace kappa::controllers
