@@ -1,26 +1,29 @@
 // The PipelineVersion state machine. One handler per phase; each pass runs exactly one.
 //
-//  (no finalizer: AddFinalizer first)           abort, crash-looping worker, replay timeout,
-//                                               truncated history, topic creation refused
-//  Pending ──► Provisioning ──► Replaying ──► Validating ───────────────────────────► Failed
-//   names       topics,          replay         steady profile,      │
-//   fixed       preflight        profile,       compare with the     │ a newer version of the
-//                                lag polled     serving output       │ pipeline exists
-//                                                 │        │         ▼
-//                             Auto, within policy │        │ Manual, mismatch,   Superseded
-//                               (first version,   │        │ timeout               ▲ cleaned up
-//                                Skip: no compare)▼        ▼                       │
-//                                            Promoting ◄── AwaitingPromotion ──────┘
-//                                 CAS flip │    │  kappa.io/promote, or Auto
-//                                 observed ▼    └─► Superseded (alias names a newer version)
-//                                         Serving ◄──────────────────────┐
-//                            alias names  │  kappa.io/rollback: flip the │ alias names this
-//                            another one  ▼  alias back to previousVersion  version again
-//                                        Draining ──────────────────────►┤ (a rollback)
-//                            drainDelay   │                              │
-//                            elapsed      ▼                              │
-//                                        Retired ───────────────────────►┘
-//                               output deleted after retainOutputSeconds
+//  (no finalizer yet: AddFinalizer and nothing else)
+//
+//  Pending --> Provisioning --> Replaying --> Validating --+-----------> Promoting -+--> Serving
+//   names in    output topics,   replay        steady      | Auto and:     CAS flip  | flip
+//   status      retention        profile +     profile,    | within policy of the    | observed
+//               preflight        quota; lag,   compare     | or first      alias     |
+//                                progress,     with the    | version       ^         +-> Superseded
+//                                ETA           serving     | or Skip       |    alias names a
+//                                              output      v               |    newer version
+//                                                   AwaitingPromotion -----+
+//                                   Manual, mismatch above policy or comparison timeout;
+//                                   leaves on kappa.io/promote=true (or mode switched to Auto)
+//
+//  Any candidate phase (Pending .. AwaitingPromotion):
+//    kappa.io/abort, crash-looping worker, replay timeout, truncated history,
+//    topic creation refused ........................................... --> Failed
+//    a newer live version of the same pipeline exists ................. --> Superseded
+//
+//  Serving ----------> Draining ------------------> Retired
+//    ^  alias names      |   drainDelaySeconds        |  output topics deleted
+//    |  another version  |   elapsed: worker and      |  retainOutputSeconds after the drain
+//    |                   |   group deleted            |
+//    +-------------------+----------------------------+
+//      the alias names this version again (kappa.io/rollback on the version that replaced it)
 //
 //  deletionTimestamp set (any phase): delete worker, replay quota, group and output topics
 //  (the output is kept while the alias names this version), then remove the finalizer. The
@@ -94,7 +97,8 @@ bool newerThanMe(const OtherVersion& other, const ObjectMeta& me) {
 }
 
 // The newest live version created after this one: it supersedes this one while this one is
-// still a candidate. Versions that failed, were superseded or retired do not count.
+// still a candidate. Versions that failed or were superseded do not count, nor do versions
+// that served and were replaced (Draining, Retired: a rollback brought an older one back).
 const OtherVersion* supersededBy(const Observed& o) {
   const OtherVersion* newest = nullptr;
   for (const auto& other : o.others) {

@@ -1291,7 +1291,7 @@ TEST(DecideSupersede, AppliesToEveryCandidatePhase) {
 }
 
 TEST(DecideSupersede, OnlyLiveNewerVersionsCount) {
-  for (Phase phase : {Phase::kFailed, Phase::kSuperseded, Phase::kRetired}) {
+  for (Phase phase : {Phase::kFailed, Phase::kSuperseded, Phase::kDraining, Phase::kRetired}) {
     Observed o = observedIn(Phase::kReplaying);
     o.others.push_back(otherVersion("v3", 100, phase));
     EXPECT_EQ(phaseAfter(o, decide(o, at(200))), Phase::kReplaying) << phase;
