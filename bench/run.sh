@@ -13,7 +13,11 @@ mkdir -p "$out"
 lines="$out/bench.txt"
 : >"$lines"
 
-cleanup() { "$repo/e2e/kafka/kafka-down.sh" "$state" >/dev/null 2>&1 || true; }
+api_state="$build/bench-apiserver"
+cleanup() {
+  "$repo/e2e/kafka/kafka-down.sh" "$state" >/dev/null 2>&1 || true
+  "$repo/e2e/cluster/apiserver-down.sh" "$api_state" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 "$repo/e2e/kafka/kafka-up.sh" "$state"
 # shellcheck disable=SC1091
@@ -31,6 +35,11 @@ run() {
 
 run lag_query "$bin/lag_query_bench" --bootstrap "$KAFKA_BOOTSTRAP" --partitions 1000
 run validator "$bin/validator_bench" --bootstrap "$KAFKA_BOOTSTRAP" --keys "${KAPPA_BENCH_VALIDATOR_KEYS:-1000000}"
+if [ -x "$bin/kube_bench" ]; then
+  "$repo/e2e/cluster/apiserver-up.sh" "$api_state" >&2
+  run kube "$bin/kube_bench" --kubeconfig "$(sed -n 's/^KUBECONFIG=//p' "$api_state/apiserver.env")"
+  "$repo/e2e/cluster/apiserver-down.sh" "$api_state" >&2
+fi
 for extra in "$repo"/bench/run.d/*.sh; do
   [ -x "$extra" ] || continue
   run "$(basename "$extra" .sh)" "$extra" "$build" "$KAFKA_BOOTSTRAP"
