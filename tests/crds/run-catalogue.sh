@@ -137,13 +137,18 @@ else
   done
 
   # Status: the printer columns show what the operator writes, and the status schema holds.
-  status='{"status":{"phase":"Replaying","observedGeneration":1,"outputTopic":"sessions.v9",
-    "lag":{"messages":42,"partitions":3,"sampledAt":"2030-01-01T00:00:00Z"},
-    "replay":{"startedAt":"2030-01-01T00:00:00Z","progressPercent":57.5,"messagesPerSecond":1200.5,"etaSeconds":35},
-    "validation":{"sampledKeys":10,"comparedKeys":10,"mismatchedKeys":0,"mismatchRatio":0},
+  # The Serving condition is written as the operator's codec writes it: an empty message
+  # left out, times with microseconds.
+  status='{"status":{"phase":"Replaying","reason":"CatchingUp","observedGeneration":1,"outputTopic":"sessions.v9",
+    "lag":{"messages":42,"partitions":3,"consumed":123456,"sampledAt":"2030-01-01T00:00:00Z"},
+    "replay":{"startedAt":"2030-01-01T00:00:00Z","progressPercent":57.5,"messagesPerSecond":1200.5,"etaSeconds":35,
+      "lagWithinSince":"2030-01-01T00:01:00Z"},
+    "validation":{"servingVersion":"v8","startedAt":"2030-01-01T00:02:00Z",
+      "sampledKeys":10,"comparedKeys":10,"mismatchedKeys":0,"mismatchRatio":0},
+    "drainingSince":"2030-01-01T00:03:00Z","outputDeletedAt":"2030-01-01T00:04:00Z",
     "conditions":[
       {"type":"Validated","status":"True","reason":"Matched","message":"","lastTransitionTime":"2030-01-01T00:00:00Z"},
-      {"type":"Serving","status":"False","reason":"NotPromoted","message":"","lastTransitionTime":"2030-01-01T00:00:00Z"}]}}'
+      {"type":"Serving","status":"False","reason":"NotPromoted","lastTransitionTime":"2030-01-01T00:00:00.000000Z"}]}}'
   want="cutover sessions v9 Replaying 42 57.5 Matched False 0 sessions.v9"
   if ! "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$status" \
     >"$work/out" 2>"$work/err"; then
@@ -159,6 +164,37 @@ else
     else
       pass "printer columns: $header"
     fi
+  fi
+  # Fields the state machine (controllers/pipelineversion/types.h) writes: the status schema
+  # is structural, so an undeclared one would be dropped without an error.
+  kept=""
+  for check in \
+    "{.status.reason} CatchingUp" \
+    "{.status.lag.consumed} 123456" \
+    "{.status.replay.lagWithinSince} 2030-01-01T00:01:00Z" \
+    "{.status.validation.servingVersion} v8" \
+    "{.status.validation.startedAt} 2030-01-01T00:02:00Z" \
+    "{.status.drainingSince} 2030-01-01T00:03:00Z" \
+    "{.status.outputDeletedAt} 2030-01-01T00:04:00Z"; do
+    path=${check%% *}
+    value=${check#* }
+    got=$("$kubectl" get plv cutover -n "$ns" -o "jsonpath=$path" 2>&1)
+    [ "$got" = "$value" ] || kept="$kept $path is '$got', want '$value';"
+  done
+  if [ -n "$kept" ]; then
+    fail "status fields not kept:$kept"
+  else
+    pass "status keeps reason, lag.consumed, replay.lagWithinSince, validation.servingVersion/startedAt, drainingSince, outputDeletedAt"
+  fi
+  consumed='{"status":{"lag":{"consumed":-1}}}'
+  if "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$consumed" \
+    >"$work/out" 2>"$work/err"; then
+    fail "status.lag.consumed -1 accepted, want at least 0"
+  elif grep -qF 'status.lag.consumed: Invalid value: -1' "$work/err"; then
+    pass "status.lag.consumed is at least 0"
+  else
+    fail "status.lag.consumed -1 rejected for another reason:"
+    sed 's/^/       /' "$work/err"
   fi
   examples='{"status":{"validation":{"examples":[{"key":"u1"},{"key":"u2"},{"key":"u3"},{"key":"u4"},{"key":"u5"},{"key":"u6"}]}}}'
   if "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$examples" \
