@@ -74,12 +74,12 @@ for i in $(seq 1 50); do
   [ "$i" -lt 50 ] || fail "applying the custom resource failed: $(cat "$work/apply.out")"
   sleep 0.2
 done
-size=$("$kubectl" get widget "$cr" -n default -o jsonpath='{.spec.size}')
+size=$("$kubectl" get widgets.smoke.kappa.io "$cr" -n default -o jsonpath='{.spec.size}')
 [ "$size" = 1 ] || fail "custom resource reads back spec.size=$size, want 1"
 ok "CRD and custom resource applied"
 
 # 3. A watch sees an update.
-timeout 60 "$kubectl" get widget "$cr" -n default -w --no-headers \
+timeout 60 "$kubectl" get widgets.smoke.kappa.io "$cr" -n default -w --no-headers \
   -o custom-columns=NAME:.metadata.name,SIZE:.spec.size >"$work/watch.out" 2>&1 &
 watch_pid=$!
 deadline=$((SECONDS + 30))
@@ -88,7 +88,7 @@ until grep -q "^$cr  *1$" "$work/watch.out"; do
   kill -0 "$watch_pid" 2>/dev/null || fail "kubectl get -w exited: $(cat "$work/watch.out")"
   sleep 0.1
 done
-"$kubectl" patch widget "$cr" -n default --type=merge -p '{"spec":{"size":2}}' >/dev/null ||
+"$kubectl" patch widgets.smoke.kappa.io "$cr" -n default --type=merge -p '{"spec":{"size":2}}' >/dev/null ||
   fail "patching the custom resource failed"
 until grep -q "^$cr  *2$" "$work/watch.out"; do
   [ $SECONDS -lt $deadline ] || fail "watch did not show spec.size=2 within 30s: $(cat "$work/watch.out")"
@@ -109,9 +109,9 @@ grep -q 'Forbidden' "$work/forbidden.out" && grep -q 'User "kappa-restricted"' "
 ok "restricted user gets Forbidden on configmaps"
 
 # 5. After etcd compaction, a watch from an old resourceVersion ends in 410 Gone.
-old_rv=$("$kubectl" get widget "$cr" -n default -o jsonpath='{.metadata.resourceVersion}')
+old_rv=$("$kubectl" get widgets.smoke.kappa.io "$cr" -n default -o jsonpath='{.metadata.resourceVersion}')
 for n in 3 4 5; do
-  "$kubectl" patch widget "$cr" -n default --type=merge -p "{\"spec\":{\"size\":$n}}" >/dev/null ||
+  "$kubectl" patch widgets.smoke.kappa.io "$cr" -n default --type=merge -p "{\"spec\":{\"size\":$n}}" >/dev/null ||
     fail "patching the custom resource failed"
 done
 rev=$("$here/etcd-compact.sh" "$state") || fail "etcd compaction failed"
