@@ -1,5 +1,6 @@
-// kubectl-kappa: the kubectl plugin. This file holds the Kafka-side tools that work without
-// a cluster (lag, preflight). Exit codes: 0 ok, 1 the check failed, 2 usage or connection.
+// kubectl-kappa: the kubectl plugin. Kafka-side tools that work without a cluster (lag,
+// preflight, validate) and the cluster commands (status, promote, abort, rollback; see
+// cluster_commands.h). Exit codes: 0 ok, 1 the check failed, 2 usage or connection.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <ctime>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/cluster_commands.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/output_comparator.h"
 #include "runtime/kafka/rdkafka_admin.h"
@@ -234,6 +236,28 @@ int main(int argc, char** argv) {
                   "Exit 1 when the mismatch ratio is above this (default 0)")
       ->check(CLI::Range(0.0, 1.0));
 
+  kappa::cli::ClusterOptions clusterOpts;
+  auto addClusterOptions = [&](CLI::App* cmd) {
+    cmd->add_option("--kubeconfig", clusterOpts.kubeconfig, "kubeconfig file");
+    cmd->add_option("-n,--namespace", clusterOpts.ns, "Namespace (default: the context's)");
+  };
+  std::string statusPipeline, gateName, rollbackPipeline;
+  bool watch = false;
+  auto* status = app.add_subcommand("status", "Versions of a pipeline: phase, lag, progress, validation");
+  addClusterOptions(status);
+  status->add_option("pipeline", statusPipeline, "Pipeline name")->required();
+  status->add_flag("-w,--watch", watch, "Refresh every 2 seconds until interrupted");
+  status->add_flag("--json", clusterOpts.json, "Print JSON");
+  auto* promote = app.add_subcommand("promote", "Promote a version waiting for promotion");
+  auto* abort = app.add_subcommand("abort", "Abort a candidate version and clean it up");
+  for (auto* cmd : {promote, abort}) {
+    addClusterOptions(cmd);
+    cmd->add_option("pipelineversion", gateName, "PipelineVersion name")->required();
+  }
+  auto* rollback = app.add_subcommand("rollback", "Flip a pipeline back to its previous version");
+  addClusterOptions(rollback);
+  rollback->add_option("pipeline", rollbackPipeline, "Pipeline name")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -244,5 +268,9 @@ int main(int argc, char** argv) {
   if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag);
   if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput);
   if (val->parsed()) return runValidate(valOpts, servingTopic, candidateTopic, policy);
+  if (status->parsed()) return kappa::cli::runStatus(clusterOpts, statusPipeline, watch);
+  if (promote->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "promote");
+  if (abort->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "abort");
+  if (rollback->parsed()) return kappa::cli::runRollback(clusterOpts, rollbackPipeline);
   return fail(kUsageOrConnection, "no command given");
 }

@@ -1,0 +1,252 @@
+#include "cli/cluster_commands.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/kube_config.h"
+
+namespace kappa::cli {
+namespace {
+
+using kube::Json;
+
+const kube::Resource kPipelineVersions{"kappa.io", "v1alpha1", "pipelineversions", true};
+
+int fail(const std::string& message) {
+  std::cerr << "kubectl-kappa: " << message << "\n";
+  return 2;
+}
+
+struct Client {
+  std::unique_ptr<kube::KubeApi> api;
+  std::string ns;
+};
+
+Result<Client> connect(const ClusterOptions& o) {
+  auto cfg = o.kubeconfig.empty() ? kube::loadDefaultConfig()
+                                  : kube::loadKubeconfigFile(o.kubeconfig);
+  if (!cfg) return cfg.error();
+  kube::ClientOptions opts;
+  opts.requestTimeout = std::chrono::seconds(15);
+  opts.userAgent = "kubectl-kappa";
+  auto api = kube::CppRestKubeApi::create(*cfg, opts);
+  if (!api) return api.error();
+  return Client{std::move(*api), o.ns.empty() ? cfg->ns : o.ns};
+}
+
+std::string str(const Json& j, const Json::json_pointer& p, const std::string& dflt = "") {
+  if (!j.contains(p)) return dflt;
+  const auto& v = j.at(p);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return dflt;
+  return v.dump();
+}
+
+std::optional<double> num(const Json& j, const Json::json_pointer& p) {
+  if (!j.contains(p) || !j.at(p).is_number()) return std::nullopt;
+  return j.at(p).get<double>();
+}
+
+std::string conditionStatus(const Json& obj, const std::string& type, std::string* reason) {
+  const auto p = Json::json_pointer("/status/conditions");
+  if (!obj.contains(p) || !obj.at(p).is_array()) return "";
+  for (const auto& c : obj.at(p)) {
+    if (c.value("type", "") == type) {
+      if (reason) *reason = c.value("reason", "");
+      return c.value("status", "");
+    }
+  }
+  return "";
+}
+
+std::string bar(double percent, int width = 20) {
+  percent = std::clamp(percent, 0.0, 100.0);
+  int filled = static_cast<int>(percent / 100.0 * width + 0.5);
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+}
+
+std::string duration(double seconds) {
+  if (seconds < 0) return "-";
+  auto s = static_cast<int64_t>(seconds);
+  std::ostringstream os;
+  if (s >= 86400) {
+    os << s / 86400 << "d" << (s % 86400) / 3600 << "h";
+  } else if (s >= 3600) {
+    os << s / 3600 << "h" << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    os << s / 60 << "m" << s % 60 << "s";
+  } else {
+    os << s << "s";
+  }
+  return os.str();
+}
+
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& rfc3339) {
+  std::tm tm{};
+  std::istringstream in(rfc3339);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+Result<std::vector<Json>> versionsOf(Client& c, const std::string& pipeline) {
+  auto list = c.api->listAll({kPipelineVersions, c.ns}, {});
+  if (!list) return list.error();
+  std::vector<Json> out;
+  for (auto& item : list->items) {
+    if (str(item, Json::json_pointer("/spec/pipeline")) == pipeline) out.push_back(item);
+  }
+  std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+    return str(a, Json::json_pointer("/metadata/creationTimestamp")) <
+           str(b, Json::json_pointer("/metadata/creationTimestamp"));
+  });
+  return out;
+}
+
+Json aliasOf(Client& c, const std::string& pipeline) {
+  auto cm = c.api->get({kube::resources::configMaps(), c.ns, pipeline + "-serving", {}});
+  return cm ? *cm : Json();
+}
+
+std::atomic<bool> interrupted{false};
+
+}  // namespace
+
+std::string renderStatus(const std::string& pipeline, const std::vector<Json>& versions,
+                         const Json& alias, std::chrono::system_clock::time_point now) {
+  std::ostringstream os;
+  std::string servingVersion = alias.is_object() ? str(alias, Json::json_pointer("/data/version")) : "";
+  os << "pipeline " << pipeline << ": ";
+  if (servingVersion.empty()) {
+    os << "no version serving yet\n";
+  } else {
+    os << "serving " << servingVersion << " (topic " << str(alias, Json::json_pointer("/data/topic"))
+       << ", since " << str(alias, Json::json_pointer("/data/promotedAt"), "?") << ")\n";
+  }
+  if (versions.empty()) {
+    os << "  no PipelineVersions of this pipeline\n";
+    return os.str();
+  }
+  os << std::left << std::setw(10) << "VERSION" << std::setw(18) << "PHASE" << std::setw(12)
+     << "LAG" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA" << std::setw(12)
+     << "MSGS/S" << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING" << "AGE\n";
+  for (const auto& v : versions) {
+    std::string version = str(v, Json::json_pointer("/spec/version"));
+    std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
+    auto lag = num(v, Json::json_pointer("/status/lag/messages"));
+    auto pct = num(v, Json::json_pointer("/status/replay/progressPercent"));
+    auto eta = num(v, Json::json_pointer("/status/replay/etaSeconds"));
+    auto rate = num(v, Json::json_pointer("/status/replay/messagesPerSecond"));
+    std::string vreason;
+    std::string validated = conditionStatus(v, "Validated", &vreason);
+    std::string validation = "-";
+    if (auto ratio = num(v, Json::json_pointer("/status/validation/mismatchRatio"))) {
+      std::ostringstream vs;
+      vs << (validated == "True" ? "ok " : validated == "False" ? "MISMATCH " : "")
+         << static_cast<int64_t>(num(v, Json::json_pointer("/status/validation/mismatchedKeys")).value_or(0))
+         << "/"
+         << static_cast<int64_t>(num(v, Json::json_pointer("/status/validation/comparedKeys")).value_or(0));
+      (void)ratio;
+      validation = vs.str();
+    } else if (!vreason.empty()) {
+      validation = vreason;
+    }
+    std::string age = "-";
+    if (auto created = parseTime(str(v, Json::json_pointer("/metadata/creationTimestamp")))) {
+      age = duration(std::chrono::duration<double>(now - *created).count());
+    }
+    std::ostringstream progress;
+    if (pct) progress << bar(*pct) << " " << std::fixed << std::setprecision(1) << *pct << "%";
+    os << std::setw(10) << version << std::setw(18) << phase << std::setw(12)
+       << (lag ? std::to_string(static_cast<int64_t>(*lag)) : "-") << std::setw(29)
+       << (pct ? progress.str() : "-") << std::setw(10) << (eta ? duration(*eta) : "-")
+       << std::setw(12) << (rate ? std::to_string(static_cast<int64_t>(*rate)) : "-")
+       << std::setw(24) << validation << std::setw(9)
+       << (version == servingVersion ? "yes" : "") << age << "\n";
+    std::string message = str(v, Json::json_pointer("/status/message"));
+    if (!message.empty()) os << "           " << message << "\n";
+    const auto ex = Json::json_pointer("/status/validation/examples");
+    if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
+      for (const auto& e : v.at(ex)) {
+        os << "           key " << e.value("key", "") << ": serving " << e.value("serving", Json()).dump()
+           << " candidate " << e.value("candidate", Json()).dump() << "\n";
+      }
+    }
+  }
+  return os.str();
+}
+
+int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch) {
+  auto c = connect(o);
+  if (!c) return fail(c.error().message);
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  bool tty = isatty(STDOUT_FILENO);
+  do {
+    auto versions = versionsOf(*c, pipeline);
+    if (!versions) return fail(versions.error().message);
+    auto alias = aliasOf(*c, pipeline);
+    if (o.json) {
+      Json out = {{"pipeline", pipeline}, {"alias", alias.is_object() ? alias["data"] : Json()},
+                  {"versions", Json::array()}};
+      for (const auto& v : *versions) {
+        out["versions"].push_back({{"name", str(v, Json::json_pointer("/metadata/name"))},
+                                   {"version", str(v, Json::json_pointer("/spec/version"))},
+                                   {"status", v.value("status", Json::object())}});
+      }
+      std::cout << out.dump(2) << std::endl;
+    } else {
+      if (watch && tty) std::cout << "\033[H\033[2J";
+      std::cout << renderStatus(pipeline, *versions, alias, std::chrono::system_clock::now());
+      if (watch && !tty) std::cout << "\n";
+      std::cout.flush();
+    }
+    for (int i = 0; watch && i < 20 && !interrupted; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } while (watch && !interrupted);
+  return 0;
+}
+
+int runAnnotate(const ClusterOptions& o, const std::string& name, const std::string& gate) {
+  auto c = connect(o);
+  if (!c) return fail(c.error().message);
+  Json patch = {{"metadata", {{"annotations", {{"kappa.io/" + gate, "true"}}}}}};
+  auto r = c->api->patch({kPipelineVersions, c->ns, name, {}}, kube::PatchType::kMerge, patch);
+  if (!r) return fail("pipelineversion " + c->ns + "/" + name + ": " + r.error().message);
+  std::cout << "pipelineversion " << c->ns << "/" << name << " annotated kappa.io/" << gate
+            << "=true; the operator acts on it at its next pass\n";
+  return 0;
+}
+
+int runRollback(const ClusterOptions& o, const std::string& pipeline) {
+  auto c = connect(o);
+  if (!c) return fail(c.error().message);
+  auto alias = aliasOf(*c, pipeline);
+  if (!alias.is_object()) {
+    return fail("pipeline " + pipeline + " has no serving alias (" + pipeline +
+                "-serving) in namespace " + c->ns);
+  }
+  std::string serving = str(alias, Json::json_pointer("/data/version"));
+  std::string previous = str(alias, Json::json_pointer("/data/previousVersion"));
+  if (previous.empty()) return fail("pipeline " + pipeline + ": no previous version to roll back to");
+  auto versions = versionsOf(*c, pipeline);
+  if (!versions) return fail(versions.error().message);
+  for (const auto& v : *versions) {
+    if (str(v, Json::json_pointer("/spec/version")) != serving) continue;
+    ClusterOptions same = o;
+    same.ns = c->ns;
+    std::string name = str(v, Json::json_pointer("/metadata/name"));
+    std::cout << "rolling " << pipeline << " back from " << serving << " to " << previous << "\n";
+    return runAnnotate(same, name, "rollback");
+  }
+  return fail("pipeline " + pipeline + ": no PipelineVersion for serving version " + serving);
+}
+
+}  // namespace kappa::cli

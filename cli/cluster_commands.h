@@ -1,0 +1,27 @@
+// The cluster-side kubectl-kappa commands: status of a pipeline's versions, and the manual
+// gates (promote, abort, rollback) which set the annotations the operator acts on.
+#pragma once
+
+#include <string>
+
+#include "runtime/kube/kube_api.h"
+
+namespace kappa::cli {
+
+struct ClusterOptions {
+  std::string kubeconfig;  // empty: $KUBECONFIG, ~/.kube/config, then in-cluster
+  std::string ns;          // empty: the kubeconfig context's namespace
+  bool json = false;
+};
+
+// Each returns the process exit code (0 ok, 2 usage or connection/API error).
+int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch);
+int runAnnotate(const ClusterOptions& o, const std::string& name, const std::string& gate);
+int runRollback(const ClusterOptions& o, const std::string& pipeline);
+
+// Pure: renders the status table of one pipeline (used by status and tested directly).
+// `versions` are PipelineVersion objects; `alias` the <pipeline>-serving ConfigMap or null.
+std::string renderStatus(const std::string& pipeline, const std::vector<kube::Json>& versions,
+                         const kube::Json& alias, std::chrono::system_clock::time_point now);
+
+}  // namespace kappa::cli

@@ -1,0 +1,137 @@
+// kubectl-kappa status / promote / abort / rollback against the real apiserver with the
+// PipelineVersion CRD installed, run as a user would run the plugin.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cluster_commands.h"
+#include "runtime/kube/kube_api.h"
+#include "tests/support/kafka_test_util.h"
+#include "tests/support/kube_test_util.h"
+
+namespace kappa::cli {
+namespace {
+
+using kube::Json;
+const kube::Resource kPlv{"kappa.io", "v1alpha1", "pipelineversions", true};
+
+class ClusterCommandsIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = testing::apiserverEnv();
+    kubeconfig_ = env_["KUBECONFIG"];
+    std::string kubectl = env_.count("KUBECTL") ? env_["KUBECTL"] : "kubectl";
+    auto apply = testing::run(kubectl + " --kubeconfig " + kubeconfig_ + " apply -f " +
+                              KAPPA_SOURCE_DIR + "/crds/pipelineversions.kappa.io.yaml 2>&1 && " +
+                              kubectl + " --kubeconfig " + kubeconfig_ +
+                              " wait --for=condition=Established --timeout=60s"
+                              " crd/pipelineversions.kappa.io 2>&1");
+    ASSERT_EQ(apply.exitCode, 0) << apply.out;
+    api_ = testing::makeKubeClient();
+    ASSERT_TRUE(api_);
+    ns_ = std::make_unique<testing::TestNamespace>(*api_, "cli");
+  }
+
+  Json version(const std::string& v) {
+    return Json::parse(R"({"apiVersion":"kappa.io/v1alpha1","kind":"PipelineVersion",
+      "metadata":{"name":"sessions-)" + v + R"("},
+      "spec":{"pipeline":"sessions","version":")" + v + R"(",
+        "kafka":{"bootstrapServers":"127.0.0.1:9092"},"source":{"topic":"clickstream.raw"},
+        "processor":{"builtin":{"keyField":"user_id","aggregates":[{"name":"n","op":"count"}]}}}})");
+  }
+
+  void create(const std::string& v, const Json& status) {
+    // Discovery of a just-established CRD can lag a moment.
+    bool ok = testing::eventually([&] {
+      return api_->create({kPlv, ns_->name()}, version(v)).ok();
+    }, std::chrono::seconds(20));
+    ASSERT_TRUE(ok);
+    auto got = api_->get({kPlv, ns_->name(), "sessions-" + v, {}});
+    ASSERT_TRUE(got.ok());
+    Json obj = *got;
+    obj["status"] = status;
+    auto st = api_->updateStatus({kPlv, ns_->name(), "sessions-" + v, {}}, obj);
+    ASSERT_TRUE(st.ok()) << st.error();
+  }
+
+  void alias(const Json& data) {
+    Json cm = {{"apiVersion", "v1"},
+               {"kind", "ConfigMap"},
+               {"metadata", {{"name", "sessions-serving"}}},
+               {"data", data}};
+    auto r = api_->create({kube::resources::configMaps(), ns_->name()}, cm);
+    ASSERT_TRUE(r.ok()) << r.error();
+  }
+
+  testing::CommandResult plugin(const std::string& args) {
+    return testing::run(testing::binPath("kubectl-kappa") + " " + args + " --kubeconfig " +
+                        kubeconfig_ + " -n " + ns_->name() + " 2>&1");
+  }
+
+  std::string annotation(const std::string& name, const std::string& key) {
+    auto obj = api_->get({kPlv, ns_->name(), name, {}});
+    if (!obj.ok()) return "<error>";
+    auto p = Json::json_pointer("/metadata/annotations/" + key.substr(0, key.find('/')) + "~1" +
+                                key.substr(key.find('/') + 1));
+    return obj->contains(p) ? obj->at(p).get<std::string>() : "";
+  }
+
+  std::map<std::string, std::string> env_;
+  std::string kubeconfig_;
+  std::unique_ptr<kube::CppRestKubeApi> api_;
+  std::unique_ptr<testing::TestNamespace> ns_;
+};
+
+TEST_F(ClusterCommandsIT, StatusShowsVersionsAndTheServingOne) {
+  create("v1", {{"phase", "Serving"}, {"lag", {{"messages", 0}}}});
+  create("v2", {{"phase", "Replaying"},
+                {"lag", {{"messages", 1234}}},
+                {"replay", {{"progressPercent", 42.5}, {"etaSeconds", 95}, {"messagesPerSecond", 300000}}}});
+  alias({{"pipeline", "sessions"}, {"version", "v1"}, {"topic", "sessions.v1"},
+         {"promotedAt", "2026-11-23T10:00:00Z"}});
+  auto r = plugin("status sessions");
+  ASSERT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_NE(r.out.find("serving v1 (topic sessions.v1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Replaying"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1234"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("42.5%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1m35s"), std::string::npos) << r.out;
+  auto j = plugin("status sessions --json");
+  ASSERT_EQ(j.exitCode, 0) << j.out;
+  auto parsed = Json::parse(j.out);
+  ASSERT_EQ(parsed["versions"].size(), 2u);
+  EXPECT_EQ(parsed["versions"][1]["status"]["phase"], "Replaying");
+  EXPECT_EQ(parsed["alias"]["version"], "v1");
+}
+
+TEST_F(ClusterCommandsIT, GatesSetTheAnnotations) {
+  create("v1", {{"phase", "AwaitingPromotion"}});
+  create("v2", {{"phase", "Replaying"}});
+  auto p = plugin("promote sessions-v1");
+  ASSERT_EQ(p.exitCode, 0) << p.out;
+  EXPECT_EQ(annotation("sessions-v1", "kappa.io/promote"), "true");
+  auto a = plugin("abort sessions-v2");
+  ASSERT_EQ(a.exitCode, 0) << a.out;
+  EXPECT_EQ(annotation("sessions-v2", "kappa.io/abort"), "true");
+  auto missing = plugin("promote sessions-v9");
+  EXPECT_EQ(missing.exitCode, 2);
+  EXPECT_NE(missing.out.find("sessions-v9"), std::string::npos) << missing.out;
+}
+
+TEST_F(ClusterCommandsIT, RollbackAnnotatesTheServingVersion) {
+  auto none = plugin("rollback sessions");
+  EXPECT_EQ(none.exitCode, 2);
+  EXPECT_NE(none.out.find("no serving alias"), std::string::npos) << none.out;
+  create("v1", {{"phase", "Draining"}});
+  create("v2", {{"phase", "Serving"}});
+  alias({{"pipeline", "sessions"}, {"version", "v2"}, {"topic", "sessions.v2"},
+         {"previousVersion", "v1"}});
+  auto r = plugin("rollback sessions");
+  ASSERT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_NE(r.out.find("from v2 to v1"), std::string::npos) << r.out;
+  EXPECT_EQ(annotation("sessions-v2", "kappa.io/rollback"), "true");
+  EXPECT_EQ(annotation("sessions-v1", "kappa.io/rollback"), "");
+}
+
+}  // namespace
+}  // namespace kappa::cli
