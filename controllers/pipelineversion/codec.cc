@@ -1,0 +1,385 @@
+#include "controllers/pipelineversion/codec.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace kappa::controllers {
+namespace {
+
+std::string str(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+template <typename T>
+T num(const Json& obj, const char* key, T fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number()) return fallback;
+  return it->get<T>();
+}
+
+const Json& child(const Json& obj, const char* key) {
+  static const Json empty = Json::object();
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_object() ? *it : empty;
+}
+
+std::optional<TimePoint> timeField(const Json& obj, const char* key) {
+  std::string s = str(obj, key);
+  if (s.empty()) return std::nullopt;
+  return parseTime(s);
+}
+
+// Quantities and config values arrive as strings or numbers; keep them as strings.
+std::map<std::string, std::string> stringMap(const Json& obj) {
+  std::map<std::string, std::string> out;
+  if (!obj.is_object()) return out;
+  for (const auto& [k, v] : obj.items()) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return out;
+}
+
+std::vector<std::string> stringList(const Json& obj, const char* key) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) return out;
+  for (const auto& v : *it) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+Resources resourcesFrom(const Json& obj) {
+  return Resources{stringMap(child(obj, "requests")), stringMap(child(obj, "limits"))};
+}
+
+void putTime(Json& obj, const char* key, const std::optional<TimePoint>& t) {
+  if (t) obj[key] = formatTimeRfc3339(*t);
+}
+
+void putString(Json& obj, const char* key, const std::string& s) {
+  if (!s.empty()) obj[key] = s;
+}
+
+Phase phaseFrom(const std::string& name) {
+  for (Phase p : {Phase::kPending, Phase::kProvisioning, Phase::kReplaying, Phase::kValidating,
+                  Phase::kAwaitingPromotion, Phase::kPromoting, Phase::kServing, Phase::kDraining,
+                  Phase::kRetired, Phase::kFailed, Phase::kSuperseded}) {
+    if (name == phaseName(p)) return p;
+  }
+  return Phase::kPending;
+}
+
+ConditionStatus conditionStatusFrom(const std::string& s) {
+  if (s == "True") return ConditionStatus::kTrue;
+  if (s == "False") return ConditionStatus::kFalse;
+  return ConditionStatus::kUnknown;
+}
+
+}  // namespace
+
+TimePoint roundToMicros(TimePoint t) {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(t);
+}
+
+std::string formatTimeRfc3339(TimePoint t) {
+  auto us = std::chrono::time_point_cast<std::chrono::microseconds>(t);
+  auto secs = std::chrono::floor<std::chrono::seconds>(us);
+  auto days = std::chrono::floor<std::chrono::days>(secs);
+  std::chrono::year_month_day ymd{days};
+  std::chrono::hh_mm_ss hms{secs - days};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<long>(hms.hours().count()),
+                static_cast<long>(hms.minutes().count()), static_cast<long>(hms.seconds().count()),
+                static_cast<long>((us - secs).count()));
+  return buf;
+}
+
+std::optional<TimePoint> parseTime(const std::string& text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
+    return std::nullopt;
+  const char* p = text.c_str() + n;
+  int64_t micros = 0;
+  if (*p == '.') {
+    ++p;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (digits < 6) {
+        micros = micros * 10 + (*p - '0');
+        ++digits;
+      }
+      ++p;
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  int offsetSeconds = 0;
+  if (*p == '+' || *p == '-') {
+    int oh = 0, om = 0;
+    if (std::sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
+    offsetSeconds = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+  } else if (*p != 'Z' && *p != 'z') {
+    return std::nullopt;
+  }
+  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{unsigned(mo)},
+                                  std::chrono::day{unsigned(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  auto t = std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} +
+           std::chrono::seconds{s} - std::chrono::seconds{offsetSeconds} +
+           std::chrono::microseconds{micros};
+  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(t.time_since_epoch())};
+}
+
+ObjectMeta metaFromJson(const Json& obj) {
+  const Json& m = child(obj, "metadata");
+  ObjectMeta meta;
+  meta.name = str(m, "name");
+  meta.uid = str(m, "uid");
+  meta.generation = num<int64_t>(m, "generation", 1);
+  meta.creationTimestamp = timeField(m, "creationTimestamp").value_or(TimePoint{});
+  meta.deletionTimestamp = timeField(m, "deletionTimestamp");
+  for (const auto& f : stringList(m, "finalizers")) {
+    if (f == kFinalizer) meta.hasFinalizer = true;
+  }
+  meta.annotations = stringMap(child(m, "annotations"));
+  return meta;
+}
+
+Result<Spec> specFromJson(const Json& j) {
+  if (!j.is_object()) return Error{ErrorCode::kInvalidArgument, "spec is missing"};
+  Spec spec;
+  spec.pipeline = str(j, "pipeline");
+  spec.version = str(j, "version");
+  const Json& kafka = child(j, "kafka");
+  spec.kafka.bootstrapServers = str(kafka, "bootstrapServers");
+  spec.kafka.credentialsSecret = str(kafka, "credentialsSecret");
+  const Json& source = child(j, "source");
+  spec.source.topic = str(source, "topic");
+  spec.source.allowTruncatedHistory = source.value("allowTruncatedHistory", false);
+  const Json& output = child(j, "output");
+  spec.output.topic = str(output, "topic");
+  spec.output.partitions = num<int32_t>(output, "partitions", 0);
+  spec.output.replicationFactor = num<int16_t>(output, "replicationFactor", 1);
+  spec.output.config = stringMap(child(output, "config"));
+  const Json& processor = child(j, "processor");
+  spec.processor =
+      processor.contains("container") ? ProcessorKind::kContainer : ProcessorKind::kBuiltin;
+  spec.replicas = num<int32_t>(j, "replicas", 1);
+  spec.resources = resourcesFrom(child(j, "resources"));
+  const Json& replay = child(j, "replay");
+  spec.replay.replicas = num<int32_t>(replay, "replicas", spec.replay.replicas);
+  spec.replay.resources = resourcesFrom(child(replay, "resources"));
+  if (replay.contains("priorityClassName"))
+    spec.replay.priorityClassName = str(replay, "priorityClassName");
+  spec.replay.quota = stringMap(child(replay, "quota"));
+  spec.replay.maxDurationSeconds =
+      num<int64_t>(replay, "maxDurationSeconds", spec.replay.maxDurationSeconds);
+  const Json& catchUp = child(j, "catchUp");
+  spec.catchUp.maxLagMessages = num<int64_t>(catchUp, "maxLagMessages", 0);
+  spec.catchUp.stableSeconds = num<int64_t>(catchUp, "stableSeconds", spec.catchUp.stableSeconds);
+  const Json& v = child(j, "validation");
+  spec.validation.mode = str(v, "mode") == "Skip" ? ValidationMode::kSkip : ValidationMode::kSampled;
+  spec.validation.sampleKeys = num<int32_t>(v, "sampleKeys", spec.validation.sampleKeys);
+  spec.validation.compareFields = stringList(v, "compareFields");
+  spec.validation.ignoreFields = stringList(v, "ignoreFields");
+  spec.validation.numericTolerance = num<double>(v, "numericTolerance", 0);
+  spec.validation.maxMismatchRatio = num<double>(v, "maxMismatchRatio", 0);
+  spec.validation.timeoutSeconds = num<int64_t>(v, "timeoutSeconds", spec.validation.timeoutSeconds);
+  const Json& promotion = child(j, "promotion");
+  spec.promotion.mode =
+      str(promotion, "mode") == "Manual" ? PromotionMode::kManual : PromotionMode::kAuto;
+  spec.promotion.drainDelaySeconds =
+      num<int64_t>(promotion, "drainDelaySeconds", spec.promotion.drainDelaySeconds);
+  spec.promotion.retainOutputSeconds =
+      num<int64_t>(promotion, "retainOutputSeconds", spec.promotion.retainOutputSeconds);
+  if (spec.pipeline.empty() || spec.version.empty() || spec.source.topic.empty() ||
+      spec.kafka.bootstrapServers.empty()) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "spec needs pipeline, version, source.topic and kafka.bootstrapServers"};
+  }
+  return spec;
+}
+
+Status statusFromJson(const Json& j) {
+  Status s;
+  if (!j.is_object()) return s;
+  s.phase = phaseFrom(str(j, "phase"));
+  s.reason = str(j, "reason");
+  s.message = str(j, "message");
+  s.observedGeneration = num<int64_t>(j, "observedGeneration", 0);
+  if (auto it = j.find("conditions"); it != j.end() && it->is_array()) {
+    for (const auto& c : *it) {
+      s.conditions.push_back(Condition{str(c, "type"), conditionStatusFrom(str(c, "status")),
+                                       str(c, "reason"), str(c, "message"),
+                                       timeField(c, "lastTransitionTime").value_or(TimePoint{}),
+                                       num<int64_t>(c, "observedGeneration", 0)});
+    }
+  }
+  s.consumerGroup = str(j, "consumerGroup");
+  s.outputTopic = str(j, "outputTopic");
+  const Json& lag = child(j, "lag");
+  s.lag = LagStatus{num<int64_t>(lag, "messages", 0), num<int32_t>(lag, "partitions", 0),
+                    num<int64_t>(lag, "consumed", 0), timeField(lag, "sampledAt")};
+  const Json& r = child(j, "replay");
+  s.replay.startedAt = timeField(r, "startedAt");
+  s.replay.caughtUpAt = timeField(r, "caughtUpAt");
+  s.replay.progressPercent = num<double>(r, "progressPercent", 0);
+  s.replay.messagesPerSecond = num<double>(r, "messagesPerSecond", 0);
+  if (r.contains("etaSeconds")) s.replay.etaSeconds = num<int64_t>(r, "etaSeconds", 0);
+  s.replay.lagWithinSince = timeField(r, "lagWithinSince");
+  const Json& v = child(j, "validation");
+  s.validation.servingVersion = str(v, "servingVersion");
+  s.validation.startedAt = timeField(v, "startedAt");
+  s.validation.sampledKeys = num<int64_t>(v, "sampledKeys", 0);
+  s.validation.comparedKeys = num<int64_t>(v, "comparedKeys", 0);
+  s.validation.mismatchedKeys = num<int64_t>(v, "mismatchedKeys", 0);
+  s.validation.mismatchRatio = num<double>(v, "mismatchRatio", 0);
+  s.validation.completedAt = timeField(v, "completedAt");
+  if (auto it = v.find("examples"); it != v.end() && it->is_array()) {
+    for (const auto& e : *it) {
+      MismatchExample ex;
+      ex.key = str(e, "key");
+      for (auto [field, out] : {std::pair{"serving", &ex.serving}, {"candidate", &ex.candidate}}) {
+        auto f = e.find(field);
+        if (f == e.end() || f->is_null()) continue;
+        *out = f->is_string() ? f->get<std::string>() : f->dump();
+      }
+      s.validation.examples.push_back(std::move(ex));
+    }
+  }
+  s.servingSince = timeField(j, "servingSince");
+  s.previousVersion = str(j, "previousVersion");
+  s.drainingSince = timeField(j, "drainingSince");
+  s.drainedAt = timeField(j, "drainedAt");
+  s.outputDeletedAt = timeField(j, "outputDeletedAt");
+  return s;
+}
+
+Json statusToJson(const Status& s) {
+  Json j = Json::object();
+  j["phase"] = phaseName(s.phase);
+  putString(j, "reason", s.reason);
+  putString(j, "message", s.message);
+  j["observedGeneration"] = s.observedGeneration;
+  Json conditions = Json::array();
+  for (const auto& c : s.conditions) {
+    Json cj{{"type", c.type},
+            {"status", conditionStatusName(c.status)},
+            {"lastTransitionTime", formatTimeRfc3339(c.lastTransitionTime)},
+            {"observedGeneration", c.observedGeneration}};
+    putString(cj, "reason", c.reason);
+    putString(cj, "message", c.message);
+    conditions.push_back(std::move(cj));
+  }
+  j["conditions"] = std::move(conditions);
+  putString(j, "consumerGroup", s.consumerGroup);
+  putString(j, "outputTopic", s.outputTopic);
+  Json lag{{"messages", s.lag.messages},
+           {"partitions", s.lag.partitions},
+           {"consumed", s.lag.consumed}};
+  putTime(lag, "sampledAt", s.lag.sampledAt);
+  j["lag"] = std::move(lag);
+  Json replay{{"progressPercent", s.replay.progressPercent},
+              {"messagesPerSecond", s.replay.messagesPerSecond}};
+  putTime(replay, "startedAt", s.replay.startedAt);
+  putTime(replay, "caughtUpAt", s.replay.caughtUpAt);
+  if (s.replay.etaSeconds) replay["etaSeconds"] = *s.replay.etaSeconds;
+  putTime(replay, "lagWithinSince", s.replay.lagWithinSince);
+  j["replay"] = std::move(replay);
+  const ValidationStatus& v = s.validation;
+  Json vj{{"sampledKeys", v.sampledKeys},
+          {"comparedKeys", v.comparedKeys},
+          {"mismatchedKeys", v.mismatchedKeys},
+          {"mismatchRatio", v.mismatchRatio}};
+  putString(vj, "servingVersion", v.servingVersion);
+  putTime(vj, "startedAt", v.startedAt);
+  putTime(vj, "completedAt", v.completedAt);
+  Json examples = Json::array();
+  for (const auto& e : v.examples) {
+    Json ej{{"key", e.key}};
+    if (e.serving) ej["serving"] = *e.serving;
+    if (e.candidate) ej["candidate"] = *e.candidate;
+    examples.push_back(std::move(ej));
+  }
+  vj["examples"] = std::move(examples);
+  j["validation"] = std::move(vj);
+  putTime(j, "servingSince", s.servingSince);
+  putString(j, "previousVersion", s.previousVersion);
+  putTime(j, "drainingSince", s.drainingSince);
+  putTime(j, "drainedAt", s.drainedAt);
+  putTime(j, "outputDeletedAt", s.outputDeletedAt);
+  return j;
+}
+
+OtherVersion otherFromJson(const Json& obj) {
+  ObjectMeta meta = metaFromJson(obj);
+  const Json& spec = child(obj, "spec");
+  Status status = statusFromJson(child(obj, "status"));
+  OtherVersion o;
+  o.name = meta.name;
+  o.version = str(spec, "version");
+  o.creationTimestamp = meta.creationTimestamp;
+  o.deleting = meta.deletionTimestamp.has_value();
+  o.phase = status.phase;
+  o.outputTopic = status.outputTopic;
+  o.consumerGroup = status.consumerGroup;
+  o.drainedAt = status.drainedAt;
+  o.retainOutputSeconds = num<int64_t>(child(spec, "promotion"), "retainOutputSeconds", 86400);
+  o.outputDeleted = status.outputDeletedAt.has_value();
+  return o;
+}
+
+ServingAlias aliasFromJson(const Json& cm) {
+  const Json& data = child(cm, "data");
+  ServingAlias a;
+  a.version = str(data, "version");
+  a.topic = str(data, "topic");
+  a.previousVersion = str(data, "previousVersion");
+  a.promotedAt = timeField(data, "promotedAt");
+  a.resourceVersion = str(child(cm, "metadata"), "resourceVersion");
+  return a;
+}
+
+Json aliasToJson(const std::string& ns, const std::string& name, const std::string& pipeline,
+                 const std::string& version, const std::string& topic,
+                 const std::string& bootstrapServers, const std::string& previousVersion,
+                 TimePoint promotedAt) {
+  return Json{{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata",
+               {{"name", name},
+                {"namespace", ns},
+                {"labels",
+                 {{"app.kubernetes.io/managed-by", "kappa-operator"},
+                  {"kappa.io/pipeline", pipeline}}}}},
+              {"data",
+               {{"pipeline", pipeline},
+                {"version", version},
+                {"topic", topic},
+                {"bootstrapServers", bootstrapServers},
+                {"promotedAt", formatTimeRfc3339(promotedAt)},
+                {"previousVersion", previousVersion}}}};
+}
+
+std::string builtinProgram(const Json& spec) {
+  const Json& processor = child(spec, "processor");
+  auto it = processor.find("builtin");
+  return it != processor.end() ? it->dump() : std::string();
+}
+
+std::optional<ContainerProcessor> containerProcessor(const Json& spec) {
+  const Json& processor = child(spec, "processor");
+  auto it = processor.find("container");
+  if (it == processor.end() || !it->is_object()) return std::nullopt;
+  ContainerProcessor c;
+  c.image = str(*it, "image");
+  c.command = stringList(*it, "command");
+  c.args = stringList(*it, "args");
+  if (auto env = it->find("env"); env != it->end() && env->is_array()) {
+    for (const auto& e : *env) c.env.emplace_back(str(e, "name"), str(e, "value"));
+  }
+  return c;
+}
+
+}  // namespace kappa::controllers

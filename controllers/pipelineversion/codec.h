@@ -1,0 +1,47 @@
+// The PipelineVersion object (kappa.io/v1alpha1, as the apiserver returns it) and the serving
+// alias ConfigMap, converted to and from the value types of the state machine. Times are
+// written as RFC 3339 with microseconds, and the driver rounds its clock to microseconds, so
+// a status survives a write and a read unchanged (a converged object stays converged).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "controllers/pipelineversion/ports.h"
+#include "controllers/pipelineversion/types.h"
+#include "runtime/core/result.h"
+
+namespace kappa::controllers {
+
+using Json = nlohmann::json;
+
+inline constexpr const char* kApiVersion = "kappa.io/v1alpha1";
+inline constexpr const char* kKind = "PipelineVersion";
+
+// RFC 3339 ("2024-05-01T12:00:00Z", optional fraction, "Z" or an offset).
+std::optional<TimePoint> parseTime(const std::string& text);
+std::string formatTimeRfc3339(TimePoint t);  // always 6 fractional digits
+TimePoint roundToMicros(TimePoint t);
+
+ObjectMeta metaFromJson(const Json& obj);
+Result<Spec> specFromJson(const Json& spec);
+Status statusFromJson(const Json& status);
+Json statusToJson(const Status& status);
+
+// Another version of the pipeline, as decide() needs to see it.
+OtherVersion otherFromJson(const Json& obj);
+
+// The alias ConfigMap's data.
+ServingAlias aliasFromJson(const Json& configMap);
+Json aliasToJson(const std::string& ns, const std::string& name, const std::string& pipeline,
+                 const std::string& version, const std::string& topic,
+                 const std::string& bootstrapServers, const std::string& previousVersion,
+                 TimePoint promotedAt);
+
+// processor.builtin as the program text kappa-worker reads (KAPPA_PROGRAM), or the container.
+std::string builtinProgram(const Json& spec);
+std::optional<ContainerProcessor> containerProcessor(const Json& spec);
+
+}  // namespace kappa::controllers

@@ -1,0 +1,397 @@
+#include "controllers/pipelineversion/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "controllers/pipelineversion/codec.h"
+#include "runtime/kafka/lag_monitor.h"
+#include "runtime/kafka/retention_preflight.h"
+
+namespace kappa::controllers {
+
+using kube::Json;
+
+ObjectKey parseObjectKey(const std::string& key) {
+  auto slash = key.find('/');
+  if (slash == std::string::npos) return ObjectKey{"", key};
+  return ObjectKey{key.substr(0, slash), key.substr(slash + 1)};
+}
+
+std::ostream& operator<<(std::ostream& os, const ReconcileResult& r) {
+  os << "ReconcileResult{requeueAfter=";
+  if (r.requeueAfter) {
+    os << r.requeueAfter->count() << "s";
+  } else {
+    os << "none";
+  }
+  return os << " retry=" << r.retry << " error=\"" << r.error << "\"}";
+}
+
+kube::Resource pipelineVersions() { return kube::Resource{"kappa.io", "v1alpha1", "pipelineversions"}; }
+
+namespace {
+
+// The JSON-pointer form of one path segment (RFC 6901).
+std::string pointerSegment(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool succeededOr(const Result<void>& r, ErrorCode tolerated) {
+  return r.ok() || r.error().code == tolerated;
+}
+
+Result<void> voidOf(const Result<Json>& r) {
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+ReconcileResult retryable(const std::string& what, const Error& e) {
+  return ReconcileResult{std::nullopt, true, what + ": " + e.message};
+}
+
+bool isTerminalKafkaError(const Error& e) {
+  return e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kForbidden;
+}
+
+}  // namespace
+
+struct Reconciler::Pass {
+  ObjectKey key;
+  Json obj;  // the object as last read or written
+  Observed observed;
+  KafkaClients kafka;
+  TimePoint now;
+};
+
+Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
+                       std::function<void(const std::string& key)> onValidationDone)
+    : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
+
+Result<std::vector<Json>> Reconciler::siblings(const ObjectKey& key, const std::string& pipeline) {
+  std::vector<Json> all;
+  if (ports_.cache) {
+    for (const auto& o : ports_.cache->listNamespace(key.ns)) all.push_back(*o);
+  } else {
+    auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
+    if (!list.ok()) return list.error();
+    all = std::move(list->items);
+  }
+  std::vector<Json> out;
+  for (auto& o : all) {
+    if (kube::nameOf(o) == key.name) continue;
+    if (o.value("spec", Json::object()).value("pipeline", "") != pipeline) continue;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+ReconcileResult Reconciler::gatherKafka(Pass& p) {
+  KafkaFacts& k = p.observed.kafka;
+  const Spec& spec = p.observed.spec;
+  const Status& st = p.observed.status;
+  kafka::KafkaAdmin& admin = *p.kafka.admin;
+  bool deleting = p.observed.meta.deletionTimestamp.has_value();
+  Phase phase = st.phase;
+  auto in = [&](std::initializer_list<Phase> phases) {
+    return !deleting && std::find(phases.begin(), phases.end(), phase) != phases.end();
+  };
+
+  auto exists = [&](const std::string& topic) -> Result<std::optional<int32_t>> {
+    auto d = admin.describeTopic(topic);
+    if (d.ok()) return std::optional<int32_t>(d->partitions);
+    if (d.error().code == ErrorCode::kNotFound) return std::optional<int32_t>();
+    return d.error();
+  };
+
+  if (in({Phase::kPending, Phase::kProvisioning})) {
+    auto src = exists(spec.source.topic);
+    if (!src.ok()) return retryable("describing the source topic", src.error());
+    k.sourcePartitions = *src;
+  }
+  bool cleanup = deleting || in({Phase::kDraining, Phase::kRetired, Phase::kSuperseded});
+  if (!st.outputTopic.empty() && (cleanup || in({Phase::kProvisioning}))) {
+    auto out = exists(st.outputTopic);
+    if (!out.ok()) return retryable("describing the output topic", out.error());
+    auto dlq = exists(deadLetterTopicName(st.outputTopic));
+    if (!dlq.ok()) return retryable("describing the dead-letter topic", dlq.error());
+    k.outputTopicExists = out->has_value();
+    k.deadLetterTopicExists = dlq->has_value();
+  }
+  if (cleanup && !st.consumerGroup.empty()) {
+    // A group that has committed nothing on the source holds nothing worth deleting.
+    auto committed = admin.committedOffsets(st.consumerGroup, spec.source.topic);
+    if (!committed.ok()) return retryable("reading the consumer group", committed.error());
+    k.consumerGroupExists = !committed->empty();
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = topicCreateErrors_.find(p.key.str());
+    if (it != topicCreateErrors_.end()) k.topicCreateError = it->second;
+  }
+  bool topicsReady = k.outputTopicExists && k.deadLetterTopicExists;
+  if ((in({Phase::kProvisioning}) && topicsReady) || in({Phase::kReplaying})) {
+    double rate =
+        st.replay.messagesPerSecond > 0 ? st.replay.messagesPerSecond : options_.assumedReplayRate;
+    auto report = kafka::runPreflight(admin, spec.source.topic, rate, p.now);
+    if (!report.ok()) return retryable("retention preflight", report.error());
+    k.retention = *report;
+  }
+  if (in({Phase::kReplaying})) {
+    kafka::LagMonitor monitor(admin);
+    auto lag = monitor.sample(st.consumerGroup, spec.source.topic, p.now);
+    if (!lag.ok()) return retryable("sampling the lag", lag.error());
+    k.lag = *lag;
+  }
+  if (in({Phase::kValidating})) k.validation = validations_.get(p.key.str());
+  return {};
+}
+
+WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) const {
+  const Spec& spec = p.observed.spec;
+  const Json& specJson = p.obj["spec"];
+  WorkerRequest r;
+  r.ns = p.key.ns;
+  r.name = a.name;
+  r.pipeline = spec.pipeline;
+  r.version = spec.version;
+  r.owner = Owner{kApiVersion, kKind, p.key.name, p.observed.meta.uid};
+  r.profile = a.profile;
+  r.replicas = a.replicas;
+  r.resources = a.resources;
+  r.priorityClassName = a.priorityClassName;
+  r.env = {
+      {"KAPPA_BOOTSTRAP_SERVERS", spec.kafka.bootstrapServers},
+      {"KAPPA_SOURCE_TOPIC", spec.source.topic},
+      {"KAPPA_OUTPUT_TOPIC", a.outputTopic},
+      {"KAPPA_DLQ_TOPIC", deadLetterTopicName(a.outputTopic)},
+      {"KAPPA_CONSUMER_GROUP", a.consumerGroup},
+      {"KAPPA_START_OFFSET", "earliest"},
+      // Unique per object like the group; each replica appends its KAPPA_REPLICA_ID.
+      {"KAPPA_TRANSACTIONAL_ID", a.consumerGroup},
+      {"KAPPA_PIPELINE", spec.pipeline},
+      {"KAPPA_VERSION", spec.version},
+  };
+  r.container = containerProcessor(specJson);
+  if (!r.container) {
+    r.env.emplace_back("KAPPA_PROGRAM", builtinProgram(specJson));
+    if (!options_.workerMetricsAddress.empty())
+      r.env.emplace_back("KAPPA_METRICS_ADDRESS", options_.workerMetricsAddress);
+  }
+  return r;
+}
+
+Result<void> Reconciler::execute(Pass& p, const Action& action) {
+  kube::ObjectRef ref{pipelineVersions(), p.key.ns, p.key.name, ""};
+  const Json& meta = p.obj["metadata"];
+  const std::string& ns = p.key.ns;
+  WorkloadRunner& runner = ports_.workloads;
+
+  auto patchSelf = [&](const Json& ops) -> Result<void> {
+    auto r = ports_.kube.patch(ref, kube::PatchType::kJson, ops,
+                               kube::PatchOptions{options_.fieldManager, false, false});
+    if (!r.ok()) return r.error();
+    p.obj = std::move(*r);
+    return {};
+  };
+
+  return std::visit(
+      [&](const auto& a) -> Result<void> {
+        using A = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<A, AddFinalizer>) {
+          // The resourceVersion test makes the add safe against a concurrent writer of the
+          // finalizer list: "add" on a missing list would otherwise replace one just created.
+          Json ops = Json::array();
+          ops.push_back({{"op", "test"},
+                         {"path", "/metadata/resourceVersion"},
+                         {"value", kube::resourceVersionOf(p.obj)}});
+          if (meta.contains("finalizers") && meta["finalizers"].is_array()) {
+            ops.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}});
+          } else {
+            ops.push_back({{"op", "add"},
+                           {"path", "/metadata/finalizers"},
+                           {"value", Json::array({kFinalizer})}});
+          }
+          return patchSelf(ops);
+        } else if constexpr (std::is_same_v<A, RemoveFinalizer>) {
+          // test + remove by index: removes exactly our entry, never another controller's.
+          const Json& list = meta.contains("finalizers") ? meta["finalizers"] : Json::array();
+          for (size_t i = 0; i < list.size(); ++i) {
+            if (list[i] != kFinalizer) continue;
+            std::string path = "/metadata/finalizers/" + std::to_string(i);
+            return patchSelf(Json::array({{{"op", "test"}, {"path", path}, {"value", kFinalizer}},
+                                          {{"op", "remove"}, {"path", path}}}));
+          }
+          return {};
+        } else if constexpr (std::is_same_v<A, RemoveAnnotation>) {
+          if (!meta.contains("annotations") || !meta["annotations"].contains(a.key)) return {};
+          std::string path = "/metadata/annotations/" + pointerSegment(a.key);
+          return patchSelf(
+              Json::array({{{"op", "test"}, {"path", path}, {"value", meta["annotations"][a.key]}},
+                           {{"op", "remove"}, {"path", path}}}));
+        } else if constexpr (std::is_same_v<A, CreateTopics>) {
+          for (const auto& t : a.topics) {
+            auto r = p.kafka.admin->createTopic(
+                kafka::TopicSpec{t.name, t.partitions, t.replicationFactor, t.config});
+            if (succeededOr(r, ErrorCode::kAlreadyExists)) continue;
+            if (isTerminalKafkaError(r.error())) {
+              std::lock_guard lock(mu_);
+              topicCreateErrors_[p.key.str()] = t.name + ": " + r.error().message;
+            }
+            return r.error();
+          }
+          return {};
+        } else if constexpr (std::is_same_v<A, DeleteTopics>) {
+          for (const auto& t : a.topics) {
+            auto r = p.kafka.admin->deleteTopic(t);
+            if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
+          }
+          return {};
+        } else if constexpr (std::is_same_v<A, DeleteConsumerGroup>) {
+          auto r = p.kafka.admin->deleteGroup(a.group);
+          if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
+          return {};
+        } else if constexpr (std::is_same_v<A, EnsureWorker>) {
+          return runner.ensureWorker(workerRequest(p, a));
+        } else if constexpr (std::is_same_v<A, DeleteWorker>) {
+          return runner.deleteWorker(ns, a.name);
+        } else if constexpr (std::is_same_v<A, EnsureReplayQuota>) {
+          return runner.ensureReplayQuota(ReplayQuotaRequest{
+              ns, a.name, Owner{kApiVersion, kKind, p.key.name, p.observed.meta.uid},
+              a.priorityClassName, a.hard});
+        } else if constexpr (std::is_same_v<A, DeleteReplayQuota>) {
+          return runner.deleteReplayQuota(ns, a.name);
+        } else if constexpr (std::is_same_v<A, RunValidation>) {
+          validations_.start(p.key.str(), a, p.kafka.comparator);
+          return {};
+        } else if constexpr (std::is_same_v<A, FlipAlias>) {
+          Json cm = aliasToJson(ns, a.name, a.pipeline, a.version, a.topic, a.bootstrapServers,
+                                a.previousVersion, a.promotedAt);
+          if (a.expectedResourceVersion) {
+            cm["metadata"]["resourceVersion"] = *a.expectedResourceVersion;
+            return voidOf(ports_.kube.update(
+                kube::ObjectRef{kube::resources::configMaps(), ns, a.name, ""}, cm,
+                kube::WriteOptions{options_.fieldManager, false}));
+          }
+          auto r = ports_.kube.create(kube::CollectionRef{kube::resources::configMaps(), ns}, cm,
+                                      kube::WriteOptions{options_.fieldManager, false});
+          if (!r.ok() && r.error().code == ErrorCode::kAlreadyExists) {
+            return Error{ErrorCode::kConflict, r.error().message};
+          }
+          return voidOf(r);
+        } else if constexpr (std::is_same_v<A, RecordEvent>) {
+          ports_.events.record(
+              p.obj, a.type == EventType::kWarning ? kube::EventType::kWarning : kube::EventType::kNormal,
+              a.reason, a.reason, a.message);
+          return {};
+        }
+      },
+      action);
+}
+
+ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
+  Pass p;
+  p.key = key;
+  kube::ObjectRef ref{pipelineVersions(), key.ns, key.name, ""};
+  auto got = ports_.kube.get(ref);
+  if (!got.ok()) {
+    if (got.error().code == ErrorCode::kNotFound) {
+      validations_.forget(key.str());
+      std::lock_guard lock(mu_);
+      topicCreateErrors_.erase(key.str());
+      return {};
+    }
+    return retryable("reading " + key.str(), got.error());
+  }
+  p.obj = std::move(*got);
+  Observed& o = p.observed;
+  o.meta = metaFromJson(p.obj);
+  auto spec = specFromJson(p.obj.value("spec", Json()));
+  if (!spec.ok()) {
+    // The CRD schema rejects such objects; nothing to do until the object changes.
+    spdlog::warn("pipelineversion {}: {}", key.str(), spec.error().message);
+    return ReconcileResult{std::nullopt, false, spec.error().message};
+  }
+  o.spec = std::move(*spec);
+  o.status = statusFromJson(p.obj.value("status", Json()));
+
+  auto alias = ports_.kube.get(
+      kube::ObjectRef{kube::resources::configMaps(), key.ns, aliasName(o.spec.pipeline), ""});
+  if (alias.ok()) {
+    o.alias = aliasFromJson(*alias);
+  } else if (alias.error().code != ErrorCode::kNotFound) {
+    return retryable("reading the serving alias", alias.error());
+  }
+  auto others = siblings(key, o.spec.pipeline);
+  if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
+  for (const auto& other : *others) o.others.push_back(otherFromJson(other));
+
+  auto clients = ports_.kafka.connect(o.spec.kafka);
+  if (!clients.ok()) return retryable("connecting to Kafka", clients.error());
+  p.kafka = *clients;
+  p.now = roundToMicros(ports_.clock.now());
+  if (ReconcileResult r = gatherKafka(p); r.retry) return r;
+
+  std::string worker = workerName(o.spec);
+  auto state = ports_.workloads.observeWorker(key.ns, worker);
+  if (!state.ok()) return retryable("observing worker " + worker, state.error());
+  o.worker = WorkerFacts{state->exists,        state->profile,      state->replicas,
+                         state->readyReplicas, state->crashLooping, false};
+  if (!o.spec.replay.quota.empty()) {
+    auto quota = ports_.workloads.replayQuotaExists(key.ns, replayQuotaName(o.spec));
+    if (!quota.ok()) return retryable("reading the replay quota", quota.error());
+    o.worker.replayQuotaExists = *quota;
+  }
+
+  Decision d = decide(o, p.now);
+  if (d.status) {
+    Json body = p.obj;
+    body["status"] = statusToJson(*d.status);
+    auto written = ports_.kube.updateStatus(ref, body, kube::WriteOptions{options_.fieldManager, false});
+    if (!written.ok()) {
+      if (written.error().code == ErrorCode::kConflict) {
+        // Changed since it was read: no action of this decision runs; read and decide again.
+        return ReconcileResult{Seconds{0}, false, "status write conflict"};
+      }
+      return retryable("writing status", written.error());
+    }
+    p.obj = std::move(*written);
+    if (d.status->phase != o.status.phase) {
+      spdlog::info("pipelineversion {}: {} -> {} {}", key.str(), phaseName(o.status.phase),
+                   phaseName(d.status->phase), d.status->message);
+    }
+  }
+  for (const auto& action : d.actions) {
+    auto r = execute(p, action);
+    if (r.ok()) continue;
+    std::ostringstream what;
+    what << action;
+    const Error& e = r.error();
+    spdlog::warn("pipelineversion {}: {} failed: {}", key.str(), what.str(), e.message);
+    if (e.code == ErrorCode::kConflict) {
+      return ReconcileResult{Seconds{0}, false, what.str() + ": " + e.message};
+    }
+    if (std::holds_alternative<CreateTopics>(action) && isTerminalKafkaError(e)) {
+      // Fed back as KafkaFacts::topicCreateError: the next pass fails the version.
+      return ReconcileResult{Seconds{0}, false, what.str() + ": " + e.message};
+    }
+    return retryable(what.str(), e);
+  }
+  if (o.meta.deletionTimestamp && !d.actions.empty() &&
+      std::holds_alternative<RemoveFinalizer>(d.actions.back())) {
+    validations_.forget(key.str());
+    std::lock_guard lock(mu_);
+    topicCreateErrors_.erase(key.str());
+  }
+  return ReconcileResult{d.requeueAfter, false, ""};
+}
+
+}  // namespace kappa::controllers

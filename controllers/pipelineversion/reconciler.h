@@ -1,0 +1,100 @@
+// The reconcile driver of PipelineVersions: for one object key it reads the world through the
+// ports, asks decide() what to do, writes the decided status through the status subresource
+// with the resourceVersion precondition, and only then runs the decided actions in order.
+//
+// Guarantees:
+//  - Level-triggered and idempotent: the key is all it gets; a pass on a converged object
+//    writes nothing and runs nothing.
+//  - A status write that fails (409: the object changed since it was read) runs no action;
+//    the pass asks to be run again at once, and re-reads and re-decides.
+//  - The alias is written only with a precondition (update with the resourceVersion decide()
+//    saw, or create-if-absent), so two candidates can never both win a flip.
+//  - Errors are sorted into the three classes: retriable ones (transport, timeouts,
+//    conflicts, anything the remote side may get over) stop the pass and ask for a
+//    rate-limited retry; a terminal refusal to create the output topics is remembered and fed
+//    back to decide() as KafkaFacts::topicCreateError, which fails the version with that
+//    reason; undoing a step is decide()'s (each phase re-checks the world).
+//  - Output comparisons run on background threads (ValidationRuns): a pass never blocks on
+//    one; decide() polls the result and applies validation.timeoutSeconds itself.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "controllers/pipelineversion/decide.h"
+#include "controllers/pipelineversion/ports.h"
+#include "controllers/pipelineversion/validation_runs.h"
+#include "runtime/kube/event_recorder.h"
+#include "runtime/kube/kube_api.h"
+#include "runtime/kube/object_store.h"
+
+namespace kappa::controllers {
+
+struct ObjectKey {
+  std::string ns;
+  std::string name;
+  std::string str() const { return ns + "/" + name; }
+  bool operator==(const ObjectKey&) const = default;
+};
+
+// "ns/name" -> key.
+ObjectKey parseObjectKey(const std::string& key);
+
+struct ReconcileResult {
+  // Run again after this long (0: at once); nullopt: only on the next watch event.
+  std::optional<Seconds> requeueAfter;
+  // A retriable failure: run again with the queue's per-key backoff.
+  bool retry = false;
+  std::string error;
+  bool operator==(const ReconcileResult&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const ReconcileResult& r);
+
+kube::Resource pipelineVersions();
+
+struct ReconcilerOptions {
+  std::string fieldManager = "kappa-operator";
+  // Expected replay rate for the retention preflight until the replay has measured its own.
+  double assumedReplayRate = 10000;
+  // The built-in worker's metrics address inside its container ("" : no metrics).
+  std::string workerMetricsAddress = "0.0.0.0:9400";
+};
+
+class Reconciler {
+ public:
+  struct Ports {
+    kube::KubeApi& kube;
+    KafkaConnector& kafka;
+    WorkloadRunner& workloads;
+    kube::EventRecorder& events;
+    Clock& clock;
+    // Optional informer cache of PipelineVersions: sibling versions are read from it (the
+    // object itself is always read with a GET, so the status precondition is fresh).
+    const kube::ObjectStore* cache = nullptr;
+  };
+
+  Reconciler(Ports ports, ReconcilerOptions options = {},
+             std::function<void(const std::string& key)> onValidationDone = {});
+
+  ReconcileResult reconcile(const ObjectKey& key);
+
+ private:
+  struct Pass;
+  Result<std::vector<kube::Json>> siblings(const ObjectKey& key, const std::string& pipeline);
+  ReconcileResult gatherKafka(Pass& pass);
+  Result<void> execute(Pass& pass, const Action& action);
+  WorkerRequest workerRequest(const Pass& pass, const EnsureWorker& a) const;
+
+  Ports ports_;
+  ReconcilerOptions options_;
+  ValidationRuns validations_;
+  std::mutex mu_;
+  // Terminal topic-creation errors, per object key, until the object is gone.
+  std::map<std::string, std::string> topicCreateErrors_;
+};
+
+}  // namespace kappa::controllers

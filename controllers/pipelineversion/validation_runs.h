@@ -1,0 +1,44 @@
+// Output comparisons of candidates, run on background threads so that a reconcile pass never
+// blocks for the length of a comparison (validation.timeoutSeconds can be many minutes). A
+// run is identified by the object key and the RunValidation's requestedAt; its outcome is
+// handed back to decide() as KafkaFacts::validation. Runs live in memory only: after an
+// operator restart decide() sees no run for its requestedAt and asks again.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controllers/pipelineversion/actions.h"
+#include "runtime/kafka/output_comparator.h"
+
+namespace kappa::controllers {
+
+class ValidationRuns {
+ public:
+  // Called from the run's thread when it has finished, e.g. to queue the object again.
+  explicit ValidationRuns(std::function<void(const std::string& key)> onDone = {})
+      : onDone_(std::move(onDone)) {}
+  ~ValidationRuns();
+  ValidationRuns(const ValidationRuns&) = delete;
+  ValidationRuns& operator=(const ValidationRuns&) = delete;
+
+  // Starts a comparison unless one for the same requestedAt is still running.
+  void start(const std::string& key, const RunValidation& request,
+             std::shared_ptr<kafka::OutputComparator> comparator);
+  std::optional<ValidationRun> get(const std::string& key) const;
+  void forget(const std::string& key);
+
+ private:
+  std::function<void(const std::string&)> onDone_;
+  mutable std::mutex mu_;
+  std::map<std::string, ValidationRun> runs_;
+  std::vector<std::jthread> threads_;
+};
+
+}  // namespace kappa::controllers

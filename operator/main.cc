@@ -1,0 +1,305 @@
+// kappa-operator: the controller manager. Wires the Kubernetes and Kafka clients, the
+// PipelineVersion informer and work queue, the reconcile workers (gated by Lease-based
+// leader election), and the HTTP endpoints: /metrics and /healthz on --metrics-address,
+// /healthz and /readyz on --health-probe-address. SIGTERM stops it cleanly: the workers
+// finish their current pass, the Lease is released, the informer stops.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cpprest/http_listener.h>
+#include <csignal>
+#include <iostream>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <thread>
+
+#include "controllers/pipelineversion/kafka_connector.h"
+#include "controllers/pipelineversion/reconciler.h"
+#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/event_recorder.h"
+#include "runtime/kube/informer.h"
+#include "runtime/kube/kube_config.h"
+#include "runtime/kube/kube_workload_runner.h"
+#include "runtime/kube/leader_election.h"
+#include "runtime/kube/work_queue.h"
+#include "runtime/metrics/metrics_server.h"
+
+namespace {
+
+using namespace kappa;
+using namespace std::chrono_literals;
+
+std::atomic<bool> stopRequested{false};
+void onSignal(int) { stopRequested.store(true); }
+
+struct Flags {
+  std::string kubeconfig;
+  std::string context;
+  std::string ns;
+  std::string workerImage = "kappa-worker:latest";
+  std::string workerCommand;
+  std::string metricsAddress = "0.0.0.0:8080";
+  std::string healthProbeAddress = "0.0.0.0:8081";
+  bool leaderElection = true;
+  std::string leaseName = "kappa-operator";
+  std::string leaseNamespace;
+  std::string identity;
+  int workers = 1;
+  double qps = 50;
+  int burst = 100;
+  std::string logLevel = "info";
+};
+
+// /healthz answers 200 while the process runs; /readyz 200 once the informer has synced.
+class ProbeServer {
+ public:
+  static std::unique_ptr<ProbeServer> start(const std::string& address,
+                                            std::function<bool()> ready) {
+    auto s = std::unique_ptr<ProbeServer>(new ProbeServer());
+    std::string host = address.substr(0, address.rfind(':'));
+    if (host.empty() || host == "0.0.0.0") host = "0.0.0.0";
+    std::string uri = "http://" + host + ":" + address.substr(address.rfind(':') + 1);
+    s->listener_ = std::make_unique<web::http::experimental::listener::http_listener>(uri);
+    s->listener_->support(web::http::methods::GET, [ready](web::http::http_request req) {
+      std::string path = req.relative_uri().path();
+      if (path == "/healthz") {
+        req.reply(web::http::status_codes::OK, "ok");
+      } else if (path == "/readyz") {
+        bool ok = ready();
+        req.reply(ok ? web::http::status_codes::OK : web::http::status_codes::ServiceUnavailable,
+                  ok ? "ok" : "informer not synced");
+      } else {
+        req.reply(web::http::status_codes::NotFound, "not found");
+      }
+    });
+    s->listener_->open().wait();
+    return s;
+  }
+  ~ProbeServer() {
+    try {
+      listener_->close().wait();
+    } catch (...) {
+    }
+  }
+
+ private:
+  ProbeServer() = default;
+  std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
+};
+
+std::string defaultIdentity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+int run(const Flags& flags) {
+  auto config = flags.kubeconfig.empty() ? kube::loadDefaultConfig()
+                                         : kube::loadKubeconfigFile(flags.kubeconfig, flags.context);
+  if (!config.ok()) {
+    spdlog::error("kubernetes config: {}", config.error().message);
+    return 2;
+  }
+  kube::ClientOptions clientOptions;
+  clientOptions.qps = flags.qps;
+  clientOptions.burst = flags.burst;
+  // Below the leader election's renew deadline (see leader_election.h).
+  clientOptions.requestTimeout = 5s;
+  std::string leaseNamespace = flags.leaseNamespace.empty()
+                                   ? (flags.ns.empty() ? config->ns : flags.ns)
+                                   : flags.leaseNamespace;
+  auto api = kube::CppRestKubeApi::create(*config, clientOptions);
+  if (!api.ok()) {
+    spdlog::error("kubernetes client: {}", api.error().message);
+    return 2;
+  }
+  kube::KubeApi& kube = **api;
+
+  auto metrics = metrics::MetricsServer::start(flags.metricsAddress);
+  if (!metrics.ok()) {
+    spdlog::error("{}", metrics.error().message);
+    return 2;
+  }
+  auto& registry = (*metrics)->registry();
+  auto& reconciles = prometheus::BuildCounter()
+                         .Name("kappa_operator_reconciles_total")
+                         .Help("Reconcile passes by result")
+                         .Register(registry);
+  auto& reconcileOk = reconciles.Add({{"result", "ok"}});
+  auto& reconcileRetry = reconciles.Add({{"result", "retry"}});
+  auto& reconcileConflict = reconciles.Add({{"result", "requeue"}});
+  auto& durations = prometheus::BuildHistogram()
+                        .Name("kappa_operator_reconcile_seconds")
+                        .Help("Duration of one reconcile pass")
+                        .Register(registry)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{
+                                     0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30});
+  auto& leading = prometheus::BuildGauge()
+                      .Name("kappa_operator_leader")
+                      .Help("1 while this instance holds the leader lease")
+                      .Register(registry)
+                      .Add({});
+  auto& queueDepth = prometheus::BuildGauge()
+                         .Name("kappa_operator_queue_depth")
+                         .Help("Keys ready in the reconcile queue")
+                         .Register(registry)
+                         .Add({});
+
+  kube::WorkQueue queue(std::chrono::milliseconds(200), std::chrono::seconds(300));
+  kube::InformerOptions informerOptions;
+  informerOptions.collection = kube::CollectionRef{controllers::pipelineVersions(), flags.ns};
+  kube::Informer informer(kube, informerOptions);
+  // An object and every other version of its pipeline: a flip or a new version changes what
+  // the siblings decide.
+  auto enqueueWithSiblings = [&](const kube::ObjectPtr& obj) {
+    queue.add(kube::keyOf(*obj));
+    std::string pipeline = obj->value("spec", kube::Json::object()).value("pipeline", "");
+    for (const auto& other : informer.store().listNamespace(kube::namespaceOf(*obj))) {
+      if (other->value("spec", kube::Json::object()).value("pipeline", "") == pipeline)
+        queue.add(kube::keyOf(*other));
+    }
+  };
+  informer.addHandlers(kube::InformerHandlers{
+      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
+      [&](const kube::ObjectPtr&, const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
+      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
+
+  std::unique_ptr<ProbeServer> probes;
+  try {
+    probes = ProbeServer::start(flags.healthProbeAddress, [&] { return informer.hasSynced(); });
+  } catch (const std::exception& e) {
+    spdlog::error("health probe address {}: {}", flags.healthProbeAddress, e.what());
+    return 2;
+  }
+
+  controllers::RdKafkaConnector kafka;
+  kube::KubeWorkloadOptions workloadOptions;
+  workloadOptions.workerImage = flags.workerImage;
+  if (!flags.workerCommand.empty()) workloadOptions.workerCommand = {flags.workerCommand};
+  kube::KubeWorkloadRunner workloads(kube, workloadOptions);
+  std::string identity = flags.identity.empty() ? defaultIdentity() : flags.identity;
+  kube::KubeEventRecorder events(kube, "kappa.io/kappa-operator", identity);
+  controllers::SystemClock clock;
+  controllers::Reconciler reconciler(
+      controllers::Reconciler::Ports{kube, kafka, workloads, events, clock, &informer.store()},
+      controllers::ReconcilerOptions{}, [&](const std::string& key) { queue.add(key); });
+
+  informer.start();
+  spdlog::info("kappa-operator {} watching {}; identity {}", "0.1.0",
+               flags.ns.empty() ? std::string("all namespaces") : "namespace " + flags.ns, identity);
+
+  // The leader's work: N workers draining the queue until the stop token fires.
+  auto work = [&](std::stop_token stop) {
+    leading.Set(1);
+    spdlog::info("leading: starting {} reconcile worker(s)", flags.workers);
+    if (!informer.waitForSync(std::chrono::minutes(5))) spdlog::warn("informer not synced yet");
+    std::vector<std::jthread> workers;
+    for (int i = 0; i < flags.workers; ++i) {
+      workers.emplace_back([&, stop] {
+        while (!stop.stop_requested()) {
+          auto key = queue.getFor(500ms);
+          queueDepth.Set(static_cast<double>(queue.len()));
+          if (!key) continue;
+          auto started = std::chrono::steady_clock::now();
+          controllers::ReconcileResult r = reconciler.reconcile(controllers::parseObjectKey(*key));
+          durations.Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          if (r.retry) {
+            reconcileRetry.Increment();
+            spdlog::warn("reconcile {}: {} (retrying with backoff)", *key, r.error);
+            queue.addRateLimited(*key);
+          } else {
+            (r.error.empty() ? reconcileOk : reconcileConflict).Increment();
+            queue.forget(*key);
+            if (r.requeueAfter) queue.addAfter(*key, *r.requeueAfter);
+          }
+          queue.done(*key);
+        }
+      });
+    }
+    workers.clear();  // joins once the stop token fired
+    leading.Set(0);
+  };
+
+  kube::LeaderElectionConfig leaseConfig;
+  leaseConfig.ns = leaseNamespace;
+  leaseConfig.name = flags.leaseName;
+  leaseConfig.identity = identity;
+  std::jthread elector;
+  if (flags.leaderElection) {
+    elector = std::jthread([&](std::stop_token stop) {
+      kube::LeaderElector le(
+          kube, leaseConfig,
+          kube::LeaderCallbacks{work,
+                                [] { spdlog::info("stopped leading"); },
+                                [](const std::string& who) { spdlog::info("leader is {}", who); }});
+      le.run(stop);
+      // Lost the lease without being asked to stop: exit, so that a fresh process campaigns
+      // again from a clean state (as client-go controllers do).
+      if (!stop.stop_requested()) stopRequested.store(true);
+    });
+  } else {
+    elector = std::jthread([&](std::stop_token stop) { work(stop); });
+  }
+
+  while (!stopRequested.load()) std::this_thread::sleep_for(200ms);
+  spdlog::info("shutting down");
+  elector.request_stop();
+  elector.join();
+  informer.stop();
+  queue.shutDown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
+  CLI::App app{"kappa-operator: blue-green reprocessing cutovers for Kafka stream pipelines"};
+  Flags f;
+  app.add_option("--kubeconfig", f.kubeconfig, "kubeconfig file (default: $KUBECONFIG, "
+                                               "~/.kube/config, then in-cluster)");
+  app.add_option("--context", f.context, "kubeconfig context (default: current)");
+  app.add_option("--namespace", f.ns, "Watch only this namespace (default: all)")
+      ->envname("KAPPA_NAMESPACE");
+  app.add_option("--worker-image", f.workerImage, "Image of the built-in kappa-worker")
+      ->envname("KAPPA_WORKER_IMAGE");
+  app.add_option("--worker-command", f.workerCommand,
+                 "Command of the built-in worker in its container (e.g. the path of "
+                 "kappa-worker on the local stack; default: the image's entrypoint)")
+      ->envname("KAPPA_WORKER_COMMAND");
+  app.add_option("--metrics-address", f.metricsAddress, "host:port of /metrics and /healthz")
+      ->envname("KAPPA_METRICS_ADDRESS");
+  app.add_option("--health-probe-address", f.healthProbeAddress, "host:port of /healthz and /readyz")
+      ->envname("KAPPA_HEALTH_PROBE_ADDRESS");
+  app.add_option("--leader-election", f.leaderElection, "Elect a leader through a Lease (true/false)")
+      ->envname("KAPPA_LEADER_ELECTION");
+  app.add_option("--leader-election-name", f.leaseName, "Name of the Lease");
+  app.add_option("--leader-election-namespace", f.leaseNamespace,
+                 "Namespace of the Lease (default: --namespace, else the kubeconfig's)")
+      ->envname("POD_NAMESPACE");
+  app.add_option("--leader-election-identity", f.identity, "This candidate's identity")
+      ->envname("POD_NAME");
+  app.add_option("--workers", f.workers, "Concurrent reconciles")->check(CLI::Range(1, 64));
+  app.add_option("--kube-api-qps", f.qps, "Client-side rate limit of apiserver requests");
+  app.add_option("--kube-api-burst", f.burst, "Burst of that rate limit");
+  app.add_option("--log-level", f.logLevel, "trace, debug, info, warn, error")
+      ->envname("KAPPA_LOG_LEVEL");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kappa-operator: " << e.what() << "\n";
+    return 2;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(f.logLevel));
+  return run(f);
+}

@@ -1,0 +1,181 @@
+#include "runtime/kube/kube_workload_runner.h"
+
+namespace kappa::kube {
+
+using controllers::WorkerProfile;
+
+namespace resources {
+Resource deployments() { return Resource{"apps", "v1", "deployments"}; }
+Resource resourceQuotas() { return Resource{"", "v1", "resourcequotas"}; }
+Resource pods() { return Resource{"", "v1", "pods"}; }
+}  // namespace resources
+
+namespace {
+
+constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
+constexpr const char* kProfileAnnotation = "kappa.io/profile";
+
+Json labelsFor(const std::string& pipeline, const std::string& version) {
+  return Json{{kManagedBy, "kappa-operator"},
+              {"kappa.io/pipeline", pipeline},
+              {"kappa.io/version", version}};
+}
+
+Json ownerReference(const controllers::Owner& o) {
+  return Json::array({Json{{"apiVersion", o.apiVersion},
+                           {"kind", o.kind},
+                           {"name", o.name},
+                           {"uid", o.uid},
+                           {"controller", true},
+                           {"blockOwnerDeletion", true}}});
+}
+
+Json envList(const std::vector<controllers::EnvVar>& vars) {
+  Json out = Json::array();
+  for (const auto& [k, v] : vars) out.push_back(Json{{"name", k}, {"value", v}});
+  return out;
+}
+
+Json resourcesJson(const controllers::Resources& r) {
+  Json out = Json::object();
+  if (!r.requests.empty()) out["requests"] = r.requests;
+  if (!r.limits.empty()) out["limits"] = r.limits;
+  return out;
+}
+
+Result<void> ignoreNotFound(const Result<Json>& r) {
+  if (r.ok() || r.error().code == ErrorCode::kNotFound) return {};
+  return r.error();
+}
+
+}  // namespace
+
+std::string workerSelector(const std::string& pipeline, const std::string& version) {
+  return std::string(kManagedBy) + "=kappa-operator,kappa.io/pipeline=" + pipeline +
+         ",kappa.io/version=" + version;
+}
+
+Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOptions& options) {
+  Json labels = labelsFor(r.pipeline, r.version);
+  Json container{{"name", "worker"}};
+  if (r.container) {
+    // The user's image keeps its own command/args/env; the KAPPA_* variables come after so
+    // that the operator's values win.
+    std::vector<controllers::EnvVar> env = r.container->env;
+    env.insert(env.end(), r.env.begin(), r.env.end());
+    container["image"] = r.container->image;
+    if (!r.container->command.empty()) container["command"] = r.container->command;
+    if (!r.container->args.empty()) container["args"] = r.container->args;
+    container["env"] = envList(env);
+  } else {
+    container["image"] = options.workerImage;
+    if (!options.workerCommand.empty()) container["command"] = options.workerCommand;
+    container["env"] = envList(r.env);
+  }
+  // Each pod's name makes its transactional id unique among the replicas.
+  container["env"].push_back(
+      Json{{"name", "KAPPA_REPLICA_ID"},
+           {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+  container["resources"] = resourcesJson(r.resources);
+  Json podSpec{{"containers", Json::array({container})}};
+  if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;
+  const char* profile = controllers::profileName(r.profile);
+  return Json{
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata",
+       {{"name", r.name},
+        {"namespace", r.ns},
+        {"labels", labels},
+        {"annotations", {{kProfileAnnotation, profile}}},
+        {"ownerReferences", ownerReference(r.owner)}}},
+      {"spec",
+       {{"replicas", r.replicas},
+        {"selector", {{"matchLabels", labels}}},
+        {"template",
+         {{"metadata", {{"labels", labels}, {"annotations", {{kProfileAnnotation, profile}}}}},
+          {"spec", podSpec}}}}}};
+}
+
+Json replayQuotaFor(const controllers::ReplayQuotaRequest& r) {
+  return Json{
+      {"apiVersion", "v1"},
+      {"kind", "ResourceQuota"},
+      {"metadata",
+       {{"name", r.name},
+        {"namespace", r.ns},
+        {"labels", {{kManagedBy, "kappa-operator"}}},
+        {"ownerReferences", ownerReference(r.owner)}}},
+      {"spec",
+       {{"hard", r.hard},
+        {"scopeSelector",
+         {{"matchExpressions", Json::array({Json{{"scopeName", "PriorityClass"},
+                                                 {"operator", "In"},
+                                                 {"values", Json::array({r.priorityClassName})}}})}}}}}};
+}
+
+Result<void> KubeWorkloadRunner::ensureWorker(const controllers::WorkerRequest& request) {
+  auto r = api_.patch(ObjectRef{resources::deployments(), request.ns, request.name, ""},
+                      PatchType::kApply, deploymentFor(request, options_),
+                      PatchOptions{options_.fieldManager, true, false});
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Result<void> KubeWorkloadRunner::deleteWorker(const std::string& ns, const std::string& name) {
+  return ignoreNotFound(api_.remove(ObjectRef{resources::deployments(), ns, name, ""},
+                                    DeleteOptions{PropagationPolicy::kBackground, "", "", {}}));
+}
+
+Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::string& ns,
+                                                                   const std::string& name) {
+  controllers::WorkerState state;
+  auto d = api_.get(ObjectRef{resources::deployments(), ns, name, ""});
+  if (!d.ok()) {
+    if (d.error().code == ErrorCode::kNotFound) return state;
+    return d.error();
+  }
+  const Json& obj = *d;
+  state.exists = true;
+  std::string profile = obj["metadata"].value("annotations", Json::object()).value(kProfileAnnotation, "");
+  state.profile = profile == "replay" ? WorkerProfile::kReplay : WorkerProfile::kSteady;
+  state.replicas = obj.value("spec", Json::object()).value("replicas", 1);
+  state.readyReplicas = obj.value("status", Json::object()).value("readyReplicas", 0);
+  const Json& labels = obj["metadata"].value("labels", Json::object());
+  ListOptions selector;
+  selector.labelSelector =
+      workerSelector(labels.value("kappa.io/pipeline", ""), labels.value("kappa.io/version", ""));
+  auto pods = api_.list(CollectionRef{resources::pods(), ns}, selector);
+  if (!pods.ok()) return pods.error();
+  for (const auto& pod : pods->items) {
+    const Json& statuses = pod.value("status", Json::object()).value("containerStatuses", Json::array());
+    for (const auto& cs : statuses) {
+      std::string waiting =
+          cs.value("state", Json::object()).value("waiting", Json::object()).value("reason", "");
+      if (waiting == "CrashLoopBackOff" || cs.value("restartCount", 0) >= options_.crashLoopRestarts)
+        state.crashLooping = true;
+    }
+  }
+  return state;
+}
+
+Result<void> KubeWorkloadRunner::ensureReplayQuota(const controllers::ReplayQuotaRequest& request) {
+  auto r = api_.patch(ObjectRef{resources::resourceQuotas(), request.ns, request.name, ""},
+                      PatchType::kApply, replayQuotaFor(request),
+                      PatchOptions{options_.fieldManager, true, false});
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Result<void> KubeWorkloadRunner::deleteReplayQuota(const std::string& ns, const std::string& name) {
+  return ignoreNotFound(api_.remove(ObjectRef{resources::resourceQuotas(), ns, name, ""}));
+}
+
+Result<bool> KubeWorkloadRunner::replayQuotaExists(const std::string& ns, const std::string& name) {
+  auto r = api_.get(ObjectRef{resources::resourceQuotas(), ns, name, ""});
+  if (r.ok()) return true;
+  if (r.error().code == ErrorCode::kNotFound) return false;
+  return r.error();
+}
+
+}  // namespace kappa::kube

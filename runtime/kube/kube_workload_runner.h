@@ -1,0 +1,58 @@
+// KubeWorkloadRunner: the cluster adapter of the WorkloadRunner port. The workers of a
+// version are an apps/v1 Deployment `<pipeline>-<version>` owned by the PipelineVersion
+// (ownerReference, so deleting the object also garbage-collects them), labelled for the
+// operator; the replay quota is a ResourceQuota scoped to the replay PriorityClass. Both are
+// written with server-side apply (field manager kappa-operator, forced), so ensure is
+// create-or-update in one idempotent request. What the Deployment reports (ready replicas)
+// and its pods (CrashLoopBackOff) is read back for decide().
+#pragma once
+
+#include <string>
+
+#include "controllers/pipelineversion/ports.h"
+#include "runtime/kube/kube_api.h"
+
+namespace kappa::kube {
+
+struct KubeWorkloadOptions {
+  // Image of the built-in worker (processor.builtin).
+  std::string workerImage = "kappa-worker:latest";
+  // Command of the built-in worker in that image; empty: the image's entrypoint.
+  std::vector<std::string> workerCommand;
+  std::string fieldManager = "kappa-operator";
+  // Restarts of one container from which the worker counts as crash-looping even between
+  // two CrashLoopBackOff waits.
+  int32_t crashLoopRestarts = 5;
+};
+
+namespace resources {
+Resource deployments();
+Resource resourceQuotas();
+Resource pods();
+}  // namespace resources
+
+// The Deployment and ResourceQuota documents (exposed for tests).
+Json deploymentFor(const controllers::WorkerRequest& request, const KubeWorkloadOptions& options);
+Json replayQuotaFor(const controllers::ReplayQuotaRequest& request);
+// Labels every worker pod carries: managed-by, kappa.io/pipeline, kappa.io/version.
+std::string workerSelector(const std::string& pipeline, const std::string& version);
+
+class KubeWorkloadRunner final : public controllers::WorkloadRunner {
+ public:
+  KubeWorkloadRunner(KubeApi& api, KubeWorkloadOptions options)
+      : api_(api), options_(std::move(options)) {}
+
+  Result<void> ensureWorker(const controllers::WorkerRequest& request) override;
+  Result<void> deleteWorker(const std::string& ns, const std::string& name) override;
+  Result<controllers::WorkerState> observeWorker(const std::string& ns,
+                                                 const std::string& name) override;
+  Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
+  Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
+  Result<bool> replayQuotaExists(const std::string& ns, const std::string& name) override;
+
+ private:
+  KubeApi& api_;
+  KubeWorkloadOptions options_;
+};
+
+}  // namespace kappa::kube

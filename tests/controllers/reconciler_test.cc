@@ -1,0 +1,390 @@
+// The reconcile driver against fakes of every port: it writes status before running any
+// action, runs no action when the status write conflicts, flips the alias only with a
+// precondition, and does nothing on a converged object.
+#include "controllers/pipelineversion/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "controllers/pipelineversion/codec.h"
+#include "tests/runtime/kafka/fake_kafka_admin.h"
+#include "tests/support/kube_fake_api.h"
+
+namespace kappa::controllers {
+namespace {
+
+using kube::Json;
+using kappa::testing::FakeKafkaAdmin;
+using kappa::testing::FakeKubeApi;
+
+const std::string kNs = "team-a";
+
+// Every side effect of a pass, in order, over all fakes.
+struct Journal {
+  std::vector<std::string> entries;
+  void add(std::string e) { entries.push_back(std::move(e)); }
+  // Index of the first entry that starts with prefix, or -1.
+  int find(const std::string& prefix) const {
+    for (size_t i = 0; i < entries.size(); ++i)
+      if (entries[i].rfind(prefix, 0) == 0) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+class RecordingKubeApi : public FakeKubeApi {
+ public:
+  explicit RecordingKubeApi(Journal& j) : journal_(j) {}
+  std::function<void(const kube::ObjectRef&)> beforeUpdate;
+  std::vector<std::pair<kube::ObjectRef, Json>> updates;
+
+  Result<Json> update(const kube::ObjectRef& ref, const Json& obj,
+                      const kube::WriteOptions& options = {}) override {
+    if (beforeUpdate) beforeUpdate(ref);
+    updates.emplace_back(ref, obj);
+    journal_.add("kube:update:" + ref.resource.plural + (ref.subresource.empty() ? "" : "/" + ref.subresource));
+    return FakeKubeApi::update(ref, obj, options);
+  }
+  Result<Json> create(const kube::CollectionRef& ref, const Json& obj,
+                      const kube::WriteOptions& options = {}) override {
+    journal_.add("kube:create:" + ref.resource.plural);
+    return FakeKubeApi::create(ref, obj, options);
+  }
+  Result<Json> patch(const kube::ObjectRef& ref, kube::PatchType type, const Json& body,
+                     const kube::PatchOptions& options = {}) override {
+    journal_.add("kube:patch:" + ref.resource.plural + ":" + body.dump());
+    return FakeKubeApi::patch(ref, type, body, options);
+  }
+
+ private:
+  Journal& journal_;
+};
+
+class RecordingKafkaAdmin : public FakeKafkaAdmin {
+ public:
+  explicit RecordingKafkaAdmin(Journal& j) : journal_(j) {}
+  Result<void> createTopic(const kafka::TopicSpec& s) override {
+    journal_.add("kafka:createTopic:" + s.name);
+    return FakeKafkaAdmin::createTopic(s);
+  }
+  Result<void> deleteTopic(const std::string& t) override {
+    journal_.add("kafka:deleteTopic:" + t);
+    return FakeKafkaAdmin::deleteTopic(t);
+  }
+  Result<void> deleteGroup(const std::string& g) override {
+    journal_.add("kafka:deleteGroup:" + g);
+    return FakeKafkaAdmin::deleteGroup(g);
+  }
+
+ private:
+  Journal& journal_;
+};
+
+class FakeConnector : public KafkaConnector {
+ public:
+  explicit FakeConnector(kafka::KafkaAdmin& admin) : admin_(admin) {}
+  Result<KafkaClients> connect(const KafkaSpec&) override { return KafkaClients{&admin_, nullptr}; }
+
+ private:
+  kafka::KafkaAdmin& admin_;
+};
+
+class FakeRunner : public WorkloadRunner {
+ public:
+  explicit FakeRunner(Journal& j) : journal_(j) {}
+  std::map<std::string, WorkerRequest> workers;
+  std::set<std::string> quotas;
+
+  Result<void> ensureWorker(const WorkerRequest& r) override {
+    journal_.add("worker:ensure:" + r.name + ":" + profileName(r.profile));
+    workers[r.name] = r;
+    return {};
+  }
+  Result<void> deleteWorker(const std::string&, const std::string& name) override {
+    journal_.add("worker:delete:" + name);
+    workers.erase(name);
+    return {};
+  }
+  Result<WorkerState> observeWorker(const std::string&, const std::string& name) override {
+    auto it = workers.find(name);
+    if (it == workers.end()) return WorkerState{};
+    return WorkerState{true, it->second.profile, it->second.replicas, it->second.replicas, false};
+  }
+  Result<void> ensureReplayQuota(const ReplayQuotaRequest& r) override {
+    quotas.insert(r.name);
+    return {};
+  }
+  Result<void> deleteReplayQuota(const std::string&, const std::string& name) override {
+    quotas.erase(name);
+    return {};
+  }
+  Result<bool> replayQuotaExists(const std::string&, const std::string& name) override {
+    return quotas.count(name) > 0;
+  }
+
+ private:
+  Journal& journal_;
+};
+
+class FakeRecorder : public kube::EventRecorder {
+ public:
+  explicit FakeRecorder(Journal& j) : journal_(j) {}
+  void record(const Json&, kube::EventType, const std::string& reason, const std::string&,
+              const std::string&) override {
+    journal_.add("event:" + reason);
+  }
+
+ private:
+  Journal& journal_;
+};
+
+class FixedClock : public Clock {
+ public:
+  TimePoint t = roundToMicros(std::chrono::system_clock::now());
+  TimePoint now() override { return t; }
+};
+
+Json pipelineVersion(const std::string& version) {
+  return Json::parse(R"({
+    "apiVersion": "kappa.io/v1alpha1", "kind": "PipelineVersion",
+    "metadata": {"name": "sessions-)" + version + R"("},
+    "spec": {
+      "pipeline": "sessions", "version": ")" + version + R"(",
+      "kafka": {"bootstrapServers": "broker:9092"},
+      "source": {"topic": "clicks"},
+      "processor": {"builtin": {"keyField": "user_id",
+                                "aggregates": [{"name": "n", "op": "count"}]}},
+      "replicas": 1,
+      "replay": {"replicas": 2},
+      "validation": {"mode": "Skip"},
+      "promotion": {"mode": "Auto", "drainDelaySeconds": 1, "retainOutputSeconds": 5}
+    }
+  })");
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest()
+      : kube_(journal_),
+        admin_(journal_),
+        connector_(admin_),
+        runner_(journal_),
+        recorder_(journal_),
+        reconciler_(Reconciler::Ports{kube_, connector_, runner_, recorder_, clock_, nullptr}) {
+    admin_.topics["clicks"] = {"clicks", 2, {}};
+    admin_.earliest["clicks"] = {{0, 0}, {1, 0}};
+    admin_.end["clicks"] = {{0, 100}, {1, 100}};
+  }
+
+  kube::ObjectRef ref(const std::string& version) {
+    return kube::ObjectRef{pipelineVersions(), kNs, "sessions-" + version, ""};
+  }
+
+  // Creates the object with the finalizer and the given status.
+  Json create(const std::string& version, const Status& status) {
+    Json obj = pipelineVersion(version);
+    obj["metadata"]["finalizers"] = Json::array({kFinalizer});
+    auto created = kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, obj);
+    EXPECT_TRUE(created.ok());
+    Json body = *created;
+    body["status"] = statusToJson(status);
+    auto written = kube_.updateStatus(ref(version), body);
+    EXPECT_TRUE(written.ok());
+    return *written;
+  }
+
+  Json createAlias(const std::string& version, const std::string& topic) {
+    auto r = kube_.create(kube::CollectionRef{kube::resources::configMaps(), kNs},
+                          aliasToJson(kNs, "sessions-serving", "sessions", version, topic,
+                                      "broker:9092", "", clock_.t));
+    EXPECT_TRUE(r.ok());
+    return *r;
+  }
+
+  Json get(const kube::ObjectRef& r) {
+    auto got = kube_.get(r);
+    EXPECT_TRUE(got.ok());
+    return got.ok() ? *got : Json();
+  }
+
+  Status statusOf(const std::string& version) {
+    return statusFromJson(get(ref(version))["status"]);
+  }
+
+  Journal journal_;
+  RecordingKubeApi kube_;
+  RecordingKafkaAdmin admin_;
+  FakeConnector connector_;
+  FakeRunner runner_;
+  FakeRecorder recorder_;
+  FixedClock clock_;
+  Reconciler reconciler_;
+};
+
+TEST_F(ReconcilerTest, AddsTheFinalizerWithAJsonPatchBeforeAnythingElse) {
+  auto created = kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, pipelineVersion("v1"));
+  ASSERT_TRUE(created.ok());
+  journal_.entries.clear();
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(get(ref("v1"))["metadata"]["finalizers"], Json::array({kFinalizer}));
+  EXPECT_EQ(journal_.find("kafka:"), -1);
+  EXPECT_EQ(journal_.find("worker:"), -1);
+  ASSERT_GE(journal_.find("kube:patch:pipelineversions:"), 0);
+  EXPECT_NE(journal_.entries[journal_.find("kube:patch:")].find("\"test\""), std::string::npos);
+}
+
+TEST_F(ReconcilerTest, WritesStatusBeforeRunningActions) {
+  create("v1", Status{});
+  journal_.entries.clear();
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  Status s = statusOf("v1");
+  EXPECT_EQ(s.phase, Phase::kProvisioning);
+  EXPECT_EQ(s.outputTopic, "sessions.v1");
+  int status = journal_.find("kube:update:pipelineversions/status");
+  int topics = journal_.find("kafka:createTopic:sessions.v1");
+  ASSERT_GE(status, 0);
+  ASSERT_GE(topics, 0);
+  EXPECT_LT(status, topics);
+  EXPECT_EQ(admin_.topics.at("sessions.v1").partitions, 2);
+  EXPECT_TRUE(admin_.topics.count("sessions.v1.dlq"));
+}
+
+TEST_F(ReconcilerTest, StatusWriteConflictRunsNoAction) {
+  create("v1", Status{});
+  journal_.entries.clear();
+  // Someone else writes the object between our read and our status write.
+  kube_.beforeUpdate = [&](const kube::ObjectRef& r) {
+    if (r.subresource != "status") return;
+    kube_.beforeUpdate = nullptr;
+    Json obj = get(ref("v1"));
+    obj["metadata"]["annotations"] = {{"other", "writer"}};
+    obj["metadata"].erase("resourceVersion");
+    ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
+  };
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_EQ(r.requeueAfter, Seconds{0}) << r;
+  EXPECT_FALSE(r.retry);
+  EXPECT_EQ(journal_.find("kafka:"), -1);
+  EXPECT_EQ(journal_.find("worker:"), -1);
+  EXPECT_EQ(journal_.find("event:"), -1);
+  EXPECT_EQ(statusOf("v1").phase, Phase::kPending);
+
+  // The next pass re-reads and proceeds.
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(statusOf("v1").phase, Phase::kProvisioning);
+  EXPECT_GE(journal_.find("kafka:createTopic:sessions.v1"), 0);
+}
+
+Status promoting(const std::string& version) {
+  Status s;
+  s.phase = Phase::kPromoting;
+  s.outputTopic = "sessions." + version;
+  s.consumerGroup = "kappa.sessions." + version + ".uid";
+  return s;
+}
+
+Status serving(const std::string& version) {
+  Status s = promoting(version);
+  s.phase = Phase::kServing;
+  return s;
+}
+
+TEST_F(ReconcilerTest, FlipsTheAliasWithTheResourceVersionPrecondition) {
+  create("v1", serving("v1"));
+  Json alias = createAlias("v1", "sessions.v1");
+  create("v2", promoting("v2"));
+  kube_.updates.clear();
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v2"});
+  EXPECT_FALSE(r.retry) << r;
+  const Json* flip = nullptr;
+  for (const auto& [uref, body] : kube_.updates) {
+    if (uref.resource.plural == "configmaps") flip = &body;
+  }
+  ASSERT_NE(flip, nullptr);
+  EXPECT_EQ((*flip)["metadata"]["resourceVersion"], alias["metadata"]["resourceVersion"]);
+  Json now = get(kube::ObjectRef{kube::resources::configMaps(), kNs, "sessions-serving", ""});
+  EXPECT_EQ(now["data"]["version"], "v2");
+  EXPECT_EQ(now["data"]["previousVersion"], "v1");
+  EXPECT_EQ(now["data"]["topic"], "sessions.v2");
+
+  // The next pass sees the alias naming v2: Serving, and no second flip.
+  kube_.updates.clear();
+  r = reconciler_.reconcile({kNs, "sessions-v2"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(statusOf("v2").phase, Phase::kServing);
+  for (const auto& [uref, body] : kube_.updates) EXPECT_NE(uref.resource.plural, "configmaps");
+}
+
+TEST_F(ReconcilerTest, AliasChangedUnderTheFlipIsAConflictAndNotOverwritten) {
+  create("v1", serving("v1"));
+  createAlias("v1", "sessions.v1");
+  create("v2", promoting("v2"));
+  // Another writer moves the alias after our read, before our flip.
+  kube_.beforeUpdate = [&](const kube::ObjectRef& r) {
+    if (r.resource.plural != "configmaps") return;
+    kube_.beforeUpdate = nullptr;
+    Json cm = get(r);
+    cm["data"]["version"] = "v9";
+    cm["metadata"].erase("resourceVersion");
+    ASSERT_TRUE(kube_.update(r, cm).ok());
+  };
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v2"});
+  EXPECT_EQ(r.requeueAfter, Seconds{0}) << r;
+  Json now = get(kube::ObjectRef{kube::resources::configMaps(), kNs, "sessions-serving", ""});
+  EXPECT_EQ(now["data"]["version"], "v9");
+}
+
+TEST_F(ReconcilerTest, FirstVersionCreatesTheAlias) {
+  create("v1", promoting("v1"));
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_GE(journal_.find("kube:create:configmaps"), 0);
+  Json now = get(kube::ObjectRef{kube::resources::configMaps(), kNs, "sessions-serving", ""});
+  EXPECT_EQ(now["data"]["version"], "v1");
+  EXPECT_EQ(now["data"]["bootstrapServers"], "broker:9092");
+}
+
+TEST_F(ReconcilerTest, ConvergedObjectWritesNothing) {
+  create("v1", promoting("v1"));
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(reconciler_.reconcile({kNs, "sessions-v1"}).retry);
+  ASSERT_EQ(statusOf("v1").phase, Phase::kServing);
+  int64_t rv = kube_.currentResourceVersion();
+  journal_.entries.clear();
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(kube_.currentResourceVersion(), rv);
+  EXPECT_TRUE(journal_.entries.empty()) << ::testing::PrintToString(journal_.entries);
+}
+
+TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
+  Status s = serving("v1");
+  s.servingSince = clock_.t;
+  s.lag.sampledAt = clock_.t;
+  s.replay.etaSeconds = 12;
+  s.replay.progressPercent = 99.5;
+  s.conditions.push_back(Condition{kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok",
+                                   clock_.t, 3});
+  s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
+  EXPECT_EQ(statusFromJson(statusToJson(s)), s);
+  EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
+}
+
+TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
+  Status draining = serving("v1");
+  draining.phase = Phase::kDraining;
+  draining.drainingSince = clock_.t - std::chrono::seconds(5);
+  create("v1", draining);
+  createAlias("v2", "sessions.v2");
+  runner_.workers["sessions-v1"] = WorkerRequest{};
+  admin_.committed[{draining.consumerGroup, "clicks"}] = {{0, 100}};
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(statusOf("v1").phase, Phase::kRetired);
+  EXPECT_FALSE(runner_.workers.count("sessions-v1"));
+  EXPECT_GE(journal_.find("kafka:deleteGroup:" + draining.consumerGroup), 0);
+  EXPECT_LT(journal_.find("kube:update:pipelineversions/status"), journal_.find("worker:delete"));
+}
+
+}  // namespace
+}  // namespace kappa::controllers
