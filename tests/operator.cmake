@@ -6,3 +6,17 @@ target_link_libraries(kappa_operator_test_support PUBLIC kappa_controllers kappa
 kappa_unit_test(reconciler_test controllers/reconciler_test.cc
   LIBS kappa_reconciler kappa_kube_test_support)
 
+# A real cutover: the apiserver fixture (it installs the CRD, hence the kappa_crds lock) and
+# the Kafka fixture, kappa-worker processes run by the ProcessWorkloadRunner.
+add_executable(cutover_it operator/cutover_it.cc)
+target_link_libraries(cutover_it PRIVATE kappa_reconciler kappa_operator_test_support
+  kappa_kube_test_support GTest::gtest_main)
+target_compile_definitions(cutover_it PRIVATE KAPPA_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+add_dependencies(cutover_it kappa-worker kappa-loadgen)
+add_test(NAME operator.cutover_it COMMAND cutover_it)
+set_tests_properties(operator.cutover_it PROPERTIES
+  LABELS integration
+  FIXTURES_REQUIRED "apiserver;kafka"
+  RESOURCE_LOCK kappa_crds
+  TIMEOUT 300
+  ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV};KAPPA_TEST_KAFKA_ENV=${KAPPA_TEST_KAFKA_STATE}/kafka.env")
