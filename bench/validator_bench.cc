@@ -28,17 +28,18 @@ bool writeOutput(const std::string& bootstrap, const std::string& topic, int64_t
   for (int64_t i = 0; i < keys; ++i) {
     int kl = std::snprintf(key, sizeof key, "u%lld", static_cast<long long>(i));
     long long n = bug && i % 1000 == 0 ? i + 1 : i;
-    int vl = std::snprintf(value, sizeof value, "{\"key\":\"%s\",\"events\":%lld,\"revenue\":%lld.5}",
-                           key, n % 97, n % 1013);
+    int vl =
+        std::snprintf(value, sizeof value, "{\"key\":\"%s\",\"events\":%lld,\"revenue\":%lld.5}",
+                      key, n % 97, n % 1013);
     int ol = std::snprintf(off, sizeof off, "%lld", static_cast<long long>(i / partitions));
     rd_kafka_headers_t* h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "kappa-src-offset", -1, off, ol);
     while (true) {
-      auto err = rd_kafka_producev(
-          rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-          RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % partitions)), RD_KAFKA_V_KEY(key, kl),
-          RD_KAFKA_V_VALUE(value, vl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+      auto err = rd_kafka_producev(rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                                   RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % partitions)),
+                                   RD_KAFKA_V_KEY(key, kl), RD_KAFKA_V_VALUE(value, vl),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                                   RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk->get(), 5);
         continue;
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
   auto admin = RdKafkaAdmin::create(cfg);
   if (!admin) return die(admin.error().message);
   auto stamp = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  std::string serving = "bench-validate-serving-" + stamp, candidate = "bench-validate-cand-" + stamp;
+  std::string serving = "bench-validate-serving-" + stamp,
+              candidate = "bench-validate-cand-" + stamp;
   for (const auto& t : {serving, candidate}) {
     if (auto r = (*admin)->createTopic({t, partitions, 1, {}}); !r) return die(r.error().message);
   }

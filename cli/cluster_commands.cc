@@ -1,5 +1,6 @@
 #include "cli/cluster_commands.h"
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -7,7 +8,6 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "runtime/kube/cpprest_kube_api.h"
 #include "runtime/kube/kube_config.h"
@@ -30,8 +30,8 @@ struct Client {
 };
 
 Result<Client> connect(const ClusterOptions& o) {
-  auto cfg = o.kubeconfig.empty() ? kube::loadDefaultConfig()
-                                  : kube::loadKubeconfigFile(o.kubeconfig);
+  auto cfg =
+      o.kubeconfig.empty() ? kube::loadDefaultConfig() : kube::loadKubeconfigFile(o.kubeconfig);
   if (!cfg) return cfg.error();
   kube::ClientOptions opts;
   opts.requestTimeout = std::chrono::seconds(15);
@@ -122,21 +122,24 @@ std::atomic<bool> interrupted{false};
 std::string renderStatus(const std::string& pipeline, const std::vector<Json>& versions,
                          const Json& alias, std::chrono::system_clock::time_point now) {
   std::ostringstream os;
-  std::string servingVersion = alias.is_object() ? str(alias, Json::json_pointer("/data/version")) : "";
+  std::string servingVersion =
+      alias.is_object() ? str(alias, Json::json_pointer("/data/version")) : "";
   os << "pipeline " << pipeline << ": ";
   if (servingVersion.empty()) {
     os << "no version serving yet\n";
   } else {
-    os << "serving " << servingVersion << " (topic " << str(alias, Json::json_pointer("/data/topic"))
-       << ", since " << str(alias, Json::json_pointer("/data/promotedAt"), "?") << ")\n";
+    os << "serving " << servingVersion << " (topic "
+       << str(alias, Json::json_pointer("/data/topic")) << ", since "
+       << str(alias, Json::json_pointer("/data/promotedAt"), "?") << ")\n";
   }
   if (versions.empty()) {
     os << "  no PipelineVersions of this pipeline\n";
     return os.str();
   }
   os << std::left << std::setw(10) << "VERSION" << std::setw(18) << "PHASE" << std::setw(12)
-     << "LAG" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA" << std::setw(12)
-     << "MSGS/S" << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING" << "AGE\n";
+     << "LAG" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA" << std::setw(12) << "MSGS/S"
+     << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING"
+     << "AGE\n";
   for (const auto& v : versions) {
     std::string version = str(v, Json::json_pointer("/spec/version"));
     std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
@@ -149,10 +152,14 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     std::string validation = "-";
     if (auto ratio = num(v, Json::json_pointer("/status/validation/mismatchRatio"))) {
       std::ostringstream vs;
-      vs << (validated == "True" ? "ok " : validated == "False" ? "MISMATCH " : "")
-         << static_cast<int64_t>(num(v, Json::json_pointer("/status/validation/mismatchedKeys")).value_or(0))
+      vs << (validated == "True"    ? "ok "
+             : validated == "False" ? "MISMATCH "
+                                    : "")
+         << static_cast<int64_t>(
+                num(v, Json::json_pointer("/status/validation/mismatchedKeys")).value_or(0))
          << "/"
-         << static_cast<int64_t>(num(v, Json::json_pointer("/status/validation/comparedKeys")).value_or(0));
+         << static_cast<int64_t>(
+                num(v, Json::json_pointer("/status/validation/comparedKeys")).value_or(0));
       (void)ratio;
       validation = vs.str();
     } else if (!vreason.empty()) {
@@ -168,15 +175,16 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
        << (lag ? std::to_string(static_cast<int64_t>(*lag)) : "-") << std::setw(29)
        << (pct ? progress.str() : "-") << std::setw(10) << (eta ? duration(*eta) : "-")
        << std::setw(12) << (rate ? std::to_string(static_cast<int64_t>(*rate)) : "-")
-       << std::setw(24) << validation << std::setw(9)
-       << (version == servingVersion ? "yes" : "") << age << "\n";
+       << std::setw(24) << validation << std::setw(9) << (version == servingVersion ? "yes" : "")
+       << age << "\n";
     std::string message = str(v, Json::json_pointer("/status/message"));
     if (!message.empty()) os << "           " << message << "\n";
     const auto ex = Json::json_pointer("/status/validation/examples");
     if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
       for (const auto& e : v.at(ex)) {
-        os << "           key " << e.value("key", "") << ": serving " << e.value("serving", Json()).dump()
-           << " candidate " << e.value("candidate", Json()).dump() << "\n";
+        os << "           key " << e.value("key", "") << ": serving "
+           << e.value("serving", Json()).dump() << " candidate "
+           << e.value("candidate", Json()).dump() << "\n";
       }
     }
   }
@@ -193,7 +201,8 @@ int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch) 
     if (!versions) return fail(versions.error().message);
     auto alias = aliasOf(*c, pipeline);
     if (o.json) {
-      Json out = {{"pipeline", pipeline}, {"alias", alias.is_object() ? alias["data"] : Json()},
+      Json out = {{"pipeline", pipeline},
+                  {"alias", alias.is_object() ? alias["data"] : Json()},
                   {"versions", Json::array()}};
       for (const auto& v : *versions) {
         out["versions"].push_back({{"name", str(v, Json::json_pointer("/metadata/name"))},
@@ -235,7 +244,8 @@ int runRollback(const ClusterOptions& o, const std::string& pipeline) {
   }
   std::string serving = str(alias, Json::json_pointer("/data/version"));
   std::string previous = str(alias, Json::json_pointer("/data/previousVersion"));
-  if (previous.empty()) return fail("pipeline " + pipeline + ": no previous version to roll back to");
+  if (previous.empty())
+    return fail("pipeline " + pipeline + ": no previous version to roll back to");
   auto versions = versionsOf(*c, pipeline);
   if (!versions) return fail(versions.error().message);
   for (const auto& v : *versions) {

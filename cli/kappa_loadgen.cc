@@ -83,13 +83,13 @@ int main(int argc, char** argv) {
                                    "{\"user_id\":\"u1\",\"timestamp_ms\":\"soon\"}"};
       vl = std::snprintf(value, sizeof value, "%s", kBad[(i / badEvery) % 5]);
     } else {
-      vl = std::snprintf(value, sizeof value,
-                         "{\"user_id\":\"%.*s\",\"event_type\":\"%s\",\"page\":\"/p/%03u\","
-                         "\"price\":%u.%02u,\"timestamp_ms\":%lld}",
-                         kl, key, kTypes[(r >> 20) % 6], static_cast<unsigned>((r >> 8) % 1000),
-                         static_cast<unsigned>((r >> 32) % 200),
-                         static_cast<unsigned>((r >> 40) % 100),
-                         static_cast<long long>(startMs + i * stepMs - static_cast<int64_t>((r >> 48) % 5000)));
+      vl = std::snprintf(
+          value, sizeof value,
+          "{\"user_id\":\"%.*s\",\"event_type\":\"%s\",\"page\":\"/p/%03u\","
+          "\"price\":%u.%02u,\"timestamp_ms\":%lld}",
+          kl, key, kTypes[(r >> 20) % 6], static_cast<unsigned>((r >> 8) % 1000),
+          static_cast<unsigned>((r >> 32) % 200), static_cast<unsigned>((r >> 40) % 100),
+          static_cast<long long>(startMs + i * stepMs - static_cast<int64_t>((r >> 48) % 5000)));
     }
     while (true) {
       auto err = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key, kl),

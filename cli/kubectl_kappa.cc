@@ -100,7 +100,8 @@ int runLag(const KafkaOptions& o, const std::string& group, const std::string& t
               << " partitions" << (snap->committedAny ? "" : " (the group has not committed)")
               << "\n";
     std::cout << std::left << std::setw(10) << "PARTITION" << std::setw(14) << "COMMITTED"
-              << std::setw(14) << "END" << "LAG\n";
+              << std::setw(14) << "END"
+              << "LAG\n";
     for (const auto& p : snap->partitions) {
       std::cout << std::setw(10) << p.partition << std::setw(14)
                 << (p.committed ? std::to_string(*p.committed) : "-") << std::setw(14) << p.end
@@ -207,7 +208,8 @@ int main(int argc, char** argv) {
   std::string preTopic;
   double throughput = 0;
   auto* pre = app.add_subcommand(
-      "preflight", "Will a replay from the earliest offset finish before the oldest events expire?");
+      "preflight",
+      "Will a replay from the earliest offset finish before the oldest events expire?");
   addKafkaOptions(pre, preOpts);
   pre->add_option("--topic", preTopic, "Source topic")->required();
   pre->add_option("--throughput", throughput, "Expected replay rate, messages per second")
@@ -222,8 +224,7 @@ int main(int argc, char** argv) {
   addKafkaOptions(val, valOpts);
   val->add_option("--serving-topic", servingTopic, "Output topic of the serving version")
       ->required();
-  val->add_option("--candidate-topic", candidateTopic, "Output topic of the candidate")
-      ->required();
+  val->add_option("--candidate-topic", candidateTopic, "Output topic of the candidate")->required();
   val->add_option("--sample-keys", policy.sampleKeys, "Keys to compare (default 5000)")
       ->check(CLI::PositiveNumber);
   val->add_option("--compare-fields", policy.compareFields, "Only these value fields")
@@ -243,7 +244,8 @@ int main(int argc, char** argv) {
   };
   std::string statusPipeline, gateName, rollbackPipeline;
   bool watch = false;
-  auto* status = app.add_subcommand("status", "Versions of a pipeline: phase, lag, progress, validation");
+  auto* status =
+      app.add_subcommand("status", "Versions of a pipeline: phase, lag, progress, validation");
   addClusterOptions(status);
   status->add_option("pipeline", statusPipeline, "Pipeline name")->required();
   status->add_flag("-w,--watch", watch, "Refresh every 2 seconds until interrupted");

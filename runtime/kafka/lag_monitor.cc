@@ -111,8 +111,7 @@ std::ostream& operator<<(std::ostream& os, const PartitionLag& p) {
 std::ostream& operator<<(std::ostream& os, const CatchUpState& s) {
   os << "{withinBound=" << s.withinBound << " caughtUp=" << s.caughtUp << " withinSince=";
   if (s.withinSince) {
-    os << std::chrono::duration_cast<std::chrono::milliseconds>(
-              s.withinSince->time_since_epoch())
+    os << std::chrono::duration_cast<std::chrono::milliseconds>(s.withinSince->time_since_epoch())
               .count();
   } else {
     os << "none";

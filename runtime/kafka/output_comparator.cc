@@ -55,8 +55,7 @@ struct History {
 
 }  // namespace
 
-bool valuesEqual(const std::string& serving, const std::string& candidate,
-                 const ComparePolicy& p) {
+bool valuesEqual(const std::string& serving, const std::string& candidate, const ComparePolicy& p) {
   bool plain = p.compareFields.empty() && p.ignoreFields.empty() && p.numericTolerance == 0;
   if (plain && serving == candidate) return true;
   json a = json::parse(serving, nullptr, false);
@@ -117,10 +116,11 @@ struct StringHash {
 
 }  // namespace
 
-ComparisonResult compareSnapshots(const std::vector<std::string>& sample,
-                                  const std::map<std::string, std::optional<std::string>>& serving,
-                                  const std::map<std::string, std::optional<std::string>>& candidate,
-                                  const ComparePolicy& policy) {
+ComparisonResult compareSnapshots(
+    const std::vector<std::string>& sample,
+    const std::map<std::string, std::optional<std::string>>& serving,
+    const std::map<std::string, std::optional<std::string>>& candidate,
+    const ComparePolicy& policy) {
   std::vector<SampleView> views;
   views.reserve(sample.size());
   for (const auto& key : sample) {

@@ -30,19 +30,19 @@ struct ComparePolicy {
 
 struct MismatchExample {
   std::string key;
-  std::optional<std::string> serving;    // nullopt: absent (or deleted) in that output
+  std::optional<std::string> serving;  // nullopt: absent (or deleted) in that output
   std::optional<std::string> candidate;
   bool operator==(const MismatchExample&) const = default;
 };
 
 struct ComparisonResult {
-  int64_t sampledKeys = 0;     // keys in the sample
-  int64_t comparedKeys = 0;    // sampled keys present in at least one output at the cut
+  int64_t sampledKeys = 0;   // keys in the sample
+  int64_t comparedKeys = 0;  // sampled keys present in at least one output at the cut
   int64_t mismatchedKeys = 0;
-  double mismatchRatio = 0;    // mismatched / compared
-  bool withinPolicy = true;    // mismatchRatio <= maxMismatchRatio
-  bool consistentCut = false;  // both outputs had source-offset headers
-  PartitionOffsets cut;        // C_p when consistentCut
+  double mismatchRatio = 0;               // mismatched / compared
+  bool withinPolicy = true;               // mismatchRatio <= maxMismatchRatio
+  bool consistentCut = false;             // both outputs had source-offset headers
+  PartitionOffsets cut;                   // C_p when consistentCut
   std::vector<MismatchExample> examples;  // at most 5, in key order
   std::set<std::string> mismatched;       // every mismatched sampled key
 };
@@ -57,10 +57,11 @@ struct KeyedValue {
 };
 
 // Pure: compares two {key -> latest value} snapshots restricted to `sample`.
-ComparisonResult compareSnapshots(const std::vector<std::string>& sample,
-                                  const std::map<std::string, std::optional<std::string>>& serving,
-                                  const std::map<std::string, std::optional<std::string>>& candidate,
-                                  const ComparePolicy& policy);
+ComparisonResult compareSnapshots(
+    const std::vector<std::string>& sample,
+    const std::map<std::string, std::optional<std::string>>& serving,
+    const std::map<std::string, std::optional<std::string>>& candidate,
+    const ComparePolicy& policy);
 
 class OutputComparator {
  public:

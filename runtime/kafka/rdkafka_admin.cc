@@ -18,8 +18,7 @@ int ms(std::chrono::milliseconds d) { return static_cast<int>(d.count()); }
 std::string uniqueSuffix() {
   static std::atomic<uint64_t> counter{0};
   return std::to_string(::getpid()) + "-" +
-         std::to_string(Clock::now().time_since_epoch().count()) + "-" +
-         std::to_string(counter++);
+         std::to_string(Clock::now().time_since_epoch().count()) + "-" + std::to_string(counter++);
 }
 
 PartitionList partitionsOf(const std::string& topic, int32_t count, int64_t offset) {
@@ -89,10 +88,8 @@ Result<KafkaHandle> makeHandle(rd_kafka_type_t type, const std::string& bootstra
   RdPtr<rd_kafka_conf_t> conf(rd_kafka_conf_new());
   char err[512];
   std::map<std::string, std::string> all = {
-      {"bootstrap.servers", bootstrapServers},
-      {"client.id", "kappa"},
-      {"socket.nagle.disable", "true"},
-      {"log_level", "3"},
+      {"bootstrap.servers", bootstrapServers}, {"client.id", "kappa"},
+      {"socket.nagle.disable", "true"},        {"log_level", "3"},
       {"allow.auto.create.topics", "false"},
   };
   if (type == RD_KAFKA_CONSUMER) {
@@ -102,8 +99,7 @@ Result<KafkaHandle> makeHandle(rd_kafka_type_t type, const std::string& bootstra
   for (const auto& [k, v] : properties) all[k] = v;
   for (const auto& [k, v] : all) {
     if (k == "allow.auto.create.topics" && type != RD_KAFKA_CONSUMER) continue;
-    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
       return Error{ErrorCode::kInvalidArgument, "kafka property " + k + ": " + err};
     }
   }
@@ -196,8 +192,8 @@ Result<void> RdKafkaAdmin::createTopic(const TopicSpec& spec) {
   auto ev = awaitAdminResult(q.get(), "create topic " + spec.name);
   if (!ev) return ev.error();
   size_t n = 0;
-  auto** res = rd_kafka_CreateTopics_result_topics(
-      rd_kafka_event_CreateTopics_result(ev->get()), &n);
+  auto** res =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev->get()), &n);
   for (size_t i = 0; i < n; ++i) {
     if (auto e = rd_kafka_topic_result_error(res[i])) {
       const char* s = rd_kafka_topic_result_error_string(res[i]);
@@ -234,8 +230,8 @@ Result<void> RdKafkaAdmin::deleteTopic(const std::string& topic) {
   auto ev = awaitAdminResult(q.get(), "delete topic " + topic);
   if (!ev) return ev.error();
   size_t n = 0;
-  auto** res = rd_kafka_DeleteTopics_result_topics(
-      rd_kafka_event_DeleteTopics_result(ev->get()), &n);
+  auto** res =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev->get()), &n);
   for (size_t i = 0; i < n; ++i) {
     if (auto e = rd_kafka_topic_result_error(res[i])) {
       return errorOf(e, "delete topic " + topic);
@@ -250,11 +246,10 @@ Result<int32_t> RdKafkaAdmin::partitionCount(const std::string& topic) {
   auto e = rd_kafka_metadata(handle_.get(), 0, rkt.get(), &md, ms(config_.timeout));
   if (e) {
     if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT) {
-      return Error{e == RD_KAFKA_RESP_ERR__TIMED_OUT ? ErrorCode::kTimeout
-                                                     : ErrorCode::kUnavailable,
-                   "cannot reach Kafka at " + config_.bootstrapServers + " (" +
-                       rd_kafka_err2str(e) + " after " +
-                       std::to_string(config_.timeout.count()) + " ms)"};
+      return Error{
+          e == RD_KAFKA_RESP_ERR__TIMED_OUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+          "cannot reach Kafka at " + config_.bootstrapServers + " (" + rd_kafka_err2str(e) +
+              " after " + std::to_string(config_.timeout.count()) + " ms)"};
     }
     return errorOf(e, "metadata for topic " + topic);
   }
@@ -309,8 +304,8 @@ Result<void> RdKafkaAdmin::deleteGroupOnce(const std::string& group) {
   auto ev = awaitAdminResult(q.get(), "delete group " + group);
   if (!ev) return ev.error();
   size_t n = 0;
-  auto** res = rd_kafka_DeleteGroups_result_groups(
-      rd_kafka_event_DeleteGroups_result(ev->get()), &n);
+  auto** res =
+      rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(ev->get()), &n);
   for (size_t i = 0; i < n; ++i) {
     if (const rd_kafka_error_t* e = rd_kafka_group_result_error(res[i])) {
       return Error{errorCodeOf(rd_kafka_error_code(e)),
@@ -330,8 +325,8 @@ Result<PartitionOffsets> RdKafkaAdmin::listOffsets(const std::string& topic, int
   PartitionOffsets out;
   for (int i = 0; i < list->cnt; ++i) {
     const auto& tp = list->elems[i];
-    if (tp.err) return errorOf(tp.err, "list offsets of " + topic + "/" +
-                                           std::to_string(tp.partition));
+    if (tp.err)
+      return errorOf(tp.err, "list offsets of " + topic + "/" + std::to_string(tp.partition));
     out[tp.partition] = tp.offset;
   }
   return out;
@@ -353,8 +348,7 @@ Result<PartitionOffsets> RdKafkaAdmin::committedOffsets(const std::string& group
 }
 
 Result<PartitionOffsets> RdKafkaAdmin::listGroupOffsets(const std::string& group,
-                                                        const std::string& topic,
-                                                        int32_t count) {
+                                                        const std::string& topic, int32_t count) {
   auto list = partitionsOf(topic, count, RD_KAFKA_OFFSET_INVALID);
   RdPtr<rd_kafka_ListConsumerGroupOffsets_t> req(
       rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), list.get()));
@@ -447,8 +441,8 @@ Result<PartitionOffsets> RdKafkaAdmin::earliestTimestamps(const std::string& top
   if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
     return errorOf(e, "assign " + topic);
   }
-  auto r = readUntilDone(reader->get(), pending, config_.timeout,
-                         "first record of " + topic, [&](const rd_kafka_message_t& m) {
+  auto r = readUntilDone(reader->get(), pending, config_.timeout, "first record of " + topic,
+                         [&](const rd_kafka_message_t& m) {
                            rd_kafka_timestamp_type_t type;
                            int64_t ts = rd_kafka_message_timestamp(&m, &type);
                            if (ts >= 0) out[m.partition] = ts;
@@ -476,8 +470,8 @@ Result<PartitionOffsets> RdKafkaAdmin::countVisibleRecords(const std::string& to
   if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
     return errorOf(e, "assign " + topic);
   }
-  auto r = readUntilDone(reader->get(), pending, config_.timeout,
-                         "count records of " + topic, [&](const rd_kafka_message_t& m) {
+  auto r = readUntilDone(reader->get(), pending, config_.timeout, "count records of " + topic,
+                         [&](const rd_kafka_message_t& m) {
                            const auto& range = ranges.at(m.partition);
                            if (m.offset >= range.second) return true;
                            ++counts[m.partition];

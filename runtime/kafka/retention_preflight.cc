@@ -78,8 +78,8 @@ RetentionReport evaluateRetention(const RetentionInputs& in) {
       r.verdict = RetentionVerdict::kAtRisk;
       r.reason = "replay of " + std::to_string(r.messages) + " records takes about " +
                  humanSeconds(r.replaySeconds) + " but the oldest event expires in " +
-                 humanSeconds(std::max<int64_t>(0, expires)) + " (retention.ms=" +
-                 std::to_string(*in.retentionMs) + ")";
+                 humanSeconds(std::max<int64_t>(0, expires)) +
+                 " (retention.ms=" + std::to_string(*in.retentionMs) + ")";
       return r;
     }
   }
@@ -119,8 +119,7 @@ Result<RetentionReport> runPreflight(KafkaAdmin& admin, const std::string& topic
   in.cleanupPolicy = policy == desc->configs.end() ? "delete" : policy->second;
   in.earliestOffsets = *earliest;
   in.endOffsets = *end;
-  in.nowMs =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  in.nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   in.throughputMsgsPerSec = throughputMsgsPerSec;
   bool nonEmpty = false;
   for (const auto& [p, e] : *end) nonEmpty |= e > (*earliest)[p];

@@ -35,8 +35,8 @@ struct RetentionInputs {
 struct RetentionReport {
   RetentionVerdict verdict = RetentionVerdict::kSafe;
   std::string reason;
-  int64_t messages = 0;                  // records to replay
-  double replaySeconds = 0;              // messages / throughput
+  int64_t messages = 0;      // records to replay
+  double replaySeconds = 0;  // messages / throughput
   std::optional<int64_t> oldestAgeSeconds;
   std::optional<int64_t> expiresInSeconds;  // time left for the oldest event; none: never
   std::optional<double> headroomSeconds;    // expiresIn - replaySeconds

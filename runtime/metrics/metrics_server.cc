@@ -14,7 +14,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   }
   s->registry_ = std::make_shared<prometheus::Registry>();
   s->health_ = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge().Name("kappa_up").Help("1 while the process runs").Register(*s->health_)
+  prometheus::BuildGauge()
+      .Name("kappa_up")
+      .Help("1 while the process runs")
+      .Register(*s->health_)
       .Add({})
       .Set(1);
   s->exposer_->RegisterCollectable(s->registry_, "/metrics");

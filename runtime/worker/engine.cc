@@ -282,8 +282,8 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
     bool joinsOpen = false;
     if (it != ps.windows.end()) {
       for (const auto& s : it->second) {
-        joinsOpen = joinsOpen ||
-                    (s.start < merged.end && merged.start < s.end && !closed(s, before));
+        joinsOpen =
+            joinsOpen || (s.start < merged.end && merged.start < s.end && !closed(s, before));
       }
     }
     if (!joinsOpen && closed(merged, before)) {
@@ -361,9 +361,9 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
     auto it = ps.windows.find(recordKey.substr(0, at));
     if (it == ps.windows.end()) return {};
     auto& list = it->second;
-    list.erase(std::remove_if(list.begin(), list.end(),
-                              [&](const Span& w) { return w.start == start; }),
-               list.end());
+    list.erase(
+        std::remove_if(list.begin(), list.end(), [&](const Span& w) { return w.start == start; }),
+        list.end());
     if (list.empty()) ps.windows.erase(it);
     return {};
   }

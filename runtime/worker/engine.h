@@ -45,8 +45,7 @@ class Engine {
  public:
   explicit Engine(const Program& program);
 
-  ProcessResult process(int32_t partition, int64_t offset, const EventParser& event,
-                        Emitter& out);
+  ProcessResult process(int32_t partition, int64_t offset, const EventParser& event, Emitter& out);
 
   // Rebuilds state from one output record of the partition (records fed in log order).
   Result<void> restore(int32_t partition, std::string_view recordKey,

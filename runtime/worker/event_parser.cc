@@ -23,11 +23,12 @@ std::string_view EventParser::parse(const char* data, size_t size) {
   ondemand::object obj;
   if (doc.get_object().get(obj)) {
     size_t i = 0;
-    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) ++i;
+    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+      ++i;
     // A JSON value of another type is "not an object"; anything else is not JSON at all.
     char c = i < size ? data[i] : '\0';
-    bool otherJson = c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') ||
-                     c == 't' || c == 'f' || c == 'n';
+    bool otherJson = c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' ||
+                     c == 'f' || c == 'n';
     return otherJson ? "bad JSON: not an object" : "bad JSON";
   }
   const auto nfields = program_.fields.size();

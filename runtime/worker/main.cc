@@ -45,12 +45,14 @@ int main(int argc, char** argv) {
   app.add_option("--replica-id", replicaId,
                  "Appended to the transactional id when several replicas run")
       ->envname("KAPPA_REPLICA_ID");
-  app.add_option("--start-offset", cfg.startOffset, "earliest or latest, for a group without commits")
+  app.add_option("--start-offset", cfg.startOffset,
+                 "earliest or latest, for a group without commits")
       ->envname("KAPPA_START_OFFSET");
   app.add_option("--commit-interval-ms", commitMs, "Transaction commit interval")
       ->envname("KAPPA_COMMIT_INTERVAL_MS")
       ->check(CLI::Range(1, 600000));
-  app.add_option("--max-batch", cfg.maxBatch, "Records per consume batch")->check(CLI::Range(1, 1000000));
+  app.add_option("--max-batch", cfg.maxBatch, "Records per consume batch")
+      ->check(CLI::Range(1, 1000000));
   app.add_flag("--create-topics", cfg.createTopics,
                "Create missing output and dead-letter topics (partitions as the source)");
   app.add_option("-X,--property", properties, "librdkafka property key=value; repeatable");

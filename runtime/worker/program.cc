@@ -56,8 +56,8 @@ std::optional<double> asNumber(const std::string& s) {
   return d;
 }
 
-int64_t seconds(const YAML::Node& n, const std::string& key, const std::string& path,
-                bool required, bool positive) {
+int64_t seconds(const YAML::Node& n, const std::string& key, const std::string& path, bool required,
+                bool positive) {
   auto v = n[key];
   if (!v || v.IsNull()) {
     if (required) fail(join(path, key), "required");
@@ -107,8 +107,8 @@ class Builder {
     if (auto f = root["filter"]; f && !f.IsNull()) filter(f);
     if (auto w = root["window"]; w && !w.IsNull()) window(w);
     if (p_.window.type != Window::Type::kNone && p_.timestampField < 0) {
-      fail("timestampField", "required for a " +
-                                 std::string(windowTypeName(p_.window.type)) + " window");
+      fail("timestampField",
+           "required for a " + std::string(windowTypeName(p_.window.type)) + " window");
     }
     aggregates(root["aggregates"]);
     return p_;

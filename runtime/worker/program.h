@@ -18,8 +18,8 @@ namespace kappa::worker {
 struct Scalar {
   enum class Kind { kString, kNumber, kBool };
   Kind kind = Kind::kString;
-  std::string text;  // kString
-  double number = 0;  // kNumber
+  std::string text;      // kString
+  double number = 0;     // kNumber
   bool boolean = false;  // kBool
   bool operator==(const Scalar&) const = default;
 };

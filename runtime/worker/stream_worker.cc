@@ -84,8 +84,8 @@ class StreamWorker::Metrics {
                    .Name("kappa_worker_transaction_seconds")
                    .Help("Time from the first record of a transaction to its commit")
                    .Register(r)
-                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5,
-                                                                    1, 2.5, 5})),
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1,
+                                                                    2.5, 5})),
         lag_(prometheus::BuildGauge()
                  .Name("kappa_worker_lag_messages")
                  .Help("Source records behind the high watermark on assigned partitions")
@@ -108,8 +108,8 @@ class StreamWorker::Metrics {
 class StreamWorker::OutputEmitter : public Emitter {
  public:
   explicit OutputEmitter(StreamWorker& w) : w_(w) {}
-  void emit(int32_t partition, std::string_view key, const std::string* value,
-            int64_t sourceOffset, int64_t watermark) override {
+  void emit(int32_t partition, std::string_view key, const std::string* value, int64_t sourceOffset,
+            int64_t watermark) override {
     rd_kafka_headers_t* h = rd_kafka_headers_new(3);
     char buf[24];
     auto p = decimal(buf, sizeof buf, partition);
@@ -142,11 +142,12 @@ Result<std::unique_ptr<StreamWorker>> StreamWorker::create(WorkerConfig config, 
                                                            prometheus::Registry* metrics) {
   if (config.dlqTopic.empty()) config.dlqTopic = config.outputTopic + ".dlq";
   if (config.transactionalId.empty()) config.transactionalId = "kappa-" + config.consumerGroup;
-  for (const auto& [name, value] :
-       {std::pair{"bootstrap servers", config.bootstrapServers},
-        std::pair{"source topic", config.sourceTopic}, std::pair{"output topic", config.outputTopic},
-        std::pair{"consumer group", config.consumerGroup}}) {
-    if (value.empty()) return Error{ErrorCode::kInvalidArgument, std::string(name) + " is required"};
+  for (const auto& [name, value] : {std::pair{"bootstrap servers", config.bootstrapServers},
+                                    std::pair{"source topic", config.sourceTopic},
+                                    std::pair{"output topic", config.outputTopic},
+                                    std::pair{"consumer group", config.consumerGroup}}) {
+    if (value.empty())
+      return Error{ErrorCode::kInvalidArgument, std::string(name) + " is required"};
   }
   if (config.startOffset != "earliest" && config.startOffset != "latest") {
     return Error{ErrorCode::kInvalidArgument,
@@ -267,15 +268,16 @@ void StreamWorker::rebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 Result<void> StreamWorker::onAssign(rd_kafka_topic_partition_list_t* partitions) {
   // Committed offsets first: with read_committed this waits for offsets that a previous
   // owner's transaction may still be committing, so the output below is final too.
-  auto err = rd_kafka_committed(consumer_.get(), partitions,
-                                static_cast<int>(config_.timeout.count()));
+  auto err =
+      rd_kafka_committed(consumer_.get(), partitions, static_cast<int>(config_.timeout.count()));
   if (err) return kafka::errorOf(err, "committed offsets of " + config_.consumerGroup);
   std::vector<int32_t> parts;
   for (int i = 0; i < partitions->cnt; ++i) {
     auto& tp = partitions->elems[i];
     parts.push_back(tp.partition);
     if (tp.offset < 0) {
-      tp.offset = config_.startOffset == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+      tp.offset =
+          config_.startOffset == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
     }
   }
   if (auto r = restore(parts); !r) return r;
@@ -334,7 +336,8 @@ Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
         ->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
   if (end.empty()) return {};
-  if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return kafka::errorOf(ae, "assign");
+  if (auto ae = rd_kafka_assign(reader->get(), assignment.get()))
+    return kafka::errorOf(ae, "assign");
   uint64_t records = 0;
   auto lastProgress = SteadyClock::now();
   while (!end.empty()) {
@@ -446,7 +449,8 @@ void StreamWorker::handle(const rd_kafka_message_t& m) {
         metrics_->dlq_.Increment();
       }
       rd_kafka_headers_t* h = rd_kafka_headers_new(4);
-      rd_kafka_header_add(h, kHeaderError, -1, r.error.data(), static_cast<ssize_t>(r.error.size()));
+      rd_kafka_header_add(h, kHeaderError, -1, r.error.data(),
+                          static_cast<ssize_t>(r.error.size()));
       char buf[24];
       auto p = decimal(buf, sizeof buf, m.partition);
       rd_kafka_header_add(h, kHeaderPartition, -1, p.data(), static_cast<ssize_t>(p.size()));
@@ -498,7 +502,8 @@ Result<void> StreamWorker::abortAndRewind() {
   if (e) return txnError(e.get(), "abort transaction");
   // Back to the last commit: state from the output, positions from the group's offsets.
   rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (auto err = rd_kafka_assignment(consumer_.get(), &raw)) return kafka::errorOf(err, "assignment");
+  if (auto err = rd_kafka_assignment(consumer_.get(), &raw))
+    return kafka::errorOf(err, "assignment");
   PartitionList assigned(raw);
   return onAssign(assigned.get());
 }

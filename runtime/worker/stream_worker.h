@@ -32,7 +32,7 @@ struct WorkerConfig {
   std::string dlqTopic;  // default: <output>.dlq
   std::string consumerGroup;
   std::string transactionalId;
-  std::string startOffset = "earliest";  // where a group without commits starts
+  std::string startOffset = "earliest";                // where a group without commits starts
   std::map<std::string, std::string> kafkaProperties;  // sasl.*, ssl.*, ...
   std::chrono::milliseconds commitInterval{100};
   int maxBatch = 20000;
@@ -69,8 +69,8 @@ class StreamWorker {
   Result<void> onRevoke();
   Result<void> restore(const std::vector<int32_t>& partitions);
   void handle(const rd_kafka_message_t& m);
-  void produce(const std::string& topic, int32_t partition, std::string_view key,
-               const void* value, size_t valueSize, rd_kafka_headers_t* headers);
+  void produce(const std::string& topic, int32_t partition, std::string_view key, const void* value,
+               size_t valueSize, rd_kafka_headers_t* headers);
   Result<void> beginTransaction();
   Result<void> commitTransaction();
   Result<void> abortAndRewind();

@@ -34,17 +34,21 @@ class ClusterCommandsIT : public ::testing::Test {
 
   Json version(const std::string& v) {
     return Json::parse(R"({"apiVersion":"kappa.io/v1alpha1","kind":"PipelineVersion",
-      "metadata":{"name":"sessions-)" + v + R"("},
-      "spec":{"pipeline":"sessions","version":")" + v + R"(",
+      "metadata":{"name":"sessions-)" +
+                       v + R"("},
+      "spec":{"pipeline":"sessions","version":")" +
+                       v + R"(",
         "kafka":{"bootstrapServers":"127.0.0.1:9092"},"source":{"topic":"clickstream.raw"},
         "processor":{"builtin":{"keyField":"user_id","aggregates":[{"name":"n","op":"count"}]}}}})");
   }
 
   void create(const std::string& v, const Json& status) {
     // Discovery of a just-established CRD can lag a moment.
-    bool ok = testing::eventually([&] {
-      return api_->create({kPlv, ns_->name()}, version(v)).ok();
-    }, std::chrono::seconds(20));
+    bool ok = testing::eventually(
+        [&] {
+          return api_->create({kPlv, ns_->name()}, version(v)).ok();
+        },
+        std::chrono::seconds(20));
     ASSERT_TRUE(ok);
     auto got = api_->get({kPlv, ns_->name(), "sessions-" + v, {}});
     ASSERT_TRUE(got.ok());
@@ -86,8 +90,11 @@ TEST_F(ClusterCommandsIT, StatusShowsVersionsAndTheServingOne) {
   create("v1", {{"phase", "Serving"}, {"lag", {{"messages", 0}}}});
   create("v2", {{"phase", "Replaying"},
                 {"lag", {{"messages", 1234}}},
-                {"replay", {{"progressPercent", 42.5}, {"etaSeconds", 95}, {"messagesPerSecond", 300000}}}});
-  alias({{"pipeline", "sessions"}, {"version", "v1"}, {"topic", "sessions.v1"},
+                {"replay",
+                 {{"progressPercent", 42.5}, {"etaSeconds", 95}, {"messagesPerSecond", 300000}}}});
+  alias({{"pipeline", "sessions"},
+         {"version", "v1"},
+         {"topic", "sessions.v1"},
          {"promotedAt", "2026-11-23T10:00:00Z"}});
   auto r = plugin("status sessions");
   ASSERT_EQ(r.exitCode, 0) << r.out;
@@ -124,7 +131,9 @@ TEST_F(ClusterCommandsIT, RollbackAnnotatesTheServingVersion) {
   EXPECT_NE(none.out.find("no serving alias"), std::string::npos) << none.out;
   create("v1", {{"phase", "Draining"}});
   create("v2", {{"phase", "Serving"}});
-  alias({{"pipeline", "sessions"}, {"version", "v2"}, {"topic", "sessions.v2"},
+  alias({{"pipeline", "sessions"},
+         {"version", "v2"},
+         {"topic", "sessions.v2"},
          {"previousVersion", "v1"}});
   auto r = plugin("rollback sessions");
   ASSERT_EQ(r.exitCode, 0) << r.out;

@@ -87,11 +87,11 @@ void produceTo(rd_kafka_t* rk, const std::string& topic, int32_t partition, int 
     std::string value = "{\"n\":" + std::to_string(i) + "}";
     rd_kafka_resp_err_t err;
     do {
-      err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(timestampMs.value_or(0)),
-          RD_KAFKA_V_END);
+      err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(value.data(), value.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_TIMESTAMP(timestampMs.value_or(0)), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(rk, 10);
     } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
@@ -121,8 +121,7 @@ void TxnProducer::write(const std::string& topic, int32_t partition, int count) 
   produceTo(rk_.get(), topic, partition, count, std::nullopt);
 }
 
-void TxnProducer::transaction(const std::string& topic, int32_t partition, int count,
-                              bool commit) {
+void TxnProducer::transaction(const std::string& topic, int32_t partition, int count, bool commit) {
   write(topic, partition, count);
   // Aborting purges records not yet sent; flush first so the log holds them, as it does
   // when a real producer fails mid-transaction.
@@ -137,8 +136,8 @@ void TxnProducer::transaction(const std::string& topic, int32_t partition, int c
 
 int64_t TxnProducer::highWatermark(const std::string& topic, int32_t partition) {
   int64_t low = 0, high = 0;
-  auto err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high,
-                                              10000);
+  auto err =
+      rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high, 10000);
   EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
   return high;
 }
@@ -270,10 +269,10 @@ void produceRaw(const std::string& topic, int32_t partition, const std::string& 
   ASSERT_TRUE(rk);
   void* payload = value ? const_cast<char*>(value->data()) : nullptr;
   size_t size = value ? value->size() : 0;
-  auto err = rd_kafka_producev(
-      rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-      RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(payload, size),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  auto err =
+      rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(payload, size),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
   ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_EQ(rd_kafka_flush(rk.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }

@@ -58,10 +58,10 @@ TEST(LagIntegration, TransactionalSourceLeavesNoPermanentLag) {
   auto group = uniqueName("g");
   testing::createTopic(*admin, topic, 1);
   testing::TxnProducer txn(uniqueName("txn"));
-  txn.transaction(topic, 0, 10);         // 0..9, marker 10
-  txn.transaction(topic, 0, 10);         // 11..20, marker 21
-  txn.transaction(topic, 0, 5, false);   // 22..26 aborted, marker 27
-  txn.transaction(topic, 0, 10);         // 28..37, marker 38 -> LSO 39
+  txn.transaction(topic, 0, 10);        // 0..9, marker 10
+  txn.transaction(topic, 0, 10);        // 11..20, marker 21
+  txn.transaction(topic, 0, 5, false);  // 22..26 aborted, marker 27
+  txn.transaction(topic, 0, 10);        // 28..37, marker 38 -> LSO 39
 
   LagMonitor monitor(*admin);
   // Half way: the group has read the first transaction and the marker after it.
@@ -129,12 +129,12 @@ TEST(LagCli, JsonHasStatusShapeAndPerPartition) {
   EXPECT_EQ(j["perPartition"][1]["lag"], 12);
 
   auto over = testing::run(testing::binPath("kubectl-kappa") + " lag --bootstrap " +
-                           testing::kafkaBootstrap() + " --group " + group + " --topic " +
-                           topic + " --max-lag 16 >/dev/null");
+                           testing::kafkaBootstrap() + " --group " + group + " --topic " + topic +
+                           " --max-lag 16 >/dev/null");
   EXPECT_EQ(over.exitCode, 1);
   auto under = testing::run(testing::binPath("kubectl-kappa") + " lag --bootstrap " +
-                            testing::kafkaBootstrap() + " --group " + group + " --topic " +
-                            topic + " --max-lag 17 >/dev/null");
+                            testing::kafkaBootstrap() + " --group " + group + " --topic " + topic +
+                            " --max-lag 17 >/dev/null");
   EXPECT_EQ(under.exitCode, 0);
 }
 
@@ -146,7 +146,8 @@ TEST(LagCli, UsageAndConnectionErrorsExitTwoWithOneLine) {
   EXPECT_EQ(std::count(missing.out.begin(), missing.out.end(), '\n'), 1) << missing.out;
 
   auto start = std::chrono::steady_clock::now();
-  auto down = testing::run(bin + " lag --bootstrap 127.0.0.1:1 --group g --topic t --timeout 2 2>&1");
+  auto down =
+      testing::run(bin + " lag --bootstrap 127.0.0.1:1 --group g --topic t --timeout 2 2>&1");
   EXPECT_EQ(down.exitCode, 2);
   EXPECT_NE(down.out.find("cannot reach Kafka at 127.0.0.1:1"), std::string::npos) << down.out;
   EXPECT_EQ(std::count(down.out.begin(), down.out.end(), '\n'), 1) << down.out;

@@ -11,8 +11,8 @@ using namespace std::chrono_literals;
 const WallTime T0 = WallTime{} + 1000h;
 
 TEST(ComputeLag, CountsFromCommittedOffsets) {
-  auto s = computeLag({{0, 0}, {1, 0}, {2, 0}}, {{0, 100}, {1, 50}, {2, 0}}, {{0, 60}, {1, 50}},
-                      T0);
+  auto s =
+      computeLag({{0, 0}, {1, 0}, {2, 0}}, {{0, 100}, {1, 50}, {2, 0}}, {{0, 60}, {1, 50}}, T0);
   ASSERT_EQ(s.partitions.size(), 3u);
   EXPECT_EQ(s.partitions[0].lag, 40);
   EXPECT_EQ(s.partitions[1].lag, 0);

@@ -29,12 +29,10 @@ void write(const std::string& topic, const std::vector<Rec>& recs) {
     rd_kafka_header_add(h, "kappa-src-offset", -1, o.data(), static_cast<ssize_t>(o.size()));
     void* payload = r.value ? const_cast<char*>(r.value->data()) : nullptr;
     size_t size = r.value ? r.value->size() : 0;
-    auto err = rd_kafka_producev(rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                                 RD_KAFKA_V_PARTITION(r.partition),
-                                 RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
-                                 RD_KAFKA_V_VALUE(payload, size),
-                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-                                 RD_KAFKA_V_END);
+    auto err = rd_kafka_producev(
+        rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
+        RD_KAFKA_V_KEY(r.key.data(), r.key.size()), RD_KAFKA_V_VALUE(payload, size),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   ASSERT_EQ(rd_kafka_flush(rk->get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -53,10 +51,15 @@ TEST(OutputComparatorIT, CandidateAheadOfServingIsNoMismatch) {
   testing::createTopic(*admin, serving, 2);
   testing::createTopic(*admin, candidate, 2);
   // Same logic; the candidate has processed further on partition 0 (offsets 3 and 4).
-  write(serving, {{0, "a", count(1), 0}, {0, "b", count(1), 1}, {0, "a", count(2), 2},
-                  {1, "c", count(1), 0}});
-  write(candidate, {{0, "a", count(1), 0}, {0, "b", count(1), 1}, {0, "a", count(2), 2},
-                    {0, "a", count(3), 3}, {0, "b", std::nullopt, 4}, {1, "c", count(1), 0}});
+  write(
+      serving,
+      {{0, "a", count(1), 0}, {0, "b", count(1), 1}, {0, "a", count(2), 2}, {1, "c", count(1), 0}});
+  write(candidate, {{0, "a", count(1), 0},
+                    {0, "b", count(1), 1},
+                    {0, "a", count(2), 2},
+                    {0, "a", count(3), 3},
+                    {0, "b", std::nullopt, 4},
+                    {1, "c", count(1), 0}});
   auto r = comparator().compare(serving, candidate, ComparePolicy{});
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_TRUE(r->consistentCut);

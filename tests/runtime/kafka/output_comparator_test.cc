@@ -43,7 +43,7 @@ TEST(CompareSnapshots, CountsRatioAndExamples) {
       {"a", R"({"n":1})"}, {"b", R"({"n":2})"}, {"c", R"({"n":3})"}, {"d", R"({"n":4})"},
       {"e", R"({"n":5})"}, {"f", R"({"n":6})"}, {"g", R"({"n":7})"}, {"h", std::nullopt}};
   std::map<std::string, std::optional<std::string>> c = {
-      {"a", R"({"n":1})"}, {"b", R"({"n":20})"}, {"c", R"({"n":30})"}, {"d", R"({"n":40})"},
+      {"a", R"({"n":1})"},  {"b", R"({"n":20})"}, {"c", R"({"n":30})"}, {"d", R"({"n":40})"},
       {"e", R"({"n":50})"}, {"f", R"({"n":60})"}, {"h", R"({"n":8})"}};
   ComparePolicy p;
   p.maxMismatchRatio = 0.5;

@@ -91,9 +91,11 @@ TEST(EvaluateRetention, EmptyTopicIsSafe) {
 
 TEST(RunPreflight, GathersInputsThroughThePort) {
   testing::FakeKafkaAdmin admin;
-  admin.topics["src"] = {"src", 1, {{"retention.ms", std::to_string(kDay)},
-                                    {"retention.bytes", "-1"},
-                                    {"cleanup.policy", "delete"}}};
+  admin.topics["src"] = {"src",
+                         1,
+                         {{"retention.ms", std::to_string(kDay)},
+                          {"retention.bytes", "-1"},
+                          {"cleanup.policy", "delete"}}};
   admin.earliest["src"] = {{0, 0}};
   admin.end["src"] = {{0, 1000}};
   admin.timestamps["src"] = {{0, kNow - kDay / 2}};

@@ -59,8 +59,7 @@ aggregates:
   EXPECT_EQ(run.feed(0, 0, R"({"user":"a","type":"view","ts":1000})").outcome, Outcome::kEmitted);
   EXPECT_EQ(run.feed(0, 1, R"({"user":"a","type":"buy","price":12.5,"ts":2000})").outcome,
             Outcome::kEmitted);
-  EXPECT_EQ(run.feed(0, 2, R"({"user":"a","type":"click","ts":3000})").outcome,
-            Outcome::kFiltered);
+  EXPECT_EQ(run.feed(0, 2, R"({"user":"a","type":"click","ts":3000})").outcome, Outcome::kFiltered);
   EXPECT_EQ(run.feed(0, 3, R"({"user":"b","type":"buy","price":3,"ts":1500})").outcome,
             Outcome::kEmitted);
   EXPECT_EQ(run.feed(0, 4, R"({"user":"a","type":"buy","price":2.25,"ts":2500})").outcome,
@@ -97,22 +96,25 @@ aggregates: [{name: n, op: count}, {name: s, op: sum, field: v}]
   EXPECT_EQ(late.outcome, Outcome::kLate);
   EXPECT_EQ(run.engine().lateDropped(), 1u);
   run.feed(0, 5, R"({"k":"a","t":-5000,"v":1})");  // negative times floor correctly; late too
-  EXPECT_EQ(run.take(),
-            (Records{
-                R"(p0@0 a@0 {"key":"a","window_start":0,"window_end":10000,"n":1,"s":1} wm=1000)",
-                R"(p0@1 a@10000 {"key":"a","window_start":10000,"window_end":20000,"n":1,"s":2} wm=12000)",
-                R"(p0@2 a@0 {"key":"a","window_start":0,"window_end":10000,"n":2,"s":5} wm=12000)",
-                R"(p0@3 a@10000 {"key":"a","window_start":10000,"window_end":20000,"n":2,"s":10} wm=16000)",
-            }));
+  EXPECT_EQ(
+      run.take(),
+      (Records{
+          R"(p0@0 a@0 {"key":"a","window_start":0,"window_end":10000,"n":1,"s":1} wm=1000)",
+          R"(p0@1 a@10000 {"key":"a","window_start":10000,"window_end":20000,"n":1,"s":2} wm=12000)",
+          R"(p0@2 a@0 {"key":"a","window_start":0,"window_end":10000,"n":2,"s":5} wm=12000)",
+          R"(p0@3 a@10000 {"key":"a","window_start":10000,"window_end":20000,"n":2,"s":10} wm=16000)",
+      }));
   EXPECT_EQ(run.engine().lateDropped(), 2u);
 }
 
 TEST(Engine, TumblingNegativeTimestampFloors) {
-  Harness run("keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: 10}\n"
-          "aggregates: [{name: n, op: count}]");
+  Harness run(
+      "keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: 10}\n"
+      "aggregates: [{name: n, op: count}]");
   run.feed(0, 0, R"({"k":"a","t":-1})");
-  EXPECT_EQ(run.take(),
-            (Records{R"(p0@0 a@-10000 {"key":"a","window_start":-10000,"window_end":0,"n":1} wm=-1)"}));
+  EXPECT_EQ(
+      run.take(),
+      (Records{R"(p0@0 a@-10000 {"key":"a","window_start":-10000,"window_end":0,"n":1} wm=-1)"}));
 }
 
 TEST(Engine, SessionsMergeAndTombstoneTheAbsorbedWindow) {
@@ -126,14 +128,15 @@ aggregates: [{name: n, op: count}, {name: top, op: max, field: v}]
   run.feed(0, 1, R"({"k":"a","t":24000,"v":5})");  // separate [24s,34s)
   run.feed(0, 2, R"({"k":"a","t":5000,"v":2})");   // extends the first: [0,15s)
   run.feed(0, 3, R"({"k":"a","t":14500,"v":3})");  // within the gap of both: bridges them
-  EXPECT_EQ(run.take(),
-            (Records{
-                R"(p0@0 a@0 {"key":"a","window_start":0,"window_end":10000,"n":1,"top":1} wm=0)",
-                R"(p0@1 a@24000 {"key":"a","window_start":24000,"window_end":34000,"n":1,"top":5} wm=24000)",
-                R"(p0@2 a@0 {"key":"a","window_start":0,"window_end":15000,"n":2,"top":2} wm=24000)",
-                R"(p0@3 a@24000 <tombstone> wm=24000)",
-                R"(p0@3 a@0 {"key":"a","window_start":0,"window_end":34000,"n":4,"top":5} wm=24000)",
-            }));
+  EXPECT_EQ(
+      run.take(),
+      (Records{
+          R"(p0@0 a@0 {"key":"a","window_start":0,"window_end":10000,"n":1,"top":1} wm=0)",
+          R"(p0@1 a@24000 {"key":"a","window_start":24000,"window_end":34000,"n":1,"top":5} wm=24000)",
+          R"(p0@2 a@0 {"key":"a","window_start":0,"window_end":15000,"n":2,"top":2} wm=24000)",
+          R"(p0@3 a@24000 <tombstone> wm=24000)",
+          R"(p0@3 a@0 {"key":"a","window_start":0,"window_end":34000,"n":4,"top":5} wm=24000)",
+      }));
 }
 
 TEST(Engine, SessionLateEventsJoinOpenSessionsOnly) {
@@ -151,15 +154,16 @@ aggregates: [{name: n, op: count}]
   EXPECT_EQ(run.feed(0, 3, R"({"k":"b","t":195000})").outcome, Outcome::kEmitted);
   // b at 186s: alone [186s,196s) is closed (196 <= 200), but it overlaps b's open session.
   EXPECT_EQ(run.feed(0, 4, R"({"k":"b","t":186000})").outcome, Outcome::kEmitted);
-  EXPECT_EQ(run.take(),
-            (Records{
-                R"(p0@0 a@100000 {"key":"a","window_start":100000,"window_end":110000,"n":1} wm=100000)",
-                R"(p0@1 b@200000 {"key":"b","window_start":200000,"window_end":210000,"n":1} wm=200000)",
-                R"(p0@3 b@200000 <tombstone> wm=200000)",
-                R"(p0@3 b@195000 {"key":"b","window_start":195000,"window_end":210000,"n":2} wm=200000)",
-                R"(p0@4 b@195000 <tombstone> wm=200000)",
-                R"(p0@4 b@186000 {"key":"b","window_start":186000,"window_end":210000,"n":3} wm=200000)",
-            }));
+  EXPECT_EQ(
+      run.take(),
+      (Records{
+          R"(p0@0 a@100000 {"key":"a","window_start":100000,"window_end":110000,"n":1} wm=100000)",
+          R"(p0@1 b@200000 {"key":"b","window_start":200000,"window_end":210000,"n":1} wm=200000)",
+          R"(p0@3 b@200000 <tombstone> wm=200000)",
+          R"(p0@3 b@195000 {"key":"b","window_start":195000,"window_end":210000,"n":2} wm=200000)",
+          R"(p0@4 b@195000 <tombstone> wm=200000)",
+          R"(p0@4 b@186000 {"key":"b","window_start":186000,"window_end":210000,"n":3} wm=200000)",
+      }));
   EXPECT_EQ(run.engine().lateDropped(), 1u);
 }
 
@@ -190,8 +194,7 @@ aggregates: [{name: revenue, op: sum, field: price}]
   for (const auto& c : cases) {
     auto r = run.feed(0, 1, c.json);
     EXPECT_EQ(r.outcome, Outcome::kInvalid) << c.json;
-    EXPECT_NE(std::string(r.error).find(c.error), std::string::npos)
-        << c.json << " -> " << r.error;
+    EXPECT_NE(std::string(r.error).find(c.error), std::string::npos) << c.json << " -> " << r.error;
   }
   run.feed(0, 2, R"({"user":"a","ts":3,"price":2})");
   auto r = run.take();

@@ -50,12 +50,18 @@ class WorkerIT : public ::testing::Test {
                                             const std::string& group,
                                             std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {testing::binPath("kappa-worker"),
-                                     "--program", programFile_,
-                                     "--bootstrap", testing::kafkaBootstrap(),
-                                     "--source-topic", source,
-                                     "--output-topic", output,
-                                     "--group", group,
-                                     "--transactional-id", group + "-txn",
+                                     "--program",
+                                     programFile_,
+                                     "--bootstrap",
+                                     testing::kafkaBootstrap(),
+                                     "--source-topic",
+                                     source,
+                                     "--output-topic",
+                                     output,
+                                     "--group",
+                                     group,
+                                     "--transactional-id",
+                                     group + "-txn",
                                      "--create-topics"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<ChildProcess>(argv, logFile(group));
