@@ -7,14 +7,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
-#include <atomic>
 #include <cpprest/http_listener.h>
-#include <csignal>
-#include <iostream>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <iostream>
 #include <thread>
 
 #include "controllers/pipelineversion/kafka_connector.h"
@@ -98,8 +98,9 @@ std::string defaultIdentity() {
 }
 
 int run(const Flags& flags) {
-  auto config = flags.kubeconfig.empty() ? kube::loadDefaultConfig()
-                                         : kube::loadKubeconfigFile(flags.kubeconfig, flags.context);
+  auto config = flags.kubeconfig.empty()
+                    ? kube::loadDefaultConfig()
+                    : kube::loadKubeconfigFile(flags.kubeconfig, flags.context);
   if (!config.ok()) {
     spdlog::error("kubernetes config: {}", config.error().message);
     return 2;
@@ -136,8 +137,8 @@ int run(const Flags& flags) {
                         .Name("kappa_operator_reconcile_seconds")
                         .Help("Duration of one reconcile pass")
                         .Register(registry)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{
-                                     0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30});
+                        .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.05, 0.1,
+                                                                         0.5, 1, 5, 10, 30});
   auto& leading = prometheus::BuildGauge()
                       .Name("kappa_operator_leader")
                       .Help("1 while this instance holds the leader lease")
@@ -190,7 +191,8 @@ int run(const Flags& flags) {
 
   informer.start();
   spdlog::info("kappa-operator {} watching {}; identity {}", "0.1.0",
-               flags.ns.empty() ? std::string("all namespaces") : "namespace " + flags.ns, identity);
+               flags.ns.empty() ? std::string("all namespaces") : "namespace " + flags.ns,
+               identity);
 
   // The leader's work: N workers draining the queue until the stop token fires.
   auto work = [&](std::stop_token stop) {
@@ -234,8 +236,7 @@ int run(const Flags& flags) {
     elector = std::jthread([&](std::stop_token stop) {
       kube::LeaderElector le(
           kube, leaseConfig,
-          kube::LeaderCallbacks{work,
-                                [] { spdlog::info("stopped leading"); },
+          kube::LeaderCallbacks{work, [] { spdlog::info("stopped leading"); },
                                 [](const std::string& who) { spdlog::info("leader is {}", who); }});
       le.run(stop);
       // Lost the lease without being asked to stop: exit, so that a fresh process campaigns
@@ -263,8 +264,9 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, onSignal);
   CLI::App app{"kappa-operator: blue-green reprocessing cutovers for Kafka stream pipelines"};
   Flags f;
-  app.add_option("--kubeconfig", f.kubeconfig, "kubeconfig file (default: $KUBECONFIG, "
-                                               "~/.kube/config, then in-cluster)");
+  app.add_option("--kubeconfig", f.kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, "
+                 "~/.kube/config, then in-cluster)");
   app.add_option("--context", f.context, "kubeconfig context (default: current)");
   app.add_option("--namespace", f.ns, "Watch only this namespace (default: all)")
       ->envname("KAPPA_NAMESPACE");
@@ -276,9 +278,11 @@ int main(int argc, char** argv) {
       ->envname("KAPPA_WORKER_COMMAND");
   app.add_option("--metrics-address", f.metricsAddress, "host:port of /metrics and /healthz")
       ->envname("KAPPA_METRICS_ADDRESS");
-  app.add_option("--health-probe-address", f.healthProbeAddress, "host:port of /healthz and /readyz")
+  app.add_option("--health-probe-address", f.healthProbeAddress,
+                 "host:port of /healthz and /readyz")
       ->envname("KAPPA_HEALTH_PROBE_ADDRESS");
-  app.add_option("--leader-election", f.leaderElection, "Elect a leader through a Lease (true/false)")
+  app.add_option("--leader-election", f.leaderElection,
+                 "Elect a leader through a Lease (true/false)")
       ->envname("KAPPA_LEADER_ELECTION");
   app.add_option("--leader-election-name", f.leaseName, "Name of the Lease");
   app.add_option("--leader-election-namespace", f.leaseNamespace,

@@ -20,3 +20,18 @@ set_tests_properties(operator.cutover_it PROPERTIES
   RESOURCE_LOCK kappa_crds
   TIMEOUT 300
   ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV};KAPPA_TEST_KAFKA_ENV=${KAPPA_TEST_KAFKA_STATE}/kafka.env")
+
+# The kappa-operator binary: leader Lease, probes, metrics, the replay Deployment and
+# ResourceQuota written by the production adapter, clean SIGTERM. Same fixtures and lock.
+add_executable(operator_it operator/operator_it.cc)
+target_link_libraries(operator_it PRIVATE kappa_reconciler kappa_kube_workloads
+  kappa_test_support kappa_kube_test_support GTest::gtest_main)
+target_compile_definitions(operator_it PRIVATE KAPPA_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+add_dependencies(operator_it kappa-operator kappa-worker kappa-loadgen)
+add_test(NAME operator.operator_it COMMAND operator_it)
+set_tests_properties(operator.operator_it PROPERTIES
+  LABELS integration
+  FIXTURES_REQUIRED "apiserver;kafka"
+  RESOURCE_LOCK kappa_crds
+  TIMEOUT 300
+  ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV};KAPPA_TEST_KAFKA_ENV=${KAPPA_TEST_KAFKA_STATE}/kafka.env")

@@ -179,13 +179,15 @@ Result<Spec> specFromJson(const Json& j) {
   spec.catchUp.maxLagMessages = num<int64_t>(catchUp, "maxLagMessages", 0);
   spec.catchUp.stableSeconds = num<int64_t>(catchUp, "stableSeconds", spec.catchUp.stableSeconds);
   const Json& v = child(j, "validation");
-  spec.validation.mode = str(v, "mode") == "Skip" ? ValidationMode::kSkip : ValidationMode::kSampled;
+  spec.validation.mode =
+      str(v, "mode") == "Skip" ? ValidationMode::kSkip : ValidationMode::kSampled;
   spec.validation.sampleKeys = num<int32_t>(v, "sampleKeys", spec.validation.sampleKeys);
   spec.validation.compareFields = stringList(v, "compareFields");
   spec.validation.ignoreFields = stringList(v, "ignoreFields");
   spec.validation.numericTolerance = num<double>(v, "numericTolerance", 0);
   spec.validation.maxMismatchRatio = num<double>(v, "maxMismatchRatio", 0);
-  spec.validation.timeoutSeconds = num<int64_t>(v, "timeoutSeconds", spec.validation.timeoutSeconds);
+  spec.validation.timeoutSeconds =
+      num<int64_t>(v, "timeoutSeconds", spec.validation.timeoutSeconds);
   const Json& promotion = child(j, "promotion");
   spec.promotion.mode =
       str(promotion, "mode") == "Manual" ? PromotionMode::kManual : PromotionMode::kAuto;
@@ -275,9 +277,8 @@ Json statusToJson(const Status& s) {
   j["conditions"] = std::move(conditions);
   putString(j, "consumerGroup", s.consumerGroup);
   putString(j, "outputTopic", s.outputTopic);
-  Json lag{{"messages", s.lag.messages},
-           {"partitions", s.lag.partitions},
-           {"consumed", s.lag.consumed}};
+  Json lag{
+      {"messages", s.lag.messages}, {"partitions", s.lag.partitions}, {"consumed", s.lag.consumed}};
   putTime(lag, "sampledAt", s.lag.sampledAt);
   j["lag"] = std::move(lag);
   Json replay{{"progressPercent", s.replay.progressPercent},
@@ -345,21 +346,21 @@ Json aliasToJson(const std::string& ns, const std::string& name, const std::stri
                  const std::string& version, const std::string& topic,
                  const std::string& bootstrapServers, const std::string& previousVersion,
                  TimePoint promotedAt) {
-  return Json{{"apiVersion", "v1"},
-              {"kind", "ConfigMap"},
-              {"metadata",
-               {{"name", name},
-                {"namespace", ns},
-                {"labels",
-                 {{"app.kubernetes.io/managed-by", "kappa-operator"},
-                  {"kappa.io/pipeline", pipeline}}}}},
-              {"data",
-               {{"pipeline", pipeline},
-                {"version", version},
-                {"topic", topic},
-                {"bootstrapServers", bootstrapServers},
-                {"promotedAt", formatTimeRfc3339(promotedAt)},
-                {"previousVersion", previousVersion}}}};
+  return Json{
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", ns},
+        {"labels",
+         {{"app.kubernetes.io/managed-by", "kappa-operator"}, {"kappa.io/pipeline", pipeline}}}}},
+      {"data",
+       {{"pipeline", pipeline},
+        {"version", version},
+        {"topic", topic},
+        {"bootstrapServers", bootstrapServers},
+        {"promotedAt", formatTimeRfc3339(promotedAt)},
+        {"previousVersion", previousVersion}}}};
 }
 
 std::string builtinProgram(const Json& spec) {

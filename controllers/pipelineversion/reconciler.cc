@@ -26,7 +26,9 @@ std::ostream& operator<<(std::ostream& os, const ReconcileResult& r) {
   return os << " retry=" << r.retry << " error=\"" << r.error << "\"}";
 }
 
-kube::Resource pipelineVersions() { return kube::Resource{"kappa.io", "v1alpha1", "pipelineversions"}; }
+kube::Resource pipelineVersions() {
+  return kube::Resource{"kappa.io", "v1alpha1", "pipelineversions"};
+}
 
 namespace {
 
@@ -214,7 +216,8 @@ Result<void> Reconciler::execute(Pass& p, const Action& action) {
                          {"path", "/metadata/resourceVersion"},
                          {"value", kube::resourceVersionOf(p.obj)}});
           if (meta.contains("finalizers") && meta["finalizers"].is_array()) {
-            ops.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}});
+            ops.push_back(
+                {{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}});
           } else {
             ops.push_back({{"op", "add"},
                            {"path", "/metadata/finalizers"},
@@ -277,9 +280,9 @@ Result<void> Reconciler::execute(Pass& p, const Action& action) {
                                 a.previousVersion, a.promotedAt);
           if (a.expectedResourceVersion) {
             cm["metadata"]["resourceVersion"] = *a.expectedResourceVersion;
-            return voidOf(ports_.kube.update(
-                kube::ObjectRef{kube::resources::configMaps(), ns, a.name, ""}, cm,
-                kube::WriteOptions{options_.fieldManager, false}));
+            return voidOf(
+                ports_.kube.update(kube::ObjectRef{kube::resources::configMaps(), ns, a.name, ""},
+                                   cm, kube::WriteOptions{options_.fieldManager, false}));
           }
           auto r = ports_.kube.create(kube::CollectionRef{kube::resources::configMaps(), ns}, cm,
                                       kube::WriteOptions{options_.fieldManager, false});
@@ -289,7 +292,8 @@ Result<void> Reconciler::execute(Pass& p, const Action& action) {
           return voidOf(r);
         } else if constexpr (std::is_same_v<A, RecordEvent>) {
           ports_.events.record(
-              p.obj, a.type == EventType::kWarning ? kube::EventType::kWarning : kube::EventType::kNormal,
+              p.obj,
+              a.type == EventType::kWarning ? kube::EventType::kWarning : kube::EventType::kNormal,
               a.reason, a.reason, a.message);
           return {};
         }
@@ -355,7 +359,8 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   if (d.status) {
     Json body = p.obj;
     body["status"] = statusToJson(*d.status);
-    auto written = ports_.kube.updateStatus(ref, body, kube::WriteOptions{options_.fieldManager, false});
+    auto written =
+        ports_.kube.updateStatus(ref, body, kube::WriteOptions{options_.fieldManager, false});
     if (!written.ok()) {
       if (written.error().code == ErrorCode::kConflict) {
         // Changed since it was read: no action of this decision runs; read and decide again.

@@ -32,8 +32,8 @@ void ValidationRuns::start(const std::string& key, const RunValidation& request,
       if (it == runs_.end() || it->second.requestedAt != request.requestedAt) return;
       it->second.done = true;
       if (r.ok()) {
-        ValidationResult result{r->sampledKeys, r->comparedKeys, r->mismatchedKeys,
-                                r->mismatchRatio, {}};
+        ValidationResult result{
+            r->sampledKeys, r->comparedKeys, r->mismatchedKeys, r->mismatchRatio, {}};
         for (const auto& e : r->examples)
           result.examples.push_back(MismatchExample{e.key, e.serving, e.candidate});
         it->second.result = std::move(result);

@@ -73,9 +73,8 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
     container["env"] = envList(r.env);
   }
   // Each pod's name makes its transactional id unique among the replicas.
-  container["env"].push_back(
-      Json{{"name", "KAPPA_REPLICA_ID"},
-           {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+  container["env"].push_back(Json{{"name", "KAPPA_REPLICA_ID"},
+                                  {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
   container["resources"] = resourcesJson(r.resources);
   Json podSpec{{"containers", Json::array({container})}};
   if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;
@@ -98,20 +97,20 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
 }
 
 Json replayQuotaFor(const controllers::ReplayQuotaRequest& r) {
-  return Json{
-      {"apiVersion", "v1"},
-      {"kind", "ResourceQuota"},
-      {"metadata",
-       {{"name", r.name},
-        {"namespace", r.ns},
-        {"labels", {{kManagedBy, "kappa-operator"}}},
-        {"ownerReferences", ownerReference(r.owner)}}},
-      {"spec",
-       {{"hard", r.hard},
-        {"scopeSelector",
-         {{"matchExpressions", Json::array({Json{{"scopeName", "PriorityClass"},
-                                                 {"operator", "In"},
-                                                 {"values", Json::array({r.priorityClassName})}}})}}}}}};
+  return Json{{"apiVersion", "v1"},
+              {"kind", "ResourceQuota"},
+              {"metadata",
+               {{"name", r.name},
+                {"namespace", r.ns},
+                {"labels", {{kManagedBy, "kappa-operator"}}},
+                {"ownerReferences", ownerReference(r.owner)}}},
+              {"spec",
+               {{"hard", r.hard},
+                {"scopeSelector",
+                 {{"matchExpressions",
+                   Json::array({Json{{"scopeName", "PriorityClass"},
+                                     {"operator", "In"},
+                                     {"values", Json::array({r.priorityClassName})}}})}}}}}};
 }
 
 Result<void> KubeWorkloadRunner::ensureWorker(const controllers::WorkerRequest& request) {
@@ -137,7 +136,8 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
   }
   const Json& obj = *d;
   state.exists = true;
-  std::string profile = obj["metadata"].value("annotations", Json::object()).value(kProfileAnnotation, "");
+  std::string profile =
+      obj["metadata"].value("annotations", Json::object()).value(kProfileAnnotation, "");
   state.profile = profile == "replay" ? WorkerProfile::kReplay : WorkerProfile::kSteady;
   state.replicas = obj.value("spec", Json::object()).value("replicas", 1);
   state.readyReplicas = obj.value("status", Json::object()).value("readyReplicas", 0);
@@ -148,11 +148,13 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
   auto pods = api_.list(CollectionRef{resources::pods(), ns}, selector);
   if (!pods.ok()) return pods.error();
   for (const auto& pod : pods->items) {
-    const Json& statuses = pod.value("status", Json::object()).value("containerStatuses", Json::array());
+    const Json& statuses =
+        pod.value("status", Json::object()).value("containerStatuses", Json::array());
     for (const auto& cs : statuses) {
       std::string waiting =
           cs.value("state", Json::object()).value("waiting", Json::object()).value("reason", "");
-      if (waiting == "CrashLoopBackOff" || cs.value("restartCount", 0) >= options_.crashLoopRestarts)
+      if (waiting == "CrashLoopBackOff" ||
+          cs.value("restartCount", 0) >= options_.crashLoopRestarts)
         state.crashLooping = true;
     }
   }

@@ -12,9 +12,9 @@
 namespace kappa::controllers {
 namespace {
 
-using kube::Json;
 using kappa::testing::FakeKafkaAdmin;
 using kappa::testing::FakeKubeApi;
+using kube::Json;
 
 const std::string kNs = "team-a";
 
@@ -40,7 +40,8 @@ class RecordingKubeApi : public FakeKubeApi {
                       const kube::WriteOptions& options = {}) override {
     if (beforeUpdate) beforeUpdate(ref);
     updates.emplace_back(ref, obj);
-    journal_.add("kube:update:" + ref.resource.plural + (ref.subresource.empty() ? "" : "/" + ref.subresource));
+    journal_.add("kube:update:" + ref.resource.plural +
+                 (ref.subresource.empty() ? "" : "/" + ref.subresource));
     return FakeKubeApi::update(ref, obj, options);
   }
   Result<Json> create(const kube::CollectionRef& ref, const Json& obj,
@@ -145,9 +146,11 @@ class FixedClock : public Clock {
 Json pipelineVersion(const std::string& version) {
   return Json::parse(R"({
     "apiVersion": "kappa.io/v1alpha1", "kind": "PipelineVersion",
-    "metadata": {"name": "sessions-)" + version + R"("},
+    "metadata": {"name": "sessions-)" +
+                     version + R"("},
     "spec": {
-      "pipeline": "sessions", "version": ")" + version + R"(",
+      "pipeline": "sessions", "version": ")" +
+                     version + R"(",
       "kafka": {"bootstrapServers": "broker:9092"},
       "source": {"topic": "clicks"},
       "processor": {"builtin": {"keyField": "user_id",
@@ -363,8 +366,8 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   s.lag.sampledAt = clock_.t;
   s.replay.etaSeconds = 12;
   s.replay.progressPercent = 99.5;
-  s.conditions.push_back(Condition{kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok",
-                                   clock_.t, 3});
+  s.conditions.push_back(
+      Condition{kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok", clock_.t, 3});
   s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));

@@ -106,14 +106,14 @@ class CutoverIT : public ::testing::Test {
     env_ = testing::apiserverEnv();
     ASSERT_TRUE(env_.count("KUBECONFIG"));
     std::string kubectl = "KUBECONFIG=" + shellQuote(env_["KUBECONFIG"]) + " kubectl ";
-    auto applied = testing::run(kubectl + "apply -f " +
-                                shellQuote(std::string(KAPPA_SOURCE_DIR) +
-                                           "/crds/pipelineversions.kappa.io.yaml") +
-                                " 2>&1");
+    auto applied = testing::run(
+        kubectl + "apply -f " +
+        shellQuote(std::string(KAPPA_SOURCE_DIR) + "/crds/pipelineversions.kappa.io.yaml") +
+        " 2>&1");
     ASSERT_EQ(applied.exitCode, 0) << applied.out;
-    auto established = testing::run(
-        kubectl + "wait --for condition=established --timeout=60s "
-                  "crd/pipelineversions.kappa.io 2>&1");
+    auto established = testing::run(kubectl +
+                                    "wait --for condition=established --timeout=60s "
+                                    "crd/pipelineversions.kappa.io 2>&1");
     ASSERT_EQ(established.exitCode, 0) << established.out;
   }
   std::map<std::string, std::string> env_;
@@ -129,9 +129,9 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
   // Topic names are global to the broker: unique per run, like every other name here.
   std::string out1 = testing::uniqueName("sessions-v1");
   std::string out2 = testing::uniqueName("sessions-v2");
-  auto loadgen = testing::run(testing::binPath("kappa-loadgen") + " --bootstrap " + bootstrap +
-                              " --topic " + source +
-                              " --create-partitions 2 --count 20000 --keys 500 2>&1");
+  auto loadgen =
+      testing::run(testing::binPath("kappa-loadgen") + " --bootstrap " + bootstrap + " --topic " +
+                   source + " --create-partitions 2 --count 20000 --keys 500 2>&1");
   ASSERT_EQ(loadgen.exitCode, 0) << loadgen.out;
 
   std::string logDir = std::filesystem::temp_directory_path() / testing::uniqueName("workers");
@@ -151,8 +151,8 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
     return (*got).value("status", Json::object()).value("phase", "");
   };
   auto aliasVersion = [&]() -> std::string {
-    auto got = client->get(kube::ObjectRef{kube::resources::configMaps(), ns.name(),
-                                           "sessions-serving", ""});
+    auto got = client->get(
+        kube::ObjectRef{kube::resources::configMaps(), ns.name(), "sessions-serving", ""});
     return got.ok() ? (*got)["data"].value("version", "") : "";
   };
   std::map<std::string, std::vector<std::string>> phases;  // the phases each version went through
@@ -189,8 +189,8 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
   };
 
   ASSERT_TRUE(client->create(plvs, pipelineVersion("v1", bootstrap, source, out1, false)).ok());
-  ASSERT_TRUE(runUntil([&] { return phaseOf("sessions-v1") == "Serving" && aliasVersion() == "v1"; },
-                       90s))
+  ASSERT_TRUE(
+      runUntil([&] { return phaseOf("sessions-v1") == "Serving" && aliasVersion() == "v1"; }, 90s))
       << dump();
   Status v1 = statusFromJson((*client->get(plvs.object("sessions-v1")))["status"]);
   EXPECT_EQ(v1.lag.messages, 0);
@@ -251,6 +251,7 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
   (void)admin->deleteTopic(out2);
   (void)admin->deleteTopic(out2 + ".dlq");
   (void)admin->deleteTopic(source);
+  if (!HasFailure()) std::filesystem::remove_all(logDir);
 }
 
 }  // namespace
