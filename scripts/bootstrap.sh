@@ -39,4 +39,8 @@ fi
 if [ -x "$repo/e2e/cluster/build-control-plane.sh" ]; then
   "$repo/e2e/cluster/build-control-plane.sh"
 fi
+# helm and promtool for the chart and alert-rule checks, built from Go modules.
+if [ -x "$repo/e2e/tools/build-tools.sh" ]; then
+  "$repo/e2e/tools/build-tools.sh"
+fi
 echo "bootstrap: ready"

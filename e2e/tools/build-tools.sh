@@ -18,15 +18,6 @@ print_bin=0
 [ "${1:-}" = "--print-bin" ] && print_bin=1
 say() { if [ $print_bin -eq 1 ]; then echo "$@" >&2; else echo "$@"; fi; }
 
-# Debian packages that tests/chart/check-chart.sh uses next to the tools.
-if ! python3 -c 'import yaml' >/dev/null 2>&1; then
-  say "tools: installing python3-yaml"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
-fi
-
 HELM_MODULE=helm.sh/helm/v3
 PROMETHEUS_MODULE=github.com/prometheus/prometheus
 helm_version=$(sed -n "s#^\s*$HELM_MODULE \(v[^ ]*\).*#\1#p" "$here/helm/go.mod" | head -n1)
@@ -38,19 +29,13 @@ if [ -z "$go" ]; then
   if command -v go >/dev/null 2>&1; then go=$(command -v go); else go=/usr/local/go/bin/go; fi
 fi
 [ -x "$go" ] || { echo "tools: Go not found (put go on PATH or set GO=/path/to/go)" >&2; exit 1; }
-have_go=$(GOTOOLCHAIN=local "$go" env GOVERSION)
-have_go=${have_go#go}
-for m in helm promtool; do
-  need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$here/$m/go.mod")
-  if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
-    echo "tools: $m needs Go >= $need_go; $go is go$have_go" >&2
-    exit 1
-  fi
-done
+# The stamp is keyed on the Go binary's identity (path, size, mtime) rather than on
+# `go env`, so that a ready cache answers without starting Go.
+go_id=$(stat -L -c '%n %s %Y' "$go")
 
 kappa_cache=${KAPPA_CACHE:-$HOME/.cache/kappa}
 key=$(cat "$here"/helm/go.mod "$here"/helm/go.sum "$here"/promtool/go.mod "$here"/promtool/go.sum \
-  "$0" <(echo "go$have_go") | sha256sum | cut -c1-64)
+  "$0" <(echo "$go_id") | sha256sum | cut -c1-64)
 dir="$kappa_cache/tools-${key:0:16}"
 bin="$dir/bin"
 stamp="$dir/stamp"
@@ -75,6 +60,25 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$bin/helm" ] && [ 
   done_msg
   exit 0
 fi
+
+# Debian packages that tests/chart/check-chart.sh uses next to the tools.
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  say "tools: installing python3-yaml"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+fi
+
+have_go=$(GOTOOLCHAIN=local "$go" env GOVERSION)
+have_go=${have_go#go}
+for m in helm promtool; do
+  need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$here/$m/go.mod")
+  if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
+    echo "tools: $m needs Go >= $need_go; $go is go$have_go" >&2
+    exit 1
+  fi
+done
 
 export GOTOOLCHAIN=local GOPATH="$kappa_cache/go" GOMODCACHE="$kappa_cache/go/mod" \
   GOCACHE="$kappa_cache/go/build" CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false -trimpath"
@@ -120,5 +124,5 @@ say "tools: building promtool $prom_version (Prometheus $pv; first time: a few m
 build promtool "$here/promtool" github.com/prometheus/prometheus/cmd/promtool "$pl"
 
 echo "$key" >"$stamp"
-say "tools: cold build took $((SECONDS - t_all))s"
+say "tools: build took $((SECONDS - t_all))s"
 done_msg
