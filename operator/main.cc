@@ -34,6 +34,7 @@ using namespace kappa;
 using namespace std::chrono_literals;
 
 std::atomic<bool> stopRequested{false};
+std::atomic<bool> lostLease{false};
 void onSignal(int) { stopRequested.store(true); }
 
 struct Flags {
@@ -102,7 +103,7 @@ int run(const Flags& flags) {
                     ? kube::loadDefaultConfig()
                     : kube::loadKubeconfigFile(flags.kubeconfig, flags.context);
   if (!config.ok()) {
-    spdlog::error("kubernetes config: {}", config.error().message);
+    spdlog::error("msg=\"kubernetes config\" error=\"{}\"", config.error().message);
     return 2;
   }
   kube::ClientOptions clientOptions;
@@ -115,14 +116,14 @@ int run(const Flags& flags) {
                                    : flags.leaseNamespace;
   auto api = kube::CppRestKubeApi::create(*config, clientOptions);
   if (!api.ok()) {
-    spdlog::error("kubernetes client: {}", api.error().message);
+    spdlog::error("msg=\"kubernetes client\" error=\"{}\"", api.error().message);
     return 2;
   }
   kube::KubeApi& kube = **api;
 
   auto metrics = metrics::MetricsServer::start(flags.metricsAddress);
   if (!metrics.ok()) {
-    spdlog::error("{}", metrics.error().message);
+    spdlog::error("msg=\"metrics server\" error=\"{}\"", metrics.error().message);
     return 2;
   }
   auto& registry = (*metrics)->registry();
@@ -173,7 +174,8 @@ int run(const Flags& flags) {
   try {
     probes = ProbeServer::start(flags.healthProbeAddress, [&] { return informer.hasSynced(); });
   } catch (const std::exception& e) {
-    spdlog::error("health probe address {}: {}", flags.healthProbeAddress, e.what());
+    spdlog::error("msg=\"health probe server\" address={} error=\"{}\"", flags.healthProbeAddress,
+                  e.what());
     return 2;
   }
 
@@ -190,15 +192,15 @@ int run(const Flags& flags) {
       controllers::ReconcilerOptions{}, [&](const std::string& key) { queue.add(key); });
 
   informer.start();
-  spdlog::info("kappa-operator {} watching {}; identity {}", "0.1.0",
-               flags.ns.empty() ? std::string("all namespaces") : "namespace " + flags.ns,
-               identity);
+  spdlog::info("msg=started version={} namespace={} identity={}", "0.1.0",
+               flags.ns.empty() ? std::string("*") : flags.ns, identity);
 
   // The leader's work: N workers draining the queue until the stop token fires.
   auto work = [&](std::stop_token stop) {
     leading.Set(1);
-    spdlog::info("leading: starting {} reconcile worker(s)", flags.workers);
-    if (!informer.waitForSync(std::chrono::minutes(5))) spdlog::warn("informer not synced yet");
+    spdlog::info("msg=leading workers={}", flags.workers);
+    if (!informer.waitForSync(std::chrono::minutes(5)))
+      spdlog::warn("msg=\"informer not synced yet\"");
     std::vector<std::jthread> workers;
     for (int i = 0; i < flags.workers; ++i) {
       workers.emplace_back([&, stop] {
@@ -212,7 +214,8 @@ int run(const Flags& flags) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
           if (r.retry) {
             reconcileRetry.Increment();
-            spdlog::warn("reconcile {}: {} (retrying with backoff)", *key, r.error);
+            spdlog::warn("msg=\"reconcile failed, retrying with backoff\" key={} error=\"{}\"",
+                         *key, r.error);
             queue.addRateLimited(*key);
           } else {
             (r.error.empty() ? reconcileOk : reconcileConflict).Increment();
@@ -236,25 +239,30 @@ int run(const Flags& flags) {
     elector = std::jthread([&](std::stop_token stop) {
       kube::LeaderElector le(
           kube, leaseConfig,
-          kube::LeaderCallbacks{work, [] { spdlog::info("stopped leading"); },
-                                [](const std::string& who) { spdlog::info("leader is {}", who); }});
+          kube::LeaderCallbacks{work, [] { spdlog::info("msg=\"stopped leading\""); },
+                                [](const std::string& who) {
+                                  spdlog::info("msg=\"leader observed\" leader={}", who);
+                                }});
       le.run(stop);
       // Lost the lease without being asked to stop: exit, so that a fresh process campaigns
       // again from a clean state (as client-go controllers do).
-      if (!stop.stop_requested()) stopRequested.store(true);
+      if (!stop.stop_requested()) {
+        lostLease.store(true);
+        stopRequested.store(true);
+      }
     });
   } else {
     elector = std::jthread([&](std::stop_token stop) { work(stop); });
   }
 
   while (!stopRequested.load()) std::this_thread::sleep_for(200ms);
-  spdlog::info("shutting down");
+  spdlog::info("msg=\"shutting down\"");
   elector.request_stop();
   elector.join();
   informer.stop();
   queue.shutDown();
-  spdlog::info("stopped");
-  return 0;
+  spdlog::info("msg=stopped lost_lease={}", lostLease.load());
+  return lostLease.load() ? 1 : 0;
 }
 
 }  // namespace
@@ -303,7 +311,7 @@ int main(int argc, char** argv) {
     std::cerr << "kappa-operator: " << e.what() << "\n";
     return 2;
   }
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(f.logLevel));
   return run(f);
 }

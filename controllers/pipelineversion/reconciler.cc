@@ -321,7 +321,7 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   auto spec = specFromJson(p.obj.value("spec", Json()));
   if (!spec.ok()) {
     // The CRD schema rejects such objects; nothing to do until the object changes.
-    spdlog::warn("pipelineversion {}: {}", key.str(), spec.error().message);
+    spdlog::warn("msg=\"invalid spec\" key={} error=\"{}\"", key.str(), spec.error().message);
     return ReconcileResult{std::nullopt, false, spec.error().message};
   }
   o.spec = std::move(*spec);
@@ -370,8 +370,8 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
     }
     p.obj = std::move(*written);
     if (d.status->phase != o.status.phase) {
-      spdlog::info("pipelineversion {}: {} -> {} {}", key.str(), phaseName(o.status.phase),
-                   phaseName(d.status->phase), d.status->message);
+      spdlog::info("msg=\"phase changed\" key={} from={} to={} message=\"{}\"", key.str(),
+                   phaseName(o.status.phase), phaseName(d.status->phase), d.status->message);
     }
   }
   for (const auto& action : d.actions) {
@@ -380,7 +380,8 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
     std::ostringstream what;
     what << action;
     const Error& e = r.error();
-    spdlog::warn("pipelineversion {}: {} failed: {}", key.str(), what.str(), e.message);
+    spdlog::warn("msg=\"action failed\" key={} action=\"{}\" code={} error=\"{}\"", key.str(),
+                 what.str(), errorCodeName(e.code), e.message);
     if (e.code == ErrorCode::kConflict) {
       return ReconcileResult{Seconds{0}, false, what.str() + ": " + e.message};
     }
