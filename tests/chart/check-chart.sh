@@ -159,6 +159,31 @@ for d in docs:
             assert "*" not in r["verbs"] and "*" not in r["resources"], r
 PY
 }
+# Every value carries a comment: a key is documented by the comment line right above it, or
+# by a documented mapping it belongs to (e.g. securityContext's fields).
+check_values_documented() {
+  python3 - "$chart/values.yaml" <<'PY'
+import re, sys
+stack, missing, prev = [], [], ""
+for n, line in enumerate(open(sys.argv[1]), 1):
+    if not line.strip():
+        continue
+    m = re.match(r"^( *)([A-Za-z0-9_.-]+):", line)
+    if m and not line.lstrip().startswith("#"):
+        indent = len(m.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        documented = prev.lstrip().startswith("#") or any(d for _, d in stack)
+        if not documented:
+            missing.append("%d: %s" % (n, line.strip()))
+        stack.append((indent, prev.lstrip().startswith("#")))
+    prev = line
+if missing:
+    print("values without a comment:\n  " + "\n  ".join(missing))
+    sys.exit(1)
+PY
+}
+run "values.yaml: every value documented with a comment" check_values_documented
 run "PrometheusRule spec is files/alerts.yaml verbatim, with the four alerts" check_rule_embedded
 run "Grafana dashboard ConfigMap: label, valid JSON, phases/lag/progress/mismatch/durations" check_dashboard
 run "operator Deployment: restricted securityContext, probes, resources, args from values" check_deployment
