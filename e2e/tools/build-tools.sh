@@ -124,5 +124,9 @@ say "tools: building promtool $prom_version (Prometheus $pv; first time: a few m
 build promtool "$here/promtool" github.com/prometheus/prometheus/cmd/promtool "$pl"
 
 echo "$key" >"$stamp"
+# Earlier pins' builds are of no further use.
+for d in "$kappa_cache"/tools-*; do
+  [ "$d" = "$dir" ] || rm -rf "$d"
+done
 say "tools: build took $((SECONDS - t_all))s"
 done_msg
