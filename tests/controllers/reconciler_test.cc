@@ -62,8 +62,10 @@ class RecordingKubeApi : public FakeKubeApi {
 class RecordingKafkaAdmin : public FakeKafkaAdmin {
  public:
   explicit RecordingKafkaAdmin(Journal& j) : journal_(j) {}
+  std::optional<Error> createError;  // every createTopic fails with it
   Result<void> createTopic(const kafka::TopicSpec& s) override {
     journal_.add("kafka:createTopic:" + s.name);
+    if (createError) return *createError;
     return FakeKafkaAdmin::createTopic(s);
   }
   Result<void> deleteTopic(const std::string& t) override {
@@ -387,6 +389,60 @@ TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
   EXPECT_FALSE(runner_.workers.count("sessions-v1"));
   EXPECT_GE(journal_.find("kafka:deleteGroup:" + draining.consumerGroup), 0);
   EXPECT_LT(journal_.find("kube:update:pipelineversions/status"), journal_.find("worker:delete"));
+}
+
+TEST_F(ReconcilerTest, TerminalTopicRefusalFailsTheVersionOnTheNextPass) {
+  create("v1", Status{});
+  admin_.createError = Error{ErrorCode::kInvalidArgument, "policy violation: cleanup.policy"};
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;  // not a retry with backoff: the refusal is a fact
+  EXPECT_EQ(r.requeueAfter, Seconds{0});
+  ASSERT_EQ(statusOf("v1").phase, Phase::kProvisioning);
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  Status s = statusOf("v1");
+  EXPECT_EQ(s.phase, Phase::kFailed) << s;
+  EXPECT_EQ(s.reason, "TopicCreationRefused");
+  EXPECT_NE(s.message.find("policy violation"), std::string::npos) << s.message;
+}
+
+TEST_F(ReconcilerTest, RetriableKafkaErrorRetriesWithBackoff) {
+  create("v1", Status{});
+  admin_.createError = Error{ErrorCode::kUnavailable, "broker down"};
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_TRUE(r.retry) << r;
+  admin_.createError.reset();
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(statusOf("v1").phase, Phase::kProvisioning);
+  EXPECT_TRUE(admin_.topics.count("sessions.v1"));
+}
+
+TEST_F(ReconcilerTest, DeletionCleansUpThenRemovesOnlyItsOwnFinalizer) {
+  Status s = serving("v1");
+  s.phase = Phase::kRetired;
+  create("v1", s);
+  // Another controller's finalizer comes first in the list.
+  Json obj = get(ref("v1"));
+  obj["metadata"]["finalizers"] = Json::array({"other.io/keep", kFinalizer});
+  ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
+  obj = get(ref("v1"));
+  obj["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.t);
+  ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
+  admin_.topics["sessions.v1"] = {"sessions.v1", 2, {}};
+  admin_.topics["sessions.v1.dlq"] = {"sessions.v1.dlq", 2, {}};
+  runner_.workers["sessions-v1"] = WorkerRequest{};
+
+  for (int i = 0; i < 4; ++i) ASSERT_FALSE(reconciler_.reconcile({kNs, "sessions-v1"}).retry);
+  EXPECT_FALSE(runner_.workers.count("sessions-v1"));
+  EXPECT_FALSE(admin_.topics.count("sessions.v1"));
+  EXPECT_FALSE(admin_.topics.count("sessions.v1.dlq"));
+  EXPECT_EQ(get(ref("v1"))["metadata"]["finalizers"], Json::array({"other.io/keep"}));
+  int patch = journal_.find("kube:patch:pipelineversions:");
+  ASSERT_GE(patch, 0);
+  const std::string& body = journal_.entries[patch];
+  EXPECT_NE(body.find(R"("op":"test","path":"/metadata/finalizers/1")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("op":"remove","path":"/metadata/finalizers/1")"), std::string::npos)
+      << body;
 }
 
 }  // namespace

@@ -1,0 +1,132 @@
+// The Deployment and ResourceQuota documents of KubeWorkloadRunner, and its reading of a
+// Deployment and its pods back into WorkerState, against the in-memory fake apiserver.
+#include "runtime/kube/kube_workload_runner.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/kube_fake_api.h"
+
+namespace kappa::kube {
+namespace {
+
+using controllers::ContainerProcessor;
+using controllers::WorkerProfile;
+using controllers::WorkerRequest;
+
+WorkerRequest request() {
+  WorkerRequest r;
+  r.ns = "team-a";
+  r.name = "sessions-v2";
+  r.pipeline = "sessions";
+  r.version = "v2";
+  r.owner = {"kappa.io/v1alpha1", "PipelineVersion", "sessions-v2", "uid-7"};
+  r.profile = WorkerProfile::kReplay;
+  r.replicas = 4;
+  r.resources.requests = {{"cpu", "1"}};
+  r.priorityClassName = "kappa-replay";
+  r.env = {{"KAPPA_OUTPUT_TOPIC", "sessions.v2"}, {"KAPPA_PROGRAM", "{}"}};
+  return r;
+}
+
+std::map<std::string, Json> envByName(const Json& container) {
+  std::map<std::string, Json> out;
+  for (const auto& e : container["env"]) out[e["name"]] = e;
+  return out;
+}
+
+TEST(KubeWorkloadRunner, BuiltinWorkerDeployment) {
+  KubeWorkloadOptions options;
+  options.workerImage = "registry/kappa-worker:1";
+  options.workerCommand = {"/usr/local/bin/kappa-worker"};
+  Json d = deploymentFor(request(), options);
+  EXPECT_EQ(d["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kappa-operator");
+  EXPECT_EQ(d["spec"]["selector"]["matchLabels"], d["metadata"]["labels"]);
+  EXPECT_EQ(d["spec"]["template"]["metadata"]["labels"], d["metadata"]["labels"]);
+  EXPECT_EQ(d["metadata"]["ownerReferences"][0]["uid"], "uid-7");
+  EXPECT_EQ(d["metadata"]["ownerReferences"][0]["controller"], true);
+  EXPECT_EQ(d["spec"]["replicas"], 4);
+  const Json& pod = d["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["priorityClassName"], "kappa-replay");
+  const Json& c = pod["containers"][0];
+  EXPECT_EQ(c["image"], "registry/kappa-worker:1");
+  EXPECT_EQ(c["command"], Json::array({"/usr/local/bin/kappa-worker"}));
+  EXPECT_EQ(c["resources"]["requests"]["cpu"], "1");
+  auto env = envByName(c);
+  EXPECT_EQ(env["KAPPA_OUTPUT_TOPIC"]["value"], "sessions.v2");
+  EXPECT_EQ(env["KAPPA_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+}
+
+TEST(KubeWorkloadRunner, ContainerProcessorKeepsTheUsersImageAndGetsTheKappaEnv) {
+  WorkerRequest r = request();
+  r.profile = WorkerProfile::kSteady;
+  r.priorityClassName.clear();
+  r.container = ContainerProcessor{"flink:1.18",
+                                   {"/opt/run"},
+                                   {"--job", "x"},
+                                   {{"USER_VAR", "1"}, {"KAPPA_OUTPUT_TOPIC", "spoofed"}}};
+  Json d = deploymentFor(r, KubeWorkloadOptions{});
+  const Json& pod = d["spec"]["template"]["spec"];
+  EXPECT_FALSE(pod.contains("priorityClassName"));
+  const Json& c = pod["containers"][0];
+  EXPECT_EQ(c["image"], "flink:1.18");
+  EXPECT_EQ(c["command"], Json::array({"/opt/run"}));
+  EXPECT_EQ(c["args"], Json::array({"--job", "x"}));
+  // The operator's KAPPA_* come after the user's (the last of a name wins in a container).
+  size_t spoofed = 0, ours = 0;
+  for (size_t i = 0; i < c["env"].size(); ++i) {
+    if (c["env"][i].value("value", "") == "spoofed") spoofed = i;
+    if (c["env"][i].value("value", "") == "sessions.v2") ours = i;
+  }
+  EXPECT_LT(spoofed, ours);
+  EXPECT_EQ(envByName(c)["KAPPA_OUTPUT_TOPIC"]["value"], "sessions.v2");
+  EXPECT_EQ(envByName(c)["USER_VAR"]["value"], "1");
+}
+
+TEST(KubeWorkloadRunner, QuotaIsScopedToThePriorityClass) {
+  Json q = replayQuotaFor(controllers::ReplayQuotaRequest{
+      "team-a", "sessions-v2-replay", request().owner, "kappa-replay", {{"pods", "8"}}});
+  EXPECT_EQ(q["spec"]["hard"]["pods"], "8");
+  const Json& expr = q["spec"]["scopeSelector"]["matchExpressions"][0];
+  EXPECT_EQ(expr["scopeName"], "PriorityClass");
+  EXPECT_EQ(expr["operator"], "In");
+  EXPECT_EQ(expr["values"], Json::array({"kappa-replay"}));
+}
+
+TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
+  testing::FakeKubeApi api;
+  KubeWorkloadRunner runner(api, KubeWorkloadOptions{});
+  auto none = runner.observeWorker("team-a", "sessions-v2");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->exists);
+
+  Json d = deploymentFor(request(), KubeWorkloadOptions{});
+  d["status"] = {{"readyReplicas", 3}};
+  ASSERT_TRUE(api.create(CollectionRef{resources::deployments(), "team-a"}, d).ok());
+  auto state = runner.observeWorker("team-a", "sessions-v2");
+  ASSERT_TRUE(state.ok()) << state.error();
+  EXPECT_TRUE(state->exists);
+  EXPECT_EQ(state->profile, WorkerProfile::kReplay);
+  EXPECT_EQ(state->replicas, 4);
+  EXPECT_EQ(state->readyReplicas, 3);
+  EXPECT_FALSE(state->crashLooping);
+
+  Json pod{{"apiVersion", "v1"},
+           {"kind", "Pod"},
+           {"metadata", {{"name", "sessions-v2-abc"}, {"labels", d["metadata"]["labels"]}}},
+           {"status",
+            {{"containerStatuses",
+              Json::array({{{"name", "worker"},
+                            {"restartCount", 2},
+                            {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}}}})}}}};
+  ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, pod).ok());
+  state = runner.observeWorker("team-a", "sessions-v2");
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->crashLooping);
+
+  ASSERT_TRUE(runner.deleteWorker("team-a", "sessions-v2").ok());
+  ASSERT_TRUE(runner.deleteWorker("team-a", "sessions-v2").ok());  // idempotent
+  EXPECT_FALSE(runner.observeWorker("team-a", "sessions-v2")->exists);
+}
+
+}  // namespace
+}  // namespace kappa::kube
