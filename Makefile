@@ -7,7 +7,7 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down bench fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down cluster-up cluster-down demo bench fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
@@ -65,6 +65,18 @@ apiserver-up:
 
 apiserver-down:
 	@e2e/cluster/apiserver-down.sh .local
+
+# The whole local stack: Kafka, etcd + kube-apiserver, CRD and RBAC from the chart, the node
+# runner and kappa-operator under its ServiceAccount (writes .local/cluster.env).
+cluster-up: build
+	@KAPPA_BIN=$${KAPPA_BIN:-$(BUILD)/bin} e2e/cluster-up.sh .local
+
+cluster-down:
+	@e2e/cluster-down.sh .local
+
+# A live v1 -> v2 cutover, then a buggy v3 blocked by validation, on the local stack.
+demo: build cluster-up
+	@e2e/demo.sh .local
 
 bench: build
 	@bench/run.sh $(BUILD)

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# make demo: a live v1 -> v2 cutover, then a buggy v3 that validation blocks, on the local
+# stack started by e2e/cluster-up.sh (make demo runs build and cluster-up first).
+#
+#   demo.sh [STATE_DIR]     (default .local)   DEMO_HISTORY=200000 DEMO_RATE=500
+#
+# Every run uses a fresh source topic and fresh output topics (suffix = the run id); the
+# PipelineVersions of an earlier run are deleted first, so re-running works.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+state=${1:-$repo/.local}
+state=$(cd "$state" && pwd)
+ns=kappa-demo
+history=${DEMO_HISTORY:-200000}
+rate=${DEMO_RATE:-500}
+run_id=$(date +%H%M%S)
+topic=clickstream.raw.$run_id
+start=$(date +%s)
+
+die() { echo "demo: $*" >&2; exit 1; }
+[ -f "$state/cluster.env" ] || die "$state/cluster.env missing: run make cluster-up first"
+# shellcheck disable=SC1091
+source "$state/cluster.env"
+export KUBECONFIG
+bin=$KAPPA_BIN
+k() { "$KUBECTL" "$@"; }
+kk() { local sub=$1; shift; "$bin/kubectl-kappa" "$sub" --kubeconfig "$KUBECONFIG" -n "$ns" "$@"; }
+tty=false
+[ -t 1 ] && tty=true
+bold() { if $tty; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+step() { echo; bold "==> $* (t+$(($(date +%s) - start))s)"; }
+field() { k get plv "$1" -n "$ns" -o jsonpath="{$2}" 2>/dev/null || true; }
+
+# show_until TIMEOUT MESSAGE PLV CHECK...: refreshes `kubectl kappa status sessions` every 2 s
+# (in place on a terminal, one line per 5 s otherwise) until CHECK succeeds; stops with an
+# error when PipelineVersion PLV (if given) fails or TIMEOUT seconds pass.
+show_until() {
+  local timeout=$1 msg=$2 plv=$3 t0 last=0 out lines=0
+  shift 3
+  t0=$(date +%s)
+  while true; do
+    if "$@"; then
+      out=$(kk status sessions 2>&1 || true)
+      if $tty; then
+        [ "$lines" -gt 0 ] && printf '\033[%dA' "$lines"
+        printf '\033[J'
+      fi
+      echo "$out"
+      return 0
+    fi
+    if [ "$(field "$plv" .status.phase)" = Failed ]; then
+      echo
+      k get plv -n "$ns" 2>&1 || true
+      die "$plv Failed: $(field "$plv" .status.message) (operator log: $state/cluster/operator.log, workers: $state/cluster/node/logs/$ns)"
+    fi
+    if [ $(($(date +%s) - t0)) -ge "$timeout" ]; then
+      echo
+      kk status sessions 2>&1 || true
+      k get plv -n "$ns" 2>&1 || true
+      die "timed out after ${timeout}s waiting until $msg (operator log: $state/cluster/operator.log, workers: $state/cluster/node/logs/$ns)"
+    fi
+    if $tty; then
+      out=$(kk status sessions 2>&1 || true)
+      out=$(printf '%s\n  waiting until %s ... %ss' "$out" "$msg" $(($(date +%s) - t0)))
+      [ "$lines" -gt 0 ] && printf '\033[%dA' "$lines"
+      printf '\033[J%s\n' "$out"
+      lines=$(printf '%s\n' "$out" | wc -l)
+    elif [ $(($(date +%s) - last)) -ge 5 ]; then
+      last=$(date +%s)
+      echo "  [$(($(date +%s) - t0))s] $(k get plv -n "$ns" -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} lag={.status.lag.messages} progress={.status.replay.progressPercent}% mismatched={.status.validation.mismatchedKeys}; {end}' 2>/dev/null)"
+    fi
+    sleep 2
+  done
+}
+phase_is() { [ "$(field "$1" .status.phase)" = "$2" ]; }
+blocked() {
+  local p
+  p=$(field sessions-v3 .status.phase)
+  [ "$p" = Failed ] && return 0
+  [ "$p" = AwaitingPromotion ] && [ "$(field sessions-v3 .status.validation.mismatchedKeys)" != "" ] &&
+    [ "$(field sessions-v3 .status.validation.mismatchedKeys)" != 0 ]
+}
+
+manifest() { # manifest SOURCE_EXAMPLE VERSION [bug] -> YAML on stdout
+  python3 - "$1" "$2" "${3:-}" "$KAFKA_BOOTSTRAP" "$topic" "$run_id" <<'PY'
+import sys, yaml
+src, version, bug, bootstrap, topic, run_id = sys.argv[1:7]
+doc = yaml.safe_load(open(src))
+doc["metadata"]["name"] = "sessions-" + version
+doc["metadata"].setdefault("labels", {})["kappa.io/demo"] = "true"
+spec = doc["spec"]
+spec["version"] = version
+spec["kafka"]["bootstrapServers"] = bootstrap
+spec["source"]["topic"] = topic
+spec["output"]["topic"] = "sessions.%s.%s" % (version, run_id)
+spec["promotion"]["drainDelaySeconds"] = 20
+# Live traffic keeps arriving at DEMO_RATE events/s, and a worker commits in transactions, so
+# "caught up" here means within about two seconds of the live head, stable for 10 s.
+spec["catchUp"] = {"maxLagMessages": 1000, "stableSeconds": 10}
+if bug:
+    # The bug: revenue sums the price of every event, not only purchases.
+    for a in spec["processor"]["builtin"]["aggregates"]:
+        if a["name"] == "revenue":
+            a.pop("where", None)
+print(yaml.safe_dump(doc, sort_keys=False))
+PY
+}
+
+# --- 0. clean up an earlier run ---------------------------------------------------------
+step "Preparing namespace $ns (run $run_id)"
+k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
+if [ -f "$state/cluster/demo-loadgen.pid" ]; then
+  kill "$(cat "$state/cluster/demo-loadgen.pid")" 2>/dev/null || true
+  rm -f "$state/cluster/demo-loadgen.pid"
+fi
+old=$(k get plv -n "$ns" -o name 2>/dev/null || true)
+if [ -n "$old" ]; then
+  echo "deleting the PipelineVersions of an earlier run: $(echo "$old" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  k delete -n "$ns" $old --wait=false >/dev/null
+  for _ in $(seq 1 60); do
+    [ -z "$(k get plv -n "$ns" -o name 2>/dev/null)" ] && break
+    sleep 1
+  done
+  for o in $(k get plv -n "$ns" -o name 2>/dev/null); do
+    echo "  $o still has finalizers after 60s; removing them"
+    k patch -n "$ns" "$o" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null || true
+  done
+fi
+k delete configmap sessions-serving -n "$ns" --ignore-not-found >/dev/null
+
+# --- 1. a live clickstream --------------------------------------------------------------
+step "Writing $history historical clickstream events to $topic (4 partitions)"
+"$bin/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 4 \
+  --count "$history" --keys 5000 --seed 1 >"$state/cluster/demo-loadgen-history.log" 2>&1 ||
+  die "kappa-loadgen failed: $(tail -n 1 "$state/cluster/demo-loadgen-history.log")"
+live_start=$((1700000000000 + history * 10))
+nohup "$bin/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --count -1 \
+  --rate "$rate" --keys 5000 --seed 2 --start-ms "$live_start" \
+  >"$state/cluster/demo-loadgen.log" 2>&1 </dev/null &
+echo $! >"$state/cluster/demo-loadgen.pid"
+echo "live traffic: $rate events/s in the background (pid $(cat "$state/cluster/demo-loadgen.pid"); make cluster-down stops it)"
+
+# --- 2. v1 ------------------------------------------------------------------------------
+step "Applying sessions-v1: the first version replays history and is promoted once caught up"
+manifest "$repo/crds/examples/sessions-v1.yaml" v1 >"$state/cluster/demo-sessions-v1.yaml"
+k apply -n "$ns" -f "$state/cluster/demo-sessions-v1.yaml"
+show_until 180 "sessions-v1 is Serving" sessions-v1 phase_is sessions-v1 Serving
+echo "serving alias: $(k get configmap sessions-serving -n "$ns" -o jsonpath='{.data.version} -> {.data.topic}')"
+
+# --- 3. v2: the cutover -----------------------------------------------------------------
+step "Applying sessions-v2 (adds a 'carts' aggregate): replay, catch up, validate, flip, drain"
+manifest "$repo/crds/examples/sessions-v2.yaml" v2 >"$state/cluster/demo-sessions-v2.yaml"
+k apply -n "$ns" -f "$state/cluster/demo-sessions-v2.yaml"
+show_until 240 "sessions-v2 is Serving" sessions-v2 phase_is sessions-v2 Serving
+echo "validation: $(field sessions-v2 .status.validation.comparedKeys) keys compared, $(field sessions-v2 .status.validation.mismatchedKeys) mismatched"
+echo "serving alias: $(k get configmap sessions-serving -n "$ns" -o jsonpath='{.data.version} -> {.data.topic} (previous {.data.previousVersion})')"
+step "sessions-v1 drains for 20 s (drainDelaySeconds), then retires"
+show_until 120 "sessions-v1 is Retired" sessions-v1 phase_is sessions-v1 Retired
+
+# --- 4. v3: a bug that validation catches -----------------------------------------------
+step "Applying sessions-v3 with a bug (revenue sums every event's price, not only purchases)"
+manifest "$repo/crds/examples/sessions-v2.yaml" v3 bug >"$state/cluster/demo-sessions-v3.yaml"
+k apply -n "$ns" -f "$state/cluster/demo-sessions-v3.yaml"
+show_until 240 "sessions-v3 is blocked by validation" "" blocked
+echo
+bold "sessions-v3: phase $(field sessions-v3 .status.phase); $(field sessions-v3 .status.message)"
+echo "validation: $(field sessions-v3 .status.validation.mismatchedKeys) of $(field sessions-v3 .status.validation.comparedKeys) compared keys differ; examples:"
+k get plv sessions-v3 -n "$ns" -o json | python3 -c '
+import json, sys
+v = json.load(sys.stdin).get("status", {}).get("validation", {})
+for e in v.get("examples", [])[:3]:
+    print("  key %s\n    serving   %s\n    candidate %s" % (e.get("key"), e.get("serving"), e.get("candidate")))
+'
+echo "Warning events of sessions-v3 (kubectl get events -n $ns --field-selector type=Warning):"
+k get events -n "$ns" --field-selector type=Warning,involvedObject.name=sessions-v3 2>/dev/null | tail -n 5
+echo "serving alias still: $(k get configmap sessions-serving -n "$ns" -o jsonpath='{.data.version} -> {.data.topic}')"
+
+# --- 5. summary -------------------------------------------------------------------------
+step "Done"
+k get plv -n "$ns"
+cat <<EOF
+
+Look around (the stack keeps running, live traffic too):
+  source $state/cluster.env; export KUBECONFIG PATH=$bin:\$PATH
+  \$KUBECTL get plv -n $ns                     # PIPELINE VERSION PHASE LAG PROGRESS VALIDATION
+  kubectl-kappa status sessions -n $ns -w      # or: kubectl kappa status sessions -n $ns -w
+  kubectl-kappa abort sessions-v3 -n $ns       # drop the buggy candidate
+  \$KUBECTL get events -n $ns
+  logs: $state/cluster/operator.log, $state/cluster/node/logs/$ns/
+  make cluster-down                            # stop everything
+EOF
