@@ -50,6 +50,7 @@ struct Flags {
   std::string leaseNamespace;
   std::string identity;
   int workers = 1;
+  double assumedReplayRate = 10000;
   double qps = 50;
   int burst = 100;
   std::string logLevel = "info";
@@ -187,9 +188,11 @@ int run(const Flags& flags) {
   std::string identity = flags.identity.empty() ? defaultIdentity() : flags.identity;
   kube::KubeEventRecorder events(kube, "kappa.io/kappa-operator", identity);
   controllers::SystemClock clock;
+  controllers::ReconcilerOptions reconcilerOptions;
+  reconcilerOptions.assumedReplayRate = flags.assumedReplayRate;
   controllers::Reconciler reconciler(
       controllers::Reconciler::Ports{kube, kafka, workloads, events, clock, &informer.store()},
-      controllers::ReconcilerOptions{}, [&](const std::string& key) { queue.add(key); });
+      reconcilerOptions, [&](const std::string& key) { queue.add(key); });
 
   informer.start();
   spdlog::info("msg=started version={} namespace={} identity={}", "0.1.0",
@@ -299,6 +302,10 @@ int main(int argc, char** argv) {
   app.add_option("--leader-election-identity", f.identity, "This candidate's identity")
       ->envname("POD_NAME");
   app.add_option("--workers", f.workers, "Concurrent reconciles")->check(CLI::Range(1, 64));
+  app.add_option("--preflight-replay-rate", f.assumedReplayRate,
+                 "Replay rate (messages/s) the retention preflight assumes until a replay has "
+                 "measured its own")
+      ->check(CLI::PositiveNumber);
   app.add_option("--kube-api-qps", f.qps, "Client-side rate limit of apiserver requests");
   app.add_option("--kube-api-burst", f.burst, "Burst of that rate limit");
   app.add_option("--log-level", f.logLevel, "trace, debug, info, warn, error")

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "controllers/pipelineversion/codec.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
