@@ -87,7 +87,7 @@ std::string formatTimeRfc3339(TimePoint t) {
   auto days = std::chrono::floor<std::chrono::days>(secs);
   std::chrono::year_month_day ymd{days};
   std::chrono::hh_mm_ss hms{secs - days};
-  char buf[40];
+  char buf[96];  // large enough for any int fields, so -Wformat-truncation has nothing to say
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ",
                 static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
                 static_cast<unsigned>(ymd.day()), static_cast<long>(hms.hours().count()),
