@@ -19,6 +19,7 @@
 
 #include "controllers/pipelineversion/kafka_connector.h"
 #include "controllers/pipelineversion/reconciler.h"
+#include "operator/pipeline_metrics.h"
 #include "runtime/kube/cpprest_kube_api.h"
 #include "runtime/kube/event_recorder.h"
 #include "runtime/kube/informer.h"
@@ -166,10 +167,14 @@ int run(const Flags& flags) {
         queue.add(kube::keyOf(*other));
     }
   };
-  informer.addHandlers(kube::InformerHandlers{
-      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
-      [&](const kube::ObjectPtr&, const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
-      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
+  op::PipelineMetrics pipelineMetrics(registry);
+  informer.addHandlers(
+      kube::InformerHandlers{[&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
+                             [&](const kube::ObjectPtr& old, const kube::ObjectPtr& o) {
+                               pipelineMetrics.observeUpdate(*old, *o);
+                               enqueueWithSiblings(o);
+                             },
+                             [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
 
   std::unique_ptr<ProbeServer> probes;
   try {
@@ -258,7 +263,15 @@ int run(const Flags& flags) {
     elector = std::jthread([&](std::stop_token stop) { work(stop); });
   }
 
-  while (!stopRequested.load()) std::this_thread::sleep_for(200ms);
+  // The main thread refreshes the per-version series from the cache every few seconds.
+  for (int tick = 0; !stopRequested.load(); ++tick) {
+    if (tick % 25 == 0) {
+      std::vector<kube::Json> objects;
+      for (const auto& o : informer.store().list()) objects.push_back(*o);
+      pipelineMetrics.refresh(objects);
+    }
+    std::this_thread::sleep_for(200ms);
+  }
   spdlog::info("msg=\"shutting down\"");
   elector.request_stop();
   elector.join();

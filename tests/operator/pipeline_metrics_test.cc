@@ -1,0 +1,92 @@
+#include "operator/pipeline_metrics.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+namespace kappa::op {
+namespace {
+
+using nlohmann::json;
+
+json version(const std::string& name, const std::string& phase, json status = json::object()) {
+  status["phase"] = phase;
+  return {{"metadata",
+           {{"namespace", "ns"}, {"name", name}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+          {"spec", {{"pipeline", "sessions"}, {"version", name}}},
+          {"status", status}};
+}
+
+std::string text(prometheus::Registry& r) {
+  return prometheus::TextSerializer().Serialize(r.Collect());
+}
+
+bool has(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
+  prometheus::Registry r;
+  PipelineMetrics m(r);
+  m.refresh(
+      {version("v1", "Serving"), version("v2", "Validating",
+                                         {{"lag", {{"messages", 42}}},
+                                          {"replay", {{"progressPercent", 99.5}}},
+                                          {"validation", {{"mismatchRatio", 0.25}}},
+                                          {"conditions", json::array({{{"type", "RetentionSafe"},
+                                                                       {"status", "False"},
+                                                                       {"reason", "AtRisk"}}})}})});
+  auto t = text(r);
+  const std::string v2 = R"(namespace="ns",pipeline="sessions",version="v2")";
+  // Labels print in name order.
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_phase{namespace="ns",phase="Validating",pipeline="sessions",version="v2"} 1)"))
+      << t;
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v2"} 0)"))
+      << t;
+  EXPECT_TRUE(has(t, "kappa_pipelineversion_lag_messages{" + v2 + "} 42")) << t;
+  EXPECT_TRUE(has(t, "kappa_pipelineversion_progress_percent{" + v2 + "} 99.5")) << t;
+  EXPECT_TRUE(has(t, "kappa_validation_mismatch_ratio{" + v2 + "} 0.25")) << t;
+  EXPECT_TRUE(has(t, "kappa_retention_at_risk{" + v2 + "} 1")) << t;
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v1"} 1)"))
+      << t;
+
+  m.refresh({version("v1", "Serving")});
+  t = text(r);
+  EXPECT_EQ(t.find(R"(version="v2")"), std::string::npos) << t;
+}
+
+TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
+  prometheus::Registry r;
+  PipelineMetrics m(r);
+  auto replaying = version("v2", "Replaying");
+  auto failed = version("v2", "Failed");
+  m.observeUpdate(replaying, failed);
+  m.observeUpdate(failed, failed);  // no transition: not counted again
+  auto validating = version("v3", "Validating");
+  auto blocked = version(
+      "v3", "AwaitingPromotion",
+      {{"conditions",
+        json::array({{{"type", "Validated"}, {"status", "False"}, {"reason", "Mismatched"}}})}});
+  m.observeUpdate(validating, blocked);
+  auto promoting = version("v4", "Promoting");
+  auto serving = version("v4", "Serving", {{"servingSince", "2026-11-23T10:02:00Z"}});
+  m.observeUpdate(promoting, serving);
+  auto t = text(r);
+  EXPECT_TRUE(has(t, R"(kappa_cutovers_failed_total{namespace="ns",pipeline="sessions"} 1)")) << t;
+  EXPECT_TRUE(has(t, R"(kappa_validation_mismatches_total{namespace="ns",pipeline="sessions"} 1)"))
+      << t;
+  EXPECT_TRUE(
+      has(t, R"(kappa_cutover_duration_seconds_sum{namespace="ns",pipeline="sessions"} 120)"))
+      << t;
+  EXPECT_TRUE(
+      has(t, R"(kappa_cutover_duration_seconds_count{namespace="ns",pipeline="sessions"} 1)"))
+      << t;
+}
+
+}  // namespace
+}  // namespace kappa::op
