@@ -29,20 +29,6 @@ bool fieldEqual(const json& a, const json& b, double tolerance) {
   return a == b;
 }
 
-std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* v = nullptr;
-  size_t size = 0;
-  if (rd_kafka_header_get_last(hdrs, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !v) {
-    return std::nullopt;
-  }
-  int64_t out = 0;
-  const char* s = static_cast<const char*>(v);
-  if (std::from_chars(s, s + size, out).ec != std::errc()) return std::nullopt;
-  return out;
-}
-
 struct Entry {
   int32_t partition;
   int64_t sourceOffset;  // -1 without headers

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -74,6 +75,20 @@ ErrorCode errorCodeOf(rd_kafka_resp_err_t err) {
     default:
       return ErrorCode::kInternal;
   }
+}
+
+std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* v = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !v) {
+    return std::nullopt;
+  }
+  int64_t out = 0;
+  const char* s = static_cast<const char*>(v);
+  if (std::from_chars(s, s + size, out).ec != std::errc()) return std::nullopt;
+  return out;
 }
 
 Error errorOf(rd_kafka_resp_err_t err, const std::string& context) {

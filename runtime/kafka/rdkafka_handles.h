@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/core/result.h"
@@ -44,6 +45,10 @@ using PartitionList = RdPtr<rd_kafka_topic_partition_list_t>;
 // Maps a librdkafka error to the project's error classes.
 ErrorCode errorCodeOf(rd_kafka_resp_err_t err);
 Error errorOf(rd_kafka_resp_err_t err, const std::string& context);
+
+// The last header `name` of a message as a decimal integer (the worker's kappa-src-offset,
+// kappa-watermark, ...); nullopt when absent or not a number.
+std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name);
 
 // Creates a client handle. `properties` are applied after the defaults, so callers may
 // override them; a bad property is reported as kInvalidArgument naming the property.

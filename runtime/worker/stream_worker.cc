@@ -33,20 +33,6 @@ std::string_view decimal(char* buf, size_t size, int64_t v) {
   return std::string_view(buf, r.ptr - buf);
 }
 
-std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* v = nullptr;
-  size_t size = 0;
-  if (rd_kafka_header_get_last(hdrs, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !v) {
-    return std::nullopt;
-  }
-  int64_t out = 0;
-  const char* s = static_cast<const char*>(v);
-  if (std::from_chars(s, s + size, out).ec != std::errc()) return std::nullopt;
-  return out;
-}
-
 Error txnError(rd_kafka_error_t* e, const std::string& what) {
   return Error{kafka::errorCodeOf(rd_kafka_error_code(e)), what + ": " + rd_kafka_error_string(e)};
 }
@@ -364,7 +350,7 @@ Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
     std::string_view key(static_cast<const char*>(m->key), m->key_len);
     std::optional<std::string_view> value;
     if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
-    auto r = engine_.restore(m->partition, key, value, headerInt(*m, kHeaderWatermark));
+    auto r = engine_.restore(m->partition, key, value, kafka::headerInt(*m, kHeaderWatermark));
     if (!r) {
       return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
                                        std::to_string(m->partition) + " at offset " +
