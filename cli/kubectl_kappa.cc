@@ -55,7 +55,7 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
-kappa::Result<std::unique_ptr<kappa::kafka::RdKafkaAdmin>> connect(const KafkaOptions& o) {
+kappa::Result<kappa::kafka::KafkaClientConfig> clientConfig(const KafkaOptions& o) {
   kappa::kafka::KafkaClientConfig cfg;
   cfg.bootstrapServers = o.bootstrap;
   cfg.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeoutSeconds * 1000));
@@ -68,7 +68,13 @@ kappa::Result<std::unique_ptr<kappa::kafka::RdKafkaAdmin>> connect(const KafkaOp
     }
     cfg.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  return kappa::kafka::RdKafkaAdmin::create(cfg);
+  return cfg;
+}
+
+kappa::Result<std::unique_ptr<kappa::kafka::RdKafkaAdmin>> connect(const KafkaOptions& o) {
+  auto cfg = clientConfig(o);
+  if (!cfg) return cfg.error();
+  return kappa::kafka::RdKafkaAdmin::create(*cfg);
 }
 
 int runLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
@@ -140,18 +146,9 @@ int runPreflight(const KafkaOptions& o, const std::string& topic, double through
 
 int runValidate(const KafkaOptions& o, const std::string& serving, const std::string& candidate,
                 const kappa::kafka::ComparePolicy& policy) {
-  kappa::kafka::KafkaClientConfig cfg;
-  cfg.bootstrapServers = o.bootstrap;
-  cfg.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeoutSeconds * 1000));
-  cfg.properties["log_level"] = "0";
-  for (const auto& kv : o.properties) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return fail(kUsageOrConnection, "--property wants key=value, got '" + kv + "'");
-    }
-    cfg.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  kappa::kafka::KafkaOutputComparator comparator(cfg);
+  auto cfg = clientConfig(o);
+  if (!cfg) return fail(kUsageOrConnection, cfg.error().message);
+  kappa::kafka::KafkaOutputComparator comparator(*cfg);
   auto r = comparator.compare(serving, candidate, policy);
   if (!r) return fail(kUsageOrConnection, r.error().message);
   if (o.json) {
