@@ -1,0 +1,145 @@
+# Shared steps of the end-to-end scenarios (sourced, not run). A scenario calls
+#   e2e_start NAMESPACE [STATE_DIR]
+# which starts the whole local stack (e2e/cluster-up.sh) in a state directory of its own,
+# stops it again when the scenario exits (pass or fail, printing the operator, node runner
+# and worker logs on failure), and defines:
+#   k ...                         kubectl with the admin kubeconfig
+#   kk SUBCOMMAND ...             kubectl-kappa with the admin kubeconfig, -n NAMESPACE
+#   apply_version EXAMPLE NAME TOPIC [PATH=YAML ...]
+#                                 applies crds/examples/EXAMPLE as PipelineVersion NAME
+#                                 (spec.version = NAME without "<pipeline>-") reading TOPIC,
+#                                 with short catch-up/drain settings and overrides such as
+#                                 spec.promotion.mode=Manual
+#   field NAME JSONPATH           one field of PipelineVersion NAME ("" when absent)
+#   wait_phase NAME PHASE [SECONDS]   until NAME is in PHASE; fails early on Failed
+#   wait_for SECONDS MESSAGE CMD...   until CMD succeeds
+#   alias_version PIPELINE        the version the serving alias names ("" when none)
+#   topic_exists TOPIC            whether the broker has TOPIC
+#   Given / When / Then TEXT       scenario narration
+#   fail TEXT                     stops the scenario
+# shellcheck shell=bash
+set -euo pipefail
+E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_TIMEOUT=${KAPPA_E2E_TIMEOUT:-240}
+E2E_T0=$(date +%s)
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+say() { printf '[t+%3ds] %s\n' "$(($(date +%s) - E2E_T0))" "$*"; }
+Given() { say "Given $*"; }
+When() { say "When $*"; }
+Then() { say "Then $*"; }
+
+e2e_dump_logs() {
+  echo "--- operator log (last 40 lines)"
+  tail -n 40 "$E2E_STATE/cluster/operator.log" 2>/dev/null || true
+  for f in "$E2E_STATE"/cluster/operator-*.log; do
+    [ -f "$f" ] && { echo "--- $f (last 20 lines)"; tail -n 20 "$f"; }
+  done
+  echo "--- node runner log (last 20 lines)"
+  tail -n 20 "$E2E_STATE/cluster/node-runner.log" 2>/dev/null || true
+  for f in "$E2E_STATE"/cluster/node/logs/"$E2E_NS"/*.log; do
+    [ -f "$f" ] && { echo "--- $f (last 10 lines)"; tail -n 10 "$f"; }
+  done
+  echo "--- PipelineVersions"
+  k get plv -n "$E2E_NS" -o wide 2>/dev/null || true
+}
+
+e2e_cleanup() {
+  local rc=$?
+  set +e
+  if [ $rc -ne 0 ]; then e2e_dump_logs; fi
+  [ -n "${E2E_ON_EXIT:-}" ] && eval "$E2E_ON_EXIT"
+  "$E2E_REPO/e2e/cluster-down.sh" "$E2E_STATE" >/dev/null 2>&1
+  exit $rc
+}
+
+e2e_start() {
+  E2E_NS=$1
+  E2E_STATE=${2:-$(mktemp -d "${TMPDIR:-/tmp}/kappa-e2e.XXXXXX")}
+  mkdir -p "$E2E_STATE"
+  E2E_STATE=$(cd "$E2E_STATE" && pwd)
+  trap e2e_cleanup EXIT
+  # A state directory reused from an earlier (interrupted) run starts from nothing.
+  "$E2E_REPO/e2e/cluster-down.sh" "$E2E_STATE" >/dev/null 2>&1 || true
+  "$E2E_REPO/e2e/cluster-up.sh" "$E2E_STATE" >"$E2E_STATE/cluster-up.log" 2>&1 ||
+    { tail -n 20 "$E2E_STATE/cluster-up.log" >&2; fail "cluster-up failed"; }
+  # shellcheck disable=SC1091
+  source "$E2E_STATE/cluster.env"
+  k create namespace "$E2E_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
+  say "stack up in $E2E_STATE (Kafka $KAFKA_BOOTSTRAP), namespace $E2E_NS"
+}
+
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+kk() {
+  local sub=$1
+  shift
+  "$KAPPA_BIN/kubectl-kappa" "$sub" --kubeconfig "$KUBECONFIG" -n "$E2E_NS" "$@"
+}
+
+# apply_version EXAMPLE NAME TOPIC [PATH=YAML ...]
+apply_version() {
+  local example=$1 name=$2 topic=$3
+  shift 3
+  python3 - "$E2E_REPO/crds/examples/$example" "$name" "$KAFKA_BOOTSTRAP" "$topic" "$@" <<'PY' |
+import sys, yaml
+path, name, bootstrap, topic = sys.argv[1:5]
+doc = yaml.safe_load(open(path))
+doc["metadata"]["name"] = name
+spec = doc["spec"]
+spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
+spec["kafka"]["bootstrapServers"] = bootstrap
+spec["source"]["topic"] = topic
+spec["catchUp"]["stableSeconds"] = 3
+spec.setdefault("promotion", {}).update({"drainDelaySeconds": 2, "retainOutputSeconds": 5})
+if "validation" in spec:
+    spec["validation"]["timeoutSeconds"] = 120
+for override in sys.argv[5:]:
+    key, _, value = override.partition("=")
+    node, parts = doc, key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    if value == "":
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = yaml.safe_load(value)
+print(yaml.safe_dump(doc))
+PY
+    k apply -n "$E2E_NS" -f - >/dev/null
+}
+
+field() { k get plv "$1" -n "$E2E_NS" -o jsonpath="{$2}" 2>/dev/null || true; }
+
+wait_phase() {
+  local name=$1 want=$2 secs=${3:-$E2E_TIMEOUT} phase=""
+  for _ in $(seq 1 "$secs"); do
+    phase=$(field "$name" .status.phase)
+    [ "$phase" = "$want" ] && return 0
+    if [ "$phase" = Failed ] && [ "$want" != Failed ]; then
+      fail "$name Failed while waiting for $want: $(field "$name" .status.message)"
+    fi
+    sleep 1
+  done
+  fail "$name not $want after ${secs}s (phase '$phase': $(field "$name" .status.message))"
+}
+
+wait_for() {
+  local secs=$1 msg=$2
+  shift 2
+  for _ in $(seq 1 "$secs"); do
+    "$@" && return 0
+    sleep 1
+  done
+  fail "$msg (waited ${secs}s)"
+}
+
+alias_version() {
+  k get configmap "$1-serving" -n "$E2E_NS" -o jsonpath='{.data.version}' 2>/dev/null || true
+}
+
+topic_exists() {
+  # shellcheck disable=SC1091
+  source "$E2E_REPO/e2e/kafka/versions.env"
+  java -cp "${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs/*" \
+    -Dlog4j2.level=error org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --list 2>/dev/null | grep -qx "$1"
+}
