@@ -179,10 +179,18 @@ void deleteAll(Pass& p) {
   if (!aliasNamesMe(p)) deleteOutput(p);
 }
 
+// A failed version keeps its consumer group and output for a post-mortem (deleting the
+// PipelineVersion removes them); an aborted one is dropped by its user, so it keeps nothing.
+constexpr const char* kAbortedReason = "Aborted";
+
 void fail(Pass& p, const std::string& reason, const std::string& message) {
   p.enter(Phase::kFailed, reason, message);
   p.event(EventType::kWarning, reason, message);
-  deleteWorker(p);
+  if (reason == kAbortedReason) {
+    deleteAll(p);
+  } else {
+    deleteWorker(p);
+  }
 }
 
 void supersede(Pass& p, const std::string& reason, const std::string& message) {
@@ -194,7 +202,7 @@ void supersede(Pass& p, const std::string& reason, const std::string& message) {
 // Gates of every candidate phase (before the alias flip). True: the pass is decided.
 bool candidateGates(Pass& p, bool checkWorker) {
   if (annotationSet(p.o.meta, kAbortAnnotation)) {
-    fail(p, "Aborted", "aborted by annotation " + std::string(kAbortAnnotation));
+    fail(p, kAbortedReason, "aborted by annotation " + std::string(kAbortAnnotation));
     return true;
   }
   if (const OtherVersion* newer = supersededBy(p.o)) {
@@ -559,7 +567,7 @@ void onPromoting(Pass& p) {
     return;
   }
   if (annotationSet(p.o.meta, kAbortAnnotation)) {
-    fail(p, "Aborted", "aborted by annotation " + std::string(kAbortAnnotation));
+    fail(p, kAbortedReason, "aborted by annotation " + std::string(kAbortAnnotation));
     return;
   }
   FlipAlias flip{
@@ -707,7 +715,14 @@ void onRetired(Pass& p) {
   deleteOutput(p);
 }
 
-void onFailed(Pass& p) { deleteWorker(p); }
+void onFailed(Pass& p) {
+  // Again on every pass, in case the pass that failed the version crashed.
+  if (p.s.reason == kAbortedReason) {
+    deleteAll(p);
+  } else {
+    deleteWorker(p);
+  }
+}
 
 void onSuperseded(Pass& p) { deleteAll(p); }
 

@@ -875,10 +875,31 @@ TEST(DecideAwaitingPromotion, AbortFailsAndCleansUp) {
   EXPECT_EQ(d.status->phase, Phase::kFailed);
   EXPECT_EQ(d.status->reason, "Aborted");
   EXPECT_EQ(actionsOf<DeleteWorker>(d), (std::vector<DeleteWorker>{{"sessions-v2"}}));
+  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
+  EXPECT_EQ(actionsOf<DeleteTopics>(d),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "Aborted"));
+
+  // Cleanup lost in a crash is repeated on the next pass; once everything is gone, nothing.
   o.status = *d.status;
+  Decision again = decide(o, at(5));
+  EXPECT_FALSE(again.status.has_value());
+  EXPECT_TRUE(has<DeleteWorker>(again));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(again));
+  EXPECT_TRUE(has<DeleteTopics>(again));
   o.worker = WorkerFacts{};
+  o.kafka.consumerGroupExists = false;
+  o.kafka.outputTopicExists = false;
+  o.kafka.deadLetterTopicExists = false;
   expectConverged(o, at(10));
+}
+
+TEST(DecideFailed, AFailureOtherThanAbortKeepsGroupAndOutputForAPostMortem) {
+  Observed o = observedIn(Phase::kFailed);
+  o.status.reason = "WorkerCrashLooping";
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d)) << d;
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
 }
 
 TEST(DecideAwaitingPromotion, AbortWinsOverPromote) {
