@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Scenario 8, e2e.chaos_worker: a worker killed with SIGKILL in the middle of its replay (the
+# node runner restarts it, as the kubelet would) still produces exactly the output of a run
+# that was never interrupted. sessions-v1 replays the source undisturbed (the clean run);
+# sessions-v2, the same program, is the candidate: each of its two replay workers is killed
+# once while it replays (sessions-v2-0 once the replay has made progress, sessions-v2-1 a
+# second after the restarted sessions-v2-0 came back, while the group rebalances and state
+# is restored). One kill per Pod: a second crash of the same Pod within a minute puts it in
+# CrashLoopBackOff, which the operator treats as a failed version by design. Proves:
+#   * each kill landed mid-replay (the group's lag was above 0 right after it);
+#   * the candidate still catches up, validates and serves;
+#   * its read_committed output equals the clean run's, record for record: per output
+#     partition the same sequence of (key, value, source-partition/offset/watermark headers).
+#     Record timestamps are not compared: they are produce times, not part of what the
+#     worker guarantees (a deterministic function of the input log).
+#
+#   chaos_worker.sh [STATE_DIR]      KAPPA_BIN=dir of the binaries (default build/bin)
+#                                    KAPPA_E2E_EVENTS=N source events (default 300000)
+source "$(dirname "$0")/lib.sh"
+e2e_start e2e-chaos-worker "${1:-}"
+# shellcheck disable=SC1091
+source "$E2E_REPO/e2e/kafka/versions.env"
+kafka_libs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs"
+
+topic=e2e-chaos-worker.clicks
+events=${KAPPA_E2E_EVENTS:-300000}
+# Both versions keep their output for the comparison at the end (no compaction, no deletion
+# when sessions-v1 retires), and replay with two workers.
+settings=(spec.replay.replicas=2 "spec.output.config={cleanup.policy: delete}"
+  spec.promotion.retainOutputSeconds=3600 spec.promotion.drainDelaySeconds=3600)
+
+lag_of() { # lag_of GROUP: total lag of the group on the source (against the LSO)
+  "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$1" --topic "$topic" \
+    --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
+}
+pidfile() { echo "$E2E_STATE/cluster/node/pids/${E2E_NS}_$1.pid"; } # the node runner's record
+worker_pid() { cat "$(pidfile "$1")" 2>/dev/null || true; }
+has_worker() { [ -n "$(worker_pid "$1")" ]; }
+restarted() { [ -n "$(worker_pid "$1")" ] && [ "$(worker_pid "$1")" != "$2" ]; }
+has_group() { [ -n "$(field sessions-v2 .status.consumerGroup)" ]; }
+
+Given "a source topic $topic with $events events of 5000 users in 2 partitions"
+"$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
+  --count "$events" --keys 5000 --seed 8 >/dev/null || fail "kappa-loadgen could not write $topic"
+
+Given "the clean run: sessions-v1 replays it undisturbed and serves"
+apply_version sessions-v1.yaml sessions-v1 "$topic" "${settings[@]}"
+wait_phase sessions-v1 Serving 600
+
+When "sessions-v2, the same program, replays and each of its two workers is killed -9 mid-replay"
+apply_version sessions-v1.yaml sessions-v2 "$topic" "${settings[@]}"
+wait_for 60 "sessions-v2 has no consumer group in its status" has_group
+group=$(field sessions-v2 .status.consumerGroup)
+kills=0
+for pod in sessions-v2-0 sessions-v2-1; do
+  wait_for 120 "no process of $pod (pid file $(pidfile "$pod"))" has_worker "$pod"
+  pid=$(worker_pid "$pod")
+  if [ "$pod" = sessions-v2-0 ]; then
+    # Once the replay has visibly progressed: some offsets committed, most still to go.
+    for _ in $(seq 1 600); do
+      lag=$(lag_of "$group" || echo "")
+      [ -n "$lag" ] && [ "$lag" -lt $((events * 95 / 100)) ] && break
+      sleep 0.2
+    done
+  else
+    sleep 1 # sessions-v2-0 is back, restoring its state or resuming from its commits
+  fi
+  kill -0 "$pid" 2>/dev/null || fail "worker $pid of $pod is not running"
+  progress=$(field sessions-v2 .status.replay.progressPercent)
+  kill -9 "$pid"
+  lag=$(lag_of "$group") || fail "could not read the lag of group $group"
+  say "  kill -9 worker $pod (pid $pid): group $group lag $lag of $events, status progress ${progress:-?}%"
+  [ "$lag" -gt 0 ] || fail "the kill of $pod did not land mid-replay: lag of $group was already 0"
+  kills=$((kills + 1))
+  wait_for 30 "the node runner did not restart $pod" restarted "$pod" "$pid"
+done
+
+Then "sessions-v2 catches up, matches sessions-v1 and serves"
+wait_phase sessions-v2 Serving 600
+[ "$(alias_version sessions)" = v2 ] || fail "alias names '$(alias_version sessions)', want v2"
+[ "$(field sessions-v2 .status.validation.mismatchedKeys)" = 0 ] ||
+  fail "validation found $(field sessions-v2 .status.validation.mismatchedKeys) mismatched keys"
+
+Then "sessions-v2's read_committed output equals sessions-v1's, record for record, per partition"
+consume() { # consume TOPIC FILE: every committed record, to the end
+  java -cp "$kafka_libs/*" -Dlog4j2.level=error org.apache.kafka.tools.consumer.ConsoleConsumer \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$1" --from-beginning \
+    --isolation-level read_committed --timeout-ms 10000 \
+    --property print.partition=true --property print.key=true --property print.headers=true \
+    >"$2" 2>"$2.err" || true
+}
+out1=$(field sessions-v1 .status.outputTopic)
+out2=$(field sessions-v2 .status.outputTopic)
+consume "$out1" "$E2E_STATE/v1.out" &
+c1=$!
+consume "$out2" "$E2E_STATE/v2.out" &
+c2=$!
+wait "$c1" "$c2"
+python3 - "$E2E_STATE/v1.out" "$E2E_STATE/v2.out" <<'PY' || fail "outputs differ (see above)"
+import sys
+from collections import defaultdict
+
+def load(path):
+    # Lines: "Partition:P<TAB>headers<TAB>key<TAB>value"; the headers are the source
+    # partition, offset and watermark the record reflects.
+    parts = defaultdict(list)
+    for line in open(path, encoding="utf-8", errors="replace"):
+        line = line.rstrip("\n")
+        if not line.startswith("Partition:"):
+            continue
+        p, _, rest = line.partition("\t")
+        parts[p].append(rest)
+    return parts
+
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = False
+for p in sorted(set(a) | set(b)):
+    x, y = a.get(p, []), b.get(p, [])
+    if x == y:
+        print("%s: %d records, identical" % (p, len(x)))
+        continue
+    bad = True
+    i = next((i for i, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+    print("%s: clean run %d records, candidate %d; first difference at #%d:" % (p, len(x), len(y), i))
+    print("  clean     %s" % (x[i] if i < len(x) else "(end)"))
+    print("  candidate %s" % (y[i] if i < len(y) else "(end)"))
+total = sum(len(v) for v in a.values())
+if total == 0:
+    print("the clean run's output is empty")
+    bad = True
+sys.exit(1 if bad else 0)
+PY
+say "PASS: $kills worker kills mid-replay; output $out2 equals $out1 record for record"
