@@ -181,8 +181,6 @@ void deleteAll(Pass& p) {
 
 // A failed version keeps its consumer group and output for a post-mortem (deleting the
 // PipelineVersion removes them); an aborted one is dropped by its user, so it keeps nothing.
-constexpr const char* kAbortedReason = "Aborted";
-
 void fail(Pass& p, const std::string& reason, const std::string& message) {
   p.enter(Phase::kFailed, reason, message);
   p.event(EventType::kWarning, reason, message);

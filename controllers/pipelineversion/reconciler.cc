@@ -122,7 +122,8 @@ ReconcileResult Reconciler::gatherKafka(Pass& p) {
     if (!src.ok()) return retryable("describing the source topic", src.error());
     k.sourcePartitions = *src;
   }
-  bool cleanup = deleting || in({Phase::kDraining, Phase::kRetired, Phase::kSuperseded});
+  bool cleanup = deleting || in({Phase::kDraining, Phase::kRetired, Phase::kSuperseded}) ||
+                 (in({Phase::kFailed}) && st.reason == kAbortedReason);
   if (!st.outputTopic.empty() && (cleanup || in({Phase::kProvisioning}))) {
     auto out = exists(st.outputTopic);
     if (!out.ok()) return retryable("describing the output topic", out.error());

@@ -228,6 +228,9 @@ const Condition* findCondition(const Status& status, const std::string& type);
 inline constexpr const char* kFinalizer = "kappa.io/cleanup";
 inline constexpr const char* kPromoteAnnotation = "kappa.io/promote";
 inline constexpr const char* kAbortAnnotation = "kappa.io/abort";
+// status.reason of a version failed by kAbortAnnotation: it keeps nothing (other failures
+// keep their consumer group and output for a post-mortem).
+inline constexpr const char* kAbortedReason = "Aborted";
 inline constexpr const char* kRollbackAnnotation = "kappa.io/rollback";
 
 struct ObjectMeta {

@@ -15,6 +15,8 @@
 #   wait_for SECONDS MESSAGE CMD...   until CMD succeeds
 #   alias_version PIPELINE        the version the serving alias names ("" when none)
 #   topic_exists TOPIC            whether the broker has TOPIC
+#   group_exists GROUP            whether the broker knows consumer group GROUP
+#   operator_metric SERIES        the value of the first operator /metrics line matching
 #   Given / When / Then TEXT       scenario narration
 #   fail TEXT                     stops the scenario
 # shellcheck shell=bash
@@ -136,10 +138,24 @@ alias_version() {
   k get configmap "$1-serving" -n "$E2E_NS" -o jsonpath='{.data.version}' 2>/dev/null || true
 }
 
-topic_exists() {
+topic_exists() { kafka_tool org.apache.kafka.tools.TopicCommand --list | grep -qx "$1"; }
+
+kafka_tool() { # kafka_tool CLASS ARGS...: one of Kafka's own command-line tools
   # shellcheck disable=SC1091
   source "$E2E_REPO/e2e/kafka/versions.env"
   java -cp "${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs/*" \
-    -Dlog4j2.level=error org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$KAFKA_BOOTSTRAP" --list 2>/dev/null | grep -qx "$1"
+    -Dlog4j2.level=error "$@" --bootstrap-server "$KAFKA_BOOTSTRAP" 2>/dev/null
+}
+
+group_exists() {
+  kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --list | grep -qx "$1"
+}
+
+# operator_metric NAME_AND_LABELS_PREFIX: the value of the first matching series on the
+# operator's /metrics ("" when none).
+operator_metric() {
+  local addr
+  addr=$(sed -n 's/^METRICS=\([^ ]*\).*/\1/p' "$E2E_STATE/cluster/operator.ports")
+  curl -s --max-time 5 "http://$addr/metrics" | grep -F "$1" | grep -v '^#' | head -n 1 |
+    awk '{print $NF}'
 }

@@ -391,6 +391,30 @@ TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
   EXPECT_LT(journal_.find("kube:update:pipelineversions/status"), journal_.find("worker:delete"));
 }
 
+TEST_F(ReconcilerTest, AbortedCandidateLosesWorkerGroupAndOutput) {
+  Status s = serving("v2");
+  s.phase = Phase::kAwaitingPromotion;
+  create("v2", s);
+  createAlias("v1", "sessions.v1");
+  Json obj = get(ref("v2"));
+  obj["metadata"]["annotations"][kAbortAnnotation] = "true";
+  ASSERT_TRUE(kube_.update(ref("v2"), obj).ok());
+  runner_.workers["sessions-v2"] = WorkerRequest{};
+  admin_.topics[s.outputTopic] = {s.outputTopic, 2, {}};
+  admin_.topics[s.outputTopic + ".dlq"] = {s.outputTopic + ".dlq", 2, {}};
+  admin_.committed[{s.consumerGroup, "clicks"}] = {{0, 100}};
+
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(reconciler_.reconcile({kNs, "sessions-v2"}).retry);
+  Status after = statusOf("v2");
+  EXPECT_EQ(after.phase, Phase::kFailed) << after;
+  EXPECT_EQ(after.reason, kAbortedReason);
+  EXPECT_FALSE(runner_.workers.count("sessions-v2"));
+  EXPECT_GE(journal_.find("kafka:deleteGroup:" + s.consumerGroup), 0);
+  EXPECT_FALSE(admin_.topics.count(s.outputTopic));
+  EXPECT_FALSE(admin_.topics.count(s.outputTopic + ".dlq"));
+  EXPECT_TRUE(admin_.topics.count("clicks"));
+}
+
 TEST_F(ReconcilerTest, TerminalTopicRefusalFailsTheVersionOnTheNextPass) {
   create("v1", Status{});
   admin_.createError = Error{ErrorCode::kInvalidArgument, "policy violation: cleanup.policy"};
