@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Cutovers on the whole local stack (e2e/cluster-up.sh in BUILD_DIR/bench-cutover: a Kafka
+# broker of its own, etcd + kube-apiserver, the node runner and kappa-operator under the
+# chart's RBAC), driven like the e2e scenarios (e2e/scenarios/lib.sh).
+#
+# 1. Decision latency, over KAPPA_BENCH_CUTOVERS cutovers v2, v3, ... of pipeline "sessions"
+#    (crds/examples/sessions-v2.yaml with validation.mode Skip, catchUp.stableSeconds
+#    KAPPA_BENCH_CUTOVER_STABLE_SECONDS, one replay replica) on a small source topic:
+#      cutover_decision_latency_{p50,p99}_ms (and cutover_decision_latency_ms = p99)
+#        from status.replay.caughtUpAt of the candidate -- the time of the operator pass that
+#        found the lag within catchUp.maxLagMessages for catchUp.stableSeconds, i.e. the
+#        moment the catch-up condition held as the operator saw it -- to the arrival here of
+#        the watch event of the serving alias ConfigMap naming the candidate. It covers the
+#        passes Replaying -> Validating -> Promoting -> the CAS update of the alias, and the
+#        watch delivery (a few ms). Same host, same clock.
+#      cutover_lag_zero_to_flip_{p50,p99}_ms
+#        from outside: from the first moment the candidate group's lag, polled here in a
+#        loop of kubectl-kappa lag (one sample every ~0.1-0.2 s), was 0, to the same alias
+#        event. This adds
+#        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
+#        decision, so it is what a user waits after the worker has caught up.
+# 2. Full cutover of a KAPPA_BENCH_CUTOVER_EVENTS-event history (default 10M, 4 partitions):
+#    pipeline "history" v1 (sessions-v1.yaml) replays it and serves, then v2
+#    (sessions-v2.yaml, Sampled validation against v1, replay.replicas
+#    KAPPA_BENCH_CUTOVER_REPLICAS) is applied and timed from `kubectl apply` to phase Serving:
+#      full_cutover_10m_events_s and full_cutover_10m_phase_<phase>_s, the time v2 spent in
+#      each phase (from the watch events of its status.phase).
+#
+#   cutover.sh BUILD_DIR BOOTSTRAP      (run by bench/run.sh; BOOTSTRAP is not used: the
+#                                        stack has its own broker)
+# Environment: KAPPA_BENCH_CUTOVERS (20), KAPPA_BENCH_CUTOVER_STABLE_SECONDS (1),
+#              KAPPA_BENCH_CUTOVER_EVENTS (10000000; 0 skips part 2),
+#              KAPPA_BENCH_CUTOVER_REPLICAS (2), KAPPA_BENCH_CUTOVER_KEYS (10000).
+set -euo pipefail
+build=$(cd "$1" && pwd)
+cutovers=${KAPPA_BENCH_CUTOVERS:-20}
+stable=${KAPPA_BENCH_CUTOVER_STABLE_SECONDS:-1}
+events=${KAPPA_BENCH_CUTOVER_EVENTS:-10000000}
+replicas=${KAPPA_BENCH_CUTOVER_REPLICAS:-2}
+keys=${KAPPA_BENCH_CUTOVER_KEYS:-10000}
+export KAPPA_BIN="$build/bin"
+# shellcheck source=../cutover-lib.sh
+source "$(dirname "$0")/../cutover-lib.sh"
+cl_start bench-cutover "$build/bench-cutover"
+
+percentiles() {  # NAME FILE: BENCH NAME_p50_ms and NAME_p99_ms from one value (ms) a line
+  python3 - "$@" <<'PY'
+import sys
+name, path = sys.argv[1], sys.argv[2]
+v = sorted(float(l) for l in open(path) if l.strip())
+def pct(p):  # nearest rank
+    import math
+    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+print(f"BENCH {name}_p50_ms {pct(50):.0f} ms (n={len(v)}, min {v[0]:.0f}, max {v[-1]:.0f})")
+print(f"BENCH {name}_p99_ms {pct(99):.0f} ms (n={len(v)})")
+PY
+}
+
+# --- 1. decision latency ------------------------------------------------------------------
+if [ "$cutovers" -gt 0 ]; then
+  topic=bench-cutover.clicks
+  "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
+    --count 20000 --keys 500 >/dev/null
+  cl_watch_alias sessions
+  common=(spec.replay.replicas=1 "spec.catchUp.stableSeconds=$stable")
+  apply_version sessions-v1.yaml sessions-v1 "$topic" "${common[@]}"
+  wait_phase sessions-v1 Serving 300 >&2
+  : >"$CL_WORK/decision.ms"
+  : >"$CL_WORK/external.ms"
+  for i in $(seq 2 $((cutovers + 1))); do
+    name=sessions-v$i
+    apply_version sessions-v2.yaml "$name" "$topic" "${common[@]}" spec.validation.mode=Skip
+    # The group is fixed in status in the first pass (Pending -> Provisioning); from then on
+    # only the lag is polled, so that its first 0 is seen as early as possible.
+    group=""
+    for _ in $(seq 1 600); do
+      group=$(field "$name" .status.consumerGroup)
+      [ -n "$group" ] && break
+      sleep 0.1
+    done
+    [ -n "$group" ] || fail "$name has no status.consumerGroup after 60s"
+    lag0=""
+    while [ -z "$(awk -v v="v$i" '$2 == v' "$CL_WORK/alias-sessions.log")" ]; do
+      lag=$("$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" \
+        --topic "$topic" --json 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["messages"] if d["committed"] else -1)' ||
+        echo -1)
+      if [ "$lag" = 0 ]; then
+        lag0=$(date +%s.%N)
+        break
+      fi
+      sleep 0.05
+    done
+    flip=$(cl_flip_time sessions "v$i" 300)
+    caught=$(cl_rfc3339 "$(field "$name" .status.replay.caughtUpAt)")
+    python3 -c 'import sys; print(f"{(float(sys.argv[1]) - float(sys.argv[2])) * 1000:.1f}")' \
+      "$flip" "$caught" >>"$CL_WORK/decision.ms"
+    [ -n "$lag0" ] && python3 -c 'import sys; print(f"{(float(sys.argv[1]) - float(sys.argv[2])) * 1000:.1f}")' \
+      "$flip" "$lag0" >>"$CL_WORK/external.ms"
+    echo "bench: cutover to $name: caughtUpAt -> alias $(tail -n 1 "$CL_WORK/decision.ms") ms, lag 0 seen -> alias ${lag0:+$(tail -n 1 "$CL_WORK/external.ms")} ms" >&2
+  done
+  percentiles cutover_decision_latency "$CL_WORK/decision.ms" | tee "$CL_WORK/decision.bench"
+  awk '/_p99_ms/ {print "BENCH cutover_decision_latency_ms", $3, "ms (p99; target < 2000)"}' "$CL_WORK/decision.bench"
+  percentiles cutover_lag_zero_to_flip "$CL_WORK/external.ms"
+fi
+
+# --- 2. full cutover of a long history ----------------------------------------------------
+if [ "$events" -gt 0 ]; then
+  big=bench-cutover.history
+  echo "bench: writing $events events ($keys keys, 4 partitions) to $big" >&2
+  "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$big" --create-partitions 4 \
+    --count "$events" --keys "$keys" >/dev/null
+  cl_watch_versions
+  cl_watch_alias history
+  # Generous bounds: 20k events/s at least.
+  bound=$((events / 20000 + 300))
+  hist=(spec.pipeline=history "spec.replay.replicas=$replicas" spec.replay.maxDurationSeconds=21600
+    "spec.catchUp.stableSeconds=$stable" spec.validation.timeoutSeconds=1800)
+  apply_version sessions-v1.yaml history-v1 "$big" "${hist[@]}" spec.version=v1
+  wait_phase history-v1 Serving "$bound" >&2
+  applied=$(date +%s.%N)
+  apply_version sessions-v2.yaml history-v2 "$big" "${hist[@]}" spec.version=v2
+  wait_phase history-v2 Serving "$bound" >&2
+  python3 - "$CL_WORK/phases.log" "$applied" "$events" <<'PY'
+import sys
+path, applied, events = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+marks = [(applied, "Pending")]
+for line in open(path):
+    t, name, phase = line.split()
+    if name != "history-v2" or float(t) < applied:
+        continue
+    phase = "Pending" if phase == "-" else phase
+    if phase != marks[-1][1]:
+        marks.append((float(t), phase))
+served = next(t for t, p in marks if p == "Serving")
+print(f"BENCH full_cutover_10m_events_s {served - applied:.1f} s ({events} events, apply to Serving)")
+spent = {}
+for (t, p), (t2, _) in zip(marks, marks[1:]):
+    if t < served:
+        spent[p] = spent.get(p, 0) + t2 - t
+for p, s in spent.items():
+    print(f"BENCH full_cutover_10m_phase_{p.lower()}_s {s:.1f} s ({events} events)")
+PY
+fi
