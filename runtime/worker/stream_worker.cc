@@ -258,15 +258,25 @@ Result<void> StreamWorker::onAssign(rd_kafka_topic_partition_list_t* partitions)
       rd_kafka_committed(consumer_.get(), partitions, static_cast<int>(config_.timeout.count()));
   if (err) return kafka::errorOf(err, "committed offsets of " + config_.consumerGroup);
   std::vector<int32_t> parts;
+  for (int i = 0; i < partitions->cnt; ++i) parts.push_back(partitions->elems[i].partition);
+  auto restored = restore(parts);
+  if (!restored) return restored.error();
   for (int i = 0; i < partitions->cnt; ++i) {
     auto& tp = partitions->elems[i];
-    parts.push_back(tp.partition);
-    if (tp.offset < 0) {
+    if (tp.offset >= 0) continue;
+    // No committed offset but an output: the group was deleted (a retired version brought
+    // back by a rollback) or lost. The output is the truth: resume after the last source
+    // offset it reflects, so nothing is counted twice.
+    auto it = restored->find(tp.partition);
+    if (it != restored->end()) {
+      spdlog::info("worker: no committed offset for {}/{}; resuming at {} from the output",
+                   config_.sourceTopic, tp.partition, it->second);
+      tp.offset = it->second;
+    } else {
       tp.offset =
           config_.startOffset == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
     }
   }
-  if (auto r = restore(parts); !r) return r;
   spdlog::info("worker: assigned {} partition(s) of {}, state restored ({} entries)", parts.size(),
                config_.sourceTopic, engine_.stateEntries());
   if (auto e = rd_kafka_assign(consumer_.get(), partitions)) {
@@ -294,9 +304,10 @@ Result<void> StreamWorker::onRevoke() {
   return {};
 }
 
-Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
+Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32_t>& partitions) {
+  std::map<int32_t, int64_t> resume;
   for (int32_t p : partitions) engine_.dropPartition(p);
-  if (partitions.empty()) return {};
+  if (partitions.empty()) return resume;
   auto props = config_.kafkaProperties;
   props["group.id"] = config_.consumerGroup + "-restore";  // never joined nor committed
   props["isolation.level"] = "read_committed";
@@ -321,7 +332,7 @@ Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
                                       ends->elems[i].partition)
         ->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
-  if (end.empty()) return {};
+  if (end.empty()) return resume;
   if (auto ae = rd_kafka_assign(reader->get(), assignment.get()))
     return kafka::errorOf(ae, "assign");
   uint64_t records = 0;
@@ -350,6 +361,10 @@ Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
     std::string_view key(static_cast<const char*>(m->key), m->key_len);
     std::optional<std::string_view> value;
     if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
+    if (auto offset = kafka::headerInt(*m, kHeaderOffset)) {
+      auto source = kafka::headerInt(*m, kHeaderPartition);
+      resume[source ? static_cast<int32_t>(*source) : m->partition] = *offset + 1;
+    }
     auto r = engine_.restore(m->partition, key, value, kafka::headerInt(*m, kHeaderWatermark));
     if (!r) {
       return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
@@ -361,7 +376,7 @@ Result<void> StreamWorker::restore(const std::vector<int32_t>& partitions) {
   }
   stats_.restored += records;
   if (records) spdlog::info("worker: restored {} output records", records);
-  return {};
+  return resume;
 }
 
 void StreamWorker::produce(const std::string& topic, int32_t partition, std::string_view key,

@@ -67,7 +67,9 @@ class StreamWorker {
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque);
   Result<void> onAssign(rd_kafka_topic_partition_list_t* partitions);
   Result<void> onRevoke();
-  Result<void> restore(const std::vector<int32_t>& partitions);
+  // Rebuilds the engine state of the partitions from the output and returns, per partition,
+  // the next source offset after the last one the output reflects (absent: empty output).
+  Result<std::map<int32_t, int64_t>> restore(const std::vector<int32_t>& partitions);
   void handle(const rd_kafka_message_t& m);
   void produce(const std::string& topic, int32_t partition, std::string_view key, const void* value,
                size_t valueSize, rd_kafka_headers_t* headers);

@@ -219,6 +219,33 @@ TEST_F(WorkerIT, OutputIsWhatTheEngineComputes) {
   }
 }
 
+// A retired version's consumer group is deleted; a rollback brings its worker back with the
+// same (now empty) group. It must resume where its output ends, not replay from the start.
+TEST_F(WorkerIT, DeletedGroupResumesWhereTheOutputEnds) {
+  auto source = testing::uniqueName("src"), output = testing::uniqueName("out");
+  auto group = testing::uniqueName("g");
+  loadgen(source, 2, 20000, 0, 3);
+  auto first = startWorker(source, output, group);
+  waitAssigned(*first);
+  waitCaughtUp(group, source, first.get());
+  stop(*first);
+  ASSERT_TRUE(admin_->deleteGroup(group).ok());
+  loadgen(source, 2, 5000, 0, 4);  // more history arrives while the group is gone
+
+  auto second = startWorker(source, output, group);
+  waitAssigned(*second);
+  waitCaughtUp(group, source, second.get());
+  stop(*second);
+  EXPECT_NE(second->log().find("resuming at"), std::string::npos) << second->log();
+  auto expected = expectedOutput(source);
+  auto actual = testing::readTopic(output);
+  for (int p = 0; p < 2; ++p) {
+    EXPECT_GT(actual[p].size(), 5000u);
+    ASSERT_EQ(actual[p].size(), expected[p].size()) << "partition " << p;
+    EXPECT_TRUE(actual[p] == expected[p]) << "partition " << p;
+  }
+}
+
 TEST_F(WorkerIT, SameOutputWhateverBatchSizeOrReplicaCount) {
   auto source = testing::uniqueName("src");
   loadgen(source, 4, 40000, 0, 9);
