@@ -7,7 +7,7 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down cluster-up cluster-down demo bench fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down cluster-up cluster-down demo bench soak fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
@@ -15,6 +15,7 @@ help:
 	@echo "make kafka-up    start a local single-node Kafka (writes .local/kafka.env)"
 	@echo "make kafka-down  stop it"
 	@echo "make bench       benchmarks; prints BENCH lines, writes bench/out/results.json"
+	@echo "make soak        repeated cutovers for an hour (KAPPA_SOAK_SECONDS), operator RSS growth"
 	@echo "make fmt         clang-format every C++ file"
 
 bootstrap:
@@ -80,6 +81,11 @@ demo: build cluster-up
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+# Repeated cutovers on the local stack for KAPPA_SOAK_SECONDS (default 3600), sampling the
+# operator's RSS; not part of test or bench.
+soak: build
+	@bench/soak.sh $(BUILD)
 
 fmt:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
