@@ -1,13 +1,20 @@
 # End-to-end scenarios on the whole local stack (e2e/cluster-up.sh: Kafka, etcd,
 # kube-apiserver, node runner, kappa-operator under its ServiceAccount). Each scenario starts
 # its own stack in a state directory of its own and stops it at the end, so it needs no
-# fixture; it installs the kappa.io CRD, hence RESOURCE_LOCK kappa_crds. Included by
-# tests/CMakeLists.txt.
-add_test(NAME e2e.first_version_serves
-  COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/scenarios/first_version.sh
-          ${CMAKE_BINARY_DIR}/e2e-first-version)
-set_tests_properties(e2e.first_version_serves PROPERTIES
-  RESOURCE_LOCK kappa_crds
-  ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
-  LABELS e2e
-  TIMEOUT 600)
+# fixture; it installs the kappa.io CRD, hence RESOURCE_LOCK kappa_crds (which also keeps
+# two stacks from competing for the two cores). Included by tests/CMakeLists.txt.
+function(kappa_e2e_scenario name script)
+  add_test(NAME e2e.${name}
+    COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/scenarios/${script} ${CMAKE_BINARY_DIR}/e2e-${name})
+  set_tests_properties(e2e.${name} PROPERTIES
+    RESOURCE_LOCK kappa_crds
+    ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+    LABELS e2e
+    TIMEOUT 600)
+endfunction()
+
+kappa_e2e_scenario(first_version_serves first_version.sh)
+kappa_e2e_scenario(equal_logic_cutover equal_logic.sh)
+kappa_e2e_scenario(buggy_candidate_blocked buggy_candidate.sh)
+kappa_e2e_scenario(manual_promotion_and_rollback manual_rollback.sh)
+kappa_e2e_scenario(supersede_replaying_candidate supersede.sh)
