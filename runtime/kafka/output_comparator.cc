@@ -29,19 +29,61 @@ bool fieldEqual(const json& a, const json& b, double tolerance) {
   return a == b;
 }
 
+// Values of the sampled records live in one append-only arena per comparison: one
+// allocation per MiB instead of one per record.
+class Arena {
+ public:
+  std::string_view add(const char* data, size_t len) {
+    if (blocks_.empty() || blocks_.back().size() + len > blocks_.back().capacity()) {
+      blocks_.emplace_back();
+      blocks_.back().reserve(std::max(len, kBlock));
+    }
+    std::string& b = blocks_.back();
+    size_t at = b.size();
+    b.append(data, len);  // within capacity: never reallocates, views stay valid
+    return std::string_view(b.data() + at, len);
+  }
+
+ private:
+  static constexpr size_t kBlock = 1 << 20;
+  std::vector<std::string> blocks_;
+};
+
 struct Entry {
   int32_t partition;
-  int64_t sourceOffset;  // -1 without headers
-  std::optional<std::string> value;
+  int64_t sourceOffset;                   // -1 without headers
+  std::optional<std::string_view> value;  // nullopt: tombstone
+};
+
+// A sampled key's records in one output. Most keys have one record (a compacted output),
+// kept inline; further ones go to `more`.
+struct Records {
+  bool any = false;
+  Entry first{};
+  std::vector<Entry> more;
+  void add(Entry e) {
+    if (!any) {
+      first = e;
+      any = true;
+    } else {
+      more.push_back(e);
+    }
+  }
+  template <typename F>
+  void forEach(F&& f) const {
+    if (!any) return;
+    f(first);
+    for (const auto& e : more) f(e);
+  }
 };
 
 struct History {
-  std::vector<Entry> versions[2];
+  Records versions[2];
 };
 
 }  // namespace
 
-bool valuesEqual(const std::string& serving, const std::string& candidate, const ComparePolicy& p) {
+bool valuesEqual(std::string_view serving, std::string_view candidate, const ComparePolicy& p) {
   bool plain = p.compareFields.empty() && p.ignoreFields.empty() && p.numericTolerance == 0;
   if (plain && serving == candidate) return true;
   json a = json::parse(serving, nullptr, false);
@@ -70,25 +112,28 @@ namespace {
 
 struct SampleView {
   std::string_view key;
-  const std::optional<std::string>* serving;  // null: no record at the cut
-  const std::optional<std::string>* candidate;
+  std::optional<std::string_view> serving;  // nullopt: no record (or a tombstone) at the cut
+  std::optional<std::string_view> candidate;
 };
+
+std::optional<std::string> owned(const std::optional<std::string_view>& v) {
+  return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+}
 
 ComparisonResult compareViews(std::vector<SampleView>& sample, const ComparePolicy& policy) {
   ComparisonResult r;
   r.sampledKeys = static_cast<int64_t>(sample.size());
   std::sort(sample.begin(), sample.end(),
             [](const SampleView& a, const SampleView& b) { return a.key < b.key; });
-  static const std::optional<std::string> kAbsent;
   for (const auto& v : sample) {
-    const auto& s = v.serving ? *v.serving : kAbsent;
-    const auto& c = v.candidate ? *v.candidate : kAbsent;
-    if (!s && !c) continue;
+    if (!v.serving && !v.candidate) continue;
     ++r.comparedKeys;
-    if (s && c && valuesEqual(*s, *c, policy)) continue;
+    if (v.serving && v.candidate && valuesEqual(*v.serving, *v.candidate, policy)) continue;
     ++r.mismatchedKeys;
     r.mismatched.emplace(v.key);
-    if (r.examples.size() < 5) r.examples.push_back({std::string(v.key), s, c});
+    if (r.examples.size() < 5) {
+      r.examples.push_back({std::string(v.key), owned(v.serving), owned(v.candidate)});
+    }
   }
   r.mismatchRatio = r.comparedKeys ? static_cast<double>(r.mismatchedKeys) / r.comparedKeys : 0;
   r.withinPolicy = r.mismatchRatio <= policy.maxMismatchRatio;
@@ -109,11 +154,12 @@ ComparisonResult compareSnapshots(
     const ComparePolicy& policy) {
   std::vector<SampleView> views;
   views.reserve(sample.size());
-  for (const auto& key : sample) {
-    auto is = serving.find(key), ic = candidate.find(key);
-    views.push_back({key, is == serving.end() ? nullptr : &is->second,
-                     ic == candidate.end() ? nullptr : &ic->second});
-  }
+  auto view = [](const auto& m, const std::string& key) -> std::optional<std::string_view> {
+    auto it = m.find(key);
+    if (it == m.end() || !it->second) return std::nullopt;
+    return std::string_view(*it->second);
+  };
+  for (const auto& key : sample) views.push_back({key, view(serving, key), view(candidate, key)});
   return compareViews(views, policy);
 }
 
@@ -144,6 +190,9 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   // Max-heap of the sampled keys' hashes: the top is the first to go when a smaller one comes.
   std::vector<std::pair<uint64_t, const std::string*>> heap;
   std::unordered_map<std::string, History, StringHash, std::equal_to<>> histories;
+  histories.reserve(std::min<size_t>(k, 1 << 22) + 1);
+  Arena arena;
+  rd_kafka_topic_t* handles[2] = {nullptr, nullptr};  // the topics' handles, once seen
   std::map<int32_t, int64_t> maxOffset[2];
   bool headers[2] = {true, true};
   uint64_t records[2] = {0, 0};
@@ -171,8 +220,15 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
       for (ssize_t i = 0; i < n; ++i) {
         RdPtr<rd_kafka_message_t> m(batch[i]);
         lastProgress = SteadyClock::now();
-        const char* topic = rd_kafka_topic_name(m->rkt);
-        int v = *topics[0] == topic ? 0 : 1;
+        int v;
+        if (m->rkt == handles[0]) {
+          v = 0;
+        } else if (m->rkt == handles[1]) {
+          v = 1;
+        } else {
+          v = *topics[0] == rd_kafka_topic_name(m->rkt) ? 0 : 1;
+          handles[v] = m->rkt;
+        }
         auto it = end[v].find(m->partition);
         if (it == end[v].end()) continue;  // already read to its end
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -208,9 +264,9 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
             heap.pop_back();
           }
         }
-        std::optional<std::string> value;
-        if (m->payload) value.emplace(static_cast<const char*>(m->payload), m->len);
-        hist->second.versions[v].push_back({m->partition, src.value_or(-1), std::move(value)});
+        std::optional<std::string_view> value;
+        if (m->payload) value = arena.add(static_cast<const char*>(m->payload), m->len);
+        hist->second.versions[v].add({m->partition, src.value_or(-1), value});
       }
     }
   }
@@ -227,14 +283,14 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   std::vector<SampleView> sample;
   sample.reserve(histories.size());
   for (const auto& [key, hist] : histories) {
-    SampleView view{key, nullptr, nullptr};
+    SampleView view{key, std::nullopt, std::nullopt};
     for (int v = 0; v < 2; ++v) {
       const Entry* chosen = nullptr;
-      for (const auto& e : hist.versions[v]) {
-        if (result.consistentCut && e.sourceOffset >= result.cut[e.partition]) continue;
+      hist.versions[v].forEach([&](const Entry& e) {
+        if (result.consistentCut && e.sourceOffset >= result.cut[e.partition]) return;
         chosen = &e;
-      }
-      (v == 0 ? view.serving : view.candidate) = chosen ? &chosen->value : nullptr;
+      });
+      (v == 0 ? view.serving : view.candidate) = chosen ? chosen->value : std::nullopt;
     }
     sample.push_back(view);
   }

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/kafka/kafka_admin.h"
@@ -49,7 +50,7 @@ struct ComparisonResult {
 
 // Pure: compares two JSON values under the policy's fields and tolerance. Values that are
 // not JSON objects are compared as bytes.
-bool valuesEqual(const std::string& serving, const std::string& candidate, const ComparePolicy& p);
+bool valuesEqual(std::string_view serving, std::string_view candidate, const ComparePolicy& p);
 
 struct KeyedValue {
   std::string key;
