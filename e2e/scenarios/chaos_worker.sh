@@ -82,12 +82,20 @@ wait_phase sessions-v2 Serving 600
   fail "validation found $(field sessions-v2 .status.validation.mismatchedKeys) mismatched keys"
 
 Then "sessions-v2's read_committed output equals sessions-v1's, record for record, per partition"
-consume() { # consume TOPIC FILE: every committed record, to the end
-  java -cp "$kafka_libs/*" -Dlog4j2.level=error org.apache.kafka.tools.consumer.ConsoleConsumer \
-    --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$1" --from-beginning \
-    --isolation-level read_committed --timeout-ms 10000 \
-    --property print.partition=true --property print.key=true --property print.headers=true \
-    >"$2" 2>"$2.err" || true
+consume() { # consume TOPIC FILE: every committed record of each partition, to its end
+  local p pids=()
+  # One consumer per partition, assigned (no consumer group to join): the exact order of
+  # each partition, and no wait for a group coordinator.
+  for p in 0 1; do
+    java -cp "$kafka_libs/*" -Dlog4j2.level=error org.apache.kafka.tools.consumer.ConsoleConsumer \
+      --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$1" --partition "$p" --offset earliest \
+      --isolation-level read_committed --timeout-ms 10000 \
+      --property print.partition=true --property print.key=true --property print.headers=true \
+      >"$2.$p" 2>"$2.$p.err" &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  cat "$2.0" "$2.1" >"$2"
 }
 out1=$(field sessions-v1 .status.outputTopic)
 out2=$(field sessions-v2 .status.outputTopic)
