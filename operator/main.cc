@@ -159,12 +159,18 @@ int run(const Flags& flags) {
   kube::Informer informer(kube, informerOptions);
   // An object and every other version of its pipeline: a flip or a new version changes what
   // the siblings decide.
+  auto pipelineOf = [](const kube::Json& o) -> std::string_view {
+    auto spec = o.find("spec");
+    if (spec == o.end() || !spec->is_object()) return {};
+    auto p = spec->find("pipeline");
+    return p != spec->end() && p->is_string() ? std::string_view(p->get_ref<const std::string&>())
+                                              : std::string_view();
+  };
   auto enqueueWithSiblings = [&](const kube::ObjectPtr& obj) {
     queue.add(kube::keyOf(*obj));
-    std::string pipeline = obj->value("spec", kube::Json::object()).value("pipeline", "");
+    std::string_view pipeline = pipelineOf(*obj);
     for (const auto& other : informer.store().listNamespace(kube::namespaceOf(*obj))) {
-      if (other->value("spec", kube::Json::object()).value("pipeline", "") == pipeline)
-        queue.add(kube::keyOf(*other));
+      if (other != obj && pipelineOf(*other) == pipeline) queue.add(kube::keyOf(*other));
     }
   };
   op::PipelineMetrics pipelineMetrics(registry);
@@ -266,9 +272,7 @@ int run(const Flags& flags) {
   // The main thread refreshes the per-version series from the cache every few seconds.
   for (int tick = 0; !stopRequested.load(); ++tick) {
     if (tick % 25 == 0) {
-      std::vector<kube::Json> objects;
-      for (const auto& o : informer.store().list()) objects.push_back(*o);
-      pipelineMetrics.refresh(objects);
+      pipelineMetrics.refresh(informer.store().list());
     }
     std::this_thread::sleep_for(200ms);
   }

@@ -106,10 +106,11 @@ void PipelineMetrics::drop(Series& s) {
   retention_.Remove(s.retention);
 }
 
-void PipelineMetrics::refresh(const std::vector<json>& objects) {
+void PipelineMetrics::refresh(const std::vector<std::shared_ptr<const json>>& objects) {
   std::lock_guard lock(mu_);
   std::set<std::string> seen;
-  for (const auto& obj : objects) {
+  for (const auto& ptr : objects) {
+    const json& obj = *ptr;
     std::string ns = at(obj, "/metadata/namespace"), name = at(obj, "/metadata/name");
     std::string key = ns + "/" + name;
     seen.insert(key);

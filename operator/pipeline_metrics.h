@@ -9,6 +9,7 @@
 #include <prometheus/registry.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -22,7 +23,7 @@ class PipelineMetrics {
   explicit PipelineMetrics(prometheus::Registry& registry);
 
   // Sets the gauges from the current objects; series of objects no longer present go away.
-  void refresh(const std::vector<nlohmann::json>& objects);
+  void refresh(const std::vector<std::shared_ptr<const nlohmann::json>>& objects);
   // Counts transitions: into Failed (cutovers failed), into Serving (cutover duration, from
   // creation to servingSince), Validated turning False (validation mismatches).
   void observeUpdate(const nlohmann::json& before, const nlohmann::json& after);

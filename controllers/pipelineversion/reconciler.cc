@@ -82,19 +82,25 @@ Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
     : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
 
 Result<std::vector<Json>> Reconciler::siblings(const ObjectKey& key, const std::string& pipeline) {
-  std::vector<Json> all;
-  if (ports_.cache) {
-    for (const auto& o : ports_.cache->listNamespace(key.ns)) all.push_back(*o);
-  } else {
-    auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
-    if (!list.ok()) return list.error();
-    all = std::move(list->items);
-  }
+  // Only the matching objects are copied: a namespace may hold thousands of versions.
+  auto matches = [&](const Json& o) {
+    if (kube::nameOf(o) == key.name) return false;
+    auto spec = o.find("spec");
+    if (spec == o.end() || !spec->is_object()) return false;
+    auto p = spec->find("pipeline");
+    return p != spec->end() && p->is_string() && p->get_ref<const std::string&>() == pipeline;
+  };
   std::vector<Json> out;
-  for (auto& o : all) {
-    if (kube::nameOf(o) == key.name) continue;
-    if (o.value("spec", Json::object()).value("pipeline", "") != pipeline) continue;
-    out.push_back(std::move(o));
+  if (ports_.cache) {
+    for (const auto& o : ports_.cache->listNamespace(key.ns)) {
+      if (matches(*o)) out.push_back(*o);
+    }
+    return out;
+  }
+  auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
+  if (!list.ok()) return list.error();
+  for (auto& o : list->items) {
+    if (matches(o)) out.push_back(std::move(o));
   }
   return out;
 }

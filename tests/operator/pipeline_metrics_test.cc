@@ -20,6 +20,12 @@ std::string text(prometheus::Registry& r) {
   return prometheus::TextSerializer().Serialize(r.Collect());
 }
 
+std::vector<std::shared_ptr<const json>> objects(std::initializer_list<json> list) {
+  std::vector<std::shared_ptr<const json>> out;
+  for (const auto& o : list) out.push_back(std::make_shared<const json>(o));
+  return out;
+}
+
 bool has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
 }
@@ -27,14 +33,14 @@ bool has(const std::string& text, const std::string& line) {
 TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
   prometheus::Registry r;
   PipelineMetrics m(r);
-  m.refresh(
-      {version("v1", "Serving"), version("v2", "Validating",
-                                         {{"lag", {{"messages", 42}}},
-                                          {"replay", {{"progressPercent", 99.5}}},
-                                          {"validation", {{"mismatchRatio", 0.25}}},
-                                          {"conditions", json::array({{{"type", "RetentionSafe"},
-                                                                       {"status", "False"},
-                                                                       {"reason", "AtRisk"}}})}})});
+  m.refresh(objects({version("v1", "Serving"),
+                     version("v2", "Validating",
+                             {{"lag", {{"messages", 42}}},
+                              {"replay", {{"progressPercent", 99.5}}},
+                              {"validation", {{"mismatchRatio", 0.25}}},
+                              {"conditions", json::array({{{"type", "RetentionSafe"},
+                                                           {"status", "False"},
+                                                           {"reason", "AtRisk"}}})}})}));
   auto t = text(r);
   const std::string v2 = R"(namespace="ns",pipeline="sessions",version="v2")";
   // Labels print in name order.
@@ -55,7 +61,7 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
       R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v1"} 1)"))
       << t;
 
-  m.refresh({version("v1", "Serving")});
+  m.refresh(objects({version("v1", "Serving")}));
   t = text(r);
   EXPECT_EQ(t.find(R"(version="v2")"), std::string::npos) << t;
 }
