@@ -10,9 +10,12 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kPhases = {
-    "Pending", "Provisioning", "Replaying", "Validating", "AwaitingPromotion", "Promoting",
-    "Serving", "Draining",     "Retired",   "Failed",     "Superseded"};
+// Phases before the alias flip: the versions whose lag, progress, validation and retention
+// someone watches (and the alerts use).
+bool isCandidate(const std::string& phase) {
+  return phase == "Pending" || phase == "Provisioning" || phase == "Replaying" ||
+         phase == "Validating" || phase == "AwaitingPromotion" || phase == "Promoting";
+}
 
 std::string at(const json& j, const char* pointer) {
   json::json_pointer p(pointer);
@@ -50,7 +53,7 @@ std::optional<double> epochSeconds(const std::string& rfc3339) {
 PipelineMetrics::PipelineMetrics(prometheus::Registry& r)
     : phase_(prometheus::BuildGauge()
                  .Name("kappa_pipelineversion_phase")
-                 .Help("1 for the phase a PipelineVersion is in, 0 for the others")
+                 .Help("1 for the phase a PipelineVersion is in (only that phase has a series)")
                  .Register(r)),
       lag_(prometheus::BuildGauge()
                .Name("kappa_pipelineversion_lag_messages")
@@ -82,28 +85,19 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& r)
                     .Help("From a version's creation until it serves")
                     .Register(r)) {}
 
-PipelineMetrics::Series& PipelineMetrics::seriesFor(const std::string& key, const Labels& labels) {
-  auto it = series_.find(key);
-  if (it != series_.end()) return it->second;
-  Series s;
-  for (const auto& phase : kPhases) {
-    Labels l = labels;
-    l["phase"] = phase;
-    s.phases.push_back(&phase_.Add(l));
-  }
-  s.lag = &lag_.Add(labels);
-  s.progress = &progress_.Add(labels);
-  s.mismatch = &mismatch_.Add(labels);
-  s.retention = &retention_.Add(labels);
-  return series_.emplace(key, s).first->second;
-}
-
-void PipelineMetrics::drop(Series& s) {
-  for (auto* g : s.phases) phase_.Remove(g);
+void PipelineMetrics::dropCandidateSeries(Series& s) {
+  if (!s.lag) return;
   lag_.Remove(s.lag);
   progress_.Remove(s.progress);
   mismatch_.Remove(s.mismatch);
   retention_.Remove(s.retention);
+  s.lag = s.progress = s.mismatch = s.retention = nullptr;
+}
+
+void PipelineMetrics::drop(Series& s) {
+  if (s.phaseGauge) phase_.Remove(s.phaseGauge);
+  s.phaseGauge = nullptr;
+  dropCandidateSeries(s);
 }
 
 void PipelineMetrics::refresh(const std::vector<std::shared_ptr<const json>>& objects) {
@@ -114,13 +108,32 @@ void PipelineMetrics::refresh(const std::vector<std::shared_ptr<const json>>& ob
     std::string ns = at(obj, "/metadata/namespace"), name = at(obj, "/metadata/name");
     std::string key = ns + "/" + name;
     seen.insert(key);
-    Labels labels = {{"namespace", ns},
-                     {"pipeline", at(obj, "/spec/pipeline")},
-                     {"version", at(obj, "/spec/version")}};
-    Series& s = seriesFor(key, labels);
+    Series& s = series_[key];
+    if (s.labels.empty()) {
+      s.labels = {{"namespace", ns},
+                  {"pipeline", at(obj, "/spec/pipeline")},
+                  {"version", at(obj, "/spec/version")}};
+    }
     std::string phase = at(obj, "/status/phase");
     if (phase.empty()) phase = "Pending";
-    for (size_t i = 0; i < kPhases.size(); ++i) s.phases[i]->Set(kPhases[i] == phase ? 1 : 0);
+    if (!s.phaseGauge || s.phase != phase) {
+      if (s.phaseGauge) phase_.Remove(s.phaseGauge);
+      Labels l = s.labels;
+      l["phase"] = phase;
+      s.phaseGauge = &phase_.Add(l);
+      s.phaseGauge->Set(1);
+      s.phase = phase;
+    }
+    if (!isCandidate(phase)) {
+      dropCandidateSeries(s);
+      continue;
+    }
+    if (!s.lag) {
+      s.lag = &lag_.Add(s.labels);
+      s.progress = &progress_.Add(s.labels);
+      s.mismatch = &mismatch_.Add(s.labels);
+      s.retention = &retention_.Add(s.labels);
+    }
     s.lag->Set(number(obj, "/status/lag/messages"));
     s.progress->Set(number(obj, "/status/replay/progressPercent"));
     s.mismatch->Set(number(obj, "/status/validation/mismatchRatio"));

@@ -30,14 +30,19 @@ class PipelineMetrics {
 
  private:
   using Labels = std::map<std::string, std::string>;
+  // One object's series. Only the current phase has a phase series (a one-hot set of all
+  // eleven per object would be most of the operator's memory with thousands of versions),
+  // and only candidates (Pending .. Promoting) have lag, progress, mismatch and retention.
   struct Series {
-    std::vector<prometheus::Gauge*> phases;
-    prometheus::Gauge* lag;
-    prometheus::Gauge* progress;
-    prometheus::Gauge* mismatch;
-    prometheus::Gauge* retention;
+    Labels labels;
+    std::string phase;
+    prometheus::Gauge* phaseGauge = nullptr;
+    prometheus::Gauge* lag = nullptr;
+    prometheus::Gauge* progress = nullptr;
+    prometheus::Gauge* mismatch = nullptr;
+    prometheus::Gauge* retention = nullptr;
   };
-  Series& seriesFor(const std::string& key, const Labels& labels);
+  void dropCandidateSeries(Series& s);
   void drop(Series& s);
 
   std::mutex mu_;

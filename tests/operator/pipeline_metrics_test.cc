@@ -48,10 +48,8 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
       t,
       R"(kappa_pipelineversion_phase{namespace="ns",phase="Validating",pipeline="sessions",version="v2"} 1)"))
       << t;
-  EXPECT_TRUE(has(
-      t,
-      R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v2"} 0)"))
-      << t;
+  // Only the current phase has a series.
+  EXPECT_EQ(t.find(R"(phase="Serving",pipeline="sessions",version="v2")"), std::string::npos) << t;
   EXPECT_TRUE(has(t, "kappa_pipelineversion_lag_messages{" + v2 + "} 42")) << t;
   EXPECT_TRUE(has(t, "kappa_pipelineversion_progress_percent{" + v2 + "} 99.5")) << t;
   EXPECT_TRUE(has(t, "kappa_validation_mismatch_ratio{" + v2 + "} 0.25")) << t;
@@ -61,6 +59,22 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
       R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v1"} 1)"))
       << t;
 
+  // A serving version has no candidate series.
+  EXPECT_EQ(
+      t.find(
+          R"(kappa_pipelineversion_lag_messages{namespace="ns",pipeline="sessions",version="v1"})"),
+      std::string::npos)
+      << t;
+
+  // v2 moves on: its old phase series goes, the new one comes; then it is deleted.
+  m.refresh(objects({version("v1", "Serving"), version("v2", "Serving")}));
+  t = text(r);
+  EXPECT_EQ(t.find(R"(phase="Validating")"), std::string::npos) << t;
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v2"} 1)"))
+      << t;
+  EXPECT_EQ(t.find("kappa_validation_mismatch_ratio{" + v2), std::string::npos) << t;
   m.refresh(objects({version("v1", "Serving")}));
   t = text(r);
   EXPECT_EQ(t.find(R"(version="v2")"), std::string::npos) << t;
