@@ -183,7 +183,14 @@ void Informer::apply(WatchEvent& ev) {
 
 ObjectPtr Informer::cacheable(Json obj) const {
   if (options_.dropManagedFields) {
-    if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) m->erase("managedFields");
+    if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+      m->erase("managedFields");
+      // kubectl apply's copy of the whole manifest, as a string: as large as the spec again.
+      if (auto a = m->find("annotations"); a != m->end() && a->is_object()) {
+        a->erase("kubectl.kubernetes.io/last-applied-configuration");
+        if (a->empty()) m->erase(a);
+      }
+    }
   }
   return std::make_shared<const Json>(std::move(obj));
 }

@@ -29,7 +29,8 @@ struct InformerOptions {
   std::string fieldSelector;
   int64_t pageSize = 500;
   // Drop metadata.managedFields (server-side apply bookkeeping, often the largest part of
-  // an object) before caching: controllers write with apply/patch and never read it.
+  // an object) and kubectl's last-applied-configuration annotation before caching:
+  // controllers write with apply/patch and never read them.
   bool dropManagedFields = true;
   // Server-side lifetime of one watch request; the informer then re-watches.
   std::chrono::seconds watchTimeout{300};

@@ -108,6 +108,30 @@ TEST_F(InformerTest, SyncsTheCacheAndFollowsChanges) {
   inf.stop();
 }
 
+TEST_F(InformerTest, CachesObjectsWithoutManagedFieldsOrLastAppliedCopy) {
+  Json cm = configMap("big", "0");
+  cm["metadata"]["managedFields"] = Json::array({{{"manager", "kubectl"}}});
+  cm["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", "{\"huge\":true}"},
+      {"kappa.io/promote", "true"}};
+  Json bare = configMap("bare", "0");
+  bare["metadata"]["annotations"] = {{"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
+  ASSERT_TRUE(api_.create(cms_, cm).ok());
+  ASSERT_TRUE(api_.create(cms_, bare).ok());
+
+  Informer inf(api_, options());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  auto got = inf.store().get("ns", "big");
+  ASSERT_NE(got, nullptr);
+  EXPECT_FALSE((*got)["metadata"].contains("managedFields"));
+  EXPECT_EQ((*got)["metadata"]["annotations"], (Json{{"kappa.io/promote", "true"}}));
+  auto other = inf.store().get("ns", "bare");
+  ASSERT_NE(other, nullptr);
+  EXPECT_FALSE((*other)["metadata"].contains("annotations"));
+  inf.stop();
+}
+
 TEST_F(InformerTest, ResumesAfterABrokenWatchWithoutLosingOrRepeatingEvents) {
   put("a", "0");
   Informer inf(api_, options());
