@@ -12,11 +12,14 @@
 #        moment the catch-up condition held as the operator saw it -- to the arrival here of
 #        the watch event of the serving alias ConfigMap naming the candidate. It covers the
 #        passes Replaying -> Validating -> Promoting -> the CAS update of the alias, and the
-#        watch delivery (a few ms). Same host, same clock.
+#        watch delivery (a few ms). Same host, same clock. The earlier versions stay (Retired),
+#        as they would in a cluster until deleted, so cutover k runs with k versions of the
+#        pipeline: every status change of one enqueues all of them (operator/main.cc,
+#        enqueueWithSiblings), and their passes run before the candidate's next one.
 #      cutover_lag_zero_to_flip_{p50,p99}_ms
 #        from outside: from the first moment the candidate group's lag, polled here in a
-#        loop of kubectl-kappa lag (one sample every ~0.1-0.2 s), was 0, to the same alias
-#        event. This adds
+#        loop of kubectl-kappa lag (one sample every ~0.1-0.2 s, more under load; each
+#        stamped when it starts), was 0, to the same alias event. This adds
 #        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
 #        decision, so it is what a user waits after the worker has caught up.
 # 2. Full cutover of a KAPPA_BENCH_CUTOVER_EVENTS-event history (default 10M, 4 partitions):
@@ -81,12 +84,15 @@ if [ "$cutovers" -gt 0 ]; then
     [ -n "$group" ] || fail "$name has no status.consumerGroup after 60s"
     lag0=""
     while [ -z "$(awk -v v="v$i" '$2 == v' "$CL_WORK/alias-sessions.log")" ]; do
+      # Stamped when the sample starts: a sample that returns after the flip still counts
+      # from before it (so the figure is high by up to one sample's duration, never negative).
+      sampled=$(date +%s.%N)
       lag=$("$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" \
         --topic "$topic" --json 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["messages"] if d["committed"] else -1)' ||
         echo -1)
       if [ "$lag" = 0 ]; then
-        lag0=$(date +%s.%N)
+        lag0=$sampled
         break
       fi
       sleep 0.05
