@@ -15,3 +15,4 @@ function(kappa_e2e_chaos name file timeout)
 endfunction()
 
 kappa_e2e_chaos(leader_failover leader_failover.sh 600)
+kappa_e2e_chaos(chaos_operator chaos_operator.sh 900)
