@@ -12,6 +12,9 @@
 #
 #   leader_failover.sh [STATE_DIR]   KAPPA_BIN=dir of the binaries (default build/bin)
 source "$(dirname "$0")/lib.sh"
+# Each replica's identity is its default, <host>_<pid> (a POD_NAME from the environment
+# would give both the same one).
+unset POD_NAME
 e2e_start e2e-leader "${1:-}"
 
 topic=e2e-leader.clicks
@@ -21,7 +24,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 host=$(hostname)
 
 # The second replica: like the first (e2e/cluster-up.sh), same ServiceAccount kubeconfig and
-# Lease namespace, its own ports and log. Its identity is <host>_<pid>, as the first one's.
+# Lease namespace, its own ports and log.
 mport=$(free_port)
 pport=$(free_port)
 nohup "$KAPPA_BIN/kappa-operator" --kubeconfig "$OPERATOR_KUBECONFIG" \
