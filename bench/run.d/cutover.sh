@@ -17,9 +17,9 @@
 #        pipeline: every status change of one enqueues all of them (operator/main.cc,
 #        enqueueWithSiblings), and their passes run before the candidate's next one.
 #      cutover_lag_zero_to_flip_{p50,p99}_ms
-#        from outside: from the first moment the candidate group's lag, polled here in a
-#        loop of kubectl-kappa lag (one sample every ~0.1-0.2 s, more under load; each
-#        stamped when it starts), was 0, to the same alias event. This adds
+#        from outside: from the first kubectl-kappa lag sample of the candidate's group that
+#        returned 0 (polled here in a loop, stamped when the sample starts; resolution one
+#        sample, ~0.2 s idle, up to ~1 s on a loaded machine), to the same alias event. This adds
 #        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
 #        decision, so it is what a user waits after the worker has caught up.
 # 2. Full cutover of a KAPPA_BENCH_CUTOVER_EVENTS-event history (default 10M, 4 partitions):
@@ -85,7 +85,7 @@ if [ "$cutovers" -gt 0 ]; then
     lag0=""
     while [ -z "$(awk -v v="v$i" '$2 == v' "$CL_WORK/alias-sessions.log")" ]; do
       # Stamped when the sample starts: a sample that returns after the flip still counts
-      # from before it (so the figure is high by up to one sample's duration, never negative).
+      # from before it, so the figure is never negative.
       sampled=$(date +%s.%N)
       lag=$("$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" \
         --topic "$topic" --json 2>/dev/null |
