@@ -19,6 +19,7 @@
 #include <iostream>
 #include <thread>
 
+#include "controllers/pipelineversion/codec.h"
 #include "controllers/pipelineversion/kafka_connector.h"
 #include "controllers/pipelineversion/reconciler.h"
 #include "operator/pipeline_metrics.h"
@@ -159,6 +160,7 @@ int run(const Flags& flags) {
   kube::WorkQueue queue(std::chrono::milliseconds(200), std::chrono::seconds(300));
   kube::InformerOptions informerOptions;
   informerOptions.collection = kube::CollectionRef{controllers::pipelineVersions(), flags.ns};
+  informerOptions.transform = controllers::projectForCache;
   kube::Informer informer(kube, informerOptions);
   // An object and every other version of its pipeline: a flip or a new version changes what
   // the siblings decide.
@@ -177,13 +179,20 @@ int run(const Flags& flags) {
     }
   };
   op::PipelineMetrics pipelineMetrics(registry);
-  informer.addHandlers(
-      kube::InformerHandlers{[&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
-                             [&](const kube::ObjectPtr& old, const kube::ObjectPtr& o) {
-                               pipelineMetrics.observeUpdate(*old, *o);
-                               enqueueWithSiblings(o);
-                             },
-                             [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
+  informer.addHandlers(kube::InformerHandlers{
+      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
+      [&](const kube::ObjectPtr& old, const kube::ObjectPtr& o) {
+        pipelineMetrics.observeUpdate(*old, *o);
+        // Siblings decide on what otherFromJson shows of this
+        // version (phase, topics, drain, deletion): lag and progress
+        // refreshes concern this version alone.
+        if (controllers::otherFromJson(*old) == controllers::otherFromJson(*o)) {
+          queue.add(kube::keyOf(*o));
+        } else {
+          enqueueWithSiblings(o);
+        }
+      },
+      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
 
   std::unique_ptr<ProbeServer> probes;
   try {
@@ -277,6 +286,9 @@ int run(const Flags& flags) {
     if (tick % 25 == 0) {
       pipelineMetrics.refresh(informer.store().list());
     }
+    // Hand back free pages in the middle of the heap (list pages and API responses are
+    // freed between the long-lived cache entries, which glibc alone would keep resident).
+    if (tick % 150 == 0) malloc_trim(0);
     std::this_thread::sleep_for(200ms);
   }
   spdlog::info("msg=\"shutting down\"");

@@ -331,6 +331,51 @@ OtherVersion otherFromJson(const Json& obj) {
   return o;
 }
 
+Json projectForCache(Json obj) {
+  Json out = Json::object();
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+    Json& meta = out["metadata"] = Json::object();
+    // resourceVersion: the informer tells updates apart by it.
+    for (const char* f : {"name", "namespace", "resourceVersion", "creationTimestamp",
+                          "deletionTimestamp"}) {
+      if (auto it = m->find(f); it != m->end()) meta[f] = std::move(*it);
+    }
+  }
+  if (auto sp = obj.find("spec"); sp != obj.end() && sp->is_object()) {
+    Json& spec = out["spec"] = Json::object();
+    for (const char* f : {"pipeline", "version", "promotion"}) {
+      if (auto it = sp->find(f); it != sp->end()) spec[f] = std::move(*it);
+    }
+  }
+  if (auto st = obj.find("status"); st != obj.end() && st->is_object()) {
+    Json& status = out["status"] = Json::object();
+    for (const char* f : {"phase", "outputTopic", "consumerGroup", "servingSince", "drainedAt",
+                          "outputDeletedAt"}) {
+      if (auto it = st->find(f); it != st->end()) status[f] = std::move(*it);
+    }
+    auto one = [&](const char* parent, const char* field) {
+      auto p = st->find(parent);
+      if (p == st->end() || !p->is_object()) return;
+      if (auto it = p->find(field); it != p->end()) status[parent][field] = std::move(*it);
+    };
+    one("lag", "messages");
+    one("replay", "progressPercent");
+    one("validation", "mismatchRatio");
+    // Of the conditions, the metrics read RetentionSafe's status and reason.
+    if (auto c = st->find("conditions"); c != st->end() && c->is_array()) {
+      for (auto& cond : *c) {
+        if (!cond.is_object() || cond.value("type", "") != "RetentionSafe") continue;
+        Json kept = Json::object();
+        for (const char* f : {"type", "status", "reason"}) {
+          if (auto it = cond.find(f); it != cond.end()) kept[f] = std::move(*it);
+        }
+        status["conditions"] = Json::array({std::move(kept)});
+      }
+    }
+  }
+  return out;
+}
+
 ServingAlias aliasFromJson(const Json& cm) {
   const Json& data = child(cm, "data");
   ServingAlias a;

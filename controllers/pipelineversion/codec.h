@@ -33,6 +33,13 @@ Json statusToJson(const Status& status);
 // Another version of the pipeline, as decide() needs to see it.
 OtherVersion otherFromJson(const Json& obj);
 
+// What the operator keeps of a PipelineVersion in its informer cache: what otherFromJson,
+// the work queue's sibling lookup and the metrics read (metadata identity and timestamps,
+// spec.pipeline/version/promotion, the status fields decide() needs of a sibling and the
+// metrics export; RetentionSafe of the conditions). The reconciler
+// reads the object itself from the apiserver, whole.
+Json projectForCache(Json obj);
+
 // The alias ConfigMap's data.
 ServingAlias aliasFromJson(const Json& configMap);
 Json aliasToJson(const std::string& ns, const std::string& name, const std::string& pipeline,

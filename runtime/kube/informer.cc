@@ -59,16 +59,26 @@ bool Informer::relist() {
   ListOptions lo;
   lo.labelSelector = options_.labelSelector;
   lo.fieldSelector = options_.fieldSelector;
-  auto list = api_.listAll(options_.collection, lo, options_.pageSize);
-  if (!list) {
-    spdlog::warn("informer {}: list failed: {}", options_.collection.resource.plural,
-                 list.error().message);
-    return false;
-  }
+  lo.limit = options_.pageSize;
+  // Page by page, each object made cacheable (trimmed, transformed) as its page arrives:
+  // whole objects of one page at a time, not of the whole collection, are ever in memory.
   std::map<std::string, ObjectPtr> fresh;
-  for (auto& item : list->items) {
-    auto key = keyOf(item);
-    fresh.emplace(std::move(key), cacheable(std::move(item)));
+  std::string listVersion;
+  while (true) {
+    auto page = api_.list(options_.collection, lo);
+    if (!page) {
+      spdlog::warn("informer {}: list failed: {}", options_.collection.resource.plural,
+                   page.error().message);
+      return false;
+    }
+    for (auto& item : page->items) {
+      auto key = keyOf(item);
+      fresh.emplace(std::move(key), cacheable(std::move(item)));
+    }
+    listVersion = page->resourceVersion;
+    if (page->continueToken.empty()) break;
+    lo.continueToken = page->continueToken;
+    lo.resourceVersion.clear();  // later pages come from the snapshot the token names
   }
   auto previous = store_.replace(fresh);
   for (const auto& [key, obj] : fresh) {
@@ -85,7 +95,7 @@ bool Informer::relist() {
   {
     std::lock_guard lock(mu_);
     stats_.lists++;
-    stats_.lastResourceVersion = list->resourceVersion;
+    stats_.lastResourceVersion = listVersion;
     delay_ = options_.minBackoff;
   }
   synced_ = true;
@@ -192,6 +202,7 @@ ObjectPtr Informer::cacheable(Json obj) const {
       }
     }
   }
+  if (options_.transform) obj = options_.transform(std::move(obj));
   return std::make_shared<const Json>(std::move(obj));
 }
 

@@ -32,6 +32,10 @@ struct InformerOptions {
   // an object) and kubectl's last-applied-configuration annotation before caching:
   // controllers write with apply/patch and never read them.
   bool dropManagedFields = true;
+  // Applied to every object before it is cached (and handed to the handlers), e.g. to keep
+  // only the fields a controller reads from its cache: with thousands of objects the cache
+  // is most of a controller's memory. Empty: objects are cached whole.
+  std::function<Json(Json)> transform;
   // Server-side lifetime of one watch request; the informer then re-watches.
   std::chrono::seconds watchTimeout{300};
   // Retry delays after failed lists/watches: doubles from min to max, reset by success.

@@ -375,6 +375,36 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }
 
+TEST_F(ReconcilerTest, CacheProjectionKeepsWhatSiblingsAndMetricsRead) {
+  Status s = serving("v1");
+  s.phase = Phase::kRetired;
+  s.drainedAt = clock_.t;
+  s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
+  s.conditions.push_back(
+      Condition{kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok", clock_.t, 3});
+  s.conditions.push_back(
+      Condition{kRetentionSafe, ConditionStatus::kFalse, "AtRisk", "short", clock_.t, 3});
+  Json full = create("v1", s);
+  full["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.t);
+  Json cached = projectForCache(full);
+  EXPECT_EQ(otherFromJson(cached), otherFromJson(full));
+  EXPECT_TRUE(otherFromJson(cached).deleting);
+  EXPECT_EQ(cached["spec"]["pipeline"], "sessions");
+  EXPECT_EQ(cached["metadata"]["namespace"], kNs);
+  EXPECT_EQ(cached["metadata"]["resourceVersion"], full["metadata"]["resourceVersion"]);
+  EXPECT_EQ(cached["status"]["phase"], "Retired");
+  EXPECT_FALSE(cached["spec"].contains("processor"));
+  EXPECT_FALSE(cached["status"]["validation"].contains("examples"));
+  EXPECT_EQ(cached["status"]["validation"]["mismatchRatio"],
+            full["status"]["validation"]["mismatchRatio"]);
+  EXPECT_EQ(cached["status"]["lag"]["messages"], full["status"]["lag"]["messages"]);
+  EXPECT_EQ(
+      cached["status"]["conditions"],
+      (Json::array({{{"type", "RetentionSafe"}, {"status", "False"}, {"reason", "AtRisk"}}})));
+  EXPECT_EQ(cached["spec"].size(), 3u) << cached.dump();  // pipeline, version, promotion
+  EXPECT_FALSE(cached["metadata"].contains("finalizers"));
+}
+
 TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
   Status draining = serving("v1");
   draining.phase = Phase::kDraining;
