@@ -7,8 +7,11 @@
 # topics), so the number of objects stays constant and RSS growth means a leak, not more
 # state. Prints
 #   BENCH soak_cutovers                   cutovers done
-#   BENCH soak_operator_rss_growth_mib    VmRSS after the last cutover minus VmRSS after the
-#                                         first (so start-up allocations do not count)
+#   BENCH soak_operator_rss_growth_mib    median VmRSS of the last 5 samples minus that of the
+#                                         first 5 (RSS moves by several MiB from one cutover
+#                                         to the next as freed memory is returned; start-up
+#                                         allocations are in both)
+#   BENCH soak_operator_rss_slope_mib_per_h  least-squares slope of all samples over time
 #   BENCH soak_operator_rss_max_mib       the largest sample
 # and keeps the samples in BUILD_DIR/bench-soak/bench/rss.log ("<unix time> <cutover> <MiB>").
 #
@@ -56,11 +59,18 @@ while [ "$(date +%s)" -lt "$end" ]; do
 done
 
 python3 - "$CL_WORK/rss.log" "$duration" <<'PY'
-import sys
+import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+t = [float(r[0]) for r in rows]
 mib = [float(r[2]) for r in rows]
+n = min(5, len(mib))
+first, last = statistics.median(mib[:n]), statistics.median(mib[-n:])
 print(f"BENCH soak_cutovers {len(rows)} cutovers (in {int(sys.argv[2])} s)")
-print(f"BENCH soak_operator_rss_growth_mib {mib[-1] - mib[0]:.1f} MiB "
-      f"(VmRSS after cutover 1: {mib[0]:.1f}, after cutover {len(rows)}: {mib[-1]:.1f})")
+print(f"BENCH soak_operator_rss_growth_mib {last - first:.1f} MiB "
+      f"(median VmRSS of the first {n} samples {first:.1f}, of the last {n} {last:.1f})")
+if len(rows) > 1 and t[-1] > t[0]:
+    mt, mm = statistics.mean(t), statistics.mean(mib)
+    slope = sum((a - mt) * (b - mm) for a, b in zip(t, mib)) / sum((a - mt) ** 2 for a in t)
+    print(f"BENCH soak_operator_rss_slope_mib_per_h {slope * 3600:.1f} MiB/h")
 print(f"BENCH soak_operator_rss_max_mib {max(mib):.1f} MiB")
 PY
