@@ -16,3 +16,4 @@ endfunction()
 
 kappa_e2e_chaos(leader_failover leader_failover.sh 600)
 kappa_e2e_chaos(chaos_operator chaos_operator.sh 900)
+kappa_e2e_chaos(chaos_worker chaos_worker.sh 900)
