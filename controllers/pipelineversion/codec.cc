@@ -336,8 +336,8 @@ Json projectForCache(Json obj) {
   if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
     Json& meta = out["metadata"] = Json::object();
     // resourceVersion: the informer tells updates apart by it.
-    for (const char* f : {"name", "namespace", "resourceVersion", "creationTimestamp",
-                          "deletionTimestamp"}) {
+    for (const char* f :
+         {"name", "namespace", "resourceVersion", "creationTimestamp", "deletionTimestamp"}) {
       if (auto it = m->find(f); it != m->end()) meta[f] = std::move(*it);
     }
   }

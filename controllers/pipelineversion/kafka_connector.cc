@@ -4,20 +4,20 @@
 
 namespace kappa::controllers {
 
-Result<KafkaClients> RdKafkaConnector::connect(const KafkaSpec& kafka) {
-  if (!kafka.credentialsSecret.empty()) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "kafka.credentialsSecret is not supported by this operator build yet"};
-  }
+Result<KafkaClients> RdKafkaConnector::connect(
+    const KafkaSpec& kafka, const std::map<std::string, std::string>& credentials) {
+  std::string key = kafka.bootstrapServers;
+  for (const auto& [k, v] : credentials) key += '\n' + k + '=' + v;
   std::lock_guard lock(mu_);
-  auto it = clients_.find(kafka.bootstrapServers);
+  auto it = clients_.find(key);
   if (it == clients_.end()) {
     kafka::KafkaClientConfig config = base_;
     config.bootstrapServers = kafka.bootstrapServers;
+    for (const auto& [k, v] : credentials) config.properties[k] = v;
     auto admin = kafka::RdKafkaAdmin::create(config);
     if (!admin.ok()) return admin.error();
     Entry e{std::move(*admin), std::make_shared<kafka::KafkaOutputComparator>(config)};
-    it = clients_.emplace(kafka.bootstrapServers, std::move(e)).first;
+    it = clients_.emplace(std::move(key), std::move(e)).first;
   }
   return KafkaClients{it->second.admin.get(), it->second.comparator};
 }

@@ -1,6 +1,7 @@
 // RdKafkaConnector: the production KafkaConnector. One RdKafkaAdmin (and one output
-// comparator) per set of bootstrap servers, created on first use and kept for the life of
-// the process: a PipelineVersion names its cluster, and most of them share one.
+// comparator) per set of bootstrap servers and credentials, created on first use and kept
+// for the life of the process: a PipelineVersion names its cluster, and most of them share
+// one. Rotated credentials make a new entry.
 #pragma once
 
 #include <map>
@@ -15,7 +16,8 @@ namespace kappa::controllers {
 class RdKafkaConnector final : public KafkaConnector {
  public:
   explicit RdKafkaConnector(kafka::KafkaClientConfig base = {}) : base_(std::move(base)) {}
-  Result<KafkaClients> connect(const KafkaSpec& kafka) override;
+  Result<KafkaClients> connect(const KafkaSpec& kafka,
+                               const std::map<std::string, std::string>& credentials) override;
 
  private:
   struct Entry {

@@ -3,6 +3,7 @@
 // of a cluster. Small abstract classes; fakes live beside the tests.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,8 @@ struct WorkerRequest {
   // KAPPA_* variables (the built-in program included, as KAPPA_PROGRAM).
   std::vector<EnvVar> env;
   std::optional<ContainerProcessor> container;
+  // spec.kafka.credentialsSecret: its keys reach the worker as KAPPA_KAFKA_PROPERTY_<key>.
+  std::string kafkaCredentialsSecret;
   bool operator==(const WorkerRequest&) const = default;
 };
 
@@ -106,7 +109,10 @@ struct KafkaClients {
 class KafkaConnector {
  public:
   virtual ~KafkaConnector() = default;
-  virtual Result<KafkaClients> connect(const KafkaSpec& kafka) = 0;
+  // credentials: librdkafka properties (sasl.*, ssl.*, security.protocol) from the Secret
+  // that spec.kafka.credentialsSecret names; empty without one.
+  virtual Result<KafkaClients> connect(const KafkaSpec& kafka,
+                                       const std::map<std::string, std::string>& credentials) = 0;
 };
 
 }  // namespace kappa::controllers

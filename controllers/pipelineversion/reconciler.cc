@@ -8,6 +8,7 @@
 #include "controllers/pipelineversion/codec.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
+#include "runtime/kube/kube_config.h"
 
 namespace kappa::controllers {
 
@@ -105,6 +106,37 @@ Result<std::vector<Json>> Reconciler::siblings(const ObjectKey& key, const std::
   return out;
 }
 
+Result<std::map<std::string, std::string>> Reconciler::kafkaCredentials(const ObjectKey& key,
+                                                                        const Json& obj,
+                                                                        const std::string& secret) {
+  std::map<std::string, std::string> props;
+  if (secret.empty()) return props;
+  auto got = ports_.kube.get(
+      kube::ObjectRef{kube::Resource{"", "v1", "secrets", true}, key.ns, secret, ""});
+  if (!got.ok()) {
+    // Like a Pod waiting for its Secret: retried with backoff, and said where users look.
+    std::string why =
+        got.error().code == ErrorCode::kNotFound
+            ? "Secret " + key.ns + "/" + secret + " (spec.kafka.credentialsSecret)" + " not found"
+            : "reading Secret " + key.ns + "/" + secret + ": " + got.error().message;
+    ports_.events.record(obj, kube::EventType::kWarning, "KafkaCredentials", "KafkaCredentials",
+                         why);
+    return Error{got.error().code, why};
+  }
+  auto data = got->find("data");
+  if (data == got->end() || !data->is_object()) return props;
+  for (const auto& [k, v] : data->items()) {
+    if (!v.is_string()) continue;
+    auto decoded = kube::decodeBase64(v.get<std::string>());
+    if (!decoded.ok()) {
+      return Error{ErrorCode::kInvalidArgument, "Secret " + key.ns + "/" + secret + " key " + k +
+                                                    ": " + decoded.error().message};
+    }
+    props[k] = std::move(*decoded);
+  }
+  return props;
+}
+
 ReconcileResult Reconciler::gatherKafka(Pass& p) {
   KafkaFacts& k = p.observed.kafka;
   const Spec& spec = p.observed.spec;
@@ -193,6 +225,7 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
       {"KAPPA_VERSION", spec.version},
   };
   r.container = containerProcessor(specJson);
+  r.kafkaCredentialsSecret = spec.kafka.credentialsSecret;
   if (!r.container) {
     r.env.emplace_back("KAPPA_PROGRAM", builtinProgram(specJson));
     if (!options_.workerMetricsAddress.empty())
@@ -348,7 +381,9 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
   for (const auto& other : *others) o.others.push_back(otherFromJson(other));
 
-  auto clients = ports_.kafka.connect(o.spec.kafka);
+  auto credentials = kafkaCredentials(key, p.obj, o.spec.kafka.credentialsSecret);
+  if (!credentials.ok()) return retryable("reading Kafka credentials", credentials.error());
+  auto clients = ports_.kafka.connect(o.spec.kafka, *credentials);
   if (!clients.ok()) return retryable("connecting to Kafka", clients.error());
   p.kafka = *clients;
   p.now = roundToMicros(ports_.clock.now());

@@ -87,6 +87,11 @@ class Reconciler {
   struct Pass;
   Result<std::vector<kube::Json>> siblings(const ObjectKey& key, const std::string& pipeline);
   ReconcileResult gatherKafka(Pass& pass);
+  // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without
+  // one); a missing Secret is a Warning Event on the object and a retry.
+  Result<std::map<std::string, std::string>> kafkaCredentials(const ObjectKey& key,
+                                                              const kube::Json& obj,
+                                                              const std::string& secret);
   Result<void> execute(Pass& pass, const Action& action);
   WorkerRequest workerRequest(const Pass& pass, const EnsureWorker& a) const;
 

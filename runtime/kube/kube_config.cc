@@ -29,27 +29,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-Result<std::string> decodeBase64(const std::string& in) {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (std::isspace(static_cast<unsigned char>(c))) continue;
-    if (c == '=') break;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string_view::npos) return invalid("invalid base64 data");
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 std::string scalar(const YAML::Node& node, const char* key) {
   auto v = node[key];
   return v && v.IsScalar() ? v.as<std::string>() : std::string{};
@@ -82,6 +61,27 @@ Result<std::string> pemField(const YAML::Node& node, const std::string& key,
 }
 
 }  // namespace
+
+Result<std::string> decodeBase64(const std::string& in) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (c == '=') break;
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string_view::npos) return invalid("invalid base64 data");
+    acc = (acc << 6) | static_cast<uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
 
 Result<std::string> TokenFile::token() {
   std::lock_guard lock(mu_);

@@ -33,6 +33,9 @@ class TokenFile {
   std::chrono::steady_clock::time_point checkedAt_{};
 };
 
+// Standard base64 (as in kubeconfig *-data fields and Secret data); whitespace ignored.
+Result<std::string> decodeBase64(const std::string& in);
+
 struct KubeConfig {
   std::string server;  // https://host:port
   std::string caPem;   // empty: the system's trust store

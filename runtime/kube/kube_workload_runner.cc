@@ -75,6 +75,12 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
   // Each pod's name makes its transactional id unique among the replicas.
   container["env"].push_back(Json{{"name", "KAPPA_REPLICA_ID"},
                                   {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+  if (!r.kafkaCredentialsSecret.empty()) {
+    // Each key of the Secret (a librdkafka property such as sasl.password) becomes
+    // KAPPA_KAFKA_PROPERTY_<key>; kappa-worker passes them to its clients.
+    container["envFrom"] = Json::array({{{"prefix", "KAPPA_KAFKA_PROPERTY_"},
+                                         {"secretRef", {{"name", r.kafkaCredentialsSecret}}}}});
+  }
   container["resources"] = resourcesJson(r.resources);
   Json podSpec{{"containers", Json::array({container})}};
   if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;

@@ -2,9 +2,11 @@
 // Flags fall back to the KAPPA_* environment the operator injects.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+
 #include <iostream>
 
 #include "runtime/metrics/metrics_server.h"
@@ -70,6 +72,19 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   cfg.commitInterval = std::chrono::milliseconds(commitMs);
   if (!replicaId.empty() && !cfg.transactionalId.empty()) cfg.transactionalId += "-" + replicaId;
+  // Credentials from the Secret spec.kafka.credentialsSecret names, as the operator passes
+  // them (envFrom with this prefix); -X flags given explicitly win.
+  for (char** e = environ; *e; ++e) {
+    std::string_view var(*e);
+    constexpr std::string_view kPrefix = "KAPPA_KAFKA_PROPERTY_";
+    auto eq = var.find('=');
+    if (var.substr(0, kPrefix.size()) != kPrefix || eq == std::string_view::npos ||
+        eq == kPrefix.size()) {
+      continue;
+    }
+    cfg.kafkaProperties.emplace(std::string(var.substr(kPrefix.size(), eq - kPrefix.size())),
+                                std::string(var.substr(eq + 1)));
+  }
   for (const auto& kv : properties) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {

@@ -84,7 +84,12 @@ class RecordingKafkaAdmin : public FakeKafkaAdmin {
 class FakeConnector : public KafkaConnector {
  public:
   explicit FakeConnector(kafka::KafkaAdmin& admin) : admin_(admin) {}
-  Result<KafkaClients> connect(const KafkaSpec&) override { return KafkaClients{&admin_, nullptr}; }
+  std::map<std::string, std::string> credentials;  // of the last connect
+  Result<KafkaClients> connect(const KafkaSpec&,
+                               const std::map<std::string, std::string>& c) override {
+    credentials = c;
+    return KafkaClients{&admin_, nullptr};
+  }
 
  private:
   kafka::KafkaAdmin& admin_;
@@ -443,6 +448,35 @@ TEST_F(ReconcilerTest, AbortedCandidateLosesWorkerGroupAndOutput) {
   EXPECT_FALSE(admin_.topics.count(s.outputTopic));
   EXPECT_FALSE(admin_.topics.count(s.outputTopic + ".dlq"));
   EXPECT_TRUE(admin_.topics.count("clicks"));
+}
+
+TEST_F(ReconcilerTest, KafkaCredentialsComeFromTheNamedSecret) {
+  Json obj = pipelineVersion("v1");
+  obj["spec"]["kafka"]["credentialsSecret"] = "kafka-sasl";
+  obj["metadata"]["finalizers"] = Json::array({kFinalizer});
+  ASSERT_TRUE(kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, obj).ok());
+
+  // Missing: a retry, and a Warning Event that names the Secret; nothing else happens.
+  ReconcileResult r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_TRUE(r.retry) << r;
+  EXPECT_NE(r.error.find("kafka-sasl"), std::string::npos) << r.error;
+  EXPECT_GE(journal_.find("event:KafkaCredentials"), 0);
+  EXPECT_EQ(journal_.find("kafka:"), -1);
+
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "kafka-sasl"}, {"namespace", kNs}}},
+                 {"data",
+                  {{"sasl.username", "YWxpY2U="},     // alice
+                   {"sasl.password", "czNjcjN0"}}}};  // s3cr3t
+  ASSERT_TRUE(
+      kube_.create(kube::CollectionRef{kube::Resource{"", "v1", "secrets", true}, kNs}, secret)
+          .ok());
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_EQ(connector_.credentials, (std::map<std::string, std::string>{
+                                        {"sasl.password", "s3cr3t"}, {"sasl.username", "alice"}}));
+  EXPECT_EQ(statusOf("v1").phase, Phase::kProvisioning);
 }
 
 TEST_F(ReconcilerTest, TerminalTopicRefusalFailsTheVersionOnTheNextPass) {

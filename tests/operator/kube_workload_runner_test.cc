@@ -56,6 +56,17 @@ TEST(KubeWorkloadRunner, BuiltinWorkerDeployment) {
   EXPECT_EQ(env["KAPPA_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
 }
 
+TEST(KubeWorkloadRunner, KafkaCredentialsSecretReachesTheWorkerAsPrefixedEnv) {
+  Json plain = deploymentFor(request(), KubeWorkloadOptions{});
+  EXPECT_FALSE(plain["spec"]["template"]["spec"]["containers"][0].contains("envFrom"));
+  WorkerRequest r = request();
+  r.kafkaCredentialsSecret = "kafka-sasl";
+  Json d = deploymentFor(r, KubeWorkloadOptions{});
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["envFrom"],
+            (Json::array(
+                {{{"prefix", "KAPPA_KAFKA_PROPERTY_"}, {"secretRef", {{"name", "kafka-sasl"}}}}})));
+}
+
 TEST(KubeWorkloadRunner, ContainerProcessorKeepsTheUsersImageAndGetsTheKappaEnv) {
   WorkerRequest r = request();
   r.profile = WorkerProfile::kSteady;
