@@ -20,7 +20,7 @@
 # shellcheck shell=bash
 
 CL_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=../e2e/scenarios/lib.sh
+# shellcheck source=e2e/scenarios/lib.sh
 source "$CL_REPO/e2e/scenarios/lib.sh"
 CL_PIDS=()
 
@@ -31,6 +31,7 @@ cl_start() {
   rm -rf "$CL_WORK"
   mkdir -p "$CL_WORK"
   # e2e_cleanup stops the stack; the watchers go first.
+  # shellcheck disable=SC2016,SC2034  # evaluated by e2e_cleanup
   E2E_ON_EXIT='for p in "${CL_PIDS[@]}"; do kill "$p" 2>/dev/null; done'
   e2e_start "$ns" "$state" >&2
 }

@@ -27,7 +27,7 @@ rate=${KAPPA_SOAK_RATE:-200}
 validation=${KAPPA_SOAK_VALIDATION:-Skip}
 maxlag=${KAPPA_SOAK_MAX_LAG:-1000}
 export KAPPA_BIN="$build/bin"
-# shellcheck source=cutover-lib.sh
+# shellcheck source=bench/cutover-lib.sh
 source "$repo/bench/cutover-lib.sh"
 cl_start bench-soak "$build/bench-soak"
 

@@ -42,7 +42,7 @@ events=${KAPPA_BENCH_CUTOVER_EVENTS:-10000000}
 replicas=${KAPPA_BENCH_CUTOVER_REPLICAS:-2}
 keys=${KAPPA_BENCH_CUTOVER_KEYS:-10000}
 export KAPPA_BIN="$build/bin"
-# shellcheck source=../cutover-lib.sh
+# shellcheck source=bench/cutover-lib.sh
 source "$(dirname "$0")/../cutover-lib.sh"
 cl_start bench-cutover "$build/bench-cutover"
 

@@ -15,6 +15,7 @@
 #                       seconds runs from START (date +%s.%N) to the first lag-0 sample and
 #                       peak_rss_mib is the sum of the kernel's VmHWM over the PIDs
 # shellcheck shell=bash
+# shellcheck disable=SC2154  # bin, bootstrap and work come from the caller
 
 wl_write_events() {
   local topic=$1 events=$2 keys=$3 partitions=$4

@@ -12,7 +12,9 @@
 #              default "1000 10000 100000 1000000"), KAPPA_BENCH_SCALING_REPLICAS ("1 2").
 set -euo pipefail
 build=$1
+# shellcheck disable=SC2034  # used by lib-worker.sh
 bootstrap=$2
+# shellcheck disable=SC2034
 bin="$build/bin"
 events=${KAPPA_BENCH_SCALING_EVENTS:-1000000}
 partitions=${KAPPA_BENCH_PARTITIONS:-4}
@@ -27,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 run_id=$(date +%s)-$$
-# shellcheck source=lib-worker.sh
+# shellcheck source=bench/run.d/lib-worker.sh
 source "$(dirname "$0")/lib-worker.sh"
 wl_count_program "$work/count.yaml"
 

@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 run_id=$(date +%s)-$$
 source="bench-replay-$run_id"
 
-# shellcheck source=lib-worker.sh
+# shellcheck source=bench/run.d/lib-worker.sh
 source "$(dirname "$0")/lib-worker.sh"
 wl_write_events "$source" "$events" "$keys" "$partitions"
 
