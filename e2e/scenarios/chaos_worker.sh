@@ -57,7 +57,9 @@ for pod in "${pods[@]}"; do
 done
 # Once the replay has visibly progressed (some offsets committed, most still to go), each
 # worker is killed in turn, without waiting for the first one to come back.
-for _ in $(seq 1 600); do
+for i in $(seq 1 600); do
+  [ $((i % 10)) = 0 ] && [ "$(field sessions-v2 .status.phase)" = Failed ] &&
+    fail "sessions-v2 Failed: $(field sessions-v2 .status.message)"
   lag=$(lag_of "$group" || echo "")
   [ -n "$lag" ] && [ "$lag" -lt $((events * 98 / 100)) ] && break
   sleep 0.2
