@@ -51,11 +51,14 @@ for step in "2 TERM v1" "3 KILL v2"; do
   apply_version sessions-v1.yaml "$name" "$topic" "${settings[@]}"
   wait_for 60 "$name has no consumer group in its status" has_group "$name"
   group=$(field "$name" .status.consumerGroup)
-  # Once the replay has visibly progressed (some offsets committed).
+  # As soon as the replay has committed progress, so that the restart lands mid-replay
+  # even when the replay is fast.
   lag=""
-  for _ in $(seq 1 600); do
+  for i in $(seq 1 600); do
+    [ $((i % 10)) = 0 ] && [ "$(field "$name" .status.phase)" = Failed ] &&
+      fail "$name Failed: $(field "$name" .status.message)"
     lag=$(lag_of "$group" || echo "")
-    [ -n "$lag" ] && [ "$lag" -lt $((events - events / 20)) ] && break
+    [ -n "$lag" ] && [ "$lag" -lt "$events" ] && break
     sleep 0.2
   done
   [ -n "$lag" ] && [ "$lag" -gt 0 ] ||
