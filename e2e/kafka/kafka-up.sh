@@ -65,7 +65,15 @@ PROPS
 
 java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
   "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.file=$run/server.log")
-cluster_id=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+# A cluster id is 22 url-safe base64 characters; one starting with "-" would be read by the
+# storage tool as an option, so such ids are drawn again.
+cluster_id=$(python3 -c '
+import base64, uuid
+while True:
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if cid[0] != "-":
+        print(cid)
+        break')
 if ! java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$run/server.properties" >"$run/format.log" 2>&1; then
   echo "kafka: formatting storage failed:" >&2
