@@ -67,6 +67,9 @@ kill_operator() {
   while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
     sleep 0.1
   done
+  # Dead, but maybe not reaped yet (its parent is init): kill -0 still succeeds on a zombie,
+  # and cluster-up.sh would take it for a running operator. Its pid file goes with it.
+  rm -f "$E2E_STATE/cluster/operator.pid"
   echo "v$n ${phase:-none}" >>"$kills"
   say "  kill -9 operator (pid $pid) $((tenths / 10)).$((tenths % 10))s after applying sessions-v$n (phase ${phase:-none})"
   "$E2E_REPO/e2e/cluster-up.sh" "$E2E_STATE" >>"$E2E_STATE/cluster-up.log" 2>&1 ||
