@@ -11,8 +11,8 @@
 #     (key, value and the source partition/offset/watermark headers; record timestamps are
 #     produce times, not part of what the worker guarantees): nothing lost or duplicated.
 # One restart per candidate: a worker may exit when the broker is away longer than its
-# timeouts (the node runner restarts it at once); a second exit of the same Pod within a
-# minute would be CrashLoopBackOff, which the operator treats as a failed version.
+# timeouts (the node runner restarts it at once; only CrashLoopBackOff after 5 restarts
+# fails a version).
 #
 #   broker_restart.sh [STATE_DIR]    KAPPA_BIN=dir of the binaries (default build/bin)
 #                                    KAPPA_E2E_EVENTS=N source events (default 100000)

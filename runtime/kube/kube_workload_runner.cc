@@ -159,9 +159,10 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
     for (const auto& cs : statuses) {
       std::string waiting =
           cs.value("state", Json::object()).value("waiting", Json::object()).value("reason", "");
-      if (waiting == "CrashLoopBackOff" ||
-          cs.value("restartCount", 0) >= options_.crashLoopRestarts)
+      if (waiting == "CrashLoopBackOff" &&
+          cs.value("restartCount", 0) >= options_.crashLoopRestarts) {
         state.crashLooping = true;
+      }
     }
   }
   return state;

@@ -20,8 +20,9 @@ struct KubeWorkloadOptions {
   // Command of the built-in worker in that image; empty: the image's entrypoint.
   std::vector<std::string> workerCommand;
   std::string fieldManager = "kappa-operator";
-  // Restarts of one container from which the worker counts as crash-looping even between
-  // two CrashLoopBackOff waits.
+  // A container counts as crash-looping while it waits in CrashLoopBackOff after at least
+  // this many restarts: a worker that crashed once or twice (a broker restart, a killed
+  // node) and came back is not a failed version.
   int32_t crashLoopRestarts = 5;
 };
 

@@ -132,7 +132,21 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
   ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, pod).ok());
   state = runner.observeWorker("team-a", "sessions-v2");
   ASSERT_TRUE(state.ok());
-  EXPECT_TRUE(state->crashLooping);
+  EXPECT_FALSE(state->crashLooping) << "two crashes (say, a broker restart) are no crash loop";
+
+  auto setPod = [&](int restarts, bool waiting) {
+    Json p = pod;
+    p["status"]["containerStatuses"][0]["restartCount"] = restarts;
+    if (!waiting) {
+      p["status"]["containerStatuses"][0]["state"] = {{"running", Json::object()}};
+    }
+    ASSERT_TRUE(
+        api.updateStatus(ObjectRef{resources::pods(), "team-a", "sessions-v2-abc", ""}, p).ok());
+  };
+  setPod(6, false);  // restarted often, but running again now
+  EXPECT_FALSE(runner.observeWorker("team-a", "sessions-v2")->crashLooping);
+  setPod(5, true);
+  EXPECT_TRUE(runner.observeWorker("team-a", "sessions-v2")->crashLooping);
 
   ASSERT_TRUE(runner.deleteWorker("team-a", "sessions-v2").ok());
   ASSERT_TRUE(runner.deleteWorker("team-a", "sessions-v2").ok());  // idempotent
