@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cpprest/http_listener.h>
-#include <pplx/threadpool.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -54,7 +53,6 @@ struct Flags {
   std::string leaseNamespace;
   std::string identity;
   int workers = 1;
-  int httpThreads = 4;
   double assumedReplayRate = 10000;
   double qps = 50;
   int burst = 100;
@@ -334,9 +332,6 @@ int main(int argc, char** argv) {
   app.add_option("--leader-election-identity", f.identity, "This candidate's identity")
       ->envname("POD_NAME");
   app.add_option("--workers", f.workers, "Concurrent reconciles")->check(CLI::Range(1, 64));
-  app.add_option("--http-threads", f.httpThreads,
-                 "Threads of the HTTP client/server pool (apiserver requests, watches, probes)")
-      ->check(CLI::Range(2, 64));
   app.add_option("--preflight-replay-rate", f.assumedReplayRate,
                  "Replay rate (messages/s) the retention preflight assumes until a replay has "
                  "measured its own")
@@ -355,9 +350,10 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(f.logLevel));
-  // An operator mostly waits: a small HTTP pool (cpprestsdk starts 40 threads by default) and
-  // two malloc arenas instead of one per core per thread keep its idle footprint small.
-  crossplat::threadpool::initialize_with_threads(static_cast<size_t>(f.httpThreads));
+  // An operator mostly waits: two malloc arenas instead of one per core per thread keep its
+  // footprint small. (cpprestsdk's pool of 40 threads stays: a pool sized with
+  // crossplat::threadpool::initialize_with_threads is never torn down, and its connections'
+  // TLS state outlives exit.)
   mallopt(M_ARENA_MAX, 2);
   return run(f);
 }
