@@ -18,9 +18,6 @@
 #                                    KAPPA_E2E_EVENTS=N source events (default 100000)
 source "$(dirname "$0")/lib.sh"
 e2e_start e2e-broker "${1:-}"
-# shellcheck disable=SC1091
-source "$E2E_REPO/e2e/kafka/versions.env"
-kafka_libs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs"
 
 topic=e2e-broker.clicks
 events=${KAPPA_E2E_EVENTS:-100000}
@@ -80,71 +77,15 @@ for step in "2 TERM v1" "3 KILL v2"; do
 done
 
 Then "the read_committed outputs of sessions-v2 and sessions-v3 equal sessions-v1's, record for record, per partition"
-read_topic() { # read_topic TOPIC FILE TIMEOUT_MS: every committed record, per partition
-  local p pids=()
-  # One consumer per partition, assigned (no consumer group to join): the exact order of
-  # each partition. A consumer stops after TIMEOUT_MS without a record.
-  for p in $(seq 0 $((partitions - 1))); do
-    java -cp "$kafka_libs/*" -Dlog4j2.level=error org.apache.kafka.tools.consumer.ConsoleConsumer \
-      --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$1" --partition "$p" --offset earliest \
-      --isolation-level read_committed --timeout-ms "$3" \
-      --property print.partition=true --property print.key=true --property print.headers=true \
-      >"$2.$p" 2>"$2.$p.err" &
-    pids+=($!)
-  done
-  wait "${pids[@]}" || true
-  for p in $(seq 0 $((partitions - 1))); do cat "$2.$p"; done >"$2"
-}
-same_output() { # same_output CLEAN_FILE CANDIDATE_FILE: the same records, in the same order
-  python3 - "$1" "$2" <<'PY'
-import sys
-from collections import defaultdict
-
-def load(path):  # "Partition:P<TAB>headers<TAB>key<TAB>value" -> {P: [rest, ...]}
-    parts = defaultdict(list)
-    for line in open(path, encoding="utf-8", errors="replace"):
-        p, _, rest = line.rstrip("\n").partition("\t")
-        if p.startswith("Partition:"):
-            parts[p].append(rest)
-    return parts
-
-a, b = load(sys.argv[1]), load(sys.argv[2])
-bad = sum(len(v) for v in a.values()) == 0
-if bad:
-    print("the clean run's output is empty")
-for p in sorted(set(a) | set(b)):
-    x, y = a.get(p, []), b.get(p, [])
-    if x == y:
-        print("%s: %d records, identical" % (p, len(x)))
-        continue
-    bad = True
-    i = next((i for i, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
-    print("%s: clean run %d records, candidate %d; first difference at #%d:" % (p, len(x), len(y), i))
-    print("  clean     %s" % (x[i] if i < len(x) else "(end)"))
-    print("  candidate %s" % (y[i] if i < len(y) else "(end)"))
-sys.exit(1 if bad else 0)
-PY
-}
-# compare_outputs CLEAN_TOPIC CLEAN_FILE CANDIDATE_TOPIC CANDIDATE_FILE (both files read
-# already): on a difference, both topics are read once more with a longer idle timeout
-# before failing, since on a loaded machine a reader can stop before the end; the outputs
-# are final (the source no longer changes), so a real difference stays.
-compare_outputs() {
-  same_output "$2" "$4" && return 0
-  say "  outputs differ; reading $1 and $3 again to rule out a reader that stopped early"
-  read_topic "$1" "$2" 60000 &
-  read_topic "$3" "$4" 60000
-  wait
-  same_output "$2" "$4" || fail "$3 differs from the clean run's $1 (see above)"
-}
 outs=()
 for n in 1 2 3; do
   outs+=("$(field "sessions-v$n" .status.outputTopic)")
-  read_topic "${outs[-1]}" "$E2E_STATE/v$n.out" 30000 &
+  read_topic "${outs[-1]}" "$E2E_STATE/v$n.out" 30000 "$partitions" &
 done
 wait
 for n in 2 3; do
   say "  sessions-v$n (${outs[$((n - 1))]}) against the clean run sessions-v1 (${outs[0]}):"
-  compare_outputs "${outs[0]}" "$E2E_STATE/v1.out" "${outs[$((n - 1))]}" "$E2E_STATE/v$n.out"
+  compare_outputs "${outs[0]}" "$E2E_STATE/v1.out" "${outs[$((n - 1))]}" "$E2E_STATE/v$n.out" \
+    "$partitions"
 done
 say "PASS: broker restarts mid-replay (SIGTERM for v2, SIGKILL for v3); both cutovers completed; both outputs equal the clean run's record for record"

@@ -17,6 +17,8 @@
 #   topic_exists TOPIC            whether the broker has TOPIC
 #   group_exists GROUP            whether the broker knows consumer group GROUP
 #   operator_metric SERIES        the value of the first operator /metrics line matching
+#   read_topic / compare_outputs  a topic's read_committed records per partition, and two
+#                                 outputs compared record for record (see below)
 #   Given / When / Then TEXT       scenario narration
 #   fail TEXT                     stops the scenario
 # shellcheck shell=bash
@@ -158,4 +160,66 @@ operator_metric() {
   addr=$(sed -n 's/^METRICS=\([^ ]*\).*/\1/p' "$E2E_STATE/cluster/operator.ports")
   curl -s --max-time 5 "http://$addr/metrics" | grep -F "$1" | grep -v '^#' | head -n 1 |
     awk '{print $NF}'
+}
+
+# --- comparing two outputs record for record (the chaos scenarios) ---------------------
+read_topic() { # read_topic TOPIC FILE TIMEOUT_MS PARTITIONS: every committed record, per partition
+  local p pids=() libs
+  # shellcheck disable=SC1091
+  source "$E2E_REPO/e2e/kafka/versions.env"
+  libs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs"
+  # One consumer per partition, assigned (no consumer group to join): the exact order of
+  # each partition. A consumer stops after TIMEOUT_MS without a record.
+  for p in $(seq 0 $(($4 - 1))); do
+    java -cp "$libs/*" -Dlog4j2.level=error org.apache.kafka.tools.consumer.ConsoleConsumer \
+      --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$1" --partition "$p" --offset earliest \
+      --isolation-level read_committed --timeout-ms "$3" \
+      --property print.partition=true --property print.key=true --property print.headers=true \
+      >"$2.$p" 2>"$2.$p.err" &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  for p in $(seq 0 $(($4 - 1))); do cat "$2.$p"; done >"$2"
+}
+same_output() { # same_output CLEAN_FILE CANDIDATE_FILE: the same records, in the same order
+  python3 - "$1" "$2" <<'PY'
+import sys
+from collections import defaultdict
+
+def load(path):  # "Partition:P<TAB>headers<TAB>key<TAB>value" -> {P: [rest, ...]}
+    parts = defaultdict(list)
+    for line in open(path, encoding="utf-8", errors="replace"):
+        p, _, rest = line.rstrip("\n").partition("\t")
+        if p.startswith("Partition:"):
+            parts[p].append(rest)
+    return parts
+
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = sum(len(v) for v in a.values()) == 0
+if bad:
+    print("the clean run's output is empty")
+for p in sorted(set(a) | set(b)):
+    x, y = a.get(p, []), b.get(p, [])
+    if x == y:
+        print("%s: %d records, identical" % (p, len(x)))
+        continue
+    bad = True
+    i = next((i for i, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+    print("%s: clean run %d records, candidate %d; first difference at #%d:" % (p, len(x), len(y), i))
+    print("  clean     %s" % (x[i] if i < len(x) else "(end)"))
+    print("  candidate %s" % (y[i] if i < len(y) else "(end)"))
+sys.exit(1 if bad else 0)
+PY
+}
+# compare_outputs CLEAN_TOPIC CLEAN_FILE CANDIDATE_TOPIC CANDIDATE_FILE PARTITIONS (both
+# files read already): on a difference, both topics are read once more with a longer idle timeout
+# before failing, since on a loaded machine a reader can stop before the end; the outputs
+# are final (the source no longer changes), so a real difference stays.
+compare_outputs() {
+  same_output "$2" "$4" && return 0
+  say "  outputs differ; reading $1 and $3 again to rule out a reader that stopped early"
+  read_topic "$1" "$2" 60000 "$5" &
+  read_topic "$3" "$4" 60000 "$5"
+  wait
+  same_output "$2" "$4" || fail "$3 differs from the clean run's $1 (see above)"
 }
