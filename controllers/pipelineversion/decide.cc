@@ -31,6 +31,7 @@
 #include "controllers/pipelineversion/decide.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 namespace kappa::controllers {
@@ -381,7 +382,8 @@ void onReplaying(Pass& p) {
         p.s.replay.lagWithinSince, snap.totalLag, spec.catchUp.maxLagMessages,
         Seconds{spec.catchUp.stableSeconds}, snap.sampledAt);
     p.s.lag = LagStatus{snap.totalLag, snap.laggingPartitions, snap.consumed, snap.sampledAt};
-    p.s.replay.progressPercent = progress.percent;
+    // Two decimals, rounded down: what kubectl shows, and 100 only once it is.
+    p.s.replay.progressPercent = std::floor(progress.percent * 100) / 100;
     p.s.replay.messagesPerSecond = progress.messagesPerSecond;
     p.s.replay.etaSeconds = progress.etaSeconds;
     p.s.replay.lagWithinSince = catchUp.withinSince;

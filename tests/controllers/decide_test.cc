@@ -427,6 +427,14 @@ TEST(DecideReplaying, ConvergedWithTheSameSampleIsIdempotent) {
   EXPECT_EQ(decide(o, at(0)).requeueAfter, kPollInterval);
 }
 
+TEST(DecideReplaying, ProgressHasTwoDecimalsAndReachesHundredOnlyWhenDone) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(1, 24999, at(0));  // 99.996 %
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_DOUBLE_EQ(d.status->replay.progressPercent, 99.99);
+}
+
 TEST(DecideReplaying, ANewLagSampleRefreshesStatusWithoutActions) {
   Observed o = observedIn(Phase::kReplaying);
   o.kafka.lag = lagSample(3000, 22000, at(0));  // 2000 records in 10 s
