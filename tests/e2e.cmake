@@ -3,14 +3,21 @@
 # its own stack in a state directory of its own and stops it at the end, so it needs no
 # fixture; it installs the kappa.io CRD, hence RESOURCE_LOCK kappa_crds (which also keeps
 # two stacks from competing for the two cores). Included by tests/CMakeLists.txt.
+# kappa_e2e_scenario(NAME SCRIPT [TIMEOUT]): TIMEOUT in seconds, default 600. Timeouts are
+# sized for the ASan build's binaries; KAFKA_START_TIMEOUT gives a loaded machine's broker
+# more time to (re)start.
 function(kappa_e2e_scenario name script)
+  set(timeout 600)
+  if(ARGC GREATER 2)
+    set(timeout ${ARGV2})
+  endif()
   add_test(NAME e2e.${name}
     COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/scenarios/${script} ${CMAKE_BINARY_DIR}/e2e-${name})
   set_tests_properties(e2e.${name} PROPERTIES
     RESOURCE_LOCK kappa_crds
-    ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+    ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY};KAFKA_START_TIMEOUT=180"
     LABELS e2e
-    TIMEOUT 600)
+    TIMEOUT ${timeout})
 endfunction()
 
 kappa_e2e_scenario(first_version_serves first_version.sh)
