@@ -155,7 +155,9 @@ int run(const Flags& flags) {
                          .Register(registry)
                          .Add({});
 
-  kube::WorkQueue queue(std::chrono::milliseconds(200), std::chrono::seconds(300));
+  // Failed passes back off from 200 ms up to a minute: a broker or apiserver outage of a few
+  // minutes must not leave a version waiting many minutes more once it is over.
+  kube::WorkQueue queue(std::chrono::milliseconds(200), std::chrono::seconds(60));
   kube::InformerOptions informerOptions;
   informerOptions.collection = kube::CollectionRef{controllers::pipelineVersions(), flags.ns};
   informerOptions.transform = controllers::projectForCache;

@@ -354,7 +354,7 @@ void onProvisioning(Pass& p) {
               p.s.consumerGroup);
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
-  p.requeueAfter(kPollInterval);
+  p.requeueAfter(kLagSampleInterval);
 }
 
 void onReplaying(Pass& p) {
@@ -427,7 +427,7 @@ void onReplaying(Pass& p) {
   }
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
-  p.requeueAfter(kPollInterval);
+  p.requeueAfter(kLagSampleInterval);
 }
 
 RunValidation validationRequest(const Pass& p) {
@@ -749,6 +749,12 @@ void onDeletion(Pass& p) {
 }
 
 }  // namespace
+
+bool lagSampleDue(const Status& status, TimePoint now) {
+  // A sample stamped in the future (a clock step back) counts as due, or none would come.
+  return !status.lag.sampledAt || now - *status.lag.sampledAt >= kLagSampleInterval ||
+         now < *status.lag.sampledAt;
+}
 
 Decision decide(const Observed& observed, TimePoint now) {
   Pass p{observed, now, observed.status, {}, std::nullopt};

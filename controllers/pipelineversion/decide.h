@@ -36,6 +36,10 @@ struct Decision {
 
 // Polling period while waiting on Kafka (lag, topic creation, a running comparison).
 inline constexpr Seconds kPollInterval{10};
+// Replaying samples the lag this often. A pass that comes sooner (the watch event of its own
+// status write, a Deployment change) leaves the sample and the status as they are; without
+// that, every status write would trigger the next sample at once.
+inline constexpr Seconds kLagSampleInterval{2};
 // Short delay after a step whose effect the next pass should observe (e.g. the alias flip).
 inline constexpr Seconds kStepDelay{1};
 // Periodic re-check of phases that otherwise wait for an annotation or another version.
@@ -45,6 +49,9 @@ inline constexpr Seconds kResyncInterval{300};
 inline constexpr Seconds kRollbackMargin{300};
 
 Decision decide(const Observed& observed, TimePoint now);
+
+// Whether a Replaying pass at `now` takes a new lag sample (see kLagSampleInterval).
+bool lagSampleDue(const Status& status, TimePoint now);
 
 std::ostream& operator<<(std::ostream& os, const Decision& d);
 

@@ -182,14 +182,16 @@ ReconcileResult Reconciler::gatherKafka(Pass& p) {
     if (it != topicCreateErrors_.end()) k.topicCreateError = it->second;
   }
   bool topicsReady = k.outputTopicExists && k.deadLetterTopicExists;
-  if ((in({Phase::kProvisioning}) && topicsReady) || in({Phase::kReplaying})) {
+  // Replaying reads the broker once per kLagSampleInterval, not on every pass.
+  bool sampleDue = in({Phase::kReplaying}) && lagSampleDue(st, p.now);
+  if ((in({Phase::kProvisioning}) && topicsReady) || sampleDue) {
     double rate =
         st.replay.messagesPerSecond > 0 ? st.replay.messagesPerSecond : options_.assumedReplayRate;
     auto report = kafka::runPreflight(admin, spec.source.topic, rate, p.now);
     if (!report.ok()) return retryable("retention preflight", report.error());
     k.retention = *report;
   }
-  if (in({Phase::kReplaying})) {
+  if (sampleDue) {
     kafka::LagMonitor monitor(admin);
     auto lag = monitor.sample(st.consumerGroup, spec.source.topic, p.now);
     if (!lag.ok()) return retryable("sampling the lag", lag.error());

@@ -88,11 +88,14 @@ ReplayProgress estimateProgress(const std::optional<LagSnapshot>& previous,
   }
   if (rate && previousRate) rate = 0.5 * *rate + 0.5 * *previousRate;
   if (!rate && previousRate) rate = previousRate;
-  r.messagesPerSecond = rate.value_or(0);
+  // Each sample without progress halves the smoothed rate; below kStalledRate the replay
+  // counts as stalled rather than creeping towards zero.
+  r.messagesPerSecond = rate.value_or(0) >= kStalledRate ? *rate : 0;
   if (current.totalLag == 0) {
     r.etaSeconds = 0;
   } else if (r.messagesPerSecond > 0) {
-    r.etaSeconds = static_cast<int64_t>(std::ceil(current.totalLag / r.messagesPerSecond));
+    double eta = std::ceil(static_cast<double>(current.totalLag) / r.messagesPerSecond);
+    if (eta <= static_cast<double>(kMaxEtaSeconds)) r.etaSeconds = static_cast<int64_t>(eta);
   }
   return r;
 }

@@ -80,6 +80,11 @@ struct ReplayProgress {
   bool operator==(const ReplayProgress&) const = default;
 };
 
+// A smoothed rate below this is no rate: the replay is stalled and has no ETA.
+inline constexpr double kStalledRate = 0.01;
+// An ETA beyond this (about ten years) is reported as unknown.
+inline constexpr int64_t kMaxEtaSeconds = int64_t{10} * 366 * 24 * 3600;
+
 // Progress from the previous and current samples. `previousRate` (the last smoothed rate)
 // is blended in so one slow poll does not make the ETA jump.
 ReplayProgress estimateProgress(const std::optional<LagSnapshot>& previous,

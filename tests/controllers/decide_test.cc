@@ -2,6 +2,8 @@
 // converged phase, crashes between steps, and a whole cutover run against a simulated world.
 #include "controllers/pipelineversion/decide.h"
 
+#include "runtime/kafka/lag_monitor.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -424,7 +426,37 @@ TEST(DecideProvisioning, WaitingForThePreflightIsIdempotent) {
 TEST(DecideReplaying, ConvergedWithTheSameSampleIsIdempotent) {
   Observed o = observedIn(Phase::kReplaying);
   expectConverged(o, at(0));
-  EXPECT_EQ(decide(o, at(0)).requeueAfter, kPollInterval);
+  EXPECT_EQ(decide(o, at(0)).requeueAfter, kLagSampleInterval);
+}
+
+TEST(DecideReplaying, LagIsSampledOncePerInterval) {
+  Status s;
+  EXPECT_TRUE(lagSampleDue(s, at(0)));  // never sampled
+  s.lag.sampledAt = at(0);
+  // The pass triggered by the watch event of the status write that stored this sample.
+  EXPECT_FALSE(lagSampleDue(s, at(0) + std::chrono::milliseconds(30)));
+  EXPECT_FALSE(lagSampleDue(s, at(0) + kLagSampleInterval - std::chrono::milliseconds(1)));
+  EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval));
+  EXPECT_TRUE(lagSampleDue(s, at(-1)));  // the clock stepped back: sample again
+}
+
+TEST(DecideReplaying, StalledSamplesNeverYieldANegativeOrHugeEta) {
+  // Samples without progress (a broker restart) used to halve the rate towards zero, until
+  // the ETA overflowed and the apiserver refused the status (etaSeconds must be >= 0).
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.messagesPerSecond = 5000;
+  for (int i = 0; i < 200; ++i) {
+    o.kafka.lag = lagSample(5000, 20000, at(2 * i + 2));
+    Decision d = decide(o, at(2 * i + 2));
+    ASSERT_TRUE(d.status.has_value()) << i;
+    if (d.status->replay.etaSeconds) {
+      EXPECT_GE(*d.status->replay.etaSeconds, 0) << i;
+      EXPECT_LE(*d.status->replay.etaSeconds, kafka::kMaxEtaSeconds) << i;
+    }
+    o.status = *d.status;
+  }
+  EXPECT_EQ(o.status.replay.messagesPerSecond, 0);
+  EXPECT_EQ(o.status.replay.etaSeconds, std::nullopt);
 }
 
 TEST(DecideReplaying, ProgressHasTwoDecimalsAndReachesHundredOnlyWhenDone) {
@@ -473,7 +505,7 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
   EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Stabilizing");
-  EXPECT_EQ(d.requeueAfter, kPollInterval);
+  EXPECT_EQ(d.requeueAfter, kLagSampleInterval);  // the next sample, before the period ends
   EXPECT_TRUE(d.actions.empty()) << d;
 
   o.status = *d.status;
@@ -482,7 +514,7 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   ASSERT_TRUE(d.status.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
-  EXPECT_EQ(d.requeueAfter, seconds(5));  // when the stability period ends
+  EXPECT_EQ(d.requeueAfter, kLagSampleInterval);
 
   o.status = *d.status;
   o.kafka.lag = lagSample(0, 25008, at(30));

@@ -151,6 +151,19 @@ TEST(EstimateProgress, NoLagIsDone) {
   EXPECT_EQ(p.etaSeconds, 0);
 }
 
+TEST(EstimateProgress, ATinyRateIsAStall) {
+  auto p = estimateProgress(snap(100, 900, T0), snap(100, 900, T0 + 5s), kStalledRate);
+  EXPECT_EQ(p.messagesPerSecond, 0);  // halved below the stall threshold
+  EXPECT_EQ(p.etaSeconds, std::nullopt);
+}
+
+TEST(EstimateProgress, AnEtaBeyondTheCapIsUnknown) {
+  int64_t lag = int64_t{1} << 60;
+  auto p = estimateProgress(snap(100, lag, T0), snap(101, lag, T0 + 50s));  // 0.02/s
+  EXPECT_NEAR(p.messagesPerSecond, 0.02, 1e-12);
+  EXPECT_EQ(p.etaSeconds, std::nullopt);
+}
+
 TEST(EstimateProgress, StalledReplayHasNoEta) {
   auto p = estimateProgress(snap(100, 900, T0), snap(100, 900, T0 + 5s));
   EXPECT_EQ(p.messagesPerSecond, 0);
