@@ -2,6 +2,9 @@
 
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 #include <future>
@@ -85,6 +88,33 @@ void stampItems(Json& list, std::vector<Json>& items) {
   }
 }
 
+// The kubeconfig's certificate authorities as one trust store, shared by every connection.
+// cpprestsdk gives each new connection its own SSL context with the system roots loaded
+// (X509_STORE_set_default_paths: the whole CA bundle parsed, ~0.5 MiB of heap per live
+// connection); with a kubeconfig CA the client trusts that CA alone, as kubectl does.
+using TrustStore = std::shared_ptr<X509_STORE>;
+
+Result<TrustStore> trustStoreOf(const std::string& caPem) {
+  TrustStore store(X509_STORE_new(), X509_STORE_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(caPem.data(), static_cast<int>(caPem.size())), BIO_free);
+  if (!store || !bio) return Error{ErrorCode::kInternal, "out of memory"};
+  int added = 0;
+  while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    std::unique_ptr<X509, decltype(&X509_free)> cert(raw, X509_free);
+    if (X509_STORE_add_cert(store.get(), cert.get()) != 1) {
+      return Error{ErrorCode::kInvalidArgument, "certificate authority: not usable"};
+    }
+    ++added;
+  }
+  ERR_clear_error();  // the read past the last certificate leaves "no start line" queued
+  if (added == 0) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "certificate authority: no PEM certificate in certificate-authority-data"};
+  }
+  return store;
+}
+
 }  // namespace
 
 struct CppRestKubeApi::Impl {
@@ -94,6 +124,7 @@ struct CppRestKubeApi::Impl {
   std::unique_ptr<client::http_client> client;
   std::unique_ptr<TokenFile> tokenFile;
   TokenBucket limiter;
+  TrustStore trustStore;  // null: the system roots
 
   Impl(KubeConfig c, ClientOptions o)
       : config(std::move(c)), options(std::move(o)), limiter(options.qps, options.burst) {}
@@ -102,9 +133,10 @@ struct CppRestKubeApi::Impl {
     client::http_client_config cc;
     cc.set_timeout(timeout);
     cc.set_validate_certificates(!config.insecureSkipTlsVerify);
-    std::string ca = config.caPem, cert = config.clientCertPem, key = config.clientKeyPem;
-    cc.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
-      if (!ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(ca));
+    std::string cert = config.clientCertPem, key = config.clientKeyPem;
+    cc.set_ssl_context_callback([store = trustStore, cert, key](boost::asio::ssl::context& ctx) {
+      // Replaces (and frees) the system roots cpprestsdk loaded into this context.
+      if (store) SSL_CTX_set1_cert_store(ctx.native_handle(), store.get());
       if (!cert.empty()) {
         ctx.use_certificate_chain(boost::asio::buffer(cert));
         ctx.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem);
@@ -241,6 +273,12 @@ Result<std::unique_ptr<CppRestKubeApi>> CppRestKubeApi::create(KubeConfig config
   if (config.server.empty()) return Error{ErrorCode::kInvalidArgument, "no apiserver URL"};
   auto impl = std::make_unique<Impl>(config, options);
   if (!config.tokenFile.empty()) impl->tokenFile = std::make_unique<TokenFile>(config.tokenFile);
+  if (!config.caPem.empty()) {
+    auto store = trustStoreOf(config.caPem);
+    if (!store)
+      return Error{ErrorCode::kInvalidArgument, "TLS credentials: " + store.error().message};
+    impl->trustStore = std::move(*store);
+  }
   impl->clientConfig = impl->makeClientConfig(options.requestTimeout);
   // Load the TLS material once now so bad PEM data is reported here, not on each request.
   try {

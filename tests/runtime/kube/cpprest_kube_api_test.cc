@@ -115,6 +115,17 @@ TEST(CppRestKubeApi, RejectsBadTlsMaterialUpFront) {
   EXPECT_FALSE(CppRestKubeApi::create(none).ok());
 }
 
+TEST(CppRestKubeApi, RejectsACertificateAuthorityWithoutCertificates) {
+  KubeConfig cfg;
+  cfg.server = "https://127.0.0.1:1";
+  cfg.caPem = "this is not PEM";
+  auto c = CppRestKubeApi::create(cfg);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(c.error().message.find("certificate authority"), std::string::npos)
+      << c.error().message;
+}
+
 TEST(CppRestKubeApi, ServerSideApplyNeedsAFieldManager) {
   auto api = client(1, {});
   auto r = api->patch(kCm, PatchType::kApply, Json::object());

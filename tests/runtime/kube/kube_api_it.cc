@@ -3,6 +3,9 @@
 // with a status subresource and schema validation, RBAC.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <vector>
+
 #include "runtime/kube/cpprest_kube_api.h"
 #include "runtime/kube/kube_error.h"
 #include "tests/support/kube_test_util.h"
@@ -171,6 +174,35 @@ TEST(KubeApiIt, RestrictedUserIsForbidden) {
   auto watch = restricted->watch(cms, {});
   ASSERT_FALSE(watch.ok());
   EXPECT_EQ(watch.error().code, ErrorCode::kForbidden);
+}
+
+TEST(KubeApiIt, TrustsTheKubeconfigCertificateAuthorityOnly) {
+  auto path = testing::apiserverEnv()["KUBECONFIG"];
+  auto cfg = loadKubeconfigFile(path);
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  ASSERT_FALSE(cfg->caPem.empty());
+  // Several connections at once (each one its own TLS context), all on the kubeconfig CA.
+  auto good = CppRestKubeApi::create(*cfg);
+  ASSERT_TRUE(good.ok()) << good.error();
+  std::vector<std::future<Result<Json>>> gets;
+  for (int i = 0; i < 4; ++i) {
+    gets.push_back(std::async(std::launch::async, [&] {
+      return (*good)->get(CollectionRef{resources::namespaces(), ""}.object("default"));
+    }));
+  }
+  for (auto& g : gets) {
+    auto r = g.get();
+    EXPECT_TRUE(r.ok()) << r.error();
+  }
+  // A certificate that did not sign the server's (the client certificate) as the only
+  // authority: the handshake fails, whatever the system roots say.
+  KubeConfig wrong = *cfg;
+  wrong.caPem = cfg->clientCertPem;
+  auto bad = CppRestKubeApi::create(wrong);
+  ASSERT_TRUE(bad.ok()) << bad.error();
+  auto r = (*bad)->get(CollectionRef{resources::namespaces(), ""}.object("default"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().code, ErrorCode::kNotFound) << r.error();
 }
 
 // A small CRD with a status subresource and schema constraints.

@@ -217,9 +217,10 @@ class GatedKubeApi : public KubeApi {
       if (w.error().code == ErrorCode::kGone) gone_++;
       return w;
     }
+    auto stream = std::make_unique<Stream>(*this, std::move(*w));
     std::lock_guard l(mu_);
-    open_ = w->get();
-    return w;
+    open_ = stream.get();
+    return WatchStreamPtr(std::move(stream));
   }
   void close() {
     closed_ = true;
@@ -234,8 +235,25 @@ class GatedKubeApi : public KubeApi {
   KubeApi& inner_;
   std::atomic<bool> closed_{false};
   std::atomic<int> gone_{0};
+  // The informer's stream, unregistered (under mu_) before it is destroyed, so close() never
+  // cancels a stream that is going away.
+  class Stream final : public WatchStream {
+   public:
+    Stream(GatedKubeApi& gate, WatchStreamPtr inner) : gate_(gate), inner_(std::move(inner)) {}
+    ~Stream() override {
+      std::lock_guard l(gate_.mu_);
+      if (gate_.open_ == this) gate_.open_ = nullptr;
+    }
+    Result<std::optional<WatchEvent>> next() override { return inner_->next(); }
+    void cancel() override { inner_->cancel(); }
+
+   private:
+    GatedKubeApi& gate_;
+    WatchStreamPtr inner_;
+  };
+
   std::mutex mu_;
-  WatchStream* open_ = nullptr;  // only cancelled while the informer still holds it
+  Stream* open_ = nullptr;
 };
 
 TEST(KubeWatchIt, InformerRelistsAfterGoneAndConverges) {
