@@ -100,6 +100,8 @@ log="$state/operator-idle.log"
 start_operator "$log" 1
 sleep "$settle"
 idle_rss=$(rss_mib "$op_pid" VmRSS)
+idle_anon=$(rss_mib "$op_pid" RssAnon)
+idle_file=$(rss_mib "$op_pid" RssFile)
 threads=$(awk '/^Threads:/ {print $2}' "/proc/$op_pid/status")
 t0=$(cpu_ticks "$op_pid")
 w0=$(date +%s.%N)
@@ -107,7 +109,7 @@ sleep "$idle_secs"
 t1=$(cpu_ticks "$op_pid")
 w1=$(date +%s.%N)
 idle_cpu=$(python3 -c "import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf('SC_CLK_TCK'); print(f'{100*t/(float(sys.argv[4])-float(sys.argv[3])):.2f}')" "$t0" "$t1" "$w0" "$w1")
-echo "BENCH operator_idle_rss_mib $idle_rss MiB (VmRSS ${settle}s after ready, no PipelineVersions, $threads threads; target <= 16)"
+echo "BENCH operator_idle_rss_mib $idle_rss MiB (VmRSS ${settle}s after ready, no PipelineVersions, $threads threads: anonymous $idle_anon MiB, file-backed $idle_file MiB (library code); target <= 16)"
 echo "BENCH operator_idle_cpu_percent $idle_cpu % of one core (over ${idle_secs}s)"
 stop_operator
 
@@ -136,12 +138,13 @@ phases=$(python3 "$repo/bench/kube_client.py" "$state/apiserver.env" count-phase
 echo "bench: $objects PipelineVersions after the backlog: $phases; $last reconciles" >&2
 sleep "$settle"
 rss=$(rss_mib "$op_pid" VmRSS)
+anon=$(rss_mib "$op_pid" RssAnon)
 hwm=$(rss_mib "$op_pid" VmHWM)
 threads=$(awk '/^Threads:/ {print $2}' "/proc/$op_pid/status")
 rate=$(python3 -c "import sys; print(f'{int(sys.argv[1])/(float(sys.argv[3])-float(sys.argv[2])):.1f}')" "$last" "$started" "$last_change")
 secs=$(python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$started" "$last_change")
 failed=$(python3 -c "import json,sys; print(json.loads(sys.argv[1]).get('Failed', 0))" "$phases")
-echo "BENCH operator_rss_10k_mib $rss MiB (VmRSS with $objects PipelineVersions, all processed; $threads threads; target <= 64)"
+echo "BENCH operator_rss_10k_mib $rss MiB (VmRSS with $objects PipelineVersions, all processed, anonymous $anon MiB; $threads threads; target <= 64)"
 echo "BENCH operator_peak_rss_10k_mib $hwm MiB (VmHWM while working through $objects)"
 echo "BENCH operator_reconciles_per_s $rate reconciles/s ($last reconciles of $objects objects in ${secs}s, $failed reached Failed; --workers $workers, --kube-api-qps $qps)"
 stop_operator
