@@ -173,11 +173,23 @@ void deleteOutput(Pass& p) {
   if (!del.topics.empty()) p.actions.push_back(std::move(del));
 }
 
-// Everything the version owns, except the output while readers may still use it.
-void deleteAll(Pass& p) {
+// Whether no process of the worker is left (Deployment and pods gone). A stopping worker
+// still commits its last transaction: offsets and output records that would bring back a
+// group or topic deleted before. Until then, look again shortly.
+bool workerStopped(Pass& p) {
+  if (!p.o.worker.exists && p.o.worker.podsLeft == 0) return true;
+  p.requeueAfter(kStepDelay);
+  return false;
+}
+
+// Everything the version owns, except the output while readers may still use it. The group
+// and topics go once the worker has stopped. False: something is left to wait for.
+bool deleteAll(Pass& p) {
   deleteWorker(p);
+  if (!workerStopped(p)) return false;
   deleteGroup(p);
   if (!aliasNamesMe(p)) deleteOutput(p);
+  return true;
 }
 
 // A failed version keeps its consumer group and output for a post-mortem (deleting the
@@ -688,7 +700,7 @@ void onDraining(Pass& p) {
                   seconds(Seconds{spec.promotion.retainOutputSeconds}));
   p.event(EventType::kNormal, "Retired", "worker and consumer group deleted");
   deleteWorker(p);
-  deleteGroup(p);
+  if (workerStopped(p)) deleteGroup(p);
   p.requeueAfter(Seconds{spec.promotion.retainOutputSeconds});
 }
 
@@ -700,6 +712,7 @@ void onRetired(Pass& p) {
   }
   removeRollbackGate(p);
   deleteWorker(p);  // again, in case the pass that retired the version crashed
+  if (!workerStopped(p)) return;
   deleteGroup(p);
   if (!p.s.drainedAt) p.s.drainedAt = p.now;
   TimePoint deleteAt = *p.s.drainedAt + Seconds{spec.promotion.retainOutputSeconds};
@@ -739,8 +752,7 @@ void onDeletion(Pass& p) {
     }
   }
   size_t before = p.actions.size();
-  deleteAll(p);
-  if (p.actions.size() == before) {
+  if (deleteAll(p) && p.actions.size() == before) {
     // Everything the version owns is gone: the finalizer goes last.
     p.actions.push_back(RemoveFinalizer{});
     return;

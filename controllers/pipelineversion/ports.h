@@ -73,6 +73,7 @@ struct WorkerState {
   int32_t replicas = 0;
   int32_t readyReplicas = 0;
   bool crashLooping = false;
+  int32_t podsLeft = 0;  // pods of the worker, also while they stop after the Deployment went
   bool operator==(const WorkerState&) const = default;
 };
 

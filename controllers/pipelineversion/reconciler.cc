@@ -389,13 +389,14 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   if (!clients.ok()) return retryable("connecting to Kafka", clients.error());
   p.kafka = *clients;
   p.now = roundToMicros(ports_.clock.now());
-  if (ReconcileResult r = gatherKafka(p); r.retry) return r;
-
+  // The worker before Kafka: a worker seen gone has made its last commit, so the group and
+  // topics read after it are final.
   std::string worker = workerName(o.spec);
   auto state = ports_.workloads.observeWorker(key.ns, worker);
   if (!state.ok()) return retryable("observing worker " + worker, state.error());
-  o.worker = WorkerFacts{state->exists,        state->profile,      state->replicas,
-                         state->readyReplicas, state->crashLooping, false};
+  o.worker = WorkerFacts{state->exists,       state->profile, state->replicas, state->readyReplicas,
+                         state->crashLooping, false,          state->podsLeft};
+  if (ReconcileResult r = gatherKafka(p); r.retry) return r;
   if (!o.spec.replay.quota.empty()) {
     auto quota = ports_.workloads.replayQuotaExists(key.ns, replayQuotaName(o.spec));
     if (!quota.ok()) return retryable("reading the replay quota", quota.error());

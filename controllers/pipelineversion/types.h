@@ -316,6 +316,7 @@ struct WorkerFacts {
   int32_t readyReplicas = 0;
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   bool replayQuotaExists = false;
+  int32_t podsLeft = 0;  // worker pods still there (stopping ones too)
   bool operator==(const WorkerFacts&) const = default;
 };
 

@@ -40,7 +40,8 @@ Then "v2 serves, v1 drains and retires; v1's group is deleted, its output kept"
 wait_phase sessions-v2 Serving 90
 [ "$(alias_version sessions)" = v2 ] || fail "alias names '$(alias_version sessions)', want v2"
 wait_phase sessions-v1 Retired 60
-! group_exists "$v1_group" || fail "retired v1's consumer group $v1_group still exists"
+group_gone() { ! group_exists "$1"; }  # once v1's worker has stopped
+wait_for 30 "retired v1's consumer group $v1_group still exists" group_gone "$v1_group"
 topic_exists "$v1_out" || fail "v1's output $v1_out deleted although retainOutputSeconds is 600"
 
 Given "more history arrives while v1 is retired"

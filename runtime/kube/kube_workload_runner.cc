@@ -14,6 +14,9 @@ namespace {
 
 constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
 constexpr const char* kProfileAnnotation = "kappa.io/profile";
+// On the pods only (the Deployment's selector stays as it was): finds the pods of a worker
+// whose Deployment is already gone.
+constexpr const char* kWorkerLabel = "kappa.io/worker";
 
 Json labelsFor(const std::string& pipeline, const std::string& version) {
   return Json{{kManagedBy, "kappa-operator"},
@@ -57,6 +60,8 @@ std::string workerSelector(const std::string& pipeline, const std::string& versi
 
 Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOptions& options) {
   Json labels = labelsFor(r.pipeline, r.version);
+  Json podLabels = labels;
+  podLabels[kWorkerLabel] = r.name;
   Json container{{"name", "worker"}};
   if (r.container) {
     // The user's image keeps its own command/args/env; the KAPPA_* variables come after so
@@ -98,7 +103,7 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
        {{"replicas", r.replicas},
         {"selector", {{"matchLabels", labels}}},
         {"template",
-         {{"metadata", {{"labels", labels}, {"annotations", {{kProfileAnnotation, profile}}}}},
+         {{"metadata", {{"labels", podLabels}, {"annotations", {{kProfileAnnotation, profile}}}}},
           {"spec", podSpec}}}}}};
 }
 
@@ -137,8 +142,14 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
   controllers::WorkerState state;
   auto d = api_.get(ObjectRef{resources::deployments(), ns, name, ""});
   if (!d.ok()) {
-    if (d.error().code == ErrorCode::kNotFound) return state;
-    return d.error();
+    if (d.error().code != ErrorCode::kNotFound) return d.error();
+    // Deleted in the background: its pods may still be stopping.
+    ListOptions byWorker;
+    byWorker.labelSelector = std::string(kWorkerLabel) + "=" + name;
+    auto left = api_.list(CollectionRef{resources::pods(), ns}, byWorker);
+    if (!left.ok()) return left.error();
+    state.podsLeft = static_cast<int32_t>(left->items.size());
+    return state;
   }
   const Json& obj = *d;
   state.exists = true;
@@ -153,6 +164,7 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
       workerSelector(labels.value("kappa.io/pipeline", ""), labels.value("kappa.io/version", ""));
   auto pods = api_.list(CollectionRef{resources::pods(), ns}, selector);
   if (!pods.ok()) return pods.error();
+  state.podsLeft = static_cast<int32_t>(pods->items.size());
   for (const auto& pod : pods->items) {
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());

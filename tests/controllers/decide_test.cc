@@ -915,9 +915,10 @@ TEST(DecideAwaitingPromotion, AbortFailsAndCleansUp) {
   EXPECT_EQ(d.status->phase, Phase::kFailed);
   EXPECT_EQ(d.status->reason, "Aborted");
   EXPECT_EQ(actionsOf<DeleteWorker>(d), (std::vector<DeleteWorker>{{"sessions-v2"}}));
-  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
-  EXPECT_EQ(actionsOf<DeleteTopics>(d),
-            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+  // The group and topics wait until the worker has stopped.
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d)) << d;
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "Aborted"));
 
   // Cleanup lost in a crash is repeated on the next pass; once everything is gone, nothing.
@@ -925,9 +926,12 @@ TEST(DecideAwaitingPromotion, AbortFailsAndCleansUp) {
   Decision again = decide(o, at(5));
   EXPECT_FALSE(again.status.has_value());
   EXPECT_TRUE(has<DeleteWorker>(again));
-  EXPECT_TRUE(has<DeleteConsumerGroup>(again));
-  EXPECT_TRUE(has<DeleteTopics>(again));
   o.worker = WorkerFacts{};
+  again = decide(o, at(6));
+  EXPECT_FALSE(again.status.has_value());
+  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(again), (std::vector<DeleteConsumerGroup>{{kGroup}}));
+  EXPECT_EQ(actionsOf<DeleteTopics>(again),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
   o.kafka.consumerGroupExists = false;
   o.kafka.outputTopicExists = false;
   o.kafka.deadLetterTopicExists = false;
@@ -1011,9 +1015,8 @@ TEST(DecidePromoting, LosingTheRaceToANewerVersionSupersedes) {
   EXPECT_EQ(d.status->reason, "LostPromotion");
   EXPECT_FALSE(has<FlipAlias>(d));
   EXPECT_TRUE(has<DeleteWorker>(d));
-  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
-  EXPECT_EQ(actionsOf<DeleteTopics>(d),
-            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d));  // once the worker has stopped
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
 }
 
 TEST(DecidePromoting, AnOlderVersionInTheAliasIsFlippedOver) {
@@ -1217,9 +1220,17 @@ TEST(DecideDraining, RetiresAfterTheDelay) {
   EXPECT_EQ(d.status->drainedAt, at(1300));
   EXPECT_EQ(condition(*d.status, kDrained).status, ConditionStatus::kTrue);
   EXPECT_EQ(actionsOf<DeleteWorker>(d), (std::vector<DeleteWorker>{{"sessions-v2"}}));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d));  // once the worker has stopped
+  EXPECT_FALSE(has<DeleteTopics>(d));
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
+
+  o.status = *d.status;
+  o.worker = WorkerFacts{};
+  d = decide(o, at(1301));
+  EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
   EXPECT_FALSE(has<DeleteTopics>(d));
-  EXPECT_EQ(d.requeueAfter, seconds(86400));
+  EXPECT_EQ(d.requeueAfter, seconds(86400 - 1));
 }
 
 TEST(DecideDraining, RollbackToThisVersionServesAgain) {
@@ -1250,6 +1261,9 @@ TEST(DecideRetired, CleanupLostInACrashIsRepeated) {
   Decision d = decide(o, at(1301));
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_TRUE(has<DeleteWorker>(d));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d));
+  o.worker.exists = false;
+  d = decide(o, at(1302));
   EXPECT_TRUE(has<DeleteConsumerGroup>(d));
 }
 
@@ -1327,17 +1341,38 @@ TEST(DecideSupersede, ANewerVersionSupersedesAReplayingCandidate) {
   EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Superseded"));
   EXPECT_TRUE(has<DeleteWorker>(d));
   EXPECT_TRUE(has<DeleteReplayQuota>(d));
-  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
-  EXPECT_EQ(actionsOf<DeleteTopics>(d),
-            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d)) << d;  // the worker is still running
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
 
   // Cleanup lost in a crash is repeated; once everything is gone nothing happens.
   o.status = *d.status;
   Decision again = decide(o, at(201));
   EXPECT_FALSE(again.status.has_value());
-  EXPECT_EQ(again.actions.size(), 4u) << again;
+  EXPECT_EQ(again.actions.size(), 2u) << again;  // the worker and the replay quota
   o = observedIn(Phase::kSuperseded);
   expectConverged(o, at(202));
+}
+
+TEST(DecideSupersede, GroupAndTopicsGoOnceTheWorkerHasStopped) {
+  // A stopping worker commits its last transaction (offsets and output records): a group or
+  // topic deleted before it has stopped would come back, and nothing would delete it again.
+  Observed o = observedIn(Phase::kSuperseded);
+  o.worker = WorkerFacts{};
+  o.worker.podsLeft = 2;  // the Deployment is gone, its pods are stopping
+  o.kafka.consumerGroupExists = true;
+  o.kafka.outputTopicExists = true;
+  o.kafka.deadLetterTopicExists = true;
+  Decision d = decide(o, at(300));
+  EXPECT_FALSE(d.status.has_value());
+  EXPECT_TRUE(d.actions.empty()) << d;
+  EXPECT_EQ(d.requeueAfter, kStepDelay);
+
+  o.worker.podsLeft = 0;
+  d = decide(o, at(301));
+  EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
+  EXPECT_EQ(actionsOf<DeleteTopics>(d),
+            (std::vector<DeleteTopics>{{{"sessions.v2", "sessions.v2.dlq"}}}));
 }
 
 TEST(DecideSupersede, AppliesToEveryCandidatePhase) {
@@ -1387,13 +1422,20 @@ TEST(DecideDeletion, CleansUpThenRemovesTheFinalizerLast) {
   EXPECT_EQ(d.status->reason, "Deleting");
   EXPECT_TRUE(has<DeleteWorker>(d));
   EXPECT_TRUE(has<DeleteReplayQuota>(d));
-  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
-  EXPECT_TRUE(has<DeleteTopics>(d));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d));  // once the worker has stopped
   EXPECT_FALSE(has<RemoveFinalizer>(d));
   EXPECT_FALSE(has<FlipAlias>(d));
 
   o.status = *d.status;
   o.worker = WorkerFacts{};
+  o.worker.podsLeft = 1;
+  d = decide(o, at(11));
+  EXPECT_TRUE(d.actions.empty()) << d;  // no finalizer removal while a pod is stopping
+  o.worker.podsLeft = 0;
+  d = decide(o, at(11));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_TRUE(has<DeleteTopics>(d));
+  EXPECT_FALSE(has<RemoveFinalizer>(d));
   o.kafka.consumerGroupExists = false;
   o.kafka.outputTopicExists = false;
   o.kafka.deadLetterTopicExists = false;
@@ -1409,12 +1451,15 @@ TEST(DecideDeletion, ServingVersionKeepsItsOutputAndTheAlias) {
   Decision d = decide(o, at(10));
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ServingVersionDeleted"));
   EXPECT_TRUE(has<DeleteWorker>(d));
-  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_FALSE(has<DeleteConsumerGroup>(d));
   EXPECT_FALSE(has<DeleteTopics>(d)) << d;
   EXPECT_FALSE(has<FlipAlias>(d));
 
   o.status = *d.status;
   o.worker = WorkerFacts{};
+  d = decide(o, at(11));
+  EXPECT_TRUE(has<DeleteConsumerGroup>(d));
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
   o.kafka.consumerGroupExists = false;
   d = decide(o, at(11));
   ASSERT_EQ(d.actions.size(), 1u) << d;  // no second event

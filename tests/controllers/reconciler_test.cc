@@ -422,8 +422,12 @@ TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
   EXPECT_FALSE(r.retry) << r;
   EXPECT_EQ(statusOf("v1").phase, Phase::kRetired);
   EXPECT_FALSE(runner_.workers.count("sessions-v1"));
-  EXPECT_GE(journal_.find("kafka:deleteGroup:" + draining.consumerGroup), 0);
   EXPECT_LT(journal_.find("kube:update:pipelineversions/status"), journal_.find("worker:delete"));
+  // The group goes on the next pass, once the worker is seen stopped.
+  EXPECT_LT(journal_.find("kafka:deleteGroup:" + draining.consumerGroup), 0);
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_FALSE(r.retry) << r;
+  EXPECT_GE(journal_.find("kafka:deleteGroup:" + draining.consumerGroup), 0);
 }
 
 TEST_F(ReconcilerTest, AbortedCandidateLosesWorkerGroupAndOutput) {

@@ -41,7 +41,9 @@ TEST(KubeWorkloadRunner, BuiltinWorkerDeployment) {
   Json d = deploymentFor(request(), options);
   EXPECT_EQ(d["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kappa-operator");
   EXPECT_EQ(d["spec"]["selector"]["matchLabels"], d["metadata"]["labels"]);
-  EXPECT_EQ(d["spec"]["template"]["metadata"]["labels"], d["metadata"]["labels"]);
+  Json podLabels = d["metadata"]["labels"];
+  podLabels["kappa.io/worker"] = d["metadata"]["name"];  // finds pods that outlive it
+  EXPECT_EQ(d["spec"]["template"]["metadata"]["labels"], podLabels);
   EXPECT_EQ(d["metadata"]["ownerReferences"][0]["uid"], "uid-7");
   EXPECT_EQ(d["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(d["spec"]["replicas"], 4);
