@@ -408,7 +408,7 @@ void onReplaying(Pass& p) {
                     lagText + " within the bound since " + formatTime(catchUp.withinSince));
         Seconds left = std::chrono::duration_cast<Seconds>(
             *catchUp.withinSince + Seconds{spec.catchUp.stableSeconds} - snap.sampledAt);
-        p.requeueAfter(std::max(left, kStepDelay));
+        p.requeueAfter(std::max(left, kLagSampleInterval));  // the sample that can end it
       } else {
         p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", lagText);
       }
