@@ -1,5 +1,7 @@
 // Validator throughput: two outputs of K keys each (one record per key, as a compacted
-// output holds), compared on all K keys at a consistent cut.
+// output holds), compared on all K keys at a consistent cut. Beside it, the reference: the
+// same two topics read to their end by a plain librdkafka consumer that parses nothing
+// (validator_read_only_keys_per_s), since every sampled key costs one record per output.
 //
 //   validator_bench --bootstrap HOST:PORT [--keys K] [--partitions P]
 #include <CLI/CLI.hpp>
@@ -7,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "bench/read_topics.h"
 #include "runtime/kafka/output_comparator.h"
 #include "runtime/kafka/rdkafka_admin.h"
 
@@ -88,11 +91,17 @@ int main(int argc, char** argv) {
     return die("unexpected result: compared " + std::to_string(r->comparedKeys) + ", mismatched " +
                std::to_string(r->mismatchedKeys));
   }
+  auto read = kappa::bench::readTopics(bootstrap, {serving, candidate});
   (void)(*admin)->deleteTopic(serving);
   (void)(*admin)->deleteTopic(candidate);
+  if (!read) return die("reading the outputs: " + read.error().message);
   std::fprintf(stderr, "validator: %lld keys compared in %.2f s (%lld mismatches found)\n",
                static_cast<long long>(r->comparedKeys), s,
                static_cast<long long>(r->mismatchedKeys));
+  std::fprintf(stderr, "validator: the %lld records of both outputs read alone in %.2f s\n",
+               static_cast<long long>(read->records), read->seconds);
   std::printf("BENCH validator_keys_per_s %.0f keys/s\n", r->comparedKeys / s);
+  std::printf("BENCH validator_read_only_keys_per_s %.0f keys/s\n", keys / read->seconds);
+  std::printf("BENCH validator_vs_read_ratio %.3f ratio\n", read->seconds / s);
   return 0;
 }

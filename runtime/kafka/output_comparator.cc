@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "runtime/kafka/rdkafka_admin.h"
 #include "runtime/kafka/rdkafka_handles.h"
@@ -81,6 +80,108 @@ struct History {
   Records versions[2];
 };
 
+// The bottom-k sample: the k keys with the smallest (hash, key), each with its records.
+// Entries sit in one vector, found through an open-addressing index (linear probing, a
+// power-of-two size, 32 bits of the hash as a tag), so a lookup touches one slot and one
+// entry, and the read loop can prefetch both a few records ahead. Keys beyond k are admitted
+// until the table holds half as many again, then the largest are dropped in one pass: an
+// amortised constant cost per key instead of a heap update for each.
+class SampleTable {
+ public:
+  struct Sampled {
+    uint64_t hash;
+    std::string key;
+    History history;
+  };
+
+  explicit SampleTable(size_t k) : k_(k), limit_(k + std::max<size_t>(k / 2, 1024)) {
+    entries_.reserve(std::min<size_t>(limit_, 1 << 21));
+    rebuildIndex(std::min<size_t>(limit_, 1 << 16));
+  }
+
+  void prefetchSlot(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+  void prefetchEntry(uint64_t h) const {
+    const Slot& s = slots_[h & mask_];
+    if (s.index != 0 && s.index <= entries_.size()) __builtin_prefetch(&entries_[s.index - 1]);
+  }
+
+  // The key's history, added if the key belongs to the sample; nullptr if it does not.
+  History* find(uint64_t h, std::string_view key) {
+    if (outside(h, key)) return nullptr;
+    auto tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.index == 0) break;
+      if (s.tag == tag) {
+        Sampled& e = entries_[s.index - 1];
+        if (e.hash == h && e.key == key) return &e.history;
+      }
+    }
+    if (entries_.size() >= limit_) {
+      prune();
+      if (outside(h, key)) return nullptr;
+    }
+    if (2 * (entries_.size() + 1) > slots_.size()) rebuildIndex(slots_.size());
+    entries_.push_back({h, std::string(key), History{}});
+    place(h, static_cast<uint32_t>(entries_.size()));
+    return &entries_.back().history;
+  }
+
+  // Leaves exactly the sample: at most k entries.
+  const std::vector<Sampled>& finish() {
+    if (entries_.size() > k_) prune();
+    return entries_;
+  }
+
+ private:
+  struct Slot {
+    uint32_t tag = 0;
+    uint32_t index = 0;  // entry + 1; 0: empty
+  };
+
+  static bool before(const Sampled& a, const Sampled& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.key < b.key;
+  }
+  bool outside(uint64_t h, std::string_view key) const {
+    return pruned_ && (h > maxHash_ || (h == maxHash_ && key > maxKey_));
+  }
+
+  void prune() {
+    std::nth_element(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(k_ - 1),
+                     entries_.end(), before);
+    entries_.erase(entries_.begin() + static_cast<ptrdiff_t>(k_), entries_.end());
+    const Sampled& last = *std::max_element(entries_.begin(), entries_.end(), before);
+    maxHash_ = last.hash;
+    maxKey_ = last.key;
+    pruned_ = true;
+    rebuildIndex(entries_.size());
+  }
+
+  // An index of at least twice `atLeast` slots, filled from the entries.
+  void rebuildIndex(size_t atLeast) {
+    size_t n = 16;
+    while (n < 2 * atLeast) n <<= 1;
+    slots_.assign(n, Slot{});
+    mask_ = n - 1;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      place(entries_[i].hash, static_cast<uint32_t>(i + 1));
+    }
+  }
+  void place(uint64_t h, uint32_t index) {
+    size_t i = h & mask_;
+    while (slots_[i].index != 0) i = (i + 1) & mask_;
+    slots_[i] = {static_cast<uint32_t>(h >> 32), index};
+  }
+
+  size_t k_, limit_;
+  bool pruned_ = false;
+  uint64_t maxHash_ = 0;
+  std::string maxKey_;
+  std::vector<Sampled> entries_;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+};
+
 }  // namespace
 
 bool valuesEqual(std::string_view serving, std::string_view candidate, const ComparePolicy& p) {
@@ -120,30 +221,29 @@ std::optional<std::string> owned(const std::optional<std::string_view>& v) {
   return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
 }
 
-ComparisonResult compareViews(std::vector<SampleView>& sample, const ComparePolicy& policy) {
+ComparisonResult compareViews(const std::vector<SampleView>& sample, const ComparePolicy& policy) {
   ComparisonResult r;
   r.sampledKeys = static_cast<int64_t>(sample.size());
-  std::sort(sample.begin(), sample.end(),
-            [](const SampleView& a, const SampleView& b) { return a.key < b.key; });
+  std::vector<const SampleView*> differing;  // put in key order afterwards: usually few
   for (const auto& v : sample) {
     if (!v.serving && !v.candidate) continue;
     ++r.comparedKeys;
     if (v.serving && v.candidate && valuesEqual(*v.serving, *v.candidate, policy)) continue;
-    ++r.mismatchedKeys;
-    r.mismatched.emplace(v.key);
+    differing.push_back(&v);
+  }
+  std::sort(differing.begin(), differing.end(),
+            [](const SampleView* a, const SampleView* b) { return a->key < b->key; });
+  r.mismatchedKeys = static_cast<int64_t>(differing.size());
+  for (const SampleView* v : differing) {
+    r.mismatched.emplace_hint(r.mismatched.end(), v->key);
     if (r.examples.size() < 5) {
-      r.examples.push_back({std::string(v.key), owned(v.serving), owned(v.candidate)});
+      r.examples.push_back({std::string(v->key), owned(v->serving), owned(v->candidate)});
     }
   }
   r.mismatchRatio = r.comparedKeys ? static_cast<double>(r.mismatchedKeys) / r.comparedKeys : 0;
   r.withinPolicy = r.mismatchRatio <= policy.maxMismatchRatio;
   return r;
 }
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
-};
 
 }  // namespace
 
@@ -186,11 +286,7 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   }
 
   // Bottom-k sample over the union of keys, with each sampled key's records per version.
-  const auto k = static_cast<size_t>(policy.sampleKeys);
-  // Max-heap of the sampled keys' hashes: the top is the first to go when a smaller one comes.
-  std::vector<std::pair<uint64_t, const std::string*>> heap;
-  std::unordered_map<std::string, History, StringHash, std::equal_to<>> histories;
-  histories.reserve(std::min<size_t>(k, 1 << 22) + 1);
+  SampleTable table(static_cast<size_t>(policy.sampleKeys));
   Arena arena;
   rd_kafka_topic_t* handles[2] = {nullptr, nullptr};  // the topics' handles, once seen
   std::map<int32_t, int64_t> maxOffset[2];
@@ -210,16 +306,26 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
     rd_kafka_poll_set_consumer(reader->get());
     RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
     std::vector<rd_kafka_message_t*> batch(10000);
+    std::vector<uint64_t> hashes(batch.size());
+    constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
     auto lastProgress = SteadyClock::now();
     while (pendingCount > 0) {
       ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 500, batch.data(), batch.size());
-      if (n <= 0 && SteadyClock::now() - lastProgress > config_.timeout) {
+      if (n > 0) {
+        lastProgress = SteadyClock::now();
+      } else if (SteadyClock::now() - lastProgress > config_.timeout) {
         return Error{ErrorCode::kTimeout, "reading outputs: no progress for " +
                                               std::to_string(config_.timeout.count()) + " ms"};
       }
       for (ssize_t i = 0; i < n; ++i) {
+        const rd_kafka_message_t* m = batch[i];
+        hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
+        if (i < kAhead) table.prefetchSlot(hashes[i]);
+      }
+      for (ssize_t i = 0; i < n; ++i) {
+        if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
+        if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
         RdPtr<rd_kafka_message_t> m(batch[i]);
-        lastProgress = SteadyClock::now();
         int v;
         if (m->rkt == handles[0]) {
           v = 0;
@@ -250,23 +356,11 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
           mo = std::max(mo, *src);
         }
         std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-        uint64_t h = XXH3_64bits(key.data(), key.size());
-        if (heap.size() >= k && h > heap.front().first) continue;  // not in the sample
-        auto hist = histories.find(key);
-        if (hist == histories.end()) {
-          if (heap.size() >= k && h == heap.front().first) continue;
-          hist = histories.emplace(std::string(key), History{}).first;
-          heap.emplace_back(h, &hist->first);
-          std::push_heap(heap.begin(), heap.end());
-          if (heap.size() > k) {
-            std::pop_heap(heap.begin(), heap.end());
-            histories.erase(*heap.back().second);
-            heap.pop_back();
-          }
-        }
+        History* hist = table.find(hashes[i], key);
+        if (!hist) continue;  // not in the sample
         std::optional<std::string_view> value;
         if (m->payload) value = arena.add(static_cast<const char*>(m->payload), m->len);
-        hist->second.versions[v].add({m->partition, src.value_or(-1), value});
+        hist->versions[v].add({m->partition, src.value_or(-1), value});
       }
     }
   }
@@ -281,8 +375,9 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
     for (const auto& [p, b] : maxOffset[1]) result.cut.emplace(p, 0);
   }
   std::vector<SampleView> sample;
-  sample.reserve(histories.size());
-  for (const auto& [key, hist] : histories) {
+  const auto& sampled = table.finish();
+  sample.reserve(sampled.size());
+  for (const auto& [hash, key, hist] : sampled) {
     SampleView view{key, std::nullopt, std::nullopt};
     for (int v = 0; v < 2; ++v) {
       const Entry* chosen = nullptr;

@@ -1,6 +1,10 @@
 // OutputComparator against the real broker: outputs written as the worker writes them.
 #include <gtest/gtest.h>
 
+#define XXH_INLINE_ALL  // the hash the comparator samples by, without linking libxxhash
+#include <xxhash.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "runtime/kafka/output_comparator.h"
@@ -112,6 +116,43 @@ TEST(OutputComparatorIT, RealDifferenceIsAMismatchWithExamples) {
   EXPECT_EQ(a->sampledKeys, 50);
   EXPECT_EQ(a->mismatched, b->mismatched);
   EXPECT_EQ(a->examples, b->examples);
+}
+
+// Many more keys than the sample: the comparator drops keys while it reads, and the sample is
+// still exactly the k keys with the smallest hashes, whatever order the records come in.
+TEST(OutputComparatorIT, SampleIsTheKSmallestHashesOfManyKeys) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 3);
+  testing::createTopic(*admin, candidate, 3);
+  constexpr int kKeys = 6000;
+  std::vector<Rec> s, c;
+  std::vector<std::pair<uint64_t, std::string>> byHash;
+  for (int i = 0; i < kKeys; ++i) {
+    auto key = "user-" + std::to_string(i);
+    int32_t p = i % 3;
+    // Every key differs, so the mismatched keys are the sampled keys.
+    s.push_back({p, key, count(i), i / 3});
+    c.push_back({p, key, count(i + 1), i / 3});
+    byHash.emplace_back(XXH3_64bits(key.data(), key.size()), key);
+  }
+  std::reverse(c.begin(), c.end());  // the candidate's keys come in the other order
+  write(serving, s);
+  write(candidate, c);
+  std::sort(byHash.begin(), byHash.end());
+  std::set<std::string> expected;
+  for (int i = 0; i < 100; ++i) expected.insert(byHash[i].second);
+
+  ComparePolicy policy;
+  policy.sampleKeys = 100;
+  auto r = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->sampledKeys, 100);
+  EXPECT_EQ(r->comparedKeys, 100);
+  EXPECT_EQ(r->mismatched, expected);
+  ASSERT_EQ(r->examples.size(), 5u);
+  EXPECT_EQ(r->examples[0].key, *expected.begin());
 }
 
 TEST(ValidateCli, JsonShapeAndExitCodes) {
