@@ -12,6 +12,8 @@ state="$build/bench-kafka"
 mkdir -p "$out"
 lines="$out/bench.txt"
 : >"$lines"
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 api_state="$build/bench-apiserver"
 cleanup() {
@@ -45,7 +47,8 @@ for extra in "$repo"/bench/run.d/*.sh; do
   run "$(basename "$extra" .sh)" "$extra" "$build" "$KAFKA_BOOTSTRAP"
 done
 
-python3 - "$lines" "$out/results.json" <<'PY'
+python3 - "$lines" "$out/results.json" "$started" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" <<'PY'
 import json, os, platform, subprocess, sys, time
 figures = []
 for line in open(sys.argv[1]):
@@ -58,10 +61,15 @@ for l in open("/proc/cpuinfo"):
         cpu = l.split(":", 1)[1].strip()
         break
 result = {
+    "started": sys.argv[3],
     "taken": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    # 1/5/15-minute load averages when the run started and ended: figures from a machine
+    # busy with other work are not comparable with a quiet one's.
+    "loadavg": {"start": sys.argv[4], "end": sys.argv[5]},
     "machine": {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
                 "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
     "command": "make bench",
+    "commit": sys.argv[6],
     "figures": figures,
 }
 json.dump(result, open(sys.argv[2], "w"), indent=2)
