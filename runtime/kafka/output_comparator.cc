@@ -150,7 +150,7 @@ class SampleTable {
     std::nth_element(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(k_ - 1),
                      entries_.end(), before);
     entries_.erase(entries_.begin() + static_cast<ptrdiff_t>(k_), entries_.end());
-    const Sampled& last = *std::max_element(entries_.begin(), entries_.end(), before);
+    const Sampled& last = entries_.back();  // nth_element put the largest kept one there
     maxHash_ = last.hash;
     maxKey_ = last.key;
     pruned_ = true;
