@@ -178,11 +178,13 @@ int run(const Flags& flags) {
       if (other != obj && pipelineOf(*other) == pipeline) queue.add(kube::keyOf(*other));
     }
   };
-  op::PipelineMetrics pipelineMetrics(registry);
+  auto pipelineMetrics = std::make_shared<op::PipelineMetrics>(
+      registry, [&informer] { return informer.store().list(); });
+  (*metrics)->add(pipelineMetrics);
   informer.addHandlers(kube::InformerHandlers{
       [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
       [&](const kube::ObjectPtr& old, const kube::ObjectPtr& o) {
-        pipelineMetrics.observeUpdate(*old, *o);
+        pipelineMetrics->observeUpdate(*old, *o);
         // Siblings decide on what otherFromJson shows of this
         // version (phase, topics, drain, deletion): lag and progress
         // refreshes concern this version alone.
@@ -281,11 +283,7 @@ int run(const Flags& flags) {
     elector = std::jthread([&](std::stop_token stop) { work(stop); });
   }
 
-  // The main thread refreshes the per-version series from the cache every few seconds.
   for (int tick = 0; !stopRequested.load(); ++tick) {
-    if (tick % 25 == 0) {
-      pipelineMetrics.refresh(informer.store().list());
-    }
     // Hand back free pages in the middle of the heap (list pages and API responses are
     // freed between the long-lived cache entries, which glibc alone would keep resident).
     if (tick % 150 == 0) malloc_trim(0);
@@ -294,6 +292,7 @@ int run(const Flags& flags) {
   spdlog::info("msg=\"shutting down\"");
   elector.request_stop();
   elector.join();
+  (*metrics)->remove(pipelineMetrics);  // a scrape no longer reads the informer's cache
   informer.stop();
   queue.shutDown();
   spdlog::info("msg=stopped lost_lease={}", lostLease.load());

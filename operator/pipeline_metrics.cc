@@ -50,28 +50,8 @@ std::optional<double> epochSeconds(const std::string& rfc3339) {
 
 }  // namespace
 
-PipelineMetrics::PipelineMetrics(prometheus::Registry& r)
-    : phase_(prometheus::BuildGauge()
-                 .Name("kappa_pipelineversion_phase")
-                 .Help("1 for the phase a PipelineVersion is in (only that phase has a series)")
-                 .Register(r)),
-      lag_(prometheus::BuildGauge()
-               .Name("kappa_pipelineversion_lag_messages")
-               .Help("Consumer lag of the version's worker against the last stable offset")
-               .Register(r)),
-      progress_(prometheus::BuildGauge()
-                    .Name("kappa_pipelineversion_progress_percent")
-                    .Help("Replay progress, 0..100")
-                    .Register(r)),
-      mismatch_(prometheus::BuildGauge()
-                    .Name("kappa_validation_mismatch_ratio")
-                    .Help("Mismatched / compared sampled keys of the last validation")
-                    .Register(r)),
-      retention_(prometheus::BuildGauge()
-                     .Name("kappa_retention_at_risk")
-                     .Help("1 when the source's retention may expire events before the replay "
-                           "reads them")
-                     .Register(r)),
+PipelineMetrics::PipelineMetrics(prometheus::Registry& r, std::function<Objects()> source)
+    : source_(std::move(source)),
       failed_(prometheus::BuildCounter()
                   .Name("kappa_cutovers_failed_total")
                   .Help("PipelineVersions that went to phase Failed")
@@ -85,75 +65,61 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& r)
                     .Help("From a version's creation until it serves")
                     .Register(r)) {}
 
-void PipelineMetrics::dropCandidateSeries(Series& s) {
-  if (!s.lag) return;
-  lag_.Remove(s.lag);
-  progress_.Remove(s.progress);
-  mismatch_.Remove(s.mismatch);
-  retention_.Remove(s.retention);
-  s.lag = s.progress = s.mismatch = s.retention = nullptr;
-}
-
-void PipelineMetrics::drop(Series& s) {
-  if (s.phaseGauge) phase_.Remove(s.phaseGauge);
-  s.phaseGauge = nullptr;
-  dropCandidateSeries(s);
-}
-
-void PipelineMetrics::refresh(const std::vector<std::shared_ptr<const json>>& objects) {
-  std::lock_guard lock(mu_);
-  std::set<std::string> seen;
+std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
+  using prometheus::ClientMetric;
+  using prometheus::MetricFamily;
+  using prometheus::MetricType;
+  std::vector<MetricFamily> out{
+      {"kappa_pipelineversion_phase",
+       "1 for the phase a PipelineVersion is in (only that phase has a series)",
+       MetricType::Gauge,
+       {}},
+      {"kappa_pipelineversion_lag_messages",
+       "Consumer lag of the version's worker against the last stable offset",
+       MetricType::Gauge,
+       {}},
+      {"kappa_pipelineversion_progress_percent", "Replay progress, 0..100", MetricType::Gauge, {}},
+      {"kappa_validation_mismatch_ratio",
+       "Mismatched / compared sampled keys of the last validation",
+       MetricType::Gauge,
+       {}},
+      {"kappa_retention_at_risk",
+       "1 when the source's retention may expire events before the replay reads them",
+       MetricType::Gauge,
+       {}}};
+  Objects objects = source_ ? source_() : Objects{};
+  // The cache lists objects in key order (namespace/name): the scrape is stable.
+  out[0].metric.reserve(objects.size());
+  auto gauge = [](std::vector<ClientMetric::Label> labels, double value) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    m.gauge.value = value;
+    return m;
+  };
   for (const auto& ptr : objects) {
     const json& obj = *ptr;
-    std::string ns = at(obj, "/metadata/namespace"), name = at(obj, "/metadata/name");
-    std::string key = ns + "/" + name;
-    seen.insert(key);
-    Series& s = series_[key];
-    if (s.labels.empty()) {
-      s.labels = {{"namespace", ns},
-                  {"pipeline", at(obj, "/spec/pipeline")},
-                  {"version", at(obj, "/spec/version")}};
-    }
-    std::string phase = at(obj, "/status/phase");
+    std::string ns = at(obj, "/metadata/namespace"), pipeline = at(obj, "/spec/pipeline"),
+                version = at(obj, "/spec/version"), phase = at(obj, "/status/phase");
     if (phase.empty()) phase = "Pending";
-    if (!s.phaseGauge || s.phase != phase) {
-      if (s.phaseGauge) phase_.Remove(s.phaseGauge);
-      Labels l = s.labels;
-      l["phase"] = phase;
-      s.phaseGauge = &phase_.Add(l);
-      s.phaseGauge->Set(1);
-      s.phase = phase;
-    }
-    if (!isCandidate(phase)) {
-      dropCandidateSeries(s);
-      continue;
-    }
-    if (!s.lag) {
-      s.lag = &lag_.Add(s.labels);
-      s.progress = &progress_.Add(s.labels);
-      s.mismatch = &mismatch_.Add(s.labels);
-      s.retention = &retention_.Add(s.labels);
-    }
-    s.lag->Set(number(obj, "/status/lag/messages"));
-    s.progress->Set(number(obj, "/status/replay/progressPercent"));
-    s.mismatch->Set(number(obj, "/status/validation/mismatchRatio"));
+    // Labels in name order, as the registry's own series print them.
+    out[0].metric.push_back(gauge(
+        {{"namespace", ns}, {"phase", phase}, {"pipeline", pipeline}, {"version", version}}, 1));
+    if (!isCandidate(phase)) continue;
+    std::vector<ClientMetric::Label> labels{
+        {"namespace", ns}, {"pipeline", pipeline}, {"version", version}};
     std::string reason;
     bool atRisk = conditionStatus(obj, "RetentionSafe", &reason) == "False" && reason == "AtRisk";
-    s.retention->Set(atRisk ? 1 : 0);
+    out[1].metric.push_back(gauge(labels, number(obj, "/status/lag/messages")));
+    out[2].metric.push_back(gauge(labels, number(obj, "/status/replay/progressPercent")));
+    out[3].metric.push_back(gauge(labels, number(obj, "/status/validation/mismatchRatio")));
+    out[4].metric.push_back(gauge(std::move(labels), atRisk ? 1 : 0));
   }
-  for (auto it = series_.begin(); it != series_.end();) {
-    if (seen.count(it->first)) {
-      ++it;
-      continue;
-    }
-    drop(it->second);
-    it = series_.erase(it);
-  }
+  return out;
 }
 
 void PipelineMetrics::observeUpdate(const json& before, const json& after) {
   std::lock_guard lock(mu_);
-  Labels labels = {{"namespace", at(after, "/metadata/namespace")},
+  prometheus::Labels labels = {{"namespace", at(after, "/metadata/namespace")},
                    {"pipeline", at(after, "/spec/pipeline")}};
   std::string was = at(before, "/status/phase"), now = at(after, "/status/phase");
   if (now == "Failed" && was != "Failed") failed_.Add(labels).Increment();

@@ -1,60 +1,50 @@
 // Prometheus series of the PipelineVersions the operator manages, derived from their status
-// (the informer's cache): phase, lag, progress, validation mismatch ratio, retention risk,
-// and counters/histograms of cutovers. The chart's alerts and dashboard use these names.
+// (the informer's cache) when /metrics is scraped: phase, lag, progress, validation mismatch ratio,
+// retention risk, and counters/histograms of cutovers. The chart's alerts and dashboard use these
+// names.
 #pragma once
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <vector>
 
 namespace kappa::op {
 
-class PipelineMetrics {
+class PipelineMetrics final : public prometheus::Collectable {
  public:
-  explicit PipelineMetrics(prometheus::Registry& registry);
+  using Objects = std::vector<std::shared_ptr<const nlohmann::json>>;
+  // `source` lists the current objects (the informer's cache); it is called on each scrape,
+  // from the metrics server's thread. The counters and histograms go into `registry`; the
+  // gauges come from Collect(), which the caller registers next to the registry.
+  PipelineMetrics(prometheus::Registry& registry, std::function<Objects()> source);
 
-  // Sets the gauges from the current objects; series of objects no longer present go away.
-  void refresh(const std::vector<std::shared_ptr<const nlohmann::json>>& objects);
+  // The gauges, computed from the objects at the time of the scrape. Only the current phase
+  // has a phase series (a one-hot set of all eleven per object would be most of a scrape with
+  // thousands of versions), and only candidates (Pending .. Promoting) have lag, progress,
+  // mismatch and retention. Nothing is kept between scrapes: an object that is gone has no
+  // series, and thousands of finished versions cost the operator no memory here.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
   // Counts transitions: into Failed (cutovers failed), into Serving (cutover duration, from
   // creation to servingSince), Validated turning False (validation mismatches).
   void observeUpdate(const nlohmann::json& before, const nlohmann::json& after);
 
  private:
-  using Labels = std::map<std::string, std::string>;
-  // One object's series. Only the current phase has a phase series (a one-hot set of all
-  // eleven per object would be most of the operator's memory with thousands of versions),
-  // and only candidates (Pending .. Promoting) have lag, progress, mismatch and retention.
-  struct Series {
-    Labels labels;
-    std::string phase;
-    prometheus::Gauge* phaseGauge = nullptr;
-    prometheus::Gauge* lag = nullptr;
-    prometheus::Gauge* progress = nullptr;
-    prometheus::Gauge* mismatch = nullptr;
-    prometheus::Gauge* retention = nullptr;
-  };
-  void dropCandidateSeries(Series& s);
-  void drop(Series& s);
-
+  std::function<Objects()> source_;
   std::mutex mu_;
-  prometheus::Family<prometheus::Gauge>& phase_;
-  prometheus::Family<prometheus::Gauge>& lag_;
-  prometheus::Family<prometheus::Gauge>& progress_;
-  prometheus::Family<prometheus::Gauge>& mismatch_;
-  prometheus::Family<prometheus::Gauge>& retention_;
   prometheus::Family<prometheus::Counter>& failed_;
   prometheus::Family<prometheus::Counter>& mismatches_;
   prometheus::Family<prometheus::Histogram>& duration_;
-  std::map<std::string, Series> series_;
 };
 
 }  // namespace kappa::op

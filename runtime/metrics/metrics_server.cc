@@ -25,6 +25,14 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   return s;
 }
 
+void MetricsServer::add(const std::shared_ptr<prometheus::Collectable>& collectable) {
+  exposer_->RegisterCollectable(collectable, "/metrics");
+}
+
+void MetricsServer::remove(const std::shared_ptr<prometheus::Collectable>& collectable) {
+  exposer_->RemoveCollectable(collectable, "/metrics");
+}
+
 int MetricsServer::port() const {
   auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();

@@ -19,6 +19,10 @@ class MetricsServer {
   static Result<std::unique_ptr<MetricsServer>> start(const std::string& address);
 
   prometheus::Registry& registry() { return *registry_; }
+  // More series on /metrics, collected on each scrape (e.g. computed from a cache). The
+  // server keeps a weak reference; remove() it before what it reads goes away.
+  void add(const std::shared_ptr<prometheus::Collectable>& collectable);
+  void remove(const std::shared_ptr<prometheus::Collectable>& collectable);
   int port() const;
 
  private:

@@ -168,6 +168,11 @@ TEST(OperatorIT, LeadsServesProbesCreatesTheReplayWorkloadAndStopsOnSigterm) {
   EXPECT_EQ(metrics.first, 200);
   EXPECT_NE(metrics.second.find("kappa_operator_reconciles_total"), std::string::npos);
   EXPECT_NE(metrics.second.find("kappa_operator_leader 1"), std::string::npos) << metrics.second;
+  // The per-version gauges are computed from the cache at the scrape.
+  EXPECT_NE(
+      metrics.second.find("kappa_pipelineversion_phase{namespace=\"" + ns.name() + "\",phase="),
+      std::string::npos)
+      << metrics.second;
 
   op->signal(SIGTERM);
   auto code = op->wait(30s);

@@ -16,12 +16,15 @@ json version(const std::string& name, const std::string& phase, json status = js
           {"status", status}};
 }
 
-std::string text(prometheus::Registry& r) {
-  return prometheus::TextSerializer().Serialize(r.Collect());
+// What a scrape of /metrics shows: the registry's series, then the collected gauges.
+std::string text(prometheus::Registry& r, const PipelineMetrics& m) {
+  auto families = r.Collect();
+  for (auto& f : m.Collect()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
-std::vector<std::shared_ptr<const json>> objects(std::initializer_list<json> list) {
-  std::vector<std::shared_ptr<const json>> out;
+PipelineMetrics::Objects objects(std::initializer_list<json> list) {
+  PipelineMetrics::Objects out;
   for (const auto& o : list) out.push_back(std::make_shared<const json>(o));
   return out;
 }
@@ -32,16 +35,17 @@ bool has(const std::string& text, const std::string& line) {
 
 TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
   prometheus::Registry r;
-  PipelineMetrics m(r);
-  m.refresh(objects({version("v1", "Serving"),
-                     version("v2", "Validating",
-                             {{"lag", {{"messages", 42}}},
-                              {"replay", {{"progressPercent", 99.5}}},
-                              {"validation", {{"mismatchRatio", 0.25}}},
-                              {"conditions", json::array({{{"type", "RetentionSafe"},
-                                                           {"status", "False"},
-                                                           {"reason", "AtRisk"}}})}})}));
-  auto t = text(r);
+  PipelineMetrics::Objects cache;
+  PipelineMetrics m(r, [&cache] { return cache; });
+  cache = objects(
+      {version("v1", "Serving"), version("v2", "Validating",
+                                         {{"lag", {{"messages", 42}}},
+                                          {"replay", {{"progressPercent", 99.5}}},
+                                          {"validation", {{"mismatchRatio", 0.25}}},
+                                          {"conditions", json::array({{{"type", "RetentionSafe"},
+                                                                       {"status", "False"},
+                                                                       {"reason", "AtRisk"}}})}})});
+  auto t = text(r, m);
   const std::string v2 = R"(namespace="ns",pipeline="sessions",version="v2")";
   // Labels print in name order.
   EXPECT_TRUE(has(
@@ -67,22 +71,22 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
       << t;
 
   // v2 moves on: its old phase series goes, the new one comes; then it is deleted.
-  m.refresh(objects({version("v1", "Serving"), version("v2", "Serving")}));
-  t = text(r);
+  cache = objects({version("v1", "Serving"), version("v2", "Serving")});
+  t = text(r, m);
   EXPECT_EQ(t.find(R"(phase="Validating")"), std::string::npos) << t;
   EXPECT_TRUE(has(
       t,
       R"(kappa_pipelineversion_phase{namespace="ns",phase="Serving",pipeline="sessions",version="v2"} 1)"))
       << t;
   EXPECT_EQ(t.find("kappa_validation_mismatch_ratio{" + v2), std::string::npos) << t;
-  m.refresh(objects({version("v1", "Serving")}));
-  t = text(r);
+  cache = objects({version("v1", "Serving")});
+  t = text(r, m);
   EXPECT_EQ(t.find(R"(version="v2")"), std::string::npos) << t;
 }
 
 TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
   prometheus::Registry r;
-  PipelineMetrics m(r);
+  PipelineMetrics m(r, {});
   auto replaying = version("v2", "Replaying");
   auto failed = version("v2", "Failed");
   m.observeUpdate(replaying, failed);
@@ -96,7 +100,7 @@ TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
   auto promoting = version("v4", "Promoting");
   auto serving = version("v4", "Serving", {{"servingSince", "2026-11-23T10:02:00Z"}});
   m.observeUpdate(promoting, serving);
-  auto t = text(r);
+  auto t = text(r, m);
   EXPECT_TRUE(has(t, R"(kappa_cutovers_failed_total{namespace="ns",pipeline="sessions"} 1)")) << t;
   EXPECT_TRUE(has(t, R"(kappa_validation_mismatches_total{namespace="ns",pipeline="sessions"} 1)"))
       << t;
