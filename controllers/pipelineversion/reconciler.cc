@@ -82,8 +82,10 @@ Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
                        std::function<void(const std::string& key)> onValidationDone)
     : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
 
-Result<std::vector<Json>> Reconciler::siblings(const ObjectKey& key, const std::string& pipeline) {
-  // Only the matching objects are copied: a namespace may hold thousands of versions.
+Result<std::vector<OtherVersion>> Reconciler::siblings(const ObjectKey& key,
+                                                       const std::string& pipeline) {
+  // Read in place: a namespace may hold thousands of versions, and copying them would be
+  // most of a pass's allocations.
   auto matches = [&](const Json& o) {
     if (kube::nameOf(o) == key.name) return false;
     auto spec = o.find("spec");
@@ -91,17 +93,17 @@ Result<std::vector<Json>> Reconciler::siblings(const ObjectKey& key, const std::
     auto p = spec->find("pipeline");
     return p != spec->end() && p->is_string() && p->get_ref<const std::string&>() == pipeline;
   };
-  std::vector<Json> out;
+  std::vector<OtherVersion> out;
   if (ports_.cache) {
     for (const auto& o : ports_.cache->listNamespace(key.ns)) {
-      if (matches(*o)) out.push_back(*o);
+      if (matches(*o)) out.push_back(otherFromJson(*o));
     }
     return out;
   }
   auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
   if (!list.ok()) return list.error();
-  for (auto& o : list->items) {
-    if (matches(o)) out.push_back(std::move(o));
+  for (const auto& o : list->items) {
+    if (matches(o)) out.push_back(otherFromJson(o));
   }
   return out;
 }
@@ -381,7 +383,7 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   }
   auto others = siblings(key, o.spec.pipeline);
   if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
-  for (const auto& other : *others) o.others.push_back(otherFromJson(other));
+  o.others = std::move(*others);
 
   auto credentials = kafkaCredentials(key, p.obj, o.spec.kafka.credentialsSecret);
   if (!credentials.ok()) return retryable("reading Kafka credentials", credentials.error());

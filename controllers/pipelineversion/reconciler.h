@@ -85,7 +85,8 @@ class Reconciler {
 
  private:
   struct Pass;
-  Result<std::vector<kube::Json>> siblings(const ObjectKey& key, const std::string& pipeline);
+  // The other versions of `pipeline` in key.ns, from the cache when there is one.
+  Result<std::vector<OtherVersion>> siblings(const ObjectKey& key, const std::string& pipeline);
   ReconcileResult gatherKafka(Pass& pass);
   // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without
   // one); a missing Secret is a Warning Event on the object and a retry.

@@ -86,14 +86,14 @@ par=${KAPPA_GO_PARALLEL:-2}
 log="$dir/build.log"
 : >"$log"
 t_all=$SECONDS
-build() { # build NAME MODULE_DIR PACKAGE LDFLAGS
-  local name=$1 mdir=$2 pkg=$3 ldflags=$4 t0=$SECONDS
+build() { # build NAME MODULE_DIR PACKAGE LDFLAGS [TAGS]
+  local name=$1 mdir=$2 pkg=$3 ldflags=$4 tags=${5:-} t0=$SECONDS
   if ! (cd "$mdir" && nice -n 10 "$go" mod download) >>"$log" 2>&1; then
     say "tools: go mod download failed for $name; last lines of $log:" >&2
     tail -n 20 "$log" >&2
     exit 1
   fi
-  if ! (cd "$mdir" && nice -n 10 "$go" build -p "$par" -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg") >>"$log" 2>&1; then
+  if ! (cd "$mdir" && nice -n 10 "$go" build -p "$par" -tags "$tags" -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg") >>"$log" 2>&1; then
     echo "tools: building $name failed; last lines of $log:" >&2
     tail -n 30 "$log" >&2
     exit 1
@@ -121,7 +121,9 @@ pv="${pv:0:1}.${pv:1:2}.${pv##*.}" # v0.316.0 is Prometheus 3.16.0
 pv=$(echo "$pv" | sed 's/\.0\([0-9]\)\./.\1./')
 pl="-s -w -X github.com/prometheus/common/version.Version=$pv -X github.com/prometheus/common/version.Branch=HEAD"
 say "tools: building promtool $prom_version (Prometheus $pv; first time: a few minutes)"
-build promtool "$here/promtool" github.com/prometheus/prometheus/cmd/promtool "$pl"
+# remove_all_sd leaves out the service-discovery plugins (cloud SDKs, most of the build);
+# `promtool check rules` and `test rules` use none of them.
+build promtool "$here/promtool" github.com/prometheus/prometheus/cmd/promtool "$pl" remove_all_sd
 
 echo "$key" >"$stamp"
 # Earlier pins' builds are of no further use.
