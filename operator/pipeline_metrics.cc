@@ -120,7 +120,7 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
 void PipelineMetrics::observeUpdate(const json& before, const json& after) {
   std::lock_guard lock(mu_);
   prometheus::Labels labels = {{"namespace", at(after, "/metadata/namespace")},
-                   {"pipeline", at(after, "/spec/pipeline")}};
+                               {"pipeline", at(after, "/spec/pipeline")}};
   std::string was = at(before, "/status/phase"), now = at(after, "/status/phase");
   if (now == "Failed" && was != "Failed") failed_.Add(labels).Increment();
   if (now == "Serving" && was != "Serving") {
