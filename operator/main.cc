@@ -158,43 +158,39 @@ int run(const Flags& flags) {
   // Failed passes back off from 200 ms up to a minute: a broker or apiserver outage of a few
   // minutes must not leave a version waiting many minutes more once it is over.
   kube::WorkQueue queue(std::chrono::milliseconds(200), std::chrono::seconds(60));
-  kube::InformerOptions informerOptions;
+  using VersionInformer = kube::BasicInformer<controllers::CachedVersion>;
+  using VersionPtr = VersionInformer::Ptr;
+  VersionInformer::Options informerOptions;
   informerOptions.collection = kube::CollectionRef{controllers::pipelineVersions(), flags.ns};
-  informerOptions.transform = controllers::projectForCache;
-  kube::Informer informer(kube, informerOptions);
+  informerOptions.transform = [](kube::Json obj) {
+    return controllers::cachedVersionFromJson(obj);
+  };
+  VersionInformer informer(kube, informerOptions);
   // An object and every other version of its pipeline: a flip or a new version changes what
   // the siblings decide.
-  auto pipelineOf = [](const kube::Json& o) -> std::string_view {
-    auto spec = o.find("spec");
-    if (spec == o.end() || !spec->is_object()) return {};
-    auto p = spec->find("pipeline");
-    return p != spec->end() && p->is_string() ? std::string_view(p->get_ref<const std::string&>())
-                                              : std::string_view();
-  };
-  auto enqueueWithSiblings = [&](const kube::ObjectPtr& obj) {
-    queue.add(kube::keyOf(*obj));
-    std::string_view pipeline = pipelineOf(*obj);
-    for (const auto& other : informer.store().listNamespace(kube::namespaceOf(*obj))) {
-      if (other != obj && pipelineOf(*other) == pipeline) queue.add(kube::keyOf(*other));
+  auto enqueueWithSiblings = [&](const VersionPtr& obj) {
+    queue.add(controllers::keyOf(*obj));
+    for (const auto& other : informer.store().listNamespace(obj->ns)) {
+      if (other != obj && other->pipeline == obj->pipeline) queue.add(controllers::keyOf(*other));
     }
   };
   auto pipelineMetrics = std::make_shared<op::PipelineMetrics>(
       registry, [&informer] { return informer.store().list(); });
   (*metrics)->add(pipelineMetrics);
-  informer.addHandlers(kube::InformerHandlers{
-      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); },
-      [&](const kube::ObjectPtr& old, const kube::ObjectPtr& o) {
-        pipelineMetrics->observeUpdate(*old, *o);
-        // Siblings decide on what otherFromJson shows of this
-        // version (phase, topics, drain, deletion): lag and progress
-        // refreshes concern this version alone.
-        if (controllers::otherFromJson(*old) == controllers::otherFromJson(*o)) {
-          queue.add(kube::keyOf(*o));
-        } else {
-          enqueueWithSiblings(o);
-        }
-      },
-      [&](const kube::ObjectPtr& o) { enqueueWithSiblings(o); }});
+  informer.addHandlers(
+      VersionInformer::Handlers{[&](const VersionPtr& o) { enqueueWithSiblings(o); },
+                                [&](const VersionPtr& old, const VersionPtr& o) {
+                                  pipelineMetrics->observeUpdate(*old, *o);
+                                  // Siblings decide on what OtherVersion shows of this version
+                                  // (phase, topics, drain, deletion): lag and progress refreshes
+                                  // concern this version alone.
+                                  if (old->other == o->other) {
+                                    queue.add(controllers::keyOf(*o));
+                                  } else {
+                                    enqueueWithSiblings(o);
+                                  }
+                                },
+                                [&](const VersionPtr& o) { enqueueWithSiblings(o); }});
 
   std::unique_ptr<ProbeServer> probes;
   try {

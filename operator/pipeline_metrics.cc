@@ -1,51 +1,18 @@
 #include "operator/pipeline_metrics.h"
 
-#include <ctime>
-#include <iomanip>
-#include <optional>
-#include <sstream>
+#include <chrono>
 
 namespace kappa::op {
 namespace {
 
-using nlohmann::json;
+using controllers::CachedVersion;
+using controllers::Phase;
 
 // Phases before the alias flip: the versions whose lag, progress, validation and retention
 // someone watches (and the alerts use).
-bool isCandidate(const std::string& phase) {
-  return phase == "Pending" || phase == "Provisioning" || phase == "Replaying" ||
-         phase == "Validating" || phase == "AwaitingPromotion" || phase == "Promoting";
-}
-
-std::string at(const json& j, const char* pointer) {
-  json::json_pointer p(pointer);
-  if (!j.contains(p) || !j.at(p).is_string()) return "";
-  return j.at(p).get<std::string>();
-}
-
-double number(const json& j, const char* pointer) {
-  json::json_pointer p(pointer);
-  if (!j.contains(p) || !j.at(p).is_number()) return 0;
-  return j.at(p).get<double>();
-}
-
-std::string conditionStatus(const json& j, const std::string& type, std::string* reason = nullptr) {
-  json::json_pointer p("/status/conditions");
-  if (!j.contains(p) || !j.at(p).is_array()) return "";
-  for (const auto& c : j.at(p)) {
-    if (c.value("type", "") != type) continue;
-    if (reason) *reason = c.value("reason", "");
-    return c.value("status", "");
-  }
-  return "";
-}
-
-std::optional<double> epochSeconds(const std::string& rfc3339) {
-  std::tm tm{};
-  std::istringstream in(rfc3339);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) return std::nullopt;
-  return static_cast<double>(timegm(&tm));
+bool isCandidate(Phase p) {
+  return p == Phase::kPending || p == Phase::kProvisioning || p == Phase::kReplaying ||
+         p == Phase::kValidating || p == Phase::kAwaitingPromotion || p == Phase::kPromoting;
 }
 
 }  // namespace
@@ -97,46 +64,39 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
     return m;
   };
   for (const auto& ptr : objects) {
-    const json& obj = *ptr;
-    std::string ns = at(obj, "/metadata/namespace"), pipeline = at(obj, "/spec/pipeline"),
-                version = at(obj, "/spec/version"), phase = at(obj, "/status/phase");
-    if (phase.empty()) phase = "Pending";
+    const CachedVersion& v = *ptr;
+    const std::string& version = v.other.version;
     // Labels in name order, as the registry's own series print them.
-    out[0].metric.push_back(gauge(
-        {{"namespace", ns}, {"phase", phase}, {"pipeline", pipeline}, {"version", version}}, 1));
-    if (!isCandidate(phase)) continue;
+    out[0].metric.push_back(gauge({{"namespace", v.ns},
+                                   {"phase", controllers::phaseName(v.other.phase)},
+                                   {"pipeline", v.pipeline},
+                                   {"version", version}},
+                                  1));
+    if (!isCandidate(v.other.phase)) continue;
     std::vector<ClientMetric::Label> labels{
-        {"namespace", ns}, {"pipeline", pipeline}, {"version", version}};
-    std::string reason;
-    bool atRisk = conditionStatus(obj, "RetentionSafe", &reason) == "False" && reason == "AtRisk";
-    out[1].metric.push_back(gauge(labels, number(obj, "/status/lag/messages")));
-    out[2].metric.push_back(gauge(labels, number(obj, "/status/replay/progressPercent")));
-    out[3].metric.push_back(gauge(labels, number(obj, "/status/validation/mismatchRatio")));
-    out[4].metric.push_back(gauge(std::move(labels), atRisk ? 1 : 0));
+        {"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}};
+    out[1].metric.push_back(gauge(labels, static_cast<double>(v.lagMessages)));
+    out[2].metric.push_back(gauge(labels, v.progressPercent));
+    out[3].metric.push_back(gauge(labels, v.mismatchRatio));
+    out[4].metric.push_back(gauge(std::move(labels), v.retentionAtRisk ? 1 : 0));
   }
   return out;
 }
 
-void PipelineMetrics::observeUpdate(const json& before, const json& after) {
+void PipelineMetrics::observeUpdate(const CachedVersion& before, const CachedVersion& after) {
   std::lock_guard lock(mu_);
-  prometheus::Labels labels = {{"namespace", at(after, "/metadata/namespace")},
-                               {"pipeline", at(after, "/spec/pipeline")}};
-  std::string was = at(before, "/status/phase"), now = at(after, "/status/phase");
-  if (now == "Failed" && was != "Failed") failed_.Add(labels).Increment();
-  if (now == "Serving" && was != "Serving") {
-    auto created = epochSeconds(at(after, "/metadata/creationTimestamp"));
-    auto serving = epochSeconds(at(after, "/status/servingSince"));
-    if (created && serving && *serving >= *created) {
-      duration_
-          .Add(labels, prometheus::Histogram::BucketBoundaries{10, 30, 60, 120, 300, 600, 1800,
-                                                               3600, 7200, 21600, 86400})
-          .Observe(*serving - *created);
-    }
+  prometheus::Labels labels = {{"namespace", after.ns}, {"pipeline", after.pipeline}};
+  Phase was = before.other.phase, now = after.other.phase;
+  if (now == Phase::kFailed && was != Phase::kFailed) failed_.Add(labels).Increment();
+  if (now == Phase::kServing && was != Phase::kServing && after.servingSince &&
+      *after.servingSince >= after.other.creationTimestamp) {
+    std::chrono::duration<double> took = *after.servingSince - after.other.creationTimestamp;
+    duration_
+        .Add(labels, prometheus::Histogram::BucketBoundaries{10, 30, 60, 120, 300, 600, 1800, 3600,
+                                                             7200, 21600, 86400})
+        .Observe(took.count());
   }
-  std::string reasonBefore, reasonAfter;
-  std::string vBefore = conditionStatus(before, "Validated", &reasonBefore);
-  std::string vAfter = conditionStatus(after, "Validated", &reasonAfter);
-  if (vAfter == "False" && vBefore != "False") mismatches_.Add(labels).Increment();
+  if (after.validationFailed && !before.validationFailed) mismatches_.Add(labels).Increment();
 }
 
 }  // namespace kappa::op

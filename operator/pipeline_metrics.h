@@ -14,15 +14,16 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "controllers/pipelineversion/types.h"
 
 namespace kappa::op {
 
 class PipelineMetrics final : public prometheus::Collectable {
  public:
-  using Objects = std::vector<std::shared_ptr<const nlohmann::json>>;
+  using Objects = std::vector<std::shared_ptr<const controllers::CachedVersion>>;
   // `source` lists the current objects (the informer's cache); it is called on each scrape,
   // from the metrics server's thread. The counters and histograms go into `registry`; the
   // gauges come from Collect(), which the caller registers next to the registry.
@@ -37,7 +38,8 @@ class PipelineMetrics final : public prometheus::Collectable {
 
   // Counts transitions: into Failed (cutovers failed), into Serving (cutover duration, from
   // creation to servingSince), Validated turning False (validation mismatches).
-  void observeUpdate(const nlohmann::json& before, const nlohmann::json& after);
+  void observeUpdate(const controllers::CachedVersion& before,
+                     const controllers::CachedVersion& after);
 
  private:
   std::function<Objects()> source_;

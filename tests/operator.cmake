@@ -7,7 +7,8 @@ kappa_unit_test(reconciler_test controllers/reconciler_test.cc
   LIBS kappa_reconciler kappa_kube_test_support)
 kappa_unit_test(kube_workload_runner_test operator/kube_workload_runner_test.cc
   LIBS kappa_kube_workloads kappa_kube_test_support)
-kappa_unit_test(pipeline_metrics_test operator/pipeline_metrics_test.cc LIBS kappa_pipeline_metrics)
+kappa_unit_test(pipeline_metrics_test operator/pipeline_metrics_test.cc LIBS kappa_pipeline_metrics
+  kappa_reconciler)
 
 # A real cutover: the apiserver fixture (it installs the CRD, hence the kappa_crds lock) and
 # the Kafka fixture, kappa-worker processes run by the ProcessWorkloadRunner.

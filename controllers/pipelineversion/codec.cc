@@ -331,50 +331,32 @@ OtherVersion otherFromJson(const Json& obj) {
   return o;
 }
 
-Json projectForCache(Json obj) {
-  Json out = Json::object();
-  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
-    Json& meta = out["metadata"] = Json::object();
-    // resourceVersion: the informer tells updates apart by it.
-    for (const char* f :
-         {"name", "namespace", "resourceVersion", "creationTimestamp", "deletionTimestamp"}) {
-      if (auto it = m->find(f); it != m->end()) meta[f] = std::move(*it);
+CachedVersion cachedVersionFromJson(const Json& obj) {
+  const Json& meta = child(obj, "metadata");
+  const Json& st = child(obj, "status");
+  Status status = statusFromJson(st);
+  CachedVersion v;
+  v.ns = str(meta, "namespace");
+  v.resourceVersion = str(meta, "resourceVersion");
+  v.pipeline = str(child(obj, "spec"), "pipeline");
+  v.other = otherFromJson(obj);
+  v.servingSince = status.servingSince;
+  v.lagMessages = status.lag.messages;
+  v.progressPercent = status.replay.progressPercent;
+  v.mismatchRatio = status.validation.mismatchRatio;
+  for (const auto& c : status.conditions) {
+    if (c.type == kRetentionSafe) {
+      v.retentionAtRisk = c.status == ConditionStatus::kFalse && c.reason == "AtRisk";
+    } else if (c.type == kValidated) {
+      v.validationFailed = c.status == ConditionStatus::kFalse;
     }
   }
-  if (auto sp = obj.find("spec"); sp != obj.end() && sp->is_object()) {
-    Json& spec = out["spec"] = Json::object();
-    for (const char* f : {"pipeline", "version", "promotion"}) {
-      if (auto it = sp->find(f); it != sp->end()) spec[f] = std::move(*it);
-    }
-  }
-  if (auto st = obj.find("status"); st != obj.end() && st->is_object()) {
-    Json& status = out["status"] = Json::object();
-    for (const char* f : {"phase", "outputTopic", "consumerGroup", "servingSince", "drainedAt",
-                          "outputDeletedAt"}) {
-      if (auto it = st->find(f); it != st->end()) status[f] = std::move(*it);
-    }
-    auto one = [&](const char* parent, const char* field) {
-      auto p = st->find(parent);
-      if (p == st->end() || !p->is_object()) return;
-      if (auto it = p->find(field); it != p->end()) status[parent][field] = std::move(*it);
-    };
-    one("lag", "messages");
-    one("replay", "progressPercent");
-    one("validation", "mismatchRatio");
-    // Of the conditions, the metrics read RetentionSafe's status and reason.
-    if (auto c = st->find("conditions"); c != st->end() && c->is_array()) {
-      for (auto& cond : *c) {
-        if (!cond.is_object() || cond.value("type", "") != "RetentionSafe") continue;
-        Json kept = Json::object();
-        for (const char* f : {"type", "status", "reason"}) {
-          if (auto it = cond.find(f); it != cond.end()) kept[f] = std::move(*it);
-        }
-        status["conditions"] = Json::array({std::move(kept)});
-      }
-    }
-  }
-  return out;
+  return v;
 }
+
+std::string keyOf(const CachedVersion& v) { return v.ns + "/" + v.other.name; }
+
+const std::string& resourceVersionOf(const CachedVersion& v) { return v.resourceVersion; }
 
 ServingAlias aliasFromJson(const Json& cm) {
   const Json& data = child(cm, "data");

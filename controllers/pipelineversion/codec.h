@@ -33,12 +33,11 @@ Json statusToJson(const Status& status);
 // Another version of the pipeline, as decide() needs to see it.
 OtherVersion otherFromJson(const Json& obj);
 
-// What the operator keeps of a PipelineVersion in its informer cache: what otherFromJson,
-// the work queue's sibling lookup and the metrics read (metadata identity and timestamps,
-// spec.pipeline/version/promotion, the status fields decide() needs of a sibling and the
-// metrics export; RetentionSafe of the conditions). The reconciler
-// reads the object itself from the apiserver, whole.
-Json projectForCache(Json obj);
+// The cache entry of a PipelineVersion (see CachedVersion), and what the informer needs of
+// it: its "namespace/name" key and resourceVersion.
+CachedVersion cachedVersionFromJson(const Json& obj);
+std::string keyOf(const CachedVersion& v);
+const std::string& resourceVersionOf(const CachedVersion& v);
 
 // The alias ConfigMap's data.
 ServingAlias aliasFromJson(const Json& configMap);

@@ -84,8 +84,13 @@ Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
 
 Result<std::vector<OtherVersion>> Reconciler::siblings(const ObjectKey& key,
                                                        const std::string& pipeline) {
-  // Read in place: a namespace may hold thousands of versions, and copying them would be
-  // most of a pass's allocations.
+  std::vector<OtherVersion> out;
+  if (ports_.cache) {
+    for (const auto& o : ports_.cache->listNamespace(key.ns)) {
+      if (o->other.name != key.name && o->pipeline == pipeline) out.push_back(o->other);
+    }
+    return out;
+  }
   auto matches = [&](const Json& o) {
     if (kube::nameOf(o) == key.name) return false;
     auto spec = o.find("spec");
@@ -93,13 +98,6 @@ Result<std::vector<OtherVersion>> Reconciler::siblings(const ObjectKey& key,
     auto p = spec->find("pipeline");
     return p != spec->end() && p->is_string() && p->get_ref<const std::string&>() == pipeline;
   };
-  std::vector<OtherVersion> out;
-  if (ports_.cache) {
-    for (const auto& o : ports_.cache->listNamespace(key.ns)) {
-      if (matches(*o)) out.push_back(otherFromJson(*o));
-    }
-    return out;
-  }
   auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
   if (!list.ok()) return list.error();
   for (const auto& o : list->items) {

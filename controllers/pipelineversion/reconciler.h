@@ -75,7 +75,7 @@ class Reconciler {
     Clock& clock;
     // Optional informer cache of PipelineVersions: sibling versions are read from it (the
     // object itself is always read with a GET, so the status precondition is fresh).
-    const kube::ObjectStore* cache = nullptr;
+    const kube::BasicObjectStore<CachedVersion>* cache = nullptr;
   };
 
   Reconciler(Ports ports, ReconcilerOptions options = {},

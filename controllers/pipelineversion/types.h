@@ -272,6 +272,24 @@ struct OtherVersion {
   bool operator==(const OtherVersion&) const = default;
 };
 
+// What the operator keeps of each PipelineVersion in its informer cache: the version as a
+// sibling's decide() sees it, and what the work queue and the metrics read. A few hundred
+// bytes instead of the JSON tree's kilobytes: with 10,000 versions the cache is most of the
+// operator's memory. The reconciler reads the object itself from the apiserver, whole.
+struct CachedVersion {
+  std::string ns;
+  std::string resourceVersion;  // the informer tells updates apart by it
+  std::string pipeline;
+  OtherVersion other;
+  std::optional<TimePoint> servingSince;
+  int64_t lagMessages = 0;
+  double progressPercent = 0;
+  double mismatchRatio = 0;
+  bool retentionAtRisk = false;   // condition RetentionSafe is False with reason AtRisk
+  bool validationFailed = false;  // condition Validated is False
+  bool operator==(const CachedVersion&) const = default;
+};
+
 struct ValidationResult {
   int64_t sampledKeys = 0;
   int64_t comparedKeys = 0;

@@ -2,7 +2,8 @@
 # Scenario 3, e2e.buggy_candidate_blocked: a v2 with a real bug (revenue sums the price of
 # every event, not only purchases). Validation finds the mismatches: v2 waits in
 # AwaitingPromotion with condition Validated=False, example diffs in status, a Warning Event
-# ValidationMismatch and the kappa_validation_mismatch_ratio metric; the alias stays on v1.
+# ValidationMismatch, the kappa_validation_mismatch_ratio metric and a count in
+# kappa_validation_mismatches_total; the alias stays on v1.
 # `kubectl kappa abort` then fails v2 and deletes its worker, consumer group and output.
 #
 #   buggy_candidate.sh [STATE_DIR]     KAPPA_BIN=dir of the binaries (default build/bin)
@@ -51,6 +52,12 @@ ratio_exported() {
   [ -n "$v" ] && python3 -c "import sys; sys.exit(0 if float('$v') > 0 else 1)"
 }
 wait_for 20 "kappa_validation_mismatch_ratio is not > 0 on the operator's /metrics" ratio_exported
+mismatches_counted() {
+  local v
+  v=$(operator_metric "kappa_validation_mismatches_total{namespace=\"$E2E_NS\"" 2>/dev/null || true)
+  [ -n "$v" ] && python3 -c "import sys; sys.exit(0 if float('$v') >= 1 else 1)"
+}
+wait_for 20 "kappa_validation_mismatches_total of $E2E_NS is not >= 1 on /metrics" mismatches_counted
 
 When "the user aborts v2 with kubectl kappa abort"
 v2_group=$(field sessions-v2 .status.consumerGroup)

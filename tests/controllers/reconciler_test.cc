@@ -380,34 +380,46 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }
 
-TEST_F(ReconcilerTest, CacheProjectionKeepsWhatSiblingsAndMetricsRead) {
+TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
   Status s = serving("v1");
   s.phase = Phase::kRetired;
   s.drainedAt = clock_.t;
+  s.lag.messages = 7;
+  s.replay.progressPercent = 99.5;
+  s.validation.mismatchRatio = 0.25;
   s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
   s.conditions.push_back(
       Condition{kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok", clock_.t, 3});
   s.conditions.push_back(
       Condition{kRetentionSafe, ConditionStatus::kFalse, "AtRisk", "short", clock_.t, 3});
+  s.conditions.push_back(
+      Condition{kValidated, ConditionStatus::kFalse, "Mismatched", "1 of 4", clock_.t, 3});
   Json full = create("v1", s);
   full["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.t);
-  Json cached = projectForCache(full);
-  EXPECT_EQ(otherFromJson(cached), otherFromJson(full));
-  EXPECT_TRUE(otherFromJson(cached).deleting);
-  EXPECT_EQ(cached["spec"]["pipeline"], "sessions");
-  EXPECT_EQ(cached["metadata"]["namespace"], kNs);
-  EXPECT_EQ(cached["metadata"]["resourceVersion"], full["metadata"]["resourceVersion"]);
-  EXPECT_EQ(cached["status"]["phase"], "Retired");
-  EXPECT_FALSE(cached["spec"].contains("processor"));
-  EXPECT_FALSE(cached["status"]["validation"].contains("examples"));
-  EXPECT_EQ(cached["status"]["validation"]["mismatchRatio"],
-            full["status"]["validation"]["mismatchRatio"]);
-  EXPECT_EQ(cached["status"]["lag"]["messages"], full["status"]["lag"]["messages"]);
-  EXPECT_EQ(
-      cached["status"]["conditions"],
-      (Json::array({{{"type", "RetentionSafe"}, {"status", "False"}, {"reason", "AtRisk"}}})));
-  EXPECT_EQ(cached["spec"].size(), 3u) << cached.dump();  // pipeline, version, promotion
-  EXPECT_FALSE(cached["metadata"].contains("finalizers"));
+  CachedVersion cached = cachedVersionFromJson(full);
+  EXPECT_EQ(cached.other, otherFromJson(full));
+  EXPECT_TRUE(cached.other.deleting);
+  EXPECT_EQ(cached.other.phase, Phase::kRetired);
+  EXPECT_EQ(cached.pipeline, "sessions");
+  EXPECT_EQ(cached.ns, kNs);
+  EXPECT_EQ(keyOf(cached), kube::keyOf(full));
+  EXPECT_EQ(resourceVersionOf(cached), kube::resourceVersionOf(full));
+  EXPECT_FALSE(cached.resourceVersion.empty());
+  EXPECT_EQ(cached.servingSince, s.servingSince);
+  EXPECT_EQ(cached.lagMessages, 7);
+  EXPECT_EQ(cached.progressPercent, 99.5);
+  EXPECT_EQ(cached.mismatchRatio, 0.25);
+  EXPECT_TRUE(cached.retentionAtRisk);
+  EXPECT_TRUE(cached.validationFailed);
+
+  // A version that has no status yet is Pending, with nothing at risk or failed.
+  Json fresh = create("v2", Status{});
+  fresh.erase("status");
+  CachedVersion pending = cachedVersionFromJson(fresh);
+  EXPECT_EQ(pending.other.phase, Phase::kPending);
+  EXPECT_FALSE(pending.retentionAtRisk);
+  EXPECT_FALSE(pending.validationFailed);
+  EXPECT_FALSE(pending.servingSince.has_value());
 }
 
 TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include "controllers/pipelineversion/codec.h"
+
 namespace kappa::op {
 namespace {
 
@@ -16,6 +18,11 @@ json version(const std::string& name, const std::string& phase, json status = js
           {"status", status}};
 }
 
+// As the operator's informer caches it.
+controllers::CachedVersion cached(const json& obj) {
+  return controllers::cachedVersionFromJson(obj);
+}
+
 // What a scrape of /metrics shows: the registry's series, then the collected gauges.
 std::string text(prometheus::Registry& r, const PipelineMetrics& m) {
   auto families = r.Collect();
@@ -25,7 +32,9 @@ std::string text(prometheus::Registry& r, const PipelineMetrics& m) {
 
 PipelineMetrics::Objects objects(std::initializer_list<json> list) {
   PipelineMetrics::Objects out;
-  for (const auto& o : list) out.push_back(std::make_shared<const json>(o));
+  for (const auto& o : list) {
+    out.push_back(std::make_shared<const controllers::CachedVersion>(cached(o)));
+  }
   return out;
 }
 
@@ -89,17 +98,17 @@ TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
   PipelineMetrics m(r, {});
   auto replaying = version("v2", "Replaying");
   auto failed = version("v2", "Failed");
-  m.observeUpdate(replaying, failed);
-  m.observeUpdate(failed, failed);  // no transition: not counted again
+  m.observeUpdate(cached(replaying), cached(failed));
+  m.observeUpdate(cached(failed), cached(failed));  // no transition: not counted again
   auto validating = version("v3", "Validating");
   auto blocked = version(
       "v3", "AwaitingPromotion",
       {{"conditions",
         json::array({{{"type", "Validated"}, {"status", "False"}, {"reason", "Mismatched"}}})}});
-  m.observeUpdate(validating, blocked);
+  m.observeUpdate(cached(validating), cached(blocked));
   auto promoting = version("v4", "Promoting");
   auto serving = version("v4", "Serving", {{"servingSince", "2026-11-23T10:02:00Z"}});
-  m.observeUpdate(promoting, serving);
+  m.observeUpdate(cached(promoting), cached(serving));
   auto t = text(r, m);
   EXPECT_TRUE(has(t, R"(kappa_cutovers_failed_total{namespace="ns",pipeline="sessions"} 1)")) << t;
   EXPECT_TRUE(has(t, R"(kappa_validation_mismatches_total{namespace="ns",pipeline="sessions"} 1)"))

@@ -225,5 +225,76 @@ TEST_F(InformerTest, StopEndsABlockedWatchPromptly) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
+// A controller's own cache entry: what it reads of a ConfigMap, decoded once per event.
+struct Entry {
+  std::string ns, name, resourceVersion, value;
+};
+std::string keyOf(const Entry& e) { return makeKey(e.ns, e.name); }
+const std::string& resourceVersionOf(const Entry& e) { return e.resourceVersion; }
+
+TEST_F(InformerTest, CachesDecodedEntriesAndComparesTheirResourceVersions) {
+  put("keep", "0");
+  put("change", "0");
+  put("drop", "0");
+  BasicInformer<Entry>::Options o;
+  o.collection = cms_;
+  o.labelSelector = "app=demo";
+  o.pageSize = 2;
+  o.minBackoff = 10ms;
+  o.maxBackoff = 50ms;
+  o.transform = [](Json obj) {
+    return Entry{namespaceOf(obj), nameOf(obj), kube::resourceVersionOf(obj),
+                 obj["data"].value("v", "")};
+  };
+  BasicInformer<Entry> inf(api_, o);
+  std::mutex mu;
+  std::vector<std::string> log;
+  inf.addHandlers({[&](const auto& e) {
+                     std::lock_guard l(mu);
+                     log.push_back("add " + e->name + "=" + e->value);
+                   },
+                   [&](const auto& old, const auto& e) {
+                     std::lock_guard l(mu);
+                     log.push_back("update " + e->name + "=" + old->value + "->" + e->value);
+                   },
+                   [&](const auto& e) {
+                     std::lock_guard l(mu);
+                     log.push_back("delete " + e->name);
+                   }});
+  auto snapshot = [&] {
+    std::lock_guard l(mu);
+    return log;
+  };
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  ASSERT_EQ(inf.store().size(), 3u);
+  EXPECT_EQ(inf.store().get("ns", "change")->value, "0");
+  ASSERT_TRUE(eventually([&] { return api_.openWatches() == 1; }));
+
+  // Changes while the watch is down and the history compacted: the relist sends an update
+  // for the entry whose resourceVersion moved and none for the one that did not.
+  api_.setFailHook([](const std::string& verb) -> std::optional<Error> {
+    if (verb == "watch") return Error{ErrorCode::kUnavailable, "down"};
+    return std::nullopt;
+  });
+  api_.breakWatches();
+  put("change", "1");
+  ASSERT_TRUE(api_.remove(cms_.object("drop")).ok());
+  api_.compact();
+  api_.setFailHook(nullptr);
+  ASSERT_TRUE(eventually([&] { return inf.stats().relistsOnGone >= 1; }, 5s));
+  ASSERT_TRUE(eventually([&] { return inf.store().size() == 2; }, 5s));
+  EXPECT_EQ(inf.store().get("ns", "change")->value, "1");
+  auto got = snapshot();
+  EXPECT_EQ(got, (std::vector<std::string>{"add change=0", "add drop=0", "add keep=0",
+                                           "update change=0->1", "delete drop"}));
+
+  // Watch events are decoded the same way.
+  put("keep", "2");
+  ASSERT_TRUE(eventually([&] { return inf.store().get("ns", "keep")->value == "2"; }, 5s));
+  EXPECT_EQ(snapshot().back(), "update keep=0->2");
+  inf.stop();
+}
+
 }  // namespace
 }  // namespace kappa::kube
