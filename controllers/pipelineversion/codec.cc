@@ -313,10 +313,9 @@ Json statusToJson(const Status& s) {
   return j;
 }
 
-OtherVersion otherFromJson(const Json& obj) {
-  ObjectMeta meta = metaFromJson(obj);
-  const Json& spec = child(obj, "spec");
-  Status status = statusFromJson(child(obj, "status"));
+namespace {
+
+OtherVersion otherFrom(const ObjectMeta& meta, const Json& spec, const Status& status) {
   OtherVersion o;
   o.name = meta.name;
   o.version = str(spec, "version");
@@ -331,15 +330,21 @@ OtherVersion otherFromJson(const Json& obj) {
   return o;
 }
 
+}  // namespace
+
+OtherVersion otherFromJson(const Json& obj) {
+  return otherFrom(metaFromJson(obj), child(obj, "spec"), statusFromJson(child(obj, "status")));
+}
+
 CachedVersion cachedVersionFromJson(const Json& obj) {
-  const Json& meta = child(obj, "metadata");
-  const Json& st = child(obj, "status");
-  Status status = statusFromJson(st);
+  ObjectMeta meta = metaFromJson(obj);
+  const Json& spec = child(obj, "spec");
+  Status status = statusFromJson(child(obj, "status"));
   CachedVersion v;
-  v.ns = str(meta, "namespace");
-  v.resourceVersion = str(meta, "resourceVersion");
-  v.pipeline = str(child(obj, "spec"), "pipeline");
-  v.other = otherFromJson(obj);
+  v.ns = str(child(obj, "metadata"), "namespace");
+  v.resourceVersion = str(child(obj, "metadata"), "resourceVersion");
+  v.pipeline = str(spec, "pipeline");
+  v.other = otherFrom(meta, spec, status);
   v.servingSince = status.servingSince;
   v.lagMessages = status.lag.messages;
   v.progressPercent = status.replay.progressPercent;

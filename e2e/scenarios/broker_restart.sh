@@ -15,12 +15,14 @@
 # fails a version).
 #
 #   broker_restart.sh [STATE_DIR]    KAPPA_BIN=dir of the binaries (default build/bin)
-#                                    KAPPA_E2E_EVENTS=N source events (default 100000)
+#                                    KAPPA_E2E_EVENTS=N source events (default 500000)
 source "$(dirname "$0")/lib.sh"
 e2e_start e2e-broker "${1:-}"
 
 topic=e2e-broker.clicks
-events=${KAPPA_E2E_EVENTS:-100000}
+# Enough that the replay outlasts its first transactions (a replaying worker commits about
+# once a second), so the restart finds committed progress and records still to replay.
+events=${KAPPA_E2E_EVENTS:-500000}
 # Both outputs are kept for the comparison at the end (no compaction, no deletion when
 # a version drains); one replay worker per version.
 settings=(spec.replay.replicas=1 "spec.output.config={cleanup.policy: delete}"

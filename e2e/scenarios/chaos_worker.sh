@@ -15,12 +15,14 @@
 #     worker guarantees (a deterministic function of the input log).
 #
 #   chaos_worker.sh [STATE_DIR]      KAPPA_BIN=dir of the binaries (default build/bin)
-#                                    KAPPA_E2E_EVENTS=N source events (default 200000)
+#                                    KAPPA_E2E_EVENTS=N source events (default 500000)
 source "$(dirname "$0")/lib.sh"
 e2e_start e2e-chaos-worker "${1:-}"
 
 topic=e2e-chaos-worker.clicks
-events=${KAPPA_E2E_EVENTS:-200000}
+# Enough that the replay outlasts its first transactions (a replaying worker commits about
+# once a second), so the kills find committed progress and an open transaction.
+events=${KAPPA_E2E_EVENTS:-500000}
 # Both versions keep their output for the comparison at the end (no compaction, no deletion
 # when sessions-v1 retires), and replay with two workers.
 settings=(spec.replay.replicas=2 "spec.output.config={cleanup.policy: delete}"

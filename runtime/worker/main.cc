@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   kappa::worker::WorkerConfig cfg;
   std::string programFile, programJson, metricsAddress, replicaId;
   std::vector<std::string> properties;
-  int64_t commitMs = 100;
+  int64_t commitMs = 100, replayCommitMs = 1000;
   app.add_option("--program", programFile, "Program file (YAML or JSON)")
       ->envname("KAPPA_PROGRAM_FILE");
   app.add_option("--program-json", programJson, "Program text (the PipelineVersion's builtin)")
@@ -50,9 +50,15 @@ int main(int argc, char** argv) {
   app.add_option("--start-offset", cfg.startOffset,
                  "earliest or latest, for a group without commits")
       ->envname("KAPPA_START_OFFSET");
-  app.add_option("--commit-interval-ms", commitMs, "Transaction commit interval")
+  app.add_option("--commit-interval-ms", commitMs,
+                 "Transaction commit interval once caught up (the output's latency)")
       ->envname("KAPPA_COMMIT_INTERVAL_MS")
       ->check(CLI::Range(1, 600000));
+  app.add_option("--replay-commit-interval-ms", replayCommitMs,
+                 "Transaction commit interval while records are queued behind the current "
+                 "batch (a replay); caught up, the worker commits at --commit-interval-ms")
+      ->envname("KAPPA_REPLAY_COMMIT_INTERVAL_MS")
+      ->check(CLI::Range(1, 50000));
   app.add_option("--max-batch", cfg.maxBatch, "Records per consume batch")
       ->check(CLI::Range(1, 1000000));
   app.add_flag("--create-topics", cfg.createTopics,
@@ -71,6 +77,7 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   cfg.commitInterval = std::chrono::milliseconds(commitMs);
+  cfg.replayCommitInterval = std::chrono::milliseconds(replayCommitMs);
   if (!replicaId.empty() && !cfg.transactionalId.empty()) cfg.transactionalId += "-" + replicaId;
   // Credentials from the Secret spec.kafka.credentialsSecret names, as the operator passes
   // them (envFrom with this prefix); -X flags given explicitly win.

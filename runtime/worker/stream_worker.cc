@@ -184,7 +184,7 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   std::map<std::string, std::string> pp = config_.kafkaProperties;
   pp["transactional.id"] = config_.transactionalId;
   pp.emplace("transaction.timeout.ms", "60000");
-  pp.emplace("linger.ms", "5");
+  pp.emplace("linger.ms", "20");  // a commit flushes at once; this only fills batches
   pp.emplace("batch.num.messages", "10000");
   pp.emplace("batch.size", "1048576");
   pp.emplace("queue.buffering.max.messages", "1000000");
@@ -552,14 +552,19 @@ int StreamWorker::run(const std::atomic<bool>& stop) {
   std::vector<rd_kafka_message_t*> batch(static_cast<size_t>(config_.maxBatch));
   reportProgress(true);
   while (!stop.load() && !fatal_) {
-    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 100, batch.data(), batch.size());
+    // Take what is queued without waiting; wait (up to 100 ms) only when nothing is.
+    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, batch.data(), batch.size());
+    if (n == 0) n = rd_kafka_consume_batch_queue(queue_.get(), 100, batch.data(), batch.size());
     for (ssize_t i = 0; i < n; ++i) {
       if (!fatal_) handle(*batch[i]);
       rd_kafka_message_destroy(batch[i]);
     }
     if (fatal_) break;
-    if (txnOpen_ && (SteadyClock::now() - txnStart_ >= config_.commitInterval ||
-                     txnRecords_ >= kMaxRecordsPerTxn)) {
+    bool backlog =
+        n == static_cast<ssize_t>(batch.size()) || rd_kafka_queue_length(queue_.get()) > 0;
+    auto interval = backlog ? config_.replayCommitInterval : config_.commitInterval;
+    if (txnOpen_ &&
+        (SteadyClock::now() - txnStart_ >= interval || txnRecords_ >= kMaxRecordsPerTxn)) {
       if (auto r = commitTransaction(); !r) {
         spdlog::warn("worker: {}", r.error().message);
         if (auto a = abortAndRewind(); !a) fail(a.error().message);

@@ -34,7 +34,12 @@ struct WorkerConfig {
   std::string transactionalId;
   std::string startOffset = "earliest";                // where a group without commits starts
   std::map<std::string, std::string> kafkaProperties;  // sasl.*, ssl.*, ...
+  // Transactions commit after commitInterval once the worker has caught up (what a
+  // read_committed reader of the output waits for), and after replayCommitInterval while
+  // records are still queued behind the batch just processed: fewer, larger transactions
+  // during a replay, and an immediate commit when the backlog runs out.
   std::chrono::milliseconds commitInterval{100};
+  std::chrono::milliseconds replayCommitInterval{1000};
   int maxBatch = 20000;
   bool createTopics = false;  // create missing output/DLQ topics (the operator does normally)
   std::chrono::milliseconds timeout{30000};  // bound on restore and admin calls

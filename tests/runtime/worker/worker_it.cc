@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "runtime/kafka/lag_monitor.h"
@@ -270,6 +271,42 @@ TEST_F(WorkerIT, SameOutputWhateverBatchSizeOrReplicaCount) {
     EXPECT_GT(one[p].size(), 1000u);
     EXPECT_TRUE(one[p] == big[p]) << "partition " << p;
     EXPECT_TRUE(one[p] == two[p]) << "partition " << p;
+  }
+}
+
+// While records are queued behind the batch in hand (a replay) the worker commits at the
+// replay interval; once it has caught up it commits at the (short) commit interval. With a
+// 30 s replay interval, a replay that commits at all before 30 s did so because it caught
+// up, and new records after that are committed at the commit interval.
+TEST_F(WorkerIT, ReplaysInLargeTransactionsAndCommitsOnceCaughtUp) {
+  auto source = testing::uniqueName("src"), output = testing::uniqueName("out");
+  auto group = testing::uniqueName("g");
+  loadgen(source, 2, 200000, 0, 11);
+  auto worker = startWorker(
+      source, output, group,
+      {"--max-batch", "1000", "--commit-interval-ms", "1", "--replay-commit-interval-ms", "30000"});
+  waitAssigned(*worker);
+  auto started = std::chrono::steady_clock::now();
+  waitCaughtUp(group, source, worker.get(), 25s);
+  auto replayed = std::chrono::steady_clock::now();
+  loadgen(source, 2, 2000, 0, 12);  // live traffic after the replay
+  waitCaughtUp(group, source, worker.get(), 25s);
+  stop(*worker);
+  // 200 batches of 1000 records: with the 1 ms commit interval alone that would be one
+  // transaction per batch. A commit may still come early when the prefetch queue runs dry
+  // for a moment; a handful at most.
+  std::smatch m;
+  std::string log = worker->log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(in 202000 out \d+ .* txns (\d+))"))) << log;
+  int txns = std::stoi(m[1]);
+  auto replayMs = std::chrono::duration_cast<std::chrono::milliseconds>(replayed - started).count();
+  EXPECT_LE(txns, 20) << "replay took " << replayMs << " ms\n" << log;
+  EXPECT_GE(txns, 2) << log;  // the replay, then the live records
+  auto expected = expectedOutput(source);
+  auto actual = testing::readTopic(output);
+  for (int p = 0; p < 2; ++p) {
+    ASSERT_EQ(actual[p].size(), expected[p].size()) << "partition " << p;
+    EXPECT_TRUE(actual[p] == expected[p]) << "partition " << p;
   }
 }
 
