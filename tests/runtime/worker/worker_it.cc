@@ -276,28 +276,29 @@ TEST_F(WorkerIT, SameOutputWhateverBatchSizeOrReplicaCount) {
 
 // While records are queued behind the batch in hand (a replay) the worker commits at the
 // replay interval; once it has caught up it commits at the (short) commit interval. With a
-// 30 s replay interval, a replay that commits at all before 30 s did so because it caught
-// up, and new records after that are committed at the commit interval.
+// 50 s replay interval, a replay that commits at all within 45 s did so because it caught
+// up, and new records after that are committed at the commit interval. The replay is small
+// (20k records) so that it ends well within that even in a sanitizer build.
 TEST_F(WorkerIT, ReplaysInLargeTransactionsAndCommitsOnceCaughtUp) {
   auto source = testing::uniqueName("src"), output = testing::uniqueName("out");
   auto group = testing::uniqueName("g");
-  loadgen(source, 2, 200000, 0, 11);
+  loadgen(source, 2, 20000, 0, 11);
   auto worker = startWorker(
       source, output, group,
-      {"--max-batch", "1000", "--commit-interval-ms", "1", "--replay-commit-interval-ms", "30000"});
+      {"--max-batch", "100", "--commit-interval-ms", "1", "--replay-commit-interval-ms", "50000"});
   waitAssigned(*worker);
   auto started = std::chrono::steady_clock::now();
-  waitCaughtUp(group, source, worker.get(), 25s);
+  waitCaughtUp(group, source, worker.get(), 45s);
   auto replayed = std::chrono::steady_clock::now();
-  loadgen(source, 2, 2000, 0, 12);  // live traffic after the replay
-  waitCaughtUp(group, source, worker.get(), 25s);
+  loadgen(source, 2, 200, 0, 12);  // live traffic after the replay
+  waitCaughtUp(group, source, worker.get(), 45s);
   stop(*worker);
-  // 200 batches of 1000 records: with the 1 ms commit interval alone that would be one
+  // 200 batches of 100 records: with the 1 ms commit interval alone that would be one
   // transaction per batch. A commit may still come early when the prefetch queue runs dry
   // for a moment; a handful at most.
   std::smatch m;
   std::string log = worker->log();
-  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(in 202000 out \d+ .* txns (\d+))"))) << log;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(in 20200 out \d+ .* txns (\d+))"))) << log;
   int txns = std::stoi(m[1]);
   auto replayMs = std::chrono::duration_cast<std::chrono::milliseconds>(replayed - started).count();
   EXPECT_LE(txns, 20) << "replay took " << replayMs << " ms\n" << log;
