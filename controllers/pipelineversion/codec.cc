@@ -340,9 +340,10 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
   ObjectMeta meta = metaFromJson(obj);
   const Json& spec = child(obj, "spec");
   Status status = statusFromJson(child(obj, "status"));
+  const Json& m = child(obj, "metadata");
   CachedVersion v;
-  v.ns = str(child(obj, "metadata"), "namespace");
-  v.resourceVersion = str(child(obj, "metadata"), "resourceVersion");
+  v.ns = str(m, "namespace");
+  v.resourceVersion = str(m, "resourceVersion");
   v.pipeline = str(spec, "pipeline");
   v.other = otherFrom(meta, spec, status);
   v.servingSince = status.servingSince;
