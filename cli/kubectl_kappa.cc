@@ -2,12 +2,15 @@
 // preflight, validate) and the cluster commands (status, promote, abort, rollback; see
 // cluster_commands.h). Exit codes: 0 ok, 1 the check failed, 2 usage or connection.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "cli/cluster_commands.h"
 #include "runtime/kafka/lag_monitor.h"
@@ -50,6 +53,16 @@ std::string rfc3339(WallTime t) {
   return os.str();
 }
 
+// RFC 3339 with milliseconds: when a lag sample started, precise enough to time a catch-up.
+std::string rfc3339Millis(WallTime t) {
+  std::string s = rfc3339(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03lld", static_cast<long long>(((ms % 1000) + 1000) % 1000));
+  s.insert(s.size() - 1, frac);
+  return s;
+}
+
 int fail(int code, const std::string& message) {
   std::cerr << "kubectl-kappa: " << message << "\n";
   return code;
@@ -77,45 +90,93 @@ kappa::Result<std::unique_ptr<kappa::kafka::RdKafkaAdmin>> connect(const KafkaOp
   return kappa::kafka::RdKafkaAdmin::create(*cfg);
 }
 
-int runLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
-           std::optional<int64_t> maxLag) {
-  auto admin = connect(o);
-  if (!admin) return fail(kUsageOrConnection, admin.error().message);
-  kappa::kafka::LagMonitor monitor(**admin);
-  auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
-  if (!snap) return fail(kUsageOrConnection, snap.error().message);
+struct LagWait {
+  bool enabled = false;
+  double intervalSeconds = 1;
+  double timeoutSeconds = 0;  // 0: no limit
+};
+
+void printLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
+              const kappa::kafka::LagSnapshot& snap) {
   if (o.json) {
     json per = json::array();
-    for (const auto& p : snap->partitions) {
+    for (const auto& p : snap.partitions) {
       per.push_back({{"partition", p.partition},
                      {"committed", p.committed ? json(*p.committed) : json(nullptr)},
                      {"end", p.end},
                      {"lag", p.lag}});
     }
-    json out = {{"messages", snap->totalLag},
-                {"partitions", snap->laggingPartitions},
-                {"sampledAt", rfc3339(snap->sampledAt)},
+    json out = {{"messages", snap.totalLag},
+                {"partitions", snap.laggingPartitions},
+                {"sampledAt", rfc3339Millis(snap.sampledAt)},
                 {"group", group},
                 {"topic", topic},
-                {"committed", snap->committedAny},
+                {"committed", snap.committedAny},
                 {"perPartition", per}};
     std::cout << out.dump(2) << "\n";
-  } else {
-    std::cout << "group " << group << " on " << topic << ": lag " << snap->totalLag
-              << " messages on " << snap->laggingPartitions << " of " << snap->partitions.size()
-              << " partitions" << (snap->committedAny ? "" : " (the group has not committed)")
-              << "\n";
-    std::cout << std::left << std::setw(10) << "PARTITION" << std::setw(14) << "COMMITTED"
-              << std::setw(14) << "END"
-              << "LAG\n";
-    for (const auto& p : snap->partitions) {
-      std::cout << std::setw(10) << p.partition << std::setw(14)
-                << (p.committed ? std::to_string(*p.committed) : "-") << std::setw(14) << p.end
-                << p.lag << "\n";
-    }
+    return;
   }
-  if (maxLag && snap->totalLag > *maxLag) return kCheckFailed;
-  return kOk;
+  std::cout << "group " << group << " on " << topic << ": lag " << snap.totalLag << " messages on "
+            << snap.laggingPartitions << " of " << snap.partitions.size() << " partitions"
+            << (snap.committedAny ? "" : " (the group has not committed)") << "\n";
+  std::cout << std::left << std::setw(10) << "PARTITION" << std::setw(14) << "COMMITTED"
+            << std::setw(14) << "END"
+            << "LAG\n";
+  for (const auto& p : snap.partitions) {
+    std::cout << std::setw(10) << p.partition << std::setw(14)
+              << (p.committed ? std::to_string(*p.committed) : "-") << std::setw(14) << p.end
+              << p.lag << "\n";
+  }
+}
+
+// One sample, or with --wait samples every interval until the group has committed and its
+// lag is within --max-lag (0 unless given). While waiting, a failed sample is reported on
+// stderr and retried; the wait ends with exit 1 at --wait-timeout.
+int runLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
+           std::optional<int64_t> maxLag, const LagWait& wait) {
+  auto admin = connect(o);
+  if (!admin) return fail(kUsageOrConnection, admin.error().message);
+  kappa::kafka::LagMonitor monitor(**admin);
+  if (!wait.enabled) {
+    auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
+    if (!snap) return fail(kUsageOrConnection, snap.error().message);
+    printLag(o, group, topic, *snap);
+    return maxLag && snap->totalLag > *maxLag ? kCheckFailed : kOk;
+  }
+  using Clock = std::chrono::steady_clock;
+  auto interval = std::chrono::milliseconds(static_cast<int64_t>(wait.intervalSeconds * 1000));
+  auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait.timeoutSeconds * 1000));
+  int64_t bound = maxLag.value_or(0);
+  std::optional<kappa::kafka::LagSnapshot> last;
+  std::string lastError;
+  while (true) {
+    auto started = Clock::now();
+    auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
+    if (snap && snap->committedAny && snap->totalLag <= bound) {
+      printLag(o, group, topic, *snap);
+      return kOk;
+    }
+    if (snap) {
+      last = std::move(*snap);
+    } else if (snap.error().message != lastError) {
+      lastError = snap.error().message;
+      std::cerr << "kubectl-kappa: " << lastError << " (retrying)\n";
+    }
+    if (wait.timeoutSeconds > 0 && Clock::now() >= deadline) {
+      if (last) printLag(o, group, topic, *last);
+      std::ostringstream why;
+      why << "lag of group " << group << " on " << topic << " not within " << bound << " after "
+          << wait.timeoutSeconds << "s";
+      if (last) {
+        why << " (last sample: " << last->totalLag << " messages"
+            << (last->committedAny ? "" : ", nothing committed") << ")";
+      }
+      return fail(kCheckFailed, why.str());
+    }
+    auto next = started + interval;
+    std::this_thread::sleep_until(wait.timeoutSeconds > 0 ? std::min(next, deadline) : next);
+  }
 }
 
 int runPreflight(const KafkaOptions& o, const std::string& topic, double throughput) {
@@ -200,6 +261,19 @@ int main(int argc, char** argv) {
   lag->add_option("--topic", lagTopic, "Topic the group reads")->required();
   lag->add_option("--max-lag", maxLag, "Exit 1 when the total lag is above this")
       ->check(CLI::NonNegativeNumber);
+  LagWait lagWait;
+  auto* waitFlag =
+      lag->add_flag("--wait", lagWait.enabled,
+                    "Sample until the group has committed and its lag is within --max-lag (0 "
+                    "unless given); print that sample");
+  lag->add_option("--interval", lagWait.intervalSeconds,
+                  "With --wait: seconds between samples (default 1)")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->needs(waitFlag);
+  lag->add_option("--wait-timeout", lagWait.timeoutSeconds,
+                  "With --wait: give up after this many seconds, exit 1 (default: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(waitFlag);
 
   KafkaOptions preOpts;
   std::string preTopic;
@@ -264,7 +338,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(kUsageOrConnection, e.what());
   }
-  if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag);
+  if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag, lagWait);
   if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput);
   if (val->parsed()) return runValidate(valOpts, servingTopic, candidateTopic, policy);
   if (status->parsed()) return kappa::cli::runStatus(clusterOpts, statusPipeline, watch);

@@ -18,8 +18,8 @@
 #        enqueueWithSiblings), and their passes run before the candidate's next one.
 #      cutover_lag_zero_to_flip_{p50,p99}_ms
 #        from outside: from the first kubectl-kappa lag sample of the candidate's group that
-#        returned 0 (polled here in a loop, stamped when the sample starts; resolution one
-#        sample, ~0.2 s idle, up to ~1 s on a loaded machine), to the same alias event. This adds
+#        returned 0 (`lag --wait --interval 0.05`, stamped when the sample starts; resolution
+#        one sample period plus one sample), to the same alias event. This adds
 #        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
 #        decision, so it is what a user waits after the worker has caught up.
 # 2. Full cutover of a KAPPA_BENCH_CUTOVER_EVENTS-event history (default 10M, 4 partitions):
@@ -82,22 +82,21 @@ if [ "$cutovers" -gt 0 ]; then
       sleep 0.1
     done
     [ -n "$group" ] || fail "$name has no status.consumerGroup after 60s"
-    lag0=""
-    while [ -z "$(awk -v v="v$i" '$2 == v' "$CL_WORK/alias-sessions.log")" ]; do
-      # Stamped when the sample starts: a sample that returns after the flip still counts
-      # from before it, so the figure is never negative.
-      sampled=$(date +%s.%N)
-      lag=$("$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" \
-        --topic "$topic" --json 2>/dev/null |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["messages"] if d["committed"] else -1)' ||
-        echo -1)
-      if [ "$lag" = 0 ]; then
-        lag0=$sampled
-        break
-      fi
-      sleep 0.05
-    done
+    # One plugin process samples the lag every 0.05 s until it is 0 and prints that sample,
+    # stamped when it started (a process per sample would take CPU from the operator).
+    "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" --topic "$topic" \
+      --json --wait --interval 0.05 --wait-timeout 300 >"$CL_WORK/lag0.json" 2>/dev/null &
+    waiter=$!
     flip=$(cl_flip_time sessions "v$i" 300)
+    lag0=""
+    for _ in $(seq 1 50); do
+      kill -0 "$waiter" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$waiter" 2>/dev/null || true
+    if wait "$waiter" 2>/dev/null; then
+      lag0=$(cl_rfc3339 "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sampledAt"])' "$CL_WORK/lag0.json")")
+    fi
     caught=$(cl_rfc3339 "$(field "$name" .status.replay.caughtUpAt)")
     python3 -c 'import sys; print(f"{(float(sys.argv[1]) - float(sys.argv[2])) * 1000:.1f}")' \
       "$flip" "$caught" >>"$CL_WORK/decision.ms"

@@ -11,8 +11,9 @@
 #                       single worker, else appended to the transactional id kappa-GROUP
 #   wl_measure NAME GROUP SOURCE EVENTS START PID...
 #                       waits until GROUP's lag on SOURCE against the last stable offset is
-#                       0, then stops the PIDs; prints "msgs_per_s peak_rss_mib seconds" where
-#                       seconds runs from START (date +%s.%N) to the first lag-0 sample and
+#                       0 (kubectl-kappa lag --wait, a sample every 0.1 s), then stops the
+#                       PIDs; prints "msgs_per_s peak_rss_mib seconds" where seconds runs
+#                       from START (date +%s.%N) to the start of the first lag-0 sample and
 #                       peak_rss_mib is the sum of the kernel's VmHWM over the PIDs
 # shellcheck shell=bash
 # shellcheck disable=SC2154  # bin, bootstrap and work come from the caller
@@ -40,30 +41,33 @@ wl_start_worker() {
     --output-topic "$output" --group "$group" --create-topics "${extra[@]}" >"$log" 2>&1 &
 }
 
-# Total lag of GROUP on TOPIC; -1 while the group has committed nothing or the query fails.
-wl_lag() {
-  "$bin/kubectl-kappa" lag --bootstrap "$bootstrap" --group "$1" --topic "$2" --json 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["messages"] if d["committed"] else -1)' ||
-    echo -1
-}
-
 wl_measure() {
   local name=$1 group=$2 source=$3 events=$4 start=$5
   shift 5
-  local pid lag
-  while true; do
+  local pid waiter sampled="$work/lag0-$name.json"
+  # One plugin process samples the lag every 0.1 s over one connection (not a process per
+  # sample, whose start-up would take CPU from what is measured); the loop here only checks
+  # that the measured processes are alive.
+  "$bin/kubectl-kappa" lag --bootstrap "$bootstrap" --group "$group" --topic "$source" --json \
+    --wait --interval 0.1 >"$sampled" 2>"$work/lag0-$name.err" &
+  waiter=$!
+  while kill -0 "$waiter" 2>/dev/null; do
     for pid in "$@"; do
       if ! kill -0 "$pid" 2>/dev/null; then
         echo "bench: $name exited early" >&2
+        kill "$waiter" 2>/dev/null
         return 1
       fi
     done
-    lag=$(wl_lag "$group" "$source")
-    [ "$lag" = "0" ] && break
     sleep 0.1
   done
+  if ! wait "$waiter"; then
+    echo "bench: waiting for the lag of $group to reach 0 failed: $(tail -n 1 "$work/lag0-$name.err")" >&2
+    return 1
+  fi
   local end rss=0 hwm
-  end=$(date +%s.%N)
+  # The start of the first sample that found lag 0.
+  end=$(python3 -c 'import json, sys, datetime; print(datetime.datetime.fromisoformat(json.load(open(sys.argv[1]))["sampledAt"].replace("Z", "+00:00")).timestamp())' "$sampled")
   for pid in "$@"; do
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     rss=$((rss + hwm))

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "runtime/kafka/lag_monitor.h"
 #include "tests/support/kafka_test_util.h"
@@ -136,6 +137,54 @@ TEST(LagCli, JsonHasStatusShapeAndPerPartition) {
                             testing::kafkaBootstrap() + " --group " + group + " --topic " + topic +
                             " --max-lag 17 >/dev/null");
   EXPECT_EQ(under.exitCode, 0);
+}
+
+TEST(LagCli, WaitReturnsTheFirstSampleWithinTheBound) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  auto group = uniqueName("g");
+  testing::createTopic(*admin, topic, 1);
+  testing::produce(topic, 0, 20);
+  std::string cmd = testing::binPath("kubectl-kappa") + " lag --bootstrap " +
+                    testing::kafkaBootstrap() + " --group " + group + " --topic " + topic;
+
+  // Nothing committed yet, then 10 of 20, then everything: --wait returns only after that.
+  auto start = std::chrono::steady_clock::now();
+  std::thread committer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    testing::commitOffsets(group, topic, {{0, 10}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    testing::commitOffsets(group, topic, {{0, 20}});
+  });
+  auto r = testing::run(cmd + " --json --wait --interval 0.1 --wait-timeout 60");
+  auto waited = std::chrono::steady_clock::now() - start;
+  committer.join();
+  ASSERT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_GE(waited, std::chrono::milliseconds(3000));
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["messages"], 0);
+  EXPECT_EQ(j["committed"], true);
+  EXPECT_EQ(j["perPartition"][0]["committed"], 20);
+  // Milliseconds: the moment the sample started.
+  EXPECT_EQ(j["sampledAt"].get<std::string>().size(),
+            std::string("2026-01-01T00:00:00.000Z").size())
+      << j["sampledAt"];
+
+  // A bound that is not met: exit 1 at the timeout, naming the last sample.
+  testing::produce(topic, 0, 5);
+  start = std::chrono::steady_clock::now();
+  auto late = testing::run(cmd + " --wait --interval 0.2 --wait-timeout 1 2>&1 >/dev/null");
+  EXPECT_EQ(late.exitCode, 1) << late.out;
+  EXPECT_NE(late.out.find("not within 0 after 1s (last sample: 5 messages)"), std::string::npos)
+      << late.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  auto within = testing::run(cmd + " --wait --max-lag 5 --wait-timeout 30 >/dev/null");
+  EXPECT_EQ(within.exitCode, 0);
+
+  auto usage = testing::run(cmd + " --interval 0.1 2>&1");
+  EXPECT_EQ(usage.exitCode, 2);
+  EXPECT_NE(usage.out.find("--wait"), std::string::npos) << usage.out;
 }
 
 TEST(LagCli, UsageAndConnectionErrorsExitTwoWithOneLine) {
