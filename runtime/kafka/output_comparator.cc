@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "runtime/kafka/rdkafka_admin.h"
 #include "runtime/kafka/rdkafka_handles.h"
@@ -133,15 +134,28 @@ class SampleTable {
     return entries_;
   }
 
+  // The entry of a key, without adding it; nullptr if the table does not hold it.
+  const Sampled* lookup(uint64_t h, std::string_view key) const {
+    auto tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.index == 0) return nullptr;
+      if (s.tag == tag) {
+        const Sampled& e = entries_[s.index - 1];
+        if (e.hash == h && e.key == key) return &e;
+      }
+    }
+  }
+
+  static bool before(const Sampled& a, const Sampled& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.key < b.key;
+  }
+
  private:
   struct Slot {
     uint32_t tag = 0;
     uint32_t index = 0;  // entry + 1; 0: empty
   };
-
-  static bool before(const Sampled& a, const Sampled& b) {
-    return a.hash != b.hash ? a.hash < b.hash : a.key < b.key;
-  }
   bool outside(uint64_t h, std::string_view key) const {
     return pruned_ && (h > maxHash_ || (h == maxHash_ && key > maxKey_));
   }
@@ -263,6 +277,91 @@ ComparisonResult compareSnapshots(
   return compareViews(views, policy);
 }
 
+namespace {
+
+// One output read to its last stable offsets: its records of the keys in its own bottom-k
+// sample, and the largest source offset seen per partition.
+struct OutputRead {
+  explicit OutputRead(size_t k) : table(k) {}
+  SampleTable table;
+  Arena arena;
+  std::map<int32_t, int64_t> maxOffset;
+  bool headers = true;
+  uint64_t records = 0;
+};
+
+// Reads `topic` (the partitions in `end`, each up to its end offset) into `out`, filling
+// versions[v] of the sampled keys' histories.
+Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic, int v,
+                        std::map<int32_t, int64_t> end, OutputRead& out) {
+  if (end.empty()) return {};
+  PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(end.size())));
+  for (const auto& [p, off] : end) {
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  auto props = config.properties;
+  props["group.id"] = "kappa-validate";  // assign only: never joined nor committed
+  props["isolation.level"] = "read_committed";
+  props["enable.partition.eof"] = "true";
+  props.emplace("queued.min.messages", "1000000");
+  props.emplace("fetch.wait.max.ms", "50");
+  auto reader = makeHandle(RD_KAFKA_CONSUMER, config.bootstrapServers, props);
+  if (!reader) return reader.error();
+  if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return errorOf(ae, "assign");
+  rd_kafka_poll_set_consumer(reader->get());
+  RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
+  std::vector<rd_kafka_message_t*> batch(10000);
+  std::vector<uint64_t> hashes(batch.size());
+  constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
+  SampleTable& table = out.table;
+  auto lastProgress = SteadyClock::now();
+  while (!end.empty()) {
+    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 500, batch.data(), batch.size());
+    if (n > 0) {
+      lastProgress = SteadyClock::now();
+    } else if (SteadyClock::now() - lastProgress > config.timeout) {
+      return Error{ErrorCode::kTimeout,
+                   "no progress for " + std::to_string(config.timeout.count()) + " ms"};
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      const rd_kafka_message_t* m = batch[i];
+      hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
+      if (i < kAhead) table.prefetchSlot(hashes[i]);
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
+      if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
+      RdPtr<rd_kafka_message_t> m(batch[i]);
+      auto it = end.find(m->partition);
+      if (it == end.end()) continue;  // already read to its end
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        end.erase(it);
+        continue;
+      }
+      if (m->err || m->offset >= it->second) continue;
+      if (m->offset + 1 >= it->second) end.erase(it);
+      ++out.records;
+      auto src = headerInt(*m, "kappa-src-offset");
+      if (!src) {
+        out.headers = false;
+      } else {
+        auto& mo = out.maxOffset[m->partition];
+        mo = std::max(mo, *src);
+      }
+      std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+      History* hist = table.find(hashes[i], key);
+      if (!hist) continue;  // not in the sample
+      std::optional<std::string_view> value;
+      if (m->payload) value = out.arena.add(static_cast<const char*>(m->payload), m->len);
+      hist->versions[v].add({m->partition, src.value_or(-1), value});
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
                                                         const std::string& candidateTopic,
                                                         const ComparePolicy& policy) {
@@ -271,123 +370,81 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   if (!admin) return admin.error();
   const std::string* topics[2] = {&servingTopic, &candidateTopic};
   std::map<int32_t, int64_t> end[2];
-  PartitionList assignment(rd_kafka_topic_partition_list_new(8));
-  int pendingCount = 0;
   for (int v = 0; v < 2; ++v) {
     auto e = (*admin)->endOffsets(*topics[v]);
     if (!e) return Error{e.error().code, *topics[v] + ": " + e.error().message};
     for (const auto& [p, off] : *e) {
-      if (off <= 0) continue;
-      end[v][p] = off;
-      rd_kafka_topic_partition_list_add(assignment.get(), topics[v]->c_str(), p)->offset =
-          RD_KAFKA_OFFSET_BEGINNING;
-      ++pendingCount;
+      if (off > 0) end[v][p] = off;
     }
   }
 
-  // Bottom-k sample over the union of keys, with each sampled key's records per version.
-  SampleTable table(static_cast<size_t>(policy.sampleKeys));
-  Arena arena;
-  rd_kafka_topic_t* handles[2] = {nullptr, nullptr};  // the topics' handles, once seen
-  std::map<int32_t, int64_t> maxOffset[2];
-  bool headers[2] = {true, true};
-  uint64_t records[2] = {0, 0};
-
-  if (pendingCount > 0) {
-    auto props = config_.properties;
-    props["group.id"] = "kappa-validate";  // assign only: never joined nor committed
-    props["isolation.level"] = "read_committed";
-    props["enable.partition.eof"] = "true";
-    props.emplace("queued.min.messages", "1000000");
-    props.emplace("fetch.wait.max.ms", "50");
-    auto reader = makeHandle(RD_KAFKA_CONSUMER, config_.bootstrapServers, props);
-    if (!reader) return reader.error();
-    if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return errorOf(ae, "assign");
-    rd_kafka_poll_set_consumer(reader->get());
-    RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
-    std::vector<rd_kafka_message_t*> batch(10000);
-    std::vector<uint64_t> hashes(batch.size());
-    constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
-    auto lastProgress = SteadyClock::now();
-    while (pendingCount > 0) {
-      ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 500, batch.data(), batch.size());
-      if (n > 0) {
-        lastProgress = SteadyClock::now();
-      } else if (SteadyClock::now() - lastProgress > config_.timeout) {
-        return Error{ErrorCode::kTimeout, "reading outputs: no progress for " +
-                                              std::to_string(config_.timeout.count()) + " ms"};
-      }
-      for (ssize_t i = 0; i < n; ++i) {
-        const rd_kafka_message_t* m = batch[i];
-        hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
-        if (i < kAhead) table.prefetchSlot(hashes[i]);
-      }
-      for (ssize_t i = 0; i < n; ++i) {
-        if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
-        if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
-        RdPtr<rd_kafka_message_t> m(batch[i]);
-        int v;
-        if (m->rkt == handles[0]) {
-          v = 0;
-        } else if (m->rkt == handles[1]) {
-          v = 1;
-        } else {
-          v = *topics[0] == rd_kafka_topic_name(m->rkt) ? 0 : 1;
-          handles[v] = m->rkt;
-        }
-        auto it = end[v].find(m->partition);
-        if (it == end[v].end()) continue;  // already read to its end
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          end[v].erase(it);
-          --pendingCount;
-          continue;
-        }
-        if (m->err || m->offset >= it->second) continue;
-        if (m->offset + 1 >= it->second) {
-          end[v].erase(it);
-          --pendingCount;
-        }
-        ++records[v];
-        auto src = headerInt(*m, "kappa-src-offset");
-        if (!src) {
-          headers[v] = false;
-        } else {
-          auto& mo = maxOffset[v][m->partition];
-          mo = std::max(mo, *src);
-        }
-        std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-        History* hist = table.find(hashes[i], key);
-        if (!hist) continue;  // not in the sample
-        std::optional<std::string_view> value;
-        if (m->payload) value = arena.add(static_cast<const char*>(m->payload), m->len);
-        hist->versions[v].add({m->partition, src.value_or(-1), value});
-      }
+  // Each output is read by a reader of its own on a thread of its own (a librdkafka client
+  // decodes fetched records on one thread per broker, so one client for both outputs would
+  // decode them one after the other), into a bottom-k sample of its own keys. The sample of
+  // the union is the k smallest keys of the two samples together: a key among the k smallest
+  // of the union is among the k smallest of each output it occurs in.
+  auto k = static_cast<size_t>(policy.sampleKeys);
+  OutputRead reads[2] = {OutputRead(k), OutputRead(k)};
+  Result<void> outcome[2];
+  {
+    std::jthread candidate(
+        [&] { outcome[1] = readOutput(config_, candidateTopic, 1, end[1], reads[1]); });
+    outcome[0] = readOutput(config_, servingTopic, 0, end[0], reads[0]);
+  }
+  for (int v = 0; v < 2; ++v) {
+    if (!outcome[v]) {
+      return Error{outcome[v].error().code,
+                   "reading " + *topics[v] + ": " + outcome[v].error().message};
     }
   }
 
   ComparisonResult result;
-  result.consistentCut = headers[0] && headers[1] && records[0] > 0 && records[1] > 0;
+  result.consistentCut =
+      reads[0].headers && reads[1].headers && reads[0].records > 0 && reads[1].records > 0;
   if (result.consistentCut) {
-    for (const auto& [p, a] : maxOffset[0]) {
-      auto b = maxOffset[1].find(p);
-      result.cut[p] = b == maxOffset[1].end() ? 0 : std::min(a, b->second) + 1;
+    for (const auto& [p, a] : reads[0].maxOffset) {
+      auto b = reads[1].maxOffset.find(p);
+      result.cut[p] = b == reads[1].maxOffset.end() ? 0 : std::min(a, b->second) + 1;
     }
-    for (const auto& [p, b] : maxOffset[1]) result.cut.emplace(p, 0);
+    for (const auto& [p, b] : reads[1].maxOffset) result.cut.emplace(p, 0);
   }
+  // The k smallest (hash, key) of both samples, each key once with both outputs' records:
+  // the serving sample's keys, each joined with the candidate's entry through its index, then
+  // the keys only the candidate has; trimmed to k in linear time when there are more.
+  struct Joined {
+    const SampleTable::Sampled* serving;
+    const SampleTable::Sampled* candidate;
+    const SampleTable::Sampled& any() const { return serving ? *serving : *candidate; }
+  };
+  const auto& servingSample = reads[0].table.finish();
+  const auto& candidateSample = reads[1].table.finish();
+  std::vector<Joined> joined;
+  joined.reserve(servingSample.size() + candidateSample.size());
+  for (const auto& e : servingSample) {
+    joined.push_back({&e, reads[1].table.lookup(e.hash, e.key)});
+  }
+  for (const auto& e : candidateSample) {
+    if (!reads[0].table.lookup(e.hash, e.key)) joined.push_back({nullptr, &e});
+  }
+  if (joined.size() > k) {
+    std::nth_element(
+        joined.begin(), joined.begin() + static_cast<ptrdiff_t>(k), joined.end(),
+        [](const Joined& a, const Joined& b) { return SampleTable::before(a.any(), b.any()); });
+    joined.resize(k);
+  }
+  auto choose = [&](const SampleTable::Sampled* e, int v) -> std::optional<std::string_view> {
+    if (!e) return std::nullopt;
+    const Entry* chosen = nullptr;
+    e->history.versions[v].forEach([&](const Entry& r) {
+      if (result.consistentCut && r.sourceOffset >= result.cut[r.partition]) return;
+      chosen = &r;
+    });
+    return chosen ? chosen->value : std::nullopt;
+  };
   std::vector<SampleView> sample;
-  const auto& sampled = table.finish();
-  sample.reserve(sampled.size());
-  for (const auto& [hash, key, hist] : sampled) {
-    SampleView view{key, std::nullopt, std::nullopt};
-    for (int v = 0; v < 2; ++v) {
-      const Entry* chosen = nullptr;
-      hist.versions[v].forEach([&](const Entry& e) {
-        if (result.consistentCut && e.sourceOffset >= result.cut[e.partition]) return;
-        chosen = &e;
-      });
-      (v == 0 ? view.serving : view.candidate) = chosen ? chosen->value : std::nullopt;
-    }
-    sample.push_back(view);
+  sample.reserve(joined.size());
+  for (const auto& j : joined) {
+    sample.push_back({j.any().key, choose(j.serving, 0), choose(j.candidate, 1)});
   }
   auto compared = compareViews(sample, policy);
   compared.consistentCut = result.consistentCut;

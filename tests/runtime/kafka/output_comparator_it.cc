@@ -155,6 +155,44 @@ TEST(OutputComparatorIT, SampleIsTheKSmallestHashesOfManyKeys) {
   EXPECT_EQ(r->examples[0].key, *expected.begin());
 }
 
+// Outputs with different keys: the sample is the k smallest hashes of the union, each output
+// read on a reader of its own, and a key only one output has is a mismatch.
+TEST(OutputComparatorIT, SampleIsDrawnFromTheUnionOfBothOutputsKeys) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 2);
+  testing::createTopic(*admin, candidate, 2);
+  // Serving has keys 0..3999, the candidate 2000..5999; the shared ones agree.
+  std::vector<Rec> s, c;
+  std::vector<std::pair<uint64_t, int>> byHash;
+  for (int i = 0; i < 6000; ++i) {
+    auto key = "k" + std::to_string(i);
+    // Source offsets by record index: both outputs reached the same source position.
+    if (i < 4000) s.push_back({i % 2, key, count(i), i / 2});
+    if (i >= 2000) c.push_back({i % 2, key, count(i), (i - 2000) / 2});
+    byHash.emplace_back(XXH3_64bits(key.data(), key.size()), i);
+  }
+  write(serving, s);
+  write(candidate, c);
+  std::sort(byHash.begin(), byHash.end());
+  std::set<std::string> onlyOneSide;
+  for (int j = 0; j < 150; ++j) {
+    int i = byHash[j].second;
+    if (i < 2000 || i >= 4000) onlyOneSide.insert("k" + std::to_string(i));
+  }
+
+  ComparePolicy policy;
+  policy.sampleKeys = 150;
+  auto r = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->consistentCut);
+  EXPECT_EQ(r->sampledKeys, 150);
+  EXPECT_EQ(r->comparedKeys, 150);
+  ASSERT_GT(onlyOneSide.size(), 50u);  // about two thirds of the sample
+  EXPECT_EQ(r->mismatched, onlyOneSide);
+}
+
 TEST(ValidateCli, JsonShapeAndExitCodes) {
   auto admin = testing::makeAdmin();
   ASSERT_TRUE(admin);
