@@ -8,17 +8,32 @@ namespace kappa::kube {
 WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay)
     : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
 
-void WorkQueue::addLocked(const std::string& key) {
-  if (shuttingDown_ || dirty_.count(key)) return;
-  dirty_.insert(key);
-  if (processing_.count(key)) return;  // queued again by done()
-  queue_.push_back(key);
+void WorkQueue::addLocked(const std::string& key, Lane lane) {
+  if (shuttingDown_) return;
+  auto [it, added] = dirty_.emplace(key, lane);
+  bool processing = processing_.count(key) > 0;
+  if (!added) {
+    if (lane == Lane::kBackground || it->second == Lane::kFirst) return;
+    // Queued in the background lane: move it to the first one.
+    it->second = Lane::kFirst;
+    if (processing) return;  // queued again by done(), in the first lane now
+    background_.erase(std::find(background_.begin(), background_.end(), key));
+    queue_.push_back(key);
+    return;
+  }
+  if (processing) return;  // queued again by done()
+  (lane == Lane::kFirst ? queue_ : background_).push_back(key);
   cv_.notify_one();
 }
 
 void WorkQueue::add(const std::string& key) {
   std::lock_guard lock(mu_);
   addLocked(key);
+}
+
+void WorkQueue::addBackground(const std::string& key) {
+  std::lock_guard lock(mu_);
+  addLocked(key, Lane::kBackground);
 }
 
 void WorkQueue::addAfter(const std::string& key, Clock::duration delay) {
@@ -80,7 +95,7 @@ std::optional<std::string> WorkQueue::getUntil(std::optional<Clock::time_point> 
   std::unique_lock lock(mu_);
   while (true) {
     promoteDueLocked(Clock::now());
-    if (!queue_.empty()) break;
+    if (!queue_.empty() || !background_.empty()) break;
     if (shuttingDown_) return std::nullopt;
     std::optional<Clock::time_point> wake = deadline;
     for (const auto& [_, at] : waiting_) {
@@ -93,8 +108,9 @@ std::optional<std::string> WorkQueue::getUntil(std::optional<Clock::time_point> 
       cv_.wait(lock);
     }
   }
-  auto key = std::move(queue_.front());
-  queue_.pop_front();
+  auto& lane = queue_.empty() ? background_ : queue_;
+  auto key = std::move(lane.front());
+  lane.pop_front();
   processing_.insert(key);
   dirty_.erase(key);
   return key;
@@ -109,8 +125,9 @@ std::optional<std::string> WorkQueue::getFor(Clock::duration timeout) {
 void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
-  if (dirty_.count(key)) {
-    queue_.push_back(key);
+  auto it = dirty_.find(key);
+  if (it != dirty_.end()) {
+    (it->second == Lane::kFirst ? queue_ : background_).push_back(key);
     cv_.notify_one();
   }
 }
@@ -129,7 +146,7 @@ bool WorkQueue::shuttingDown() const {
 
 size_t WorkQueue::len() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return queue_.size() + background_.size();
 }
 
 }  // namespace kappa::kube

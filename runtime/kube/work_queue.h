@@ -7,6 +7,10 @@
 //    (baseDelay * 2^failures, capped at maxDelay); forget() resets that key's failures;
 //  - addAfter() queues after a delay (the earliest pending delay of a key wins);
 //  - shutDown() wakes all workers; get() hands out what is still queued, then std::nullopt.
+// Beyond client-go: a second, background lane. addBackground() queues a key behind every key
+// added with add() (or due from a delay), so passes that only refresh a key because another
+// one changed never hold up the keys whose own objects changed. A key added to both lanes is
+// handed out once, from the first lane.
 #pragma once
 
 #include <chrono>
@@ -28,6 +32,7 @@ class WorkQueue {
                      std::chrono::milliseconds maxDelay = std::chrono::seconds(1000));
 
   void add(const std::string& key);
+  void addBackground(const std::string& key);
   void addAfter(const std::string& key, Clock::duration delay);
   void addRateLimited(const std::string& key);
   void forget(const std::string& key);
@@ -41,13 +46,14 @@ class WorkQueue {
 
   void shutDown();
   bool shuttingDown() const;
-  // Keys ready to be handed out (not the delayed ones, not those in process).
+  // Keys ready to be handed out, in both lanes (not the delayed ones, not those in process).
   size_t len() const;
   // The backoff the next addRateLimited(key) would use.
   Clock::duration nextDelay(const std::string& key) const;
 
  private:
-  void addLocked(const std::string& key);
+  enum class Lane { kFirst, kBackground };
+  void addLocked(const std::string& key, Lane lane = Lane::kFirst);
   void promoteDueLocked(Clock::time_point now);
   std::optional<std::string> getUntil(std::optional<Clock::time_point> deadline);
 
@@ -57,7 +63,8 @@ class WorkQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::set<std::string> dirty_;
+  std::deque<std::string> background_;
+  std::map<std::string, Lane> dirty_;  // queued, or to queue again at done(), in that lane
   std::set<std::string> processing_;
   std::map<std::string, Clock::time_point> waiting_;  // key -> when it becomes ready
   std::map<std::string, int> failures_;

@@ -1,4 +1,5 @@
-// WorkQueue: deduplication, one worker per key, rate-limited requeue, forget/done, shutdown.
+// WorkQueue: deduplication, two lanes, one worker per key, rate-limited requeue, forget/done,
+// shutdown.
 #include "runtime/kube/work_queue.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +39,39 @@ TEST(WorkQueue, KeyAddedWhileProcessingIsQueuedAgainAtDone) {
   EXPECT_EQ(q.get(), "a");
   q.done("a");
   EXPECT_EQ(q.getFor(20ms), std::nullopt);
+}
+
+TEST(WorkQueue, BackgroundKeysWaitBehindFirstLaneKeys) {
+  WorkQueue q;
+  q.addBackground("s1");
+  q.addBackground("s2");
+  q.addBackground("c");
+  q.add("c");  // moved to the first lane, handed out once
+  q.add("d");
+  q.addBackground("d");  // stays in the first lane
+  EXPECT_EQ(q.len(), 4u);
+  EXPECT_EQ(q.get(), "c");
+  EXPECT_EQ(q.get(), "d");
+  EXPECT_EQ(q.get(), "s1");
+
+  // Added while processing: queued again at done(), in the lane it was last raised to.
+  q.addBackground("c");
+  q.addBackground("d");
+  q.add("d");
+  q.done("c");
+  q.done("d");
+  EXPECT_EQ(q.get(), "d");
+  EXPECT_EQ(q.get(), "s2");
+  EXPECT_EQ(q.get(), "c");
+  for (const char* k : {"d", "s1", "s2", "c"}) q.done(k);
+  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+
+  // A delay that falls due lands in the first lane.
+  q.addBackground("s");
+  q.addAfter("t", 10ms);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(q.get(), "t");
+  EXPECT_EQ(q.get(), "s");
 }
 
 TEST(WorkQueue, RateLimitedRequeueBacksOffExponentiallyUntilForget) {
