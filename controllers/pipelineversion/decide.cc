@@ -408,7 +408,7 @@ void onReplaying(Pass& p) {
                     lagText + " within the bound since " + formatTime(catchUp.withinSince));
         Seconds left = std::chrono::duration_cast<Seconds>(
             *catchUp.withinSince + Seconds{spec.catchUp.stableSeconds} - snap.sampledAt);
-        p.requeueAfter(std::max(left, kLagSampleInterval));  // the sample that can end it
+        p.requeueAfter(std::max(left, kStabilizingSampleInterval));  // the one that can end it
       } else {
         p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", lagText);
       }
@@ -439,7 +439,7 @@ void onReplaying(Pass& p) {
   }
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
-  p.requeueAfter(kLagSampleInterval);
+  p.requeueAfter(p.s.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval);
 }
 
 RunValidation validationRequest(const Pass& p) {
@@ -764,7 +764,9 @@ void onDeletion(Pass& p) {
 
 bool lagSampleDue(const Status& status, TimePoint now) {
   // A sample stamped in the future (a clock step back) counts as due, or none would come.
-  return !status.lag.sampledAt || now - *status.lag.sampledAt >= kLagSampleInterval ||
+  Seconds interval =
+      status.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval;
+  return !status.lag.sampledAt || now - *status.lag.sampledAt >= interval ||
          now < *status.lag.sampledAt;
 }
 

@@ -40,6 +40,9 @@ inline constexpr Seconds kPollInterval{10};
 // status write, a Deployment change) leaves the sample and the status as they are; without
 // that, every status write would trigger the next sample at once.
 inline constexpr Seconds kLagSampleInterval{2};
+// ... and this often once the lag is within the bound (catchUp.stableSeconds running): the
+// sample that ends the stable period comes at most this late.
+inline constexpr Seconds kStabilizingSampleInterval{1};
 // Short delay after a step whose effect the next pass should observe (e.g. the alias flip).
 inline constexpr Seconds kStepDelay{1};
 // Periodic re-check of phases that otherwise wait for an annotation or another version.
@@ -50,7 +53,8 @@ inline constexpr Seconds kRollbackMargin{300};
 
 Decision decide(const Observed& observed, TimePoint now);
 
-// Whether a Replaying pass at `now` takes a new lag sample (see kLagSampleInterval).
+// Whether a Replaying pass at `now` takes a new lag sample (see kLagSampleInterval and
+// kStabilizingSampleInterval).
 bool lagSampleDue(const Status& status, TimePoint now);
 
 std::ostream& operator<<(std::ostream& os, const Decision& d);

@@ -438,6 +438,10 @@ TEST(DecideReplaying, LagIsSampledOncePerInterval) {
   EXPECT_FALSE(lagSampleDue(s, at(0) + kLagSampleInterval - std::chrono::milliseconds(1)));
   EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval));
   EXPECT_TRUE(lagSampleDue(s, at(-1)));  // the clock stepped back: sample again
+  // Stabilizing (the lag within the bound since the last sample): every second.
+  s.replay.lagWithinSince = at(0);
+  EXPECT_FALSE(lagSampleDue(s, at(0) + kStabilizingSampleInterval - std::chrono::milliseconds(1)));
+  EXPECT_TRUE(lagSampleDue(s, at(0) + kStabilizingSampleInterval));
 }
 
 TEST(DecideReplaying, StalledSamplesNeverYieldANegativeOrHugeEta) {
@@ -505,7 +509,9 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
   EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Stabilizing");
-  EXPECT_EQ(d.requeueAfter, kLagSampleInterval);  // the next sample, before the period ends
+  // The next sample, before the period ends, and sooner than while replaying.
+  EXPECT_EQ(d.requeueAfter, kStabilizingSampleInterval);
+  EXPECT_LT(kStabilizingSampleInterval, kLagSampleInterval);
   EXPECT_TRUE(d.actions.empty()) << d;
 
   o.status = *d.status;
@@ -514,7 +520,7 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   ASSERT_TRUE(d.status.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
-  EXPECT_EQ(d.requeueAfter, kLagSampleInterval);
+  EXPECT_EQ(d.requeueAfter, kStabilizingSampleInterval);
 
   o.status = *d.status;
   o.kafka.lag = lagSample(0, 25008, at(30));
@@ -543,6 +549,7 @@ TEST(DecideReplaying, LeavingTheBoundRestartsTheStabilityClock) {
   EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Replaying");
+  EXPECT_EQ(d.requeueAfter, kLagSampleInterval);  // back to the replaying period
 }
 
 TEST(DecideReplaying, TimeoutFailsAndStopsTheWorker) {
