@@ -765,7 +765,7 @@ void onDeletion(Pass& p) {
 bool lagSampleDue(const Status& status, TimePoint now) {
   // A sample stamped in the future (a clock step back) counts as due, or none would come.
   Seconds interval = status.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval;
-  return !status.lag.sampledAt || now - *status.lag.sampledAt >= interval ||
+  return !status.lag.sampledAt || now - *status.lag.sampledAt >= interval - kLagSampleSlack ||
          now < *status.lag.sampledAt;
 }
 

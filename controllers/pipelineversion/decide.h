@@ -43,6 +43,10 @@ inline constexpr Seconds kLagSampleInterval{2};
 // ... and this often once the lag is within the bound (catchUp.stableSeconds running): the
 // sample that ends the stable period comes at most this late.
 inline constexpr Seconds kStabilizingSampleInterval{1};
+// A pass this much before the period is over still samples: the timer of a pass that began
+// before the last sample was taken fires a little early, and skipping it would put the next
+// sample a whole period later (up to twice the period between samples).
+inline constexpr std::chrono::milliseconds kLagSampleSlack{500};
 // Short delay after a step whose effect the next pass should observe (e.g. the alias flip).
 inline constexpr Seconds kStepDelay{1};
 // Periodic re-check of phases that otherwise wait for an annotation or another version.

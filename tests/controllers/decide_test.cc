@@ -435,13 +435,18 @@ TEST(DecideReplaying, LagIsSampledOncePerInterval) {
   s.lag.sampledAt = at(0);
   // The pass triggered by the watch event of the status write that stored this sample.
   EXPECT_FALSE(lagSampleDue(s, at(0) + std::chrono::milliseconds(30)));
-  EXPECT_FALSE(lagSampleDue(s, at(0) + kLagSampleInterval - std::chrono::milliseconds(1)));
+  EXPECT_FALSE(
+      lagSampleDue(s, at(0) + kLagSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
+  // The timer of a pass that began just before the sample: a little early, still sampling.
+  EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval - kLagSampleSlack));
   EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval));
   EXPECT_TRUE(lagSampleDue(s, at(-1)));  // the clock stepped back: sample again
   // Stabilizing (the lag within the bound since the last sample): every second.
   s.replay.lagWithinSince = at(0);
-  EXPECT_FALSE(lagSampleDue(s, at(0) + kStabilizingSampleInterval - std::chrono::milliseconds(1)));
-  EXPECT_TRUE(lagSampleDue(s, at(0) + kStabilizingSampleInterval));
+  EXPECT_FALSE(lagSampleDue(
+      s, at(0) + kStabilizingSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
+  EXPECT_TRUE(lagSampleDue(s, at(0) + kStabilizingSampleInterval - kLagSampleSlack));
+  EXPECT_FALSE(lagSampleDue(s, at(0) + std::chrono::milliseconds(30)));
 }
 
 TEST(DecideReplaying, StalledSamplesNeverYieldANegativeOrHugeEta) {
