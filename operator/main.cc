@@ -167,9 +167,8 @@ int run(const Flags& flags) {
   };
   VersionInformer informer(kube, informerOptions);
   // An object and every other version of its pipeline: a flip or a new version changes what
-  // the siblings decide.
-  // The siblings' passes go to the background lane: a cutover's next pass is not queued
-  // behind one pass of every earlier version of its pipeline.
+  // the siblings decide. Their passes go to the background lane, so a cutover's next pass is
+  // not queued behind one pass of every earlier version of its pipeline.
   auto enqueueWithSiblings = [&](const VersionPtr& obj) {
     queue.add(controllers::keyOf(*obj));
     for (const auto& other : informer.store().listNamespace(obj->ns)) {

@@ -369,6 +369,11 @@ void onProvisioning(Pass& p) {
   p.requeueAfter(kLagSampleInterval);
 }
 
+// Between two lag samples of a Replaying version.
+Seconds lagSampleInterval(const Status& status) {
+  return status.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval;
+}
+
 void onReplaying(Pass& p) {
   if (candidateGates(p, true)) return;
   const Spec& spec = p.spec();
@@ -439,7 +444,7 @@ void onReplaying(Pass& p) {
   }
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
-  p.requeueAfter(p.s.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval);
+  p.requeueAfter(lagSampleInterval(p.s));
 }
 
 RunValidation validationRequest(const Pass& p) {
@@ -764,8 +769,8 @@ void onDeletion(Pass& p) {
 
 bool lagSampleDue(const Status& status, TimePoint now) {
   // A sample stamped in the future (a clock step back) counts as due, or none would come.
-  Seconds interval = status.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval;
-  return !status.lag.sampledAt || now - *status.lag.sampledAt >= interval - kLagSampleSlack ||
+  return !status.lag.sampledAt ||
+         now - *status.lag.sampledAt >= lagSampleInterval(status) - kLagSampleSlack ||
          now < *status.lag.sampledAt;
 }
 
