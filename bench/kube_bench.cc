@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/informer.h"
 
 using namespace kappa;
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   if (!cfg) return die(cfg.error().message);
   ClientOptions opts;
   opts.qps = 0;  // measure the server and the client, not the client-side limiter
-  auto created = CppRestKubeApi::create(*cfg, opts);
+  auto created = HttpKubeApi::create(*cfg, opts);
   if (!created) return die(created.error().message);
   auto& api = **created;
 

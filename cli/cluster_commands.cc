@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/kube_config.h"
 
 namespace kappa::cli {
@@ -36,7 +36,7 @@ Result<Client> connect(const ClusterOptions& o) {
   kube::ClientOptions opts;
   opts.requestTimeout = std::chrono::seconds(15);
   opts.userAgent = "kubectl-kappa";
-  auto api = kube::CppRestKubeApi::create(*cfg, opts);
+  auto api = kube::HttpKubeApi::create(*cfg, opts);
   if (!api) return api.error();
   return Client{std::move(*api), o.ns.empty() ? cfg->ns : o.ns};
 }

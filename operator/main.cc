@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <cpprest/http_listener.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -22,8 +21,9 @@
 #include "controllers/pipelineversion/kafka_connector.h"
 #include "controllers/pipelineversion/reconciler.h"
 #include "operator/pipeline_metrics.h"
-#include "runtime/kube/cpprest_kube_api.h"
+#include "operator/probe_server.h"
 #include "runtime/kube/event_recorder.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/informer.h"
 #include "runtime/kube/kube_config.h"
 #include "runtime/kube/kube_workload_runner.h"
@@ -59,43 +59,6 @@ struct Flags {
   std::string logLevel = "info";
 };
 
-// /healthz answers 200 while the process runs; /readyz 200 once the informer has synced.
-class ProbeServer {
- public:
-  static std::unique_ptr<ProbeServer> start(const std::string& address,
-                                            std::function<bool()> ready) {
-    auto s = std::unique_ptr<ProbeServer>(new ProbeServer());
-    std::string host = address.substr(0, address.rfind(':'));
-    if (host.empty() || host == "0.0.0.0") host = "0.0.0.0";
-    std::string uri = "http://" + host + ":" + address.substr(address.rfind(':') + 1);
-    s->listener_ = std::make_unique<web::http::experimental::listener::http_listener>(uri);
-    s->listener_->support(web::http::methods::GET, [ready](web::http::http_request req) {
-      std::string path = req.relative_uri().path();
-      if (path == "/healthz") {
-        req.reply(web::http::status_codes::OK, "ok");
-      } else if (path == "/readyz") {
-        bool ok = ready();
-        req.reply(ok ? web::http::status_codes::OK : web::http::status_codes::ServiceUnavailable,
-                  ok ? "ok" : "informer not synced");
-      } else {
-        req.reply(web::http::status_codes::NotFound, "not found");
-      }
-    });
-    s->listener_->open().wait();
-    return s;
-  }
-  ~ProbeServer() {
-    try {
-      listener_->close().wait();
-    } catch (...) {
-    }
-  }
-
- private:
-  ProbeServer() = default;
-  std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
-};
-
 std::string defaultIdentity() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -118,7 +81,7 @@ int run(const Flags& flags) {
   std::string leaseNamespace = flags.leaseNamespace.empty()
                                    ? (flags.ns.empty() ? config->ns : flags.ns)
                                    : flags.leaseNamespace;
-  auto api = kube::CppRestKubeApi::create(*config, clientOptions);
+  auto api = kube::HttpKubeApi::create(*config, clientOptions);
   if (!api.ok()) {
     spdlog::error("msg=\"kubernetes client\" error=\"{}\"", api.error().message);
     return 2;
@@ -195,12 +158,10 @@ int run(const Flags& flags) {
                                 },
                                 [&](const VersionPtr& o) { enqueueWithSiblings(o); }});
 
-  std::unique_ptr<ProbeServer> probes;
-  try {
-    probes = ProbeServer::start(flags.healthProbeAddress, [&] { return informer.hasSynced(); });
-  } catch (const std::exception& e) {
-    spdlog::error("msg=\"health probe server\" address={} error=\"{}\"", flags.healthProbeAddress,
-                  e.what());
+  auto probes =
+      op::ProbeServer::start(flags.healthProbeAddress, [&] { return informer.hasSynced(); });
+  if (!probes) {
+    spdlog::error("msg=\"health probe server\" error=\"{}\"", probes.error().message);
     return 2;
   }
 
@@ -351,9 +312,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(f.logLevel));
   // An operator mostly waits: two malloc arenas instead of one per core per thread keep its
-  // footprint small. (cpprestsdk's pool of 40 threads stays: a pool sized with
-  // crossplat::threadpool::initialize_with_threads is never torn down, and its connections'
-  // TLS state outlives exit.)
+  // footprint small.
   mallopt(M_ARENA_MAX, 2);
   return run(f);
 }

@@ -12,7 +12,7 @@ packages=(
   clang clang-format libclang-rt-14-dev
   libgtest-dev libgmock-dev
   librdkafka-dev libssl-dev
-  libcpprest-dev libboost-dev
+  libboost-dev
   nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev libgoogle-perftools-dev
 )

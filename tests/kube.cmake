@@ -1,19 +1,9 @@
 # Tests of runtime/kube. Included by tests/CMakeLists.txt.
-find_package(cpprestsdk REQUIRED)
-find_package(OpenSSL REQUIRED)
-
 add_library(kappa_kube_test_support STATIC
   support/kube_fake_api.cc
   support/kube_test_util.cc)
 target_link_libraries(kappa_kube_test_support
-  PUBLIC kappa_kube GTest::gtest
-  PRIVATE cpprestsdk::cpprest OpenSSL::SSL OpenSSL::Crypto)
-if(KAPPA_SANITIZE)
-  target_compile_options(kappa_kube_test_support PRIVATE -fno-sanitize=vptr)  # see runtime/kube
-endif()
-# Compiled into every test binary that links the support library.
-target_sources(kappa_kube_test_support INTERFACE
-  ${CMAKE_CURRENT_LIST_DIR}/support/kube_lsan_suppressions.cc)
+  PUBLIC kappa_kube GTest::gtest)
 
 kappa_unit_test(kube_config_test runtime/kube/kube_config_test.cc LIBS kappa_kube)
 kappa_unit_test(kube_error_test runtime/kube/kube_error_test.cc LIBS kappa_kube)
@@ -49,7 +39,7 @@ function(kappa_kube_test name)
     ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV}")
 endfunction()
 
-kappa_unit_test(kube_cpprest_api_test runtime/kube/cpprest_kube_api_test.cc
+kappa_unit_test(kube_http_api_test runtime/kube/http_kube_api_test.cc
   LIBS kappa_kube kappa_kube_test_support)
 
 kappa_kube_test(kube_api_it runtime/kube/kube_api_it.cc LIBS kappa_kube)

@@ -2,7 +2,7 @@
 // resource (group/version/resource, optional namespace and subresource). Objects are
 // nlohmann::json; every call is bounded in time and returns errors as values (404 kNotFound,
 // 409 kAlreadyExists or kConflict, 403 kForbidden, 422 kInvalidArgument, 410 kGone, ...).
-// The production adapter is CppRestKubeApi; unit tests use fakes (tests/support/kube_fake_api.h).
+// The production adapter is HttpKubeApi; unit tests use fakes (tests/support/kube_fake_api.h).
 #pragma once
 
 #include <chrono>
@@ -85,7 +85,7 @@ struct ListOptions {
   // Watch only.
   bool allowWatchBookmarks = true;
   // Watch only: the server ends the stream after this long (0: the client's default,
-  // ClientOptions::watchTimeout for CppRestKubeApi).
+  // ClientOptions::watchTimeout for HttpKubeApi).
   std::chrono::seconds timeout{0};
 };
 

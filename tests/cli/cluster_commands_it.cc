@@ -82,7 +82,7 @@ class ClusterCommandsIT : public ::testing::Test {
 
   std::map<std::string, std::string> env_;
   std::string kubeconfig_;
-  std::unique_ptr<kube::CppRestKubeApi> api_;
+  std::unique_ptr<kube::HttpKubeApi> api_;
   std::unique_ptr<testing::TestNamespace> ns_;
 };
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 
 namespace kappa::testing {
 
@@ -18,8 +18,8 @@ namespace kappa::testing {
 std::map<std::string, std::string> apiserverEnv();
 
 // A client from the fixture's admin (or restricted-user) kubeconfig.
-std::unique_ptr<kube::CppRestKubeApi> makeKubeClient(bool restricted = false,
-                                                     kube::ClientOptions options = {});
+std::unique_ptr<kube::HttpKubeApi> makeKubeClient(bool restricted = false,
+                                                  kube::ClientOptions options = {});
 
 // "<stem>-<unique>": a DNS label no other test uses.
 std::string uniqueKubeName(const std::string& stem);

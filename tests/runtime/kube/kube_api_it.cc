@@ -1,4 +1,4 @@
-// CppRestKubeApi against the real kube-apiserver of the `apiserver` fixture: CRUD, patches,
+// HttpKubeApi against the real kube-apiserver of the `apiserver` fixture: CRUD, patches,
 // server-side apply, optimistic concurrency, error mapping, pagination, custom resources
 // with a status subresource and schema validation, RBAC.
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 #include <future>
 #include <vector>
 
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/kube_error.h"
 #include "tests/support/kube_test_util.h"
 
@@ -182,7 +182,7 @@ TEST(KubeApiIt, TrustsTheKubeconfigCertificateAuthorityOnly) {
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   ASSERT_FALSE(cfg->caPem.empty());
   // Several connections at once (each one its own TLS context), all on the kubeconfig CA.
-  auto good = CppRestKubeApi::create(*cfg);
+  auto good = HttpKubeApi::create(*cfg);
   ASSERT_TRUE(good.ok()) << good.error();
   std::vector<std::future<Result<Json>>> gets;
   for (int i = 0; i < 4; ++i) {
@@ -198,7 +198,7 @@ TEST(KubeApiIt, TrustsTheKubeconfigCertificateAuthorityOnly) {
   // authority: the handshake fails, whatever the system roots say.
   KubeConfig wrong = *cfg;
   wrong.caPem = cfg->clientCertPem;
-  auto bad = CppRestKubeApi::create(wrong);
+  auto bad = HttpKubeApi::create(wrong);
   ASSERT_TRUE(bad.ok()) << bad.error();
   auto r = (*bad)->get(CollectionRef{resources::namespaces(), ""}.object("default"));
   ASSERT_FALSE(r.ok());

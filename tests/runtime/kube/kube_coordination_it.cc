@@ -5,8 +5,8 @@
 #include <atomic>
 #include <thread>
 
-#include "runtime/kube/cpprest_kube_api.h"
 #include "runtime/kube/event_recorder.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/leader_election.h"
 #include "tests/support/kube_test_util.h"
 
@@ -19,7 +19,7 @@ using testing::makeKubeClient;
 using testing::TestNamespace;
 
 struct Candidate {
-  std::unique_ptr<CppRestKubeApi> api;
+  std::unique_ptr<HttpKubeApi> api;
   std::unique_ptr<LeaderElector> elector;
   std::atomic<bool> working{false};
   std::atomic<int> stops{0};

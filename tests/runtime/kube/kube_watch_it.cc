@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/informer.h"
 #include "tests/support/kube_test_util.h"
 

@@ -1,6 +1,6 @@
-// The cpprestsdk adapter's transport behaviour, on loopback sockets with no apiserver:
+// The HTTP adapter's transport behaviour, on loopback sockets with no apiserver:
 // connection failures, bounded timeouts, the client-side rate limit, bad TLS material.
-#include "runtime/kube/cpprest_kube_api.h"
+#include "runtime/kube/http_kube_api.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -41,18 +41,18 @@ class SilentServer {
   int port_ = 0;
 };
 
-std::unique_ptr<CppRestKubeApi> client(int port, ClientOptions options) {
+std::unique_ptr<HttpKubeApi> client(int port, ClientOptions options) {
   KubeConfig cfg;
   cfg.server = "https://127.0.0.1:" + std::to_string(port);
   cfg.token = "t";
-  auto c = CppRestKubeApi::create(cfg, options);
+  auto c = HttpKubeApi::create(cfg, options);
   EXPECT_TRUE(c.ok()) << c.error();
   return c ? std::move(*c) : nullptr;
 }
 
 const ObjectRef kCm{resources::configMaps(), "ns", "x", {}};
 
-TEST(CppRestKubeApi, ConnectionRefusedIsUnavailable) {
+TEST(HttpKubeApi, ConnectionRefusedIsUnavailable) {
   int port;
   {
     SilentServer s;
@@ -65,7 +65,7 @@ TEST(CppRestKubeApi, ConnectionRefusedIsUnavailable) {
   EXPECT_TRUE(r.error().retriable());
 }
 
-TEST(CppRestKubeApi, SilentServerTimesOutWithinTheBound) {
+TEST(HttpKubeApi, SilentServerTimesOutWithinTheBound) {
   SilentServer s;
   ClientOptions o;
   o.requestTimeout = 300ms;
@@ -86,7 +86,7 @@ TEST(CppRestKubeApi, SilentServerTimesOutWithinTheBound) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
-TEST(CppRestKubeApi, RequestsAreRateLimitedClientSide) {
+TEST(HttpKubeApi, RequestsAreRateLimitedClientSide) {
   int port;
   {
     SilentServer s;
@@ -102,31 +102,31 @@ TEST(CppRestKubeApi, RequestsAreRateLimitedClientSide) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 280ms);
 }
 
-TEST(CppRestKubeApi, RejectsBadTlsMaterialUpFront) {
+TEST(HttpKubeApi, RejectsBadTlsMaterialUpFront) {
   KubeConfig cfg;
   cfg.server = "https://127.0.0.1:1";
   cfg.clientCertPem = "-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----\n";
   cfg.clientKeyPem = "junk";
-  auto c = CppRestKubeApi::create(cfg);
+  auto c = HttpKubeApi::create(cfg);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
 
   KubeConfig none;
-  EXPECT_FALSE(CppRestKubeApi::create(none).ok());
+  EXPECT_FALSE(HttpKubeApi::create(none).ok());
 }
 
-TEST(CppRestKubeApi, RejectsACertificateAuthorityWithoutCertificates) {
+TEST(HttpKubeApi, RejectsACertificateAuthorityWithoutCertificates) {
   KubeConfig cfg;
   cfg.server = "https://127.0.0.1:1";
   cfg.caPem = "this is not PEM";
-  auto c = CppRestKubeApi::create(cfg);
+  auto c = HttpKubeApi::create(cfg);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(c.error().message.find("certificate authority"), std::string::npos)
       << c.error().message;
 }
 
-TEST(CppRestKubeApi, ServerSideApplyNeedsAFieldManager) {
+TEST(HttpKubeApi, ServerSideApplyNeedsAFieldManager) {
   auto api = client(1, {});
   auto r = api->patch(kCm, PatchType::kApply, Json::object());
   ASSERT_FALSE(r.ok());

@@ -1,12 +1,13 @@
-// CppRestKubeApi: the cpprestsdk adapter of the KubeApi port.
+// HttpKubeApi: the KubeApi port over HTTP/1.1 (Boost.Beast on Asio, OpenSSL for TLS).
 //
 // TLS client certificates, the CA and bearer tokens come from a KubeConfig; a token file is
 // re-read when it changes and once more after a 401. Every request first takes a token from
-// a client-side token bucket (qps/burst), then runs under a bounded timeout (cpprestsdk's
-// timer, which restarts whenever data arrives). cpprestsdk's asio transport sets
-// TCP_NODELAY on each connection it opens (asio_connection::enable_no_delay), so there is no
-// option to set here. Each watch gets its own http_client (its own connection) so cancelling
-// it closes exactly that socket; the body is read line by line as chunks arrive.
+// a client-side token bucket (qps/burst), then runs under a bounded timeout. A request runs
+// on the calling thread, over a kept-alive connection from a small pool (TCP_NODELAY set);
+// a pooled connection the server closed while it was idle is replaced and the request sent
+// again once, when nothing of a response had arrived. Each watch gets a connection of its
+// own, so cancelling it shuts down exactly that socket; the body is read line by line as
+// chunks arrive.
 #pragma once
 
 #include <chrono>
@@ -23,8 +24,8 @@ namespace kappa::kube {
 struct ClientOptions {
   double qps = 50;
   int burst = 100;
-  // Bound on a whole request (connect, TLS, send, response), and on the silence between two
-  // chunks of a response.
+  // Bound on each step of a request (connect, TLS handshake, send, response headers) and on
+  // the silence between two reads of a response body.
   std::chrono::milliseconds requestTimeout{30000};
   // A watch asks the server to end it after this long (ListOptions::timeout overrides), and
   // gives up on a silent connection after that plus watchGrace.
@@ -33,12 +34,11 @@ struct ClientOptions {
   std::string userAgent = "kappa-operator";
 };
 
-class CppRestKubeApi final : public KubeApi {
+class HttpKubeApi final : public KubeApi {
  public:
   // Fails with kInvalidArgument when the TLS material does not load.
-  static Result<std::unique_ptr<CppRestKubeApi>> create(KubeConfig config,
-                                                        ClientOptions options = {});
-  ~CppRestKubeApi() override;
+  static Result<std::unique_ptr<HttpKubeApi>> create(KubeConfig config, ClientOptions options = {});
+  ~HttpKubeApi() override;
 
   Result<Json> get(const ObjectRef& ref) override;
   Result<ObjectList> list(const CollectionRef& ref, const ListOptions& options) override;
@@ -62,7 +62,7 @@ class CppRestKubeApi final : public KubeApi {
 
  private:
   struct Impl;
-  CppRestKubeApi(KubeConfig config, ClientOptions options, std::unique_ptr<Impl> impl);
+  HttpKubeApi(KubeConfig config, ClientOptions options, std::unique_ptr<Impl> impl);
 
   KubeConfig config_;
   ClientOptions options_;
