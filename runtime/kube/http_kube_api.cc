@@ -199,7 +199,7 @@ bool validTarget(std::string_view path) {
 // step's timeout closes the socket (beast::tcp_stream).
 class Connection {
  public:
-  Connection(const Server& server, ssl::context* tls) : server_(server) {
+  explicit Connection(ssl::context* tls) {
     if (tls) {
       tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, *tls);
     } else {
@@ -221,10 +221,10 @@ class Connection {
     });
   }
 
-  beast::error_code open(std::chrono::milliseconds timeout) {
+  beast::error_code open(const Server& server, std::chrono::milliseconds timeout) {
     beast::error_code ec;
     tcp::resolver resolver(ioc_);
-    auto endpoints = resolver.resolve(server_.host, server_.port, ec);
+    auto endpoints = resolver.resolve(server.host, server.port, ec);
     if (ec) return ec;
     ec = run(timeout, [&](auto& done) { lowest().async_connect(endpoints, done); });
     if (ec) return ec;
@@ -233,11 +233,11 @@ class Connection {
     if (!tls_) return {};
     SSL* ssl = tls_->native_handle();
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    if (server_.hostIsAddress) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, server_.host.c_str());
+    if (server.hostIsAddress) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, server.host.c_str());
     } else {
-      SSL_set_tlsext_host_name(ssl, server_.host.c_str());
-      X509_VERIFY_PARAM_set1_host(param, server_.host.c_str(), server_.host.size());
+      SSL_set_tlsext_host_name(ssl, server.host.c_str());
+      X509_VERIFY_PARAM_set1_host(param, server.host.c_str(), server.host.size());
     }
     return run(timeout, [&](auto& done) { tls_->async_handshake(ssl::stream_base::client, done); });
   }
@@ -264,7 +264,6 @@ class Connection {
     return result;
   }
 
-  const Server& server_;
   asio::io_context ioc_{1};
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
   std::unique_ptr<beast::tcp_stream> tcp_;
@@ -349,8 +348,8 @@ struct HttpKubeApi::Impl {
 
   Result<std::unique_ptr<Connection>> connect(const std::string& what,
                                               std::chrono::milliseconds timeout) {
-    auto c = std::make_unique<Connection>(server, tls.get());
-    if (auto ec = c->open(timeout)) return transportError(ec, what);
+    auto c = std::make_unique<Connection>(tls.get());
+    if (auto ec = c->open(server, timeout)) return transportError(ec, what);
     return c;
   }
 
