@@ -7,6 +7,7 @@ kappa_unit_test(reconciler_test controllers/reconciler_test.cc
   LIBS kappa_reconciler kappa_kube_test_support)
 kappa_unit_test(kube_workload_runner_test operator/kube_workload_runner_test.cc
   LIBS kappa_kube_workloads kappa_kube_test_support)
+kappa_unit_test(probe_server_test operator/probe_server_test.cc LIBS kappa_probe_server)
 kappa_unit_test(pipeline_metrics_test operator/pipeline_metrics_test.cc LIBS kappa_pipeline_metrics
   kappa_reconciler)
 

@@ -1,5 +1,6 @@
 // The HTTP adapter's transport behaviour, on loopback sockets with no apiserver:
-// connection failures, bounded timeouts, the client-side rate limit, bad TLS material.
+// connection failures, bounded timeouts, the client-side rate limit, bad TLS material, the
+// server URL, kept-alive connections the server closed.
 #include "runtime/kube/http_kube_api.h"
 
 #include <arpa/inet.h>
@@ -7,6 +8,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 namespace kappa::kube {
 namespace {
@@ -35,6 +39,7 @@ class SilentServer {
     fd_ = -1;
   }
   int port() const { return port_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -131,6 +136,78 @@ TEST(HttpKubeApi, ServerSideApplyNeedsAFieldManager) {
   auto r = api->patch(kCm, PatchType::kApply, Json::object());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(HttpKubeApi, RejectsAServerUrlItCannotUse) {
+  for (const char* url :
+       {"ftp://127.0.0.1:1", "127.0.0.1:6443", "https://", "https://h:port", "https://[::1"}) {
+    KubeConfig cfg;
+    cfg.server = url;
+    auto c = HttpKubeApi::create(cfg);
+    ASSERT_FALSE(c.ok()) << url;
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument) << url;
+    EXPECT_NE(c.error().message.find(url), std::string::npos) << c.error().message;
+  }
+}
+
+// Plain HTTP on loopback: answers each connection's first request with `{"conn":N}` (N
+// counts connections from 1), kept alive, then closes the connection as a server whose
+// idle timeout ran out would.
+class OneRequestPerConnectionServer {
+ public:
+  OneRequestPerConnectionServer() : listener_() {
+    thread_ = std::thread([this] {
+      for (int n = 1;; ++n) {
+        int fd = ::accept(listener_.fd(), nullptr, nullptr);
+        if (fd < 0) return;
+        std::string request;
+        char buf[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+          ssize_t got = ::read(fd, buf, sizeof buf);
+          if (got <= 0) break;
+          request.append(buf, static_cast<size_t>(got));
+        }
+        std::string body = "{\"conn\":" + std::to_string(n) + "}";
+        std::string response =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+        connections_.store(n);
+        EXPECT_EQ(::write(fd, response.data(), response.size()),
+                  static_cast<ssize_t>(response.size()));
+        ::close(fd);
+      }
+    });
+  }
+  ~OneRequestPerConnectionServer() {
+    ::shutdown(listener_.fd(), SHUT_RDWR);
+    listener_.close();
+    thread_.join();
+  }
+  int port() const { return listener_.port(); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  SilentServer listener_;
+  std::thread thread_;
+  std::atomic<int> connections_{0};
+};
+
+TEST(HttpKubeApi, ReplacesAKeptAliveConnectionTheServerClosed) {
+  OneRequestPerConnectionServer server;
+  KubeConfig cfg;
+  cfg.server = "http://127.0.0.1:" + std::to_string(server.port());
+  auto api = HttpKubeApi::create(cfg);
+  ASSERT_TRUE(api.ok()) << api.error();
+  auto first = (*api)->get(kCm);
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_EQ((*first)["conn"], 1);
+  // The pooled connection is closed by now; nothing of a response comes back on it, so the
+  // request goes out again on a new connection.
+  auto second = (*api)->get(kCm);
+  ASSERT_TRUE(second.ok()) << second.error();
+  EXPECT_EQ((*second)["conn"], 2);
+  EXPECT_EQ(server.connections(), 2);
 }
 
 TEST(UrlEncode, EncodesSelectors) {
