@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <cerrno>
 #include <limits>
 #include <mutex>
 #include <vector>
@@ -194,6 +195,11 @@ bool validTarget(std::string_view path) {
   return true;
 }
 
+bool idempotent(http::verb v) {
+  return v == http::verb::get || v == http::verb::head || v == http::verb::put ||
+         v == http::verb::delete_ || v == http::verb::options;
+}
+
 // One connection to the apiserver with an io_context of its own: a request runs its
 // asynchronous steps on the calling thread (run() returns when the step completes), and a
 // step's timeout closes the socket (beast::tcp_stream).
@@ -240,6 +246,14 @@ class Connection {
       X509_VERIFY_PARAM_set1_host(param, server.host.c_str(), server.host.size());
     }
     return run(timeout, [&](auto& done) { tls_->async_handshake(ssl::stream_base::client, done); });
+  }
+
+  // An idle kept-alive connection is fit to reuse when the server has neither closed it nor
+  // sent anything on it since the last response.
+  bool stillOpen() const {
+    char byte;
+    ssize_t n = ::recv(fd_.load(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   // Stops a step blocked in another thread: the read or write ends with an error at once.
@@ -332,16 +346,19 @@ struct HttpKubeApi::Impl {
     return req;
   }
 
-  // A kept-alive connection, or a new one.
+  // A kept-alive connection the server has not closed, or a new one.
   Result<std::unique_ptr<Connection>> connection(const std::string& what) {
-    {
-      std::lock_guard lock(poolMutex);
-      if (!idle.empty()) {
-        auto c = std::move(idle.back());
+    while (true) {
+      std::unique_ptr<Connection> c;
+      {
+        std::lock_guard lock(poolMutex);
+        if (idle.empty()) break;
+        c = std::move(idle.back());
         idle.pop_back();
-        c->reused = true;
-        return c;
       }
+      if (!c->stillOpen()) continue;
+      c->reused = true;
+      return c;
     }
     return connect(what, options.requestTimeout);
   }
@@ -379,9 +396,11 @@ struct HttpKubeApi::Impl {
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       auto ec = c.step(timeout, [&](auto& s, auto& done) { http::async_write(s, *req, done); });
       if (!ec) ec = readHeader(c, parser, timeout);
-      // The server closed a kept-alive connection while it sat in the pool: nothing of a
-      // response came back, so the request is sent again, once, on a new connection.
-      if (ec && c.reused && !parser.got_some() && ec != beast::error::timeout && !retriedStale) {
+      // The server closed a kept-alive connection just as it was taken from the pool: nothing
+      // of a response came back, so an idempotent request is sent again, once, on a new
+      // connection. (A POST or PATCH may have been applied; its error goes to the caller.)
+      if (ec && c.reused && !parser.got_some() && ec != beast::error::timeout && !retriedStale &&
+          idempotent(req->method())) {
         retriedStale = true;
         continue;
       }

@@ -4,8 +4,9 @@
 // re-read when it changes and once more after a 401. Every request first takes a token from
 // a client-side token bucket (qps/burst), then runs under a bounded timeout. A request runs
 // on the calling thread, over a kept-alive connection from a small pool (TCP_NODELAY set);
-// a pooled connection the server closed while it was idle is replaced and the request sent
-// again once, when nothing of a response had arrived. Each watch gets a connection of its
+// a pooled connection the server has closed is dropped before use, and an idempotent
+// request (GET, PUT, DELETE) that finds its pooled connection closed with nothing of a
+// response back is sent again once, on a new connection. Each watch gets a connection of its
 // own, so cancelling it shuts down exactly that socket; the body is read line by line as
 // chunks arrive.
 #pragma once

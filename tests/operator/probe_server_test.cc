@@ -70,8 +70,7 @@ TEST(ProbeServer, ReportsAnAddressItCannotListenOn) {
 
   auto noPort = ProbeServer::start("localhost", [] { return true; });
   ASSERT_FALSE(noPort.ok());
-  EXPECT_NE(noPort.error().message.find("host:port"), std::string::npos)
-      << noPort.error().message;
+  EXPECT_NE(noPort.error().message.find("host:port"), std::string::npos) << noPort.error().message;
 }
 
 }  // namespace

@@ -150,63 +150,111 @@ TEST(HttpKubeApi, RejectsAServerUrlItCannotUse) {
   }
 }
 
-// Plain HTTP on loopback: answers each connection's first request with `{"conn":N}` (N
-// counts connections from 1), kept alive, then closes the connection as a server whose
-// idle timeout ran out would.
-class OneRequestPerConnectionServer {
+// Reads one request's headers from fd; false when the connection ended first.
+bool readRequest(int fd) {
+  std::string request;
+  char buf[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got <= 0) return false;
+    request.append(buf, static_cast<size_t>(got));
+  }
+  return true;
+}
+
+// Plain HTTP on loopback. On each connection it answers the first request with `{"conn":N}`
+// (N counts connections from 1), kept alive; then it closes the connection at once, as a
+// server whose idle timeout ran out would (kClose), or reads the next request and closes
+// without answering it, as one that gave up just as that request came in (kDropNext).
+class OneAnswerPerConnectionServer {
  public:
-  OneRequestPerConnectionServer() : listener_() {
-    thread_ = std::thread([this] {
+  enum class Then { kClose, kDropNext };
+  explicit OneAnswerPerConnectionServer(Then then) {
+    thread_ = std::thread([this, then] {
       for (int n = 1;; ++n) {
         int fd = ::accept(listener_.fd(), nullptr, nullptr);
         if (fd < 0) return;
-        std::string request;
-        char buf[4096];
-        while (request.find("\r\n\r\n") == std::string::npos) {
-          ssize_t got = ::read(fd, buf, sizeof buf);
-          if (got <= 0) break;
-          request.append(buf, static_cast<size_t>(got));
+        if (readRequest(fd)) {
+          std::string body = "{\"conn\":" + std::to_string(n) + "}";
+          std::string response =
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              "Content-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body;
+          connections_.store(n);
+          EXPECT_EQ(::write(fd, response.data(), response.size()),
+                    static_cast<ssize_t>(response.size()));
+          if (then == Then::kDropNext && readRequest(fd)) dropped_.fetch_add(1);
         }
-        std::string body = "{\"conn\":" + std::to_string(n) + "}";
-        std::string response =
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            "Content-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body;
-        connections_.store(n);
-        EXPECT_EQ(::write(fd, response.data(), response.size()),
-                  static_cast<ssize_t>(response.size()));
         ::close(fd);
+        closed_.store(n);
       }
     });
   }
-  ~OneRequestPerConnectionServer() {
+  ~OneAnswerPerConnectionServer() {
     ::shutdown(listener_.fd(), SHUT_RDWR);
     listener_.close();
     thread_.join();
   }
   int port() const { return listener_.port(); }
   int connections() const { return connections_.load(); }
+  int dropped() const { return dropped_.load(); }
+  // Waits until the server has closed its n-th connection.
+  bool awaitClosed(int n) const {
+    for (int i = 0; i < 500 && closed_.load() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return closed_.load() >= n;
+  }
 
  private:
   SilentServer listener_;
   std::thread thread_;
   std::atomic<int> connections_{0};
+  std::atomic<int> dropped_{0};
+  std::atomic<int> closed_{0};
 };
 
-TEST(HttpKubeApi, ReplacesAKeptAliveConnectionTheServerClosed) {
-  OneRequestPerConnectionServer server;
+std::unique_ptr<HttpKubeApi> plainClient(int port) {
   KubeConfig cfg;
-  cfg.server = "http://127.0.0.1:" + std::to_string(server.port());
-  auto api = HttpKubeApi::create(cfg);
-  ASSERT_TRUE(api.ok()) << api.error();
-  auto first = (*api)->get(kCm);
+  cfg.server = "http://127.0.0.1:" + std::to_string(port);
+  auto c = HttpKubeApi::create(cfg);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return c ? std::move(*c) : nullptr;
+}
+
+TEST(HttpKubeApi, ReplacesAKeptAliveConnectionTheServerClosed) {
+  OneAnswerPerConnectionServer server(OneAnswerPerConnectionServer::Then::kClose);
+  auto api = plainClient(server.port());
+  auto first = api->get(kCm);
   ASSERT_TRUE(first.ok()) << first.error();
   EXPECT_EQ((*first)["conn"], 1);
-  // The pooled connection is closed by now; nothing of a response comes back on it, so the
-  // request goes out again on a new connection.
-  auto second = (*api)->get(kCm);
+  ASSERT_TRUE(server.awaitClosed(1));
+  // The pooled connection is closed: it is dropped and a new one opened.
+  auto second = api->create({resources::configMaps(), "ns"}, Json::object());
   ASSERT_TRUE(second.ok()) << second.error();
   EXPECT_EQ((*second)["conn"], 2);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpKubeApi, SendsOnlyAnIdempotentRequestAgainWhenItsConnectionDropsIt) {
+  OneAnswerPerConnectionServer server(OneAnswerPerConnectionServer::Then::kDropNext);
+  auto api = plainClient(server.port());
+  auto first = api->get(kCm);
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_EQ((*first)["conn"], 1);
+  // The GET goes out on the kept-alive connection, which closes with nothing back: sent
+  // again on a new connection.
+  auto again = api->get(kCm);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ((*again)["conn"], 2);
+  EXPECT_EQ(server.dropped(), 1);
+  // A POST may have been applied before the connection dropped: its error goes back to the
+  // caller, and no new connection is opened for it.
+  auto post = api->create({resources::configMaps(), "ns"}, Json::object());
+  ASSERT_FALSE(post.ok());
+  EXPECT_EQ(post.error().code, ErrorCode::kUnavailable) << post.error();
+  EXPECT_TRUE(post.error().retriable());
+  EXPECT_EQ(server.dropped(), 2);
   EXPECT_EQ(server.connections(), 2);
 }
 
