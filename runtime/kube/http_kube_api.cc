@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -235,7 +236,6 @@ class Connection {
     ec = run(timeout, [&](auto& done) { lowest().async_connect(endpoints, done); });
     if (ec) return ec;
     lowest().socket().set_option(tcp::no_delay(true), ec);
-    fd_.store(lowest().socket().native_handle());
     if (!tls_) return {};
     SSL* ssl = tls_->native_handle();
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -250,16 +250,21 @@ class Connection {
 
   // An idle kept-alive connection is fit to reuse when the server has neither closed it nor
   // sent anything on it since the last response.
-  bool stillOpen() const {
+  bool stillOpen() {
     char byte;
-    ssize_t n = ::recv(fd_.load(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
-  // Stops a step blocked in another thread: the read or write ends with an error at once.
+  // Called from another thread: shuts the socket down on the connection's own thread, in
+  // the step running there now or at the start of the next one, which then ends at once.
+  // (Never on a bare descriptor number: a step's timeout closes the socket, and the number
+  // may already belong to another connection.)
   void shutdownSocket() {
-    int fd = fd_.load();
-    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    asio::post(ioc_, [this] {
+      beast::error_code ignored;
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
   }
 
   beast::flat_buffer& buffer() { return buffer_; }
@@ -282,7 +287,6 @@ class Connection {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
   std::unique_ptr<beast::tcp_stream> tcp_;
   beast::flat_buffer buffer_;
-  std::atomic<int> fd_{-1};
 };
 
 using Request = http::request<http::string_body>;

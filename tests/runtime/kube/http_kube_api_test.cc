@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 namespace kappa::kube {
@@ -256,6 +257,75 @@ TEST(HttpKubeApi, SendsOnlyAnIdempotentRequestAgainWhenItsConnectionDropsIt) {
   EXPECT_TRUE(post.error().retriable());
   EXPECT_EQ(server.dropped(), 2);
   EXPECT_EQ(server.connections(), 2);
+}
+
+// Plain HTTP on loopback: answers one watch request with a chunked 200 whose first two
+// chunks split an event line in the middle and carry the start of a second one, then stays
+// silent until the client goes away.
+class SilentWatchServer {
+ public:
+  SilentWatchServer() {
+    thread_ = std::thread([this] {
+      int fd = ::accept(listener_.fd(), nullptr, nullptr);
+      if (fd < 0) return;
+      if (readRequest(fd)) {
+        std::string line =
+            R"({"type":"ADDED","object":{"kind":"ConfigMap","metadata":{"name":"a"}}})"
+            "\n";
+        std::string first = line.substr(0, 20), second = line.substr(20) + "{\"type\"";
+        auto chunk = [](const std::string& data) {
+          char size[16];
+          std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+          return size + data + "\r\n";
+        };
+        std::string response =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n" +
+            chunk(first) + chunk(second);
+        EXPECT_EQ(::write(fd, response.data(), response.size()),
+                  static_cast<ssize_t>(response.size()));
+        char buf[256];
+        while (::read(fd, buf, sizeof buf) > 0) {
+        }
+      }
+      ::close(fd);
+    });
+  }
+  ~SilentWatchServer() {
+    ::shutdown(listener_.fd(), SHUT_RDWR);
+    listener_.close();
+    thread_.join();
+  }
+  int port() const { return listener_.port(); }
+
+ private:
+  SilentServer listener_;
+  std::thread thread_;
+};
+
+TEST(HttpKubeApi, WatchJoinsLinesAcrossChunksAndEndsWhenCancelled) {
+  SilentWatchServer server;
+  auto api = plainClient(server.port());
+  auto w = api->watch({resources::configMaps(), "ns"}, {});
+  ASSERT_TRUE(w.ok()) << w.error();
+  auto ev = (*w)->next();
+  ASSERT_TRUE(ev.ok()) << ev.error();
+  ASSERT_TRUE(ev->has_value());
+  EXPECT_EQ((*ev)->type, WatchEvent::Type::kAdded);
+  EXPECT_EQ((*ev)->object["metadata"]["name"], "a");
+  // The next event never completes: next() blocks until cancel() from another thread.
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    (*w)->cancel();
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto end = (*w)->next();
+  auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ASSERT_TRUE(end.ok()) << end.error();
+  EXPECT_FALSE(end->has_value());
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST(UrlEncode, EncodesSelectors) {
