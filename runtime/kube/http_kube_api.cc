@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <limits>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "runtime/kube/kube_error.h"
@@ -302,6 +303,21 @@ beast::error_code readHeader(Connection& c, Parser& parser, std::chrono::millise
   return {};
 }
 
+// Reads the next piece of a body (buffer_body) into out: what one read brought, up to
+// chunk's size. A full chunk (need_buffer) is no error.
+template <class Parser>
+beast::error_code readPiece(Connection& c, Parser& parser, std::span<char> chunk,
+                            std::chrono::milliseconds timeout, std::string& out) {
+  auto& body = parser.get().body();
+  body.data = chunk.data();
+  body.size = chunk.size();
+  auto ec = c.step(
+      timeout, [&](auto& s, auto& done) { http::async_read_some(s, c.buffer(), parser, done); });
+  if (ec == http::error::need_buffer) ec = {};
+  out.append(chunk.data(), chunk.size() - body.size);
+  return ec;
+}
+
 }  // namespace
 
 struct HttpKubeApi::Impl {
@@ -467,15 +483,7 @@ class HttpWatchStream final : public WatchStream {
       }
       scanned_ = pending_.size();
       if (parser_->is_done()) return std::optional<WatchEvent>();  // the server ended it
-      auto& body = parser_->get().body();
-      body.data = chunk_;
-      body.size = sizeof chunk_;
-      auto ec = conn_->step(silence_, [&](auto& s, auto& done) {
-        http::async_read_some(s, conn_->buffer(), *parser_, done);
-      });
-      if (ec == http::error::need_buffer) ec = {};
-      pending_.append(chunk_, sizeof chunk_ - body.size);
-      if (ec) {
+      if (auto ec = readPiece(*conn_, *parser_, chunk_, silence_, pending_)) {
         if (cancelled_) return std::optional<WatchEvent>();
         return transportError(ec, "watch");
       }
@@ -654,15 +662,7 @@ Result<WatchStreamPtr> HttpKubeApi::watch(const CollectionRef& ref, const ListOp
     std::string text;
     char chunk[4096];
     while (!parser->is_done() && text.size() < (1u << 20)) {
-      auto& body = parser->get().body();
-      body.data = chunk;
-      body.size = sizeof chunk;
-      ec = c.step(timeout, [&](auto& s, auto& done) {
-        http::async_read_some(s, c.buffer(), *parser, done);
-      });
-      if (ec == http::error::need_buffer) ec = {};
-      text.append(chunk, sizeof chunk - body.size);
-      if (ec) break;
+      if (readPiece(c, *parser, chunk, timeout, text)) break;
     }
     if (status == 401 && impl_->tokenFile && attempt == 0) {
       impl_->tokenFile->invalidate();
