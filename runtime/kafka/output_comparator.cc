@@ -29,18 +29,18 @@ bool fieldEqual(const json& a, const json& b, double tolerance) {
   return a == b;
 }
 
-// Values of the sampled records live in one append-only arena per comparison: one
+// The sampled keys and their records' values live in one append-only arena per output: one
 // allocation per MiB instead of one per record.
 class Arena {
  public:
-  std::string_view add(const char* data, size_t len) {
+  std::string_view add(const void* data, size_t len) {
     if (blocks_.empty() || blocks_.back().size() + len > blocks_.back().capacity()) {
       blocks_.emplace_back();
       blocks_.back().reserve(std::max(len, kBlock));
     }
     std::string& b = blocks_.back();
     size_t at = b.size();
-    b.append(data, len);  // within capacity: never reallocates, views stay valid
+    b.append(static_cast<const char*>(data), len);  // within capacity: views stay valid
     return std::string_view(b.data() + at, len);
   }
 
@@ -49,50 +49,29 @@ class Arena {
   std::vector<std::string> blocks_;
 };
 
+// One record of a sampled key.
 struct Entry {
   int32_t partition;
-  int64_t sourceOffset;                   // -1 without headers
-  std::optional<std::string_view> value;  // nullopt: tombstone
+  bool tombstone;
+  int64_t sourceOffset;  // -1 without headers
+  std::string_view value;
 };
 
-// A sampled key's records in one output. Most keys have one record (a compacted output),
-// kept inline; further ones go to `more`.
-struct Records {
-  bool any = false;
-  Entry first{};
-  std::vector<Entry> more;
-  void add(Entry e) {
-    if (!any) {
-      first = e;
-      any = true;
-    } else {
-      more.push_back(e);
-    }
-  }
-  template <typename F>
-  void forEach(F&& f) const {
-    if (!any) return;
-    f(first);
-    for (const auto& e : more) f(e);
-  }
-};
-
-struct History {
-  Records versions[2];
-};
-
-// The bottom-k sample: the k keys with the smallest (hash, key), each with its records.
-// Entries sit in one vector, found through an open-addressing index (linear probing, a
-// power-of-two size, 32 bits of the hash as a tag), so a lookup touches one slot and one
-// entry, and the read loop can prefetch both a few records ahead. Keys beyond k are admitted
-// until the table holds half as many again, then the largest are dropped in one pass: an
-// amortised constant cost per key instead of a heap update for each.
+// The bottom-k sample of one output: the k keys with the smallest (hash, key), each with its
+// records. Entries sit in one vector, found through an open-addressing index (linear probing,
+// a power-of-two size, 32 bits of the hash as a tag), so a lookup touches one slot and one
+// entry, and the read loop can prefetch both a few records ahead. An entry is 64 bytes: its
+// key in the arena, its first record inline (most keys have one record in a compacted
+// output), further records in a list of their own. Keys beyond k are admitted until the
+// table holds half as many again, then the largest are dropped in one pass: an amortised
+// constant cost per key instead of a heap update for each.
 class SampleTable {
  public:
   struct Sampled {
     uint64_t hash;
-    std::string key;
-    History history;
+    std::string_view key;
+    Entry first;
+    uint32_t more;  // 1 + the index of the key's further records; 0: none
   };
 
   explicit SampleTable(size_t k) : k_(k), limit_(k + std::max<size_t>(k / 2, 1024)) {
@@ -100,33 +79,45 @@ class SampleTable {
     rebuildIndex(std::min<size_t>(limit_, 1 << 16));
   }
 
+  std::string_view keep(const void* data, size_t len) { return arena_.add(data, len); }
+
   void prefetchSlot(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
   void prefetchEntry(uint64_t h) const {
     const Slot& s = slots_[h & mask_];
     if (s.index != 0 && s.index <= entries_.size()) __builtin_prefetch(&entries_[s.index - 1]);
   }
 
-  // The key's history, added if the key belongs to the sample; nullptr if it does not.
-  History* find(uint64_t h, std::string_view key) {
-    if (outside(h, key)) return nullptr;
+  // Adds a record of `key` if the key belongs to the sample; false if it does not.
+  bool add(uint64_t h, std::string_view key, const Entry& record) {
+    if (outside(h, key)) return false;
     auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.index == 0) break;
       if (s.tag == tag) {
         Sampled& e = entries_[s.index - 1];
-        if (e.hash == h && e.key == key) return &e.history;
+        if (e.hash == h && e.key == key) {
+          if (e.more == 0) {
+            more_.emplace_back();
+            e.more = static_cast<uint32_t>(more_.size());
+          }
+          more_[e.more - 1].push_back(record);
+          return true;
+        }
       }
     }
     if (entries_.size() >= limit_) {
       prune();
-      if (outside(h, key)) return nullptr;
+      if (outside(h, key)) return false;
     }
     if (2 * (entries_.size() + 1) > slots_.size()) rebuildIndex(slots_.size());
-    entries_.push_back({h, std::string(key), History{}});
+    entries_.push_back({h, arena_.add(key.data(), key.size()), record, 0});
     place(h, static_cast<uint32_t>(entries_.size()));
-    return &entries_.back().history;
+    return true;
   }
+
+  // Whether `add` would take a record of the key now (cheap: no lookup).
+  bool mayTake(uint64_t h, std::string_view key) const { return !outside(h, key); }
 
   // Leaves exactly the sample: at most k entries.
   const std::vector<Sampled>& finish() {
@@ -144,6 +135,15 @@ class SampleTable {
         const Sampled& e = entries_[s.index - 1];
         if (e.hash == h && e.key == key) return &e;
       }
+    }
+  }
+
+  // Calls f on each record of the entry, in the order they were read.
+  template <typename F>
+  void forEach(const Sampled& e, F&& f) const {
+    f(e.first);
+    if (e.more != 0) {
+      for (const auto& r : more_[e.more - 1]) f(r);
     }
   }
 
@@ -190,10 +190,12 @@ class SampleTable {
   size_t k_, limit_;
   bool pruned_ = false;
   uint64_t maxHash_ = 0;
-  std::string maxKey_;
+  std::string_view maxKey_;  // in the arena
   std::vector<Sampled> entries_;
+  std::vector<std::vector<Entry>> more_;  // a dropped key's list stays until the end
   std::vector<Slot> slots_;
   size_t mask_ = 0;
+  Arena arena_;
 };
 
 }  // namespace
@@ -280,20 +282,24 @@ ComparisonResult compareSnapshots(
 namespace {
 
 // One output read to its last stable offsets: its records of the keys in its own bottom-k
-// sample, and the largest source offset seen per partition.
+// sample, and the largest source offset per partition.
 struct OutputRead {
   explicit OutputRead(size_t k) : table(k) {}
   SampleTable table;
-  Arena arena;
   std::map<int32_t, int64_t> maxOffset;
   bool headers = true;
   uint64_t records = 0;
 };
 
-// Reads `topic` (the partitions in `end`, each up to its end offset) into `out`, filling
-// versions[v] of the sampled keys' histories.
-Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic, int v,
-                        std::map<int32_t, int64_t> end, OutputRead& out) {
+// Reads `topic` (the partitions in `end`, each up to its end offset) into `out`.
+//
+// Parsing a record's headers costs librdkafka a few allocations, so the comparator reads the
+// kappa-src-offset header only where it is needed: on the records of sampled keys, and on
+// the last record of each partition. A worker writes a partition's records in source order,
+// so the last record carries the partition's largest source offset. (With an output that is
+// not in source order the cut would only be earlier, never past what either output holds.)
+Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic,
+                        const std::map<int32_t, int64_t>& end, OutputRead& out) {
   if (end.empty()) return {};
   PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(end.size())));
   for (const auto& [p, off] : end) {
@@ -311,13 +317,42 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
   if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return errorOf(ae, "assign");
   rd_kafka_poll_set_consumer(reader->get());
   RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
+
+  // Per partition number: its end offset (-1: not read, or read to its end) and the last
+  // record read from it so far.
+  const int32_t partitions = end.rbegin()->first + 1;
+  std::vector<int64_t> endOf(static_cast<size_t>(partitions), -1);
+  std::vector<RdPtr<rd_kafka_message_t>> lastOf(static_cast<size_t>(partitions));
+  for (const auto& [p, off] : end) endOf[static_cast<size_t>(p)] = off;
+  size_t open = end.size();
+  auto sourceOffset = [&](const rd_kafka_message_t& m) -> int64_t {
+    auto src = headerInt(m, "kappa-src-offset");
+    if (!src) {
+      out.headers = false;
+      return -1;
+    }
+    auto& mo = out.maxOffset[m.partition];
+    mo = std::max(mo, *src);
+    return *src;
+  };
+  auto close = [&](size_t p) {
+    if (lastOf[p]) sourceOffset(*lastOf[p]);
+    lastOf[p].reset();
+    endOf[p] = -1;
+    --open;
+  };
+
   std::vector<rd_kafka_message_t*> batch(10000);
   std::vector<uint64_t> hashes(batch.size());
   constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
   SampleTable& table = out.table;
   auto lastProgress = SteadyClock::now();
-  while (!end.empty()) {
-    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 500, batch.data(), batch.size());
+  while (open > 0) {
+    // What is queued, without waiting to fill the batch (a call with a timeout waits until
+    // the batch is full or the timeout ends: at the end of the output, the whole timeout);
+    // only when nothing is queued, a wait for the next records.
+    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
+    if (n == 0) n = rd_kafka_consume_batch_queue(queue.get(), 20, batch.data(), batch.size());
     if (n > 0) {
       lastProgress = SteadyClock::now();
     } else if (SteadyClock::now() - lastProgress > config.timeout) {
@@ -333,28 +368,23 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
       if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
       if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
       RdPtr<rd_kafka_message_t> m(batch[i]);
-      auto it = end.find(m->partition);
-      if (it == end.end()) continue;  // already read to its end
+      auto p = static_cast<size_t>(m->partition);
+      if (m->partition < 0 || m->partition >= partitions || endOf[p] < 0) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        end.erase(it);
+        close(p);
         continue;
       }
-      if (m->err || m->offset >= it->second) continue;
-      if (m->offset + 1 >= it->second) end.erase(it);
+      if (m->err || m->offset >= endOf[p]) continue;
       ++out.records;
-      auto src = headerInt(*m, "kappa-src-offset");
-      if (!src) {
-        out.headers = false;
-      } else {
-        auto& mo = out.maxOffset[m->partition];
-        mo = std::max(mo, *src);
-      }
       std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-      History* hist = table.find(hashes[i], key);
-      if (!hist) continue;  // not in the sample
-      std::optional<std::string_view> value;
-      if (m->payload) value = out.arena.add(static_cast<const char*>(m->payload), m->len);
-      hist->versions[v].add({m->partition, src.value_or(-1), value});
+      if (table.mayTake(hashes[i], key)) {
+        Entry record{m->partition, m->payload == nullptr, sourceOffset(*m), {}};
+        if (m->payload) record.value = table.keep(m->payload, m->len);
+        table.add(hashes[i], key, record);
+      }
+      bool last = m->offset + 1 >= endOf[p];
+      lastOf[p] = std::move(m);
+      if (last) close(p);
     }
   }
   return {};
@@ -388,8 +418,8 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   Result<void> outcome[2];
   {
     std::jthread candidate(
-        [&] { outcome[1] = readOutput(config_, candidateTopic, 1, end[1], reads[1]); });
-    outcome[0] = readOutput(config_, servingTopic, 0, end[0], reads[0]);
+        [&] { outcome[1] = readOutput(config_, candidateTopic, end[1], reads[1]); });
+    outcome[0] = readOutput(config_, servingTopic, end[0], reads[0]);
   }
   for (int v = 0; v < 2; ++v) {
     if (!outcome[v]) {
@@ -435,11 +465,12 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
   auto choose = [&](const SampleTable::Sampled* e, int v) -> std::optional<std::string_view> {
     if (!e) return std::nullopt;
     const Entry* chosen = nullptr;
-    e->history.versions[v].forEach([&](const Entry& r) {
+    reads[v].table.forEach(*e, [&](const Entry& r) {
       if (result.consistentCut && r.sourceOffset >= result.cut[r.partition]) return;
       chosen = &r;
     });
-    return chosen ? chosen->value : std::nullopt;
+    if (!chosen || chosen->tombstone) return std::nullopt;
+    return chosen->value;
   };
   std::vector<SampleView> sample;
   sample.reserve(joined.size());

@@ -3,9 +3,11 @@
 // Keys are sampled deterministically (the N smallest 64-bit hashes of the record keys seen in
 // either output), so every round and every run looks at the same keys. When both outputs
 // carry the worker's kappa-src-offset headers the comparison is cut at a consistent point:
-// per source partition p, C_p = min over the two outputs of (largest source offset seen + 1);
+// per source partition p, C_p = min over the two outputs of (largest source offset + 1);
 // both versions have processed every source record below C_p, and for each sampled key the
-// last record whose source offset is below C_p is compared. Live traffic therefore cannot
+// last record whose source offset is below C_p is compared. A worker writes each partition in
+// source order, so the largest source offset is that of the partition's last record: headers
+// are read only there and on the sampled keys' records. Live traffic therefore cannot
 // cause a false mismatch. Outputs without headers (container processors) are compared at
 // their latest values; callers then confirm a mismatch over consecutive rounds.
 #pragma once

@@ -155,6 +155,53 @@ TEST(OutputComparatorIT, SampleIsTheKSmallestHashesOfManyKeys) {
   EXPECT_EQ(r->examples[0].key, *expected.begin());
 }
 
+// The cut is taken from each partition's last record, whether or not its key is sampled:
+// with a small sample, a candidate behind the serving version is compared where it is.
+TEST(OutputComparatorIT, CutComesFromTheLastRecordOfEachPartitionWithASmallSample) {
+  auto admin = testing::makeAdmin();
+  ASSERT_TRUE(admin);
+  auto serving = uniqueName("serving"), candidate = uniqueName("candidate");
+  testing::createTopic(*admin, serving, 2);
+  testing::createTopic(*admin, candidate, 2);
+  // 3000 keys per partition, one record each at source offset i. The candidate has processed
+  // partition 0 up to offset 1999 and partition 1 whole; past its cut, the serving version's
+  // values differ (it is further along), so a cut too late would show mismatches.
+  constexpr int kKeys = 3000, kBehind = 2000;
+  std::vector<Rec> s, c;
+  std::vector<std::pair<uint64_t, std::pair<int, int>>> byHash;  // (hash, (partition, i))
+  for (int32_t p = 0; p < 2; ++p) {
+    for (int i = 0; i < kKeys; ++i) {
+      auto key = "p" + std::to_string(p) + "-" + std::to_string(i);
+      s.push_back({p, key, count(p == 0 && i >= kBehind ? -i : i), i});
+      if (p == 1 || i < kBehind) c.push_back({p, key, count(i), i});
+      byHash.emplace_back(XXH3_64bits(key.data(), key.size()), std::make_pair(p, i));
+    }
+  }
+  write(serving, s);
+  write(candidate, c);
+  std::sort(byHash.begin(), byHash.end());
+  constexpr int kSample = 20;
+  int64_t beforeCut = 0;
+  for (int j = 0; j < kSample; ++j) {
+    if (byHash[j].second.first == 1 || byHash[j].second.second < kBehind) ++beforeCut;
+  }
+  // The last record of each candidate partition is outside the sample.
+  for (int j = 0; j < kSample; ++j) {
+    ASSERT_NE(byHash[j].second, std::make_pair(0, kBehind - 1));
+    ASSERT_NE(byHash[j].second, std::make_pair(1, kKeys - 1));
+  }
+
+  ComparePolicy policy;
+  policy.sampleKeys = kSample;
+  auto r = comparator().compare(serving, candidate, policy);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->consistentCut);
+  EXPECT_EQ(r->cut, (PartitionOffsets{{0, kBehind}, {1, kKeys}}));
+  EXPECT_EQ(r->sampledKeys, kSample);
+  EXPECT_EQ(r->comparedKeys, beforeCut);
+  EXPECT_EQ(r->mismatchedKeys, 0) << *r;
+}
+
 // Outputs with different keys: the sample is the k smallest hashes of the union, each output
 // read on a reader of its own, and a key only one output has is a mismatch.
 TEST(OutputComparatorIT, SampleIsDrawnFromTheUnionOfBothOutputsKeys) {
