@@ -1,13 +1,18 @@
 // Validator throughput: two outputs of K keys each (one record per key, as a compacted
 // output holds), compared on all K keys at a consistent cut. Beside it, the reference: the
-// same two topics read to their end by a plain librdkafka consumer that parses nothing
+// same two topics read to their end by plain librdkafka consumers that parse nothing, one
+// per topic on a thread of its own as the comparator reads them
 // (validator_read_only_keys_per_s), since every sampled key costs one record per output.
+// Then the same outputs compared as a cutover compares them, on a sample of the default
+// size (validation.sampleKeys, 5000): validator_sample_records_per_s is the rate at which
+// the Validating phase reads the two outputs.
 //
-//   validator_bench --bootstrap HOST:PORT [--keys K] [--partitions P]
+//   validator_bench --bootstrap HOST:PORT [--keys K] [--partitions P] [--sample-keys N]
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "bench/read_topics.h"
 #include "runtime/kafka/output_comparator.h"
@@ -61,9 +66,12 @@ int main(int argc, char** argv) {
   std::string bootstrap;
   int64_t keys = 1000000;
   int partitions = 4;
+  int64_t sampleKeys = 5000;
   app.add_option("--bootstrap", bootstrap)->required();
   app.add_option("--keys", keys);
   app.add_option("--partitions", partitions);
+  app.add_option("--sample-keys", sampleKeys, "sample of the second comparison")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   CLI11_PARSE(app, argc, argv);
 
   KafkaClientConfig cfg{bootstrap, {{"log_level", "3"}}, std::chrono::seconds(60)};
@@ -79,6 +87,11 @@ int main(int argc, char** argv) {
       !writeOutput(bootstrap, candidate, keys, partitions, true)) {
     return die("writing outputs failed");
   }
+  kappa::Result<kappa::bench::ReadFigures> reads[2] = {kappa::Error{}, kappa::Error{}};
+  {
+    std::jthread other([&] { reads[1] = kappa::bench::readTopics(bootstrap, {candidate}); });
+    reads[0] = kappa::bench::readTopics(bootstrap, {serving});
+  }
   KafkaOutputComparator comparator(cfg);
   ComparePolicy policy;
   policy.sampleKeys = keys;
@@ -91,17 +104,35 @@ int main(int argc, char** argv) {
     return die("unexpected result: compared " + std::to_string(r->comparedKeys) + ", mismatched " +
                std::to_string(r->mismatchedKeys));
   }
-  auto read = kappa::bench::readTopics(bootstrap, {serving, candidate});
+  policy.sampleKeys = sampleKeys;
+  auto t1 = std::chrono::steady_clock::now();
+  auto sampled = comparator.compare(serving, candidate, policy);
+  double sampledS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  if (!sampled) return die(sampled.error().message);
+  if (sampled->comparedKeys != std::min(keys, sampleKeys)) {
+    return die("unexpected sampled result: compared " + std::to_string(sampled->comparedKeys));
+  }
   (void)(*admin)->deleteTopic(serving);
   (void)(*admin)->deleteTopic(candidate);
-  if (!read) return die("reading the outputs: " + read.error().message);
+  for (const auto& r : reads) {
+    if (!r) return die("reading the outputs: " + r.error().message);
+  }
+  kappa::bench::ReadFigures both{reads[0]->records + reads[1]->records, 0, 0,
+                                 std::max(reads[0]->seconds, reads[1]->seconds)};
+  const auto* read = &both;
   std::fprintf(stderr, "validator: %lld keys compared in %.2f s (%lld mismatches found)\n",
                static_cast<long long>(r->comparedKeys), s,
                static_cast<long long>(r->mismatchedKeys));
+  std::fprintf(stderr, "validator: a sample of %lld keys compared in %.2f s (%lld mismatches)\n",
+               static_cast<long long>(sampled->comparedKeys), sampledS,
+               static_cast<long long>(sampled->mismatchedKeys));
   std::fprintf(stderr, "validator: the %lld records of both outputs read alone in %.2f s\n",
                static_cast<long long>(read->records), read->seconds);
   std::printf("BENCH validator_keys_per_s %.0f keys/s\n", r->comparedKeys / s);
   std::printf("BENCH validator_read_only_keys_per_s %.0f keys/s\n", keys / read->seconds);
   std::printf("BENCH validator_vs_read_ratio %.3f ratio\n", read->seconds / s);
+  std::printf("BENCH validator_sample_records_per_s %.0f records/s\n",
+              static_cast<double>(2 * keys) / sampledS);
+  std::printf("BENCH validator_sample_vs_read_ratio %.3f ratio\n", read->seconds / sampledS);
   return 0;
 }
