@@ -295,9 +295,11 @@ struct OutputRead {
 //
 // Parsing a record's headers costs librdkafka a few allocations, so the comparator reads the
 // kappa-src-offset header only where it is needed: on the records of sampled keys, and on
-// the last record of each partition. A worker writes a partition's records in source order,
-// so the last record carries the partition's largest source offset. (With an output that is
-// not in source order the cut would only be earlier, never past what either output holds.)
+// the last record of each partition in each consumed batch. A worker writes a partition's
+// records in source order, so the partition's last record, the last of its last batch,
+// carries its largest source offset. (With an output that is not in source order the cut
+// would only be earlier, never past what either output holds.) No record is kept past its
+// batch: a kept record would keep its whole fetch response in memory.
 Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic,
                         const std::map<int32_t, int64_t>& end, OutputRead& out) {
   if (end.empty()) return {};
@@ -318,11 +320,12 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
   rd_kafka_poll_set_consumer(reader->get());
   RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
 
-  // Per partition number: its end offset (-1: not read, or read to its end) and the last
-  // record read from it so far.
+  // Per partition number: its end offset (-1: not read, or read to its end), and the index
+  // of its last record in the batch at hand (-1: none yet).
   const int32_t partitions = end.rbegin()->first + 1;
   std::vector<int64_t> endOf(static_cast<size_t>(partitions), -1);
-  std::vector<RdPtr<rd_kafka_message_t>> lastOf(static_cast<size_t>(partitions));
+  std::vector<ssize_t> lastIn(static_cast<size_t>(partitions), -1);
+  std::vector<size_t> inBatch;  // the partitions with a record in the batch at hand
   for (const auto& [p, off] : end) endOf[static_cast<size_t>(p)] = off;
   size_t open = end.size();
   auto sourceOffset = [&](const rd_kafka_message_t& m) -> int64_t {
@@ -336,13 +339,19 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
     return *src;
   };
   auto close = [&](size_t p) {
-    if (lastOf[p]) sourceOffset(*lastOf[p]);
-    lastOf[p].reset();
     endOf[p] = -1;
     --open;
   };
 
   std::vector<rd_kafka_message_t*> batch(10000);
+  ssize_t n = 0;
+  struct Release {  // the messages of the batch at hand, whatever way the loop is left
+    std::vector<rd_kafka_message_t*>& batch;
+    ssize_t& n;
+    ~Release() {
+      for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(batch[i]);
+    }
+  } release{batch, n};
   std::vector<uint64_t> hashes(batch.size());
   constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
   SampleTable& table = out.table;
@@ -351,8 +360,9 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
     // What is queued, without waiting to fill the batch (a call with a timeout waits until
     // the batch is full or the timeout ends: at the end of the output, the whole timeout);
     // only when nothing is queued, a wait for the next records.
-    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
+    n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
     if (n == 0) n = rd_kafka_consume_batch_queue(queue.get(), 20, batch.data(), batch.size());
+    if (n < 0) n = 0;
     if (n > 0) {
       lastProgress = SteadyClock::now();
     } else if (SteadyClock::now() - lastProgress > config.timeout) {
@@ -367,7 +377,7 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
     for (ssize_t i = 0; i < n; ++i) {
       if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
       if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
-      RdPtr<rd_kafka_message_t> m(batch[i]);
+      const rd_kafka_message_t* m = batch[i];
       auto p = static_cast<size_t>(m->partition);
       if (m->partition < 0 || m->partition >= partitions || endOf[p] < 0) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -382,10 +392,17 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
         if (m->payload) record.value = table.keep(m->payload, m->len);
         table.add(hashes[i], key, record);
       }
-      bool last = m->offset + 1 >= endOf[p];
-      lastOf[p] = std::move(m);
-      if (last) close(p);
+      if (lastIn[p] < 0) inBatch.push_back(p);
+      lastIn[p] = i;
+      if (m->offset + 1 >= endOf[p]) close(p);
     }
+    for (size_t p : inBatch) {
+      sourceOffset(*batch[lastIn[p]]);
+      lastIn[p] = -1;
+    }
+    inBatch.clear();
+    for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(batch[i]);
+    n = 0;
   }
   return {};
 }
