@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Worker replay vs the raw librdkafka consume rate vs Kafka Streams, on one topic of
-# ~100-byte JSON events, keyed count, exactly-once on for both processors.
+# ~100-byte JSON events, keyed count, exactly-once on for both processors; then the live
+# latency of a worker that has caught up (worker-latency.sh).
 #
 #   worker.sh BUILD_DIR BOOTSTRAP      (run by bench/run.sh)
 # Environment: KAPPA_BENCH_EVENTS (default 2000000), KAPPA_BENCH_KEYS (10000),
@@ -55,3 +56,6 @@ echo "BENCH kafka_streams_replay_msgs_per_s $ks_rate msgs/s"
 echo "BENCH kafka_streams_peak_rss_mib $ks_rss MiB"
 python3 -c "import sys; w,r,k=map(float,sys.argv[1:]); print(f'BENCH worker_vs_raw_ratio {w/r:.3f} ratio'); print(f'BENCH worker_vs_kafka_streams_ratio {w/k:.2f} ratio')" \
   "$worker_rate" "$raw" "$ks_rate"
+
+# Live latency of a caught-up worker, on the broker the replays above have warmed up.
+bash "$(dirname "$0")/worker-latency.sh" "$build" "$bootstrap"
