@@ -9,8 +9,10 @@
 #
 #   bash worker-latency.sh BUILD_DIR BOOTSTRAP
 # Run by bench/run.d/worker.sh after the replays (not executable, so bench/run.sh does not
-# run it first): on a broker that has not yet served transactions, the first seconds of
-# commits are slow (a run on a fresh broker measured p50 2-7 s, the next one 106 ms).
+# run it first). On a freshly started broker, and on a machine busy with other work, runs
+# measured p50 of seconds (2.3, 7.6, 4.3 s), the worker taking in fewer events per second
+# than were written; on a broker that had served the replays, 74-106 ms. The cause is not
+# established: the writer sends each event in a request of its own (linger.ms 0).
 # Environment: KAPPA_BENCH_LATENCY_RATE (events/s, default 1000), KAPPA_BENCH_LATENCY_SECONDS
 #              (20, after 5 s of warm-up), KAPPA_BENCH_PARTITIONS (4).
 set -euo pipefail
