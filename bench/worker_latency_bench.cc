@@ -125,13 +125,13 @@ int main(int argc, char** argv) {
     std::vector<rd_kafka_message_t*> batch(1000);
     RdPtr<rd_kafka_queue_t> q(rd_kafka_queue_get_consumer(consumer->get()));
     rd_kafka_poll_set_consumer(consumer->get());
-    auto quietSince = Clock::now();
-    while (producing.load() || Clock::now() - quietSince < std::chrono::seconds(5)) {
+    auto lastArrival = Clock::now();  // the reader stops 5 s after the last, once writing ended
+    while (producing.load() || Clock::now() - lastArrival < std::chrono::seconds(5)) {
       auto* m = rd_kafka_consume_queue(q.get(), 50);
       if (!m) continue;
       batch[0] = m;
-      ssize_t n = 1 + std::max<ssize_t>(
-                          0, rd_kafka_consume_batch_queue(q.get(), 0, batch.data() + 1, 999));
+      ssize_t n =
+          1 + std::max<ssize_t>(0, rd_kafka_consume_batch_queue(q.get(), 0, batch.data() + 1, 999));
       auto now = Clock::now();
       for (ssize_t i = 0; i < n; ++i) {
         RdPtr<rd_kafka_message_t> r(batch[i]);
@@ -139,13 +139,13 @@ int main(int argc, char** argv) {
         auto p = headerInt(*r, "kappa-src-partition"), o = headerInt(*r, "kappa-src-offset");
         if (p && o) arrivals.push_back({static_cast<int32_t>(*p), *o, now});
       }
-      if (!producing.load()) quietSince = now;
+      lastArrival = now;
       if (static_cast<int64_t>(arrivals.size()) >= total) break;
     }
   });
 
-  std::fprintf(stderr, "worker_latency_bench: %d events/s for %d s (+%d s warm-up) into %s\n",
-               rate, seconds, warmup, source.c_str());
+  std::fprintf(stderr, "worker_latency_bench: %d events/s for %d s (+%d s warm-up) into %s\n", rate,
+               seconds, warmup, source.c_str());
   auto start = Clock::now();
   auto measuredFrom = start + std::chrono::seconds(warmup);
   char value[160];
@@ -165,9 +165,10 @@ int main(int argc, char** argv) {
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count()));
     auto* when = new Clock::time_point(now);
-    auto e = rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(source.c_str()), RD_KAFKA_V_KEY(key, kl),
-                               RD_KAFKA_V_VALUE(value, vl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                               RD_KAFKA_V_OPAQUE(when), RD_KAFKA_V_END);
+    auto e =
+        rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(source.c_str()), RD_KAFKA_V_KEY(key, kl),
+                          RD_KAFKA_V_VALUE(value, vl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(when), RD_KAFKA_V_END);
     if (e) {
       delete when;
       return die(std::string("produce: ") + rd_kafka_err2str(e));
