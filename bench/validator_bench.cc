@@ -117,9 +117,8 @@ int main(int argc, char** argv) {
   for (const auto& r : reads) {
     if (!r) return die("reading the outputs: " + r.error().message);
   }
-  kappa::bench::ReadFigures both{reads[0]->records + reads[1]->records, 0, 0,
+  kappa::bench::ReadFigures read{reads[0]->records + reads[1]->records, 0, 0,
                                  std::max(reads[0]->seconds, reads[1]->seconds)};
-  const auto* read = &both;
   std::fprintf(stderr, "validator: %lld keys compared in %.2f s (%lld mismatches found)\n",
                static_cast<long long>(r->comparedKeys), s,
                static_cast<long long>(r->mismatchedKeys));
@@ -127,12 +126,12 @@ int main(int argc, char** argv) {
                static_cast<long long>(sampled->comparedKeys), sampledS,
                static_cast<long long>(sampled->mismatchedKeys));
   std::fprintf(stderr, "validator: the %lld records of both outputs read alone in %.2f s\n",
-               static_cast<long long>(read->records), read->seconds);
+               static_cast<long long>(read.records), read.seconds);
   std::printf("BENCH validator_keys_per_s %.0f keys/s\n", r->comparedKeys / s);
-  std::printf("BENCH validator_read_only_keys_per_s %.0f keys/s\n", keys / read->seconds);
-  std::printf("BENCH validator_vs_read_ratio %.3f ratio\n", read->seconds / s);
+  std::printf("BENCH validator_read_only_keys_per_s %.0f keys/s\n", keys / read.seconds);
+  std::printf("BENCH validator_vs_read_ratio %.3f ratio\n", read.seconds / s);
   std::printf("BENCH validator_sample_records_per_s %.0f records/s\n",
               static_cast<double>(2 * keys) / sampledS);
-  std::printf("BENCH validator_sample_vs_read_ratio %.3f ratio\n", read->seconds / sampledS);
+  std::printf("BENCH validator_sample_vs_read_ratio %.3f ratio\n", read.seconds / sampledS);
   return 0;
 }

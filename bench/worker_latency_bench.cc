@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
                           RD_KAFKA_V_OPAQUE(when), RD_KAFKA_V_END);
     if (e) {
       delete when;
+      producing = false;  // else the reader, joined on the way out, would wait forever
       return die(std::string("produce: ") + rd_kafka_err2str(e));
     }
   }
