@@ -53,10 +53,7 @@ inline Result<ReadFigures> readTopics(const std::string& bootstrap,
   if (auto err = rd_kafka_assign(rk->get(), list.get())) return kafka::errorOf(err, "assign");
   std::vector<rd_kafka_message_t*> batch(20000);
   while (!pending.empty()) {
-    // What is queued, without waiting for the batch to fill (at the end of the topics a wait
-    // would last the whole timeout); a short wait only when nothing is.
-    ssize_t n = rd_kafka_consume_batch_queue(q.get(), 0, batch.data(), batch.size());
-    if (n == 0) n = rd_kafka_consume_batch_queue(q.get(), 20, batch.data(), batch.size());
+    ssize_t n = kafka::consumeQueued(q.get(), batch.data(), batch.size(), 20);
     for (ssize_t i = 0; i < n; ++i) {
       auto* m = batch[i];
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {

@@ -357,12 +357,7 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
   SampleTable& table = out.table;
   auto lastProgress = SteadyClock::now();
   while (open > 0) {
-    // What is queued, without waiting to fill the batch (a call with a timeout waits until
-    // the batch is full or the timeout ends: at the end of the output, the whole timeout);
-    // only when nothing is queued, a wait for the next records.
-    n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
-    if (n == 0) n = rd_kafka_consume_batch_queue(queue.get(), 20, batch.data(), batch.size());
-    if (n < 0) n = 0;
+    n = consumeQueued(queue.get(), batch.data(), batch.size(), 20);
     if (n > 0) {
       lastProgress = SteadyClock::now();
     } else if (SteadyClock::now() - lastProgress > config.timeout) {

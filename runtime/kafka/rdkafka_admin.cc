@@ -91,6 +91,13 @@ std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name) 
   return out;
 }
 
+ssize_t consumeQueued(rd_kafka_queue_t* queue, rd_kafka_message_t** batch, size_t size,
+                      int waitMs) {
+  ssize_t n = rd_kafka_consume_batch_queue(queue, 0, batch, size);
+  if (n == 0) n = rd_kafka_consume_batch_queue(queue, waitMs, batch, size);
+  return std::max<ssize_t>(n, 0);
+}
+
 Error errorOf(rd_kafka_resp_err_t err, const std::string& context) {
   return Error{errorCodeOf(err), context + ": " + rd_kafka_err2str(err)};
 }

@@ -50,6 +50,12 @@ Error errorOf(rd_kafka_resp_err_t err, const std::string& context);
 // kappa-watermark, ...); nullopt when absent or not a number.
 std::optional<int64_t> headerInt(const rd_kafka_message_t& m, const char* name);
 
+// Up to `size` messages from `queue`: what is queued, without waiting; only when nothing is,
+// a wait of up to `waitMs` for the next ones. (rd_kafka_consume_batch_queue with a timeout
+// returns only when the batch is full or the timeout ends, so at the end of the data it
+// would wait the whole timeout.) Returns the count, 0 on a timeout or an error.
+ssize_t consumeQueued(rd_kafka_queue_t* queue, rd_kafka_message_t** batch, size_t size, int waitMs);
+
 // Creates a client handle. `properties` are applied after the defaults, so callers may
 // override them; a bad property is reported as kInvalidArgument naming the property.
 Result<KafkaHandle> makeHandle(rd_kafka_type_t type, const std::string& bootstrapServers,

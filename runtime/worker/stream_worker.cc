@@ -552,9 +552,7 @@ int StreamWorker::run(const std::atomic<bool>& stop) {
   std::vector<rd_kafka_message_t*> batch(static_cast<size_t>(config_.maxBatch));
   reportProgress(true);
   while (!stop.load() && !fatal_) {
-    // Take what is queued without waiting; wait (up to 100 ms) only when nothing is.
-    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, batch.data(), batch.size());
-    if (n == 0) n = rd_kafka_consume_batch_queue(queue_.get(), 100, batch.data(), batch.size());
+    ssize_t n = kafka::consumeQueued(queue_.get(), batch.data(), batch.size(), 100);
     for (ssize_t i = 0; i < n; ++i) {
       if (!fatal_) handle(*batch[i]);
       rd_kafka_message_destroy(batch[i]);
