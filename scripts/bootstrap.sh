@@ -15,6 +15,7 @@ packages=(
   libboost-dev
   nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev libgoogle-perftools-dev
+  libabsl-dev
 )
 # Java and Maven are needed for the broker; any JDK >= 17 on PATH will do.
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)

@@ -117,7 +117,7 @@ std::string_view Engine::checkAggregateTypes(const EventParser& e) const {
   return {};
 }
 
-void Engine::initValues(std::vector<double>& v) const {
+void Engine::initValues(Values& v) const {
   v.resize(program_.aggregates.size());
   for (size_t i = 0; i < v.size(); ++i) {
     auto op = program_.aggregates[i].op;
@@ -125,7 +125,7 @@ void Engine::initValues(std::vector<double>& v) const {
   }
 }
 
-void Engine::apply(std::vector<double>& v, const EventParser& e) const {
+void Engine::apply(Values& v, const EventParser& e) const {
   for (size_t i = 0; i < program_.aggregates.size(); ++i) {
     const auto& a = program_.aggregates[i];
     if (a.where && !scalarEquals(e.field(a.where->field), a.where->equals)) continue;
@@ -155,7 +155,7 @@ void Engine::apply(std::vector<double>& v, const EventParser& e) const {
   }
 }
 
-void Engine::merge(std::vector<double>& into, const std::vector<double>& from) const {
+void Engine::merge(Values& into, const Values& from) const {
   for (size_t i = 0; i < program_.aggregates.size(); ++i) {
     switch (program_.aggregates[i].op) {
       case Aggregate::Op::kCount:
@@ -176,8 +176,7 @@ bool Engine::closed(const Span& w, int64_t watermark) const {
   return watermark != INT64_MIN && w.end + program_.window.allowedLatenessMs <= watermark;
 }
 
-const std::string& Engine::formatValue(std::string_view key, const Span* w,
-                                       const std::vector<double>& values) {
+const std::string& Engine::formatValue(std::string_view key, const Span* w, const Values& values) {
   valueBuf_.clear();
   valueBuf_ += "{\"key\":";
   appendJsonString(valueBuf_, key);
@@ -243,7 +242,7 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
   if (w.type == Window::Type::kNone) {
     auto it = ps.running.find(key);
     if (it == ps.running.end()) {
-      it = ps.running.emplace(std::string(key), std::vector<double>()).first;
+      it = ps.running.emplace(std::string(key), Values()).first;
       initValues(it->second);
     }
     apply(it->second, e);
@@ -336,7 +335,11 @@ void Engine::sweep(PartitionState& ps) {
     list.erase(std::remove_if(list.begin(), list.end(),
                               [&](const Span& w) { return closed(w, ps.watermark); }),
                list.end());
-    it = list.empty() ? ps.windows.erase(it) : std::next(it);
+    if (list.empty()) {
+      ps.windows.erase(it++);  // erasing leaves the other iterators valid
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -371,7 +374,7 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
   if (j.is_discarded() || !j.is_object() || !j.contains("key") || !j["key"].is_string()) {
     return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
   }
-  std::vector<double> values;
+  Values values;
   initValues(values);
   for (size_t i = 0; i < program_.aggregates.size(); ++i) {
     auto f = j.find(program_.aggregates[i].name);

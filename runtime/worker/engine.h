@@ -20,6 +20,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
+
 #include "runtime/core/result.h"
 #include "runtime/worker/event_parser.h"
 #include "runtime/worker/program.h"
@@ -57,6 +60,8 @@ class Engine {
   uint64_t lateDropped() const { return lateDropped_; }
 
  private:
+  // One value per aggregate, held in the table slot for up to four aggregates.
+  using Values = absl::InlinedVector<double, 4>;
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const;
@@ -64,25 +69,24 @@ class Engine {
   struct Span {
     int64_t start = 0;
     int64_t end = 0;  // tumbling: start + size; session: last event + gap
-    std::vector<double> values;
+    Values values;
   };
   using WindowList = std::vector<Span>;
   struct PartitionState {
     int64_t watermark = INT64_MIN;
-    std::unordered_map<std::string, std::vector<double>, Hash, std::equal_to<>> running;
-    std::unordered_map<std::string, WindowList, Hash, std::equal_to<>> windows;
+    absl::flat_hash_map<std::string, Values, Hash, std::equal_to<>> running;
+    absl::flat_hash_map<std::string, WindowList, Hash, std::equal_to<>> windows;
     uint64_t sinceSweep = 0;
   };
 
   bool passesFilter(const EventParser& e) const;
   std::string_view checkAggregateTypes(const EventParser& e) const;
-  void initValues(std::vector<double>& v) const;
-  void apply(std::vector<double>& v, const EventParser& e) const;
-  void merge(std::vector<double>& into, const std::vector<double>& from) const;
+  void initValues(Values& v) const;
+  void apply(Values& v, const EventParser& e) const;
+  void merge(Values& into, const Values& from) const;
   bool closed(const Span& w, int64_t watermark) const;
   void sweep(PartitionState& ps);
-  const std::string& formatValue(std::string_view key, const Span* w,
-                                 const std::vector<double>& values);
+  const std::string& formatValue(std::string_view key, const Span* w, const Values& values);
   std::string_view windowKey(std::string_view key, int64_t start);
 
   const Program& program_;

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "runtime/kafka/rdkafka_admin.h"
 
@@ -106,10 +107,9 @@ class StreamWorker::OutputEmitter : public Emitter {
       auto wm = decimal(buf, sizeof buf, watermark);
       rd_kafka_header_add(h, kHeaderWatermark, -1, wm.data(), static_cast<ssize_t>(wm.size()));
     }
-    w_.produce(w_.config_.outputTopic, partition, key, value ? value->data() : nullptr,
+    w_.produce(w_.outputTopic_.get(), partition, key, value ? value->data() : nullptr,
                value ? value->size() : 0, h);
-    ++w_.stats_.recordsOut;
-    if (w_.metrics_) w_.metrics_->out_.Increment();
+    ++w_.tally_.out;
   }
 
  private:
@@ -197,6 +197,11 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   RdPtr<rd_kafka_error_t> e(
       rd_kafka_init_transactions(producer_.get(), static_cast<int>(config_.timeout.count())));
   if (e) return txnError(e.get(), "init transactions");
+  outputTopic_.reset(rd_kafka_topic_new(producer_.get(), config_.outputTopic.c_str(), nullptr));
+  dlqTopic_.reset(rd_kafka_topic_new(producer_.get(), config_.dlqTopic.c_str(), nullptr));
+  if (!outputTopic_ || !dlqTopic_) {
+    return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.outputTopic);
+  }
 
   std::map<std::string, std::string> cp = config_.kafkaProperties;
   cp["group.id"] = config_.consumerGroup;
@@ -379,21 +384,22 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   return resume;
 }
 
-void StreamWorker::produce(const std::string& topic, int32_t partition, std::string_view key,
+void StreamWorker::produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key,
                            const void* value, size_t valueSize, rd_kafka_headers_t* headers) {
   while (true) {
     auto err = rd_kafka_producev(
-        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        producer_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key.data(), key.size()),
         RD_KAFKA_V_VALUE(const_cast<void*>(value), valueSize),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(batchTimestampMs_),
+        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // headers now owned by the message
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(producer_.get(), 5);
       continue;
     }
     rd_kafka_headers_destroy(headers);
-    fail("produce to " + topic + ": " + rd_kafka_err2str(err));
+    fail(std::string("produce to ") + rd_kafka_topic_name(topic) + ": " + rd_kafka_err2str(err));
     return;
   }
 }
@@ -424,7 +430,7 @@ void StreamWorker::handle(const rd_kafka_message_t& m) {
       return;
     }
   }
-  ++stats_.recordsIn;
+  ++tally_.in;
   ++txnRecords_;
   positions_[m.partition] = m.offset + 1;
   std::string_view error = m.payload ? parser_.parse(static_cast<const char*>(m.payload), m.len)
@@ -433,22 +439,16 @@ void StreamWorker::handle(const rd_kafka_message_t& m) {
   if (error.empty()) r = engine_.process(m.partition, m.offset, parser_, *emitter_);
   switch (r.outcome) {
     case Outcome::kEmitted:
-      if (metrics_) metrics_->emitted_.Increment();
+      ++tally_.emitted;
       break;
     case Outcome::kFiltered:
-      ++stats_.filtered;
-      if (metrics_) metrics_->filtered_.Increment();
+      ++tally_.filtered;
       break;
     case Outcome::kLate:
-      ++stats_.late;
-      if (metrics_) metrics_->late_.Increment();
+      ++tally_.late;
       break;
     case Outcome::kInvalid: {
-      ++stats_.dlq;
-      if (metrics_) {
-        metrics_->invalid_.Increment();
-        metrics_->dlq_.Increment();
-      }
+      ++tally_.dlq;
       rd_kafka_headers_t* h = rd_kafka_headers_new(4);
       rd_kafka_header_add(h, kHeaderError, -1, r.error.data(),
                           static_cast<ssize_t>(r.error.size()));
@@ -458,10 +458,26 @@ void StreamWorker::handle(const rd_kafka_message_t& m) {
       auto o = decimal(buf, sizeof buf, m.offset);
       rd_kafka_header_add(h, kHeaderOffset, -1, o.data(), static_cast<ssize_t>(o.size()));
       std::string_view key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
-      produce(config_.dlqTopic, m.partition % dlqPartitions_, key, m.payload, m.len, h);
+      produce(dlqTopic_.get(), m.partition % dlqPartitions_, key, m.payload, m.len, h);
       break;
     }
   }
+}
+
+void StreamWorker::flushTally() {
+  const Tally t = std::exchange(tally_, Tally{});
+  stats_.recordsIn += t.in;
+  stats_.recordsOut += t.out;
+  stats_.filtered += t.filtered;
+  stats_.late += t.late;
+  stats_.dlq += t.dlq;
+  if (!metrics_) return;
+  metrics_->emitted_.Increment(static_cast<double>(t.emitted));
+  metrics_->filtered_.Increment(static_cast<double>(t.filtered));
+  metrics_->late_.Increment(static_cast<double>(t.late));
+  metrics_->invalid_.Increment(static_cast<double>(t.dlq));
+  metrics_->dlq_.Increment(static_cast<double>(t.dlq));
+  metrics_->out_.Increment(static_cast<double>(t.out));
 }
 
 Result<void> StreamWorker::commitTransaction() {
@@ -553,10 +569,14 @@ int StreamWorker::run(const std::atomic<bool>& stop) {
   reportProgress(true);
   while (!stop.load() && !fatal_) {
     ssize_t n = kafka::consumeQueued(queue_.get(), batch.data(), batch.size(), 100);
+    batchTimestampMs_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
     for (ssize_t i = 0; i < n; ++i) {
       if (!fatal_) handle(*batch[i]);
       rd_kafka_message_destroy(batch[i]);
     }
+    flushTally();
     if (fatal_) break;
     bool backlog =
         n == static_cast<ssize_t>(batch.size()) || rd_kafka_queue_length(queue_.get()) > 0;

@@ -76,8 +76,10 @@ class StreamWorker {
   // the next source offset after the last one the output reflects (absent: empty output).
   Result<std::map<int32_t, int64_t>> restore(const std::vector<int32_t>& partitions);
   void handle(const rd_kafka_message_t& m);
-  void produce(const std::string& topic, int32_t partition, std::string_view key, const void* value,
+  void produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key, const void* value,
                size_t valueSize, rd_kafka_headers_t* headers);
+  // Adds the counts of the batch just handled to stats_ and the metrics.
+  void flushTally();
   Result<void> beginTransaction();
   Result<void> commitTransaction();
   Result<void> abortAndRewind();
@@ -89,6 +91,10 @@ class StreamWorker {
   EventParser parser_;
   Engine engine_;
   kafka::KafkaHandle producer_;
+  // Handles of the output and dead-letter topics (released before the producer): producing
+  // by handle skips librdkafka's lookup of the topic by name, under a lock, per record.
+  kafka::RdPtr<rd_kafka_topic_t> outputTopic_;
+  kafka::RdPtr<rd_kafka_topic_t> dlqTopic_;
   kafka::KafkaHandle consumer_;
   kafka::RdPtr<rd_kafka_queue_t> queue_;
   std::unique_ptr<OutputEmitter> emitter_;
@@ -96,6 +102,14 @@ class StreamWorker {
   int32_t outputPartitions_ = 0;
   int32_t dlqPartitions_ = 0;
   std::map<int32_t, int64_t> positions_;  // next source offset per partition, this txn
+  // Per-record counts of the batch being handled, added to stats_ and the metrics once per
+  // batch rather than with an atomic operation per record.
+  struct Tally {
+    uint64_t in = 0, out = 0, emitted = 0, filtered = 0, late = 0, dlq = 0;
+  } tally_;
+  // Timestamp of the output records of the batch being handled: the time it was consumed
+  // (one clock read per batch, not one per record inside librdkafka).
+  int64_t batchTimestampMs_ = 0;
   bool txnOpen_ = false;
   uint64_t txnRecords_ = 0;
   std::chrono::steady_clock::time_point txnStart_;
