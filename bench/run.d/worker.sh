@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Worker replay vs the raw librdkafka consume rate vs Kafka Streams, on one topic of
-# ~100-byte JSON events, keyed count, exactly-once on for both processors; then the live
+# ~100-byte JSON events, keyed count, exactly-once on for both processors; the restore rate
+# of the same worker restarted in its group (it reads its whole output back); then the live
 # latency of a worker that has caught up (worker-latency.sh).
 #
 #   worker.sh BUILD_DIR BOOTSTRAP      (run by bench/run.sh)
@@ -37,6 +38,26 @@ read -r worker_rate worker_rss worker_s < <(wl_measure worker "$group" "$source"
 echo "bench: worker replayed $events events in ${worker_s}s" >&2
 echo "BENCH worker_replay_msgs_per_s $worker_rate msgs/s"
 echo "BENCH worker_peak_rss_mib $worker_rss MiB"
+
+# Restore: a worker started again in the same group rebuilds its state by reading the whole
+# output back (what a restart or a rebalance costs); its log reports the time.
+wl_start_worker "$group" "$source" "$source.worker" "" "$work/restore.log"
+restorer=$!
+for _ in $(seq 1 600); do
+  grep -q "state restored" "$work/restore.log" && break
+  kill -0 "$restorer" 2>/dev/null || break
+  sleep 0.2
+done
+kill -TERM "$restorer" 2>/dev/null || true
+wait "$restorer" || true
+read -r restored restore_s restore_rate < <(sed -n 's/.*restored \([0-9]*\) output records in \([0-9.]*\) s (\([0-9]*\) records\/s).*/\1 \2 \3/p' "$work/restore.log") || true
+if [ -z "${restore_rate:-}" ]; then
+  echo "bench: the restarted worker reported no restore; its log:" >&2
+  cat "$work/restore.log" >&2
+  exit 1
+fi
+echo "bench: worker restored $restored output records in ${restore_s}s" >&2
+echo "BENCH worker_restore_records_per_s $restore_rate records/s ($restored output records)"
 
 kslibs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kstreams-libs"
 if [ ! -f "$repo/bench/kstreams/target/kstreams-replay-1.jar" ] || [ ! -d "$kslibs" ]; then

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
-#include <nlohmann/json.hpp>
 
 namespace kappa::worker {
 namespace {
@@ -370,30 +370,74 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
     if (list.empty()) ps.windows.erase(it);
     return {};
   }
-  nlohmann::json j = nlohmann::json::parse(value->begin(), value->end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("key") || !j["key"].is_string()) {
-    return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
+  // The value is a record this engine wrote (formatValue): {"key":..., ["window_start":..,
+  // "window_end":..,] "<aggregate>":number|null, ...}.
+  if (restoreBuf_.size() < value->size() + simdjson::SIMDJSON_PADDING) {
+    restoreBuf_.resize(value->size() + simdjson::SIMDJSON_PADDING);
   }
+  std::memcpy(restoreBuf_.data(), value->data(), value->size());
+  const Error notOurs{ErrorCode::kInvalidArgument, "output record is not a worker record"};
+  const Error noBounds{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (restoreParser_.iterate(restoreBuf_.data(), value->size(), restoreBuf_.size()).get(doc) ||
+      doc.get_object().get(obj)) {
+    return notOurs;
+  }
+  const auto& aggs = program_.aggregates;
   Values values;
   initValues(values);
-  for (size_t i = 0; i < program_.aggregates.size(); ++i) {
-    auto f = j.find(program_.aggregates[i].name);
-    if (f == j.end()) {
+  absl::InlinedVector<bool, 8> seen(aggs.size(), false);
+  bool hasKey = false;
+  std::optional<int64_t> start, end;
+  for (auto field : obj) {
+    std::string_view name;
+    simdjson::ondemand::value v;
+    if (field.unescaped_key().get(name) || field.value().get(v)) return notOurs;
+    if (name == "key") {
+      std::string_view text;
+      if (v.get_string().get(text)) return notOurs;
+      restoreKey_.assign(text);
+      hasKey = true;
+    } else if (windowed && (name == "window_start" || name == "window_end")) {
+      int64_t bound = 0;
+      if (v.get_int64().get(bound)) return noBounds;
+      (name == "window_start" ? start : end) = bound;
+    } else {
+      for (size_t i = 0; i < aggs.size(); ++i) {
+        if (aggs[i].name != name) continue;
+        seen[i] = true;
+        double d = 0;
+        auto op = aggs[i].op;
+        // null (an unset min/max) or anything else not a number: the initial value.
+        if (v.get_double().get(d)) {
+          d = (op == Aggregate::Op::kMin || op == Aggregate::Op::kMax) ? kUnset : 0.0;
+        }
+        values[i] = d;
+        break;
+      }
+    }
+  }
+  if (!hasKey) return notOurs;
+  for (size_t i = 0; i < aggs.size(); ++i) {
+    if (!seen[i]) {
       return Error{ErrorCode::kInvalidArgument,
-                   "output record lacks aggregate '" + program_.aggregates[i].name +
+                   "output record lacks aggregate '" + aggs[i].name +
                        "': was the output written by another program?"};
     }
-    if (f->is_number()) values[i] = f->get<double>();
   }
-  std::string key = j["key"].get<std::string>();
+  const std::string& key = restoreKey_;
   if (!windowed) {
-    ps.running[key] = std::move(values);
+    auto it = ps.running.find(key);
+    if (it == ps.running.end()) {
+      ps.running.emplace(key, std::move(values));
+    } else {
+      it->second = std::move(values);
+    }
     return {};
   }
-  if (!j.contains("window_start") || !j.contains("window_end")) {
-    return Error{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
-  }
-  Span w{j["window_start"].get<int64_t>(), j["window_end"].get<int64_t>(), std::move(values)};
+  if (!start || !end) return noBounds;
+  Span w{*start, *end, std::move(values)};
   auto& list = ps.windows[key];
   auto pos = std::lower_bound(list.begin(), list.end(), w.start,
                               [](const Span& a, int64_t s) { return a.start < s; });
@@ -403,6 +447,11 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
     list.insert(pos, std::move(w));
   }
   return {};
+}
+
+void Engine::restoreWatermark(int32_t partition, int64_t watermark) {
+  auto& ps = parts_[partition];
+  ps.watermark = std::max(ps.watermark, watermark);
 }
 
 void Engine::dropPartition(int32_t partition) { parts_.erase(partition); }

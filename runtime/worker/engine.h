@@ -53,6 +53,10 @@ class Engine {
   // Rebuilds state from one output record of the partition (records fed in log order).
   Result<void> restore(int32_t partition, std::string_view recordKey,
                        std::optional<std::string_view> value, std::optional<int64_t> watermark);
+  // Raises the partition's watermark to one read back from the output: for a reader that
+  // passes restore() no watermark and reads the header only from a partition's last record
+  // (the watermark only grows along a partition's output).
+  void restoreWatermark(int32_t partition, int64_t watermark);
   void dropPartition(int32_t partition);
 
   std::optional<int64_t> watermark(int32_t partition) const;
@@ -94,6 +98,9 @@ class Engine {
   std::unordered_map<int32_t, PartitionState> parts_;
   std::string valueBuf_;
   std::string keyBuf_;
+  simdjson::ondemand::parser restoreParser_;  // output records read back by restore()
+  std::string restoreBuf_;                    // a record's value + simdjson padding
+  std::string restoreKey_;
   uint64_t lateDropped_ = 0;
 };
 
