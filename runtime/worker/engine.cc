@@ -376,13 +376,17 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
     restoreBuf_.resize(value->size() + simdjson::SIMDJSON_PADDING);
   }
   std::memcpy(restoreBuf_.data(), value->data(), value->size());
-  const Error notOurs{ErrorCode::kInvalidArgument, "output record is not a worker record"};
-  const Error noBounds{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
+  auto notOurs = [] {
+    return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
+  };
+  auto noBounds = [] {
+    return Error{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
+  };
   simdjson::ondemand::document doc;
   simdjson::ondemand::object obj;
   if (restoreParser_.iterate(restoreBuf_.data(), value->size(), restoreBuf_.size()).get(doc) ||
       doc.get_object().get(obj)) {
-    return notOurs;
+    return notOurs();
   }
   const auto& aggs = program_.aggregates;
   Values values;
@@ -393,32 +397,27 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
   for (auto field : obj) {
     std::string_view name;
     simdjson::ondemand::value v;
-    if (field.unescaped_key().get(name) || field.value().get(v)) return notOurs;
+    if (field.unescaped_key().get(name) || field.value().get(v)) return notOurs();
     if (name == "key") {
       std::string_view text;
-      if (v.get_string().get(text)) return notOurs;
+      if (v.get_string().get(text)) return notOurs();
       restoreKey_.assign(text);
       hasKey = true;
     } else if (windowed && (name == "window_start" || name == "window_end")) {
       int64_t bound = 0;
-      if (v.get_int64().get(bound)) return noBounds;
+      if (v.get_int64().get(bound)) return noBounds();
       (name == "window_start" ? start : end) = bound;
     } else {
       for (size_t i = 0; i < aggs.size(); ++i) {
         if (aggs[i].name != name) continue;
         seen[i] = true;
         double d = 0;
-        auto op = aggs[i].op;
-        // null (an unset min/max) or anything else not a number: the initial value.
-        if (v.get_double().get(d)) {
-          d = (op == Aggregate::Op::kMin || op == Aggregate::Op::kMax) ? kUnset : 0.0;
-        }
-        values[i] = d;
+        if (!v.get_double().get(d)) values[i] = d;  // null (an unset min/max): initial value
         break;
       }
     }
   }
-  if (!hasKey) return notOurs;
+  if (!hasKey) return notOurs();
   for (size_t i = 0; i < aggs.size(); ++i) {
     if (!seen[i]) {
       return Error{ErrorCode::kInvalidArgument,
@@ -428,15 +427,10 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
   }
   const std::string& key = restoreKey_;
   if (!windowed) {
-    auto it = ps.running.find(key);
-    if (it == ps.running.end()) {
-      ps.running.emplace(key, std::move(values));
-    } else {
-      it->second = std::move(values);
-    }
+    ps.running.insert_or_assign(key, std::move(values));
     return {};
   }
-  if (!start || !end) return noBounds;
+  if (!start || !end) return noBounds();
   Span w{*start, *end, std::move(values)};
   auto& list = ps.windows[key];
   auto pos = std::lower_bound(list.begin(), list.end(), w.start,
