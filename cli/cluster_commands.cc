@@ -137,13 +137,27 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     return os.str();
   }
   os << std::left << std::setw(10) << "VERSION" << std::setw(18) << "PHASE" << std::setw(12)
-     << "LAG" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA" << std::setw(12) << "MSGS/S"
-     << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING"
+     << "LAG" << std::setw(10) << "BEHIND" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA"
+     << std::setw(12) << "MSGS/S" << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING"
      << "AGE\n";
   for (const auto& v : versions) {
     std::string version = str(v, Json::json_pointer("/spec/version"));
     std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
     auto lag = num(v, Json::json_pointer("/status/lag/messages"));
+    auto behind = num(v, Json::json_pointer("/status/lag/seconds"));
+    bool estimated = v.value(Json::json_pointer("/status/lag/secondsEstimated"), false);
+    std::string behindText = "-";
+    if (behind && lag) {
+      // Below a minute to the tenth of a second: the scale of the catch-up bound.
+      std::ostringstream bs;
+      if (estimated) bs << "~";
+      if (*behind < 60) {
+        bs << std::fixed << std::setprecision(1) << *behind << "s";
+      } else {
+        bs << duration(*behind);
+      }
+      behindText = bs.str();
+    }
     auto pct = num(v, Json::json_pointer("/status/replay/progressPercent"));
     auto eta = num(v, Json::json_pointer("/status/replay/etaSeconds"));
     auto rate = num(v, Json::json_pointer("/status/replay/messagesPerSecond"));
@@ -172,11 +186,11 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     std::ostringstream progress;
     if (pct) progress << bar(*pct) << " " << std::fixed << std::setprecision(1) << *pct << "%";
     os << std::setw(10) << version << std::setw(18) << phase << std::setw(12)
-       << (lag ? std::to_string(static_cast<int64_t>(*lag)) : "-") << std::setw(29)
-       << (pct ? progress.str() : "-") << std::setw(10) << (eta ? duration(*eta) : "-")
-       << std::setw(12) << (rate ? std::to_string(static_cast<int64_t>(*rate)) : "-")
-       << std::setw(24) << validation << std::setw(9) << (version == servingVersion ? "yes" : "")
-       << age << "\n";
+       << (lag ? std::to_string(static_cast<int64_t>(*lag)) : "-") << std::setw(10) << behindText
+       << std::setw(29) << (pct ? progress.str() : "-") << std::setw(10)
+       << (eta ? duration(*eta) : "-") << std::setw(12)
+       << (rate ? std::to_string(static_cast<int64_t>(*rate)) : "-") << std::setw(24) << validation
+       << std::setw(9) << (version == servingVersion ? "yes" : "") << age << "\n";
     std::string message = str(v, Json::json_pointer("/status/message"));
     if (!message.empty()) os << "           " << message << "\n";
     const auto ex = Json::json_pointer("/status/validation/examples");

@@ -104,9 +104,13 @@ void printLag(const KafkaOptions& o, const std::string& group, const std::string
       per.push_back({{"partition", p.partition},
                      {"committed", p.committed ? json(*p.committed) : json(nullptr)},
                      {"end", p.end},
-                     {"lag", p.lag}});
+                     {"lag", p.lag},
+                     {"seconds", p.lagSeconds},
+                     {"secondsEstimated", !p.lagSecondsObserved}});
     }
     json out = {{"messages", snap.totalLag},
+                {"seconds", snap.lagSeconds},
+                {"secondsEstimated", !snap.lagSecondsObserved},
                 {"partitions", snap.laggingPartitions},
                 {"sampledAt", rfc3339Millis(snap.sampledAt)},
                 {"group", group},
@@ -116,44 +120,65 @@ void printLag(const KafkaOptions& o, const std::string& group, const std::string
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::cout << "group " << group << " on " << topic << ": lag " << snap.totalLag << " messages on "
-            << snap.laggingPartitions << " of " << snap.partitions.size() << " partitions"
+  auto secs = [](double v, bool observed) {
+    std::ostringstream os;
+    os << (observed ? "" : "~") << std::fixed << std::setprecision(1) << v << "s";
+    return os.str();
+  };
+  std::cout << "group " << group << " on " << topic << ": lag " << snap.totalLag << " messages, "
+            << secs(snap.lagSeconds, snap.lagSecondsObserved) << ", on " << snap.laggingPartitions
+            << " of " << snap.partitions.size() << " partitions"
             << (snap.committedAny ? "" : " (the group has not committed)") << "\n";
   std::cout << std::left << std::setw(10) << "PARTITION" << std::setw(14) << "COMMITTED"
-            << std::setw(14) << "END"
-            << "LAG\n";
+            << std::setw(14) << "END" << std::setw(12) << "LAG"
+            << "SECONDS\n";
   for (const auto& p : snap.partitions) {
     std::cout << std::setw(10) << p.partition << std::setw(14)
               << (p.committed ? std::to_string(*p.committed) : "-") << std::setw(14) << p.end
-              << p.lag << "\n";
+              << std::setw(12) << p.lag << secs(p.lagSeconds, p.lagSecondsObserved) << "\n";
+  }
+  if (!snap.lagSecondsObserved) {
+    std::cout << "~: estimated from the timestamp of the record the group is at (it has not "
+                 "reached any end offset observed here)\n";
   }
 }
 
 // One sample, or with --wait samples every interval until the group has committed and its
-// lag is within --max-lag (0 unless given). While waiting, a failed sample is reported on
-// stderr and retried; the wait ends with exit 1 at --wait-timeout.
+// lag is within the bound: --max-lag-seconds by the operator's rule (every partition has
+// reached the end this command observed at most that long before), and --max-lag messages
+// (0 when neither is given). While waiting, a failed sample is reported on stderr and
+// retried; the wait ends with exit 1 at --wait-timeout.
 int runLag(const KafkaOptions& o, const std::string& group, const std::string& topic,
-           std::optional<int64_t> maxLag, const LagWait& wait) {
+           std::optional<int64_t> maxLag, std::optional<int64_t> maxLagSeconds,
+           const LagWait& wait) {
   auto admin = connect(o);
   if (!admin) return fail(kUsageOrConnection, admin.error().message);
   kappa::kafka::LagMonitor monitor(**admin);
+  kappa::kafka::CatchUpBound bound{std::chrono::seconds(maxLagSeconds.value_or(0)), maxLag,
+                                   std::chrono::seconds(0)};
+  // Without --max-lag-seconds only messages count.
+  auto within = [&](const kappa::kafka::LagSnapshot& snap) {
+    if (!maxLagSeconds) return snap.totalLag <= maxLag.value_or(0);
+    return kappa::kafka::withinBound(snap, bound);
+  };
   if (!wait.enabled) {
     auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
     if (!snap) return fail(kUsageOrConnection, snap.error().message);
     printLag(o, group, topic, *snap);
-    return maxLag && snap->totalLag > *maxLag ? kCheckFailed : kOk;
+    bool checked = maxLag || maxLagSeconds;
+    return checked && !within(*snap) ? kCheckFailed : kOk;
   }
   using Clock = std::chrono::steady_clock;
   auto interval = std::chrono::milliseconds(static_cast<int64_t>(wait.intervalSeconds * 1000));
   auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait.timeoutSeconds * 1000));
-  int64_t bound = maxLag.value_or(0);
+  kappa::kafka::EndOffsetHistory history;
   std::optional<kappa::kafka::LagSnapshot> last;
   std::string lastError;
   while (true) {
     auto started = Clock::now();
-    auto snap = monitor.sample(group, topic, std::chrono::system_clock::now());
-    if (snap && snap->committedAny && snap->totalLag <= bound) {
+    auto snap = monitor.sample(group, topic, std::chrono::system_clock::now(), &history);
+    if (snap && snap->committedAny && within(*snap)) {
       printLag(o, group, topic, *snap);
       return kOk;
     }
@@ -166,10 +191,13 @@ int runLag(const KafkaOptions& o, const std::string& group, const std::string& t
     if (wait.timeoutSeconds > 0 && Clock::now() >= deadline) {
       if (last) printLag(o, group, topic, *last);
       std::ostringstream why;
-      why << "lag of group " << group << " on " << topic << " not within " << bound << " after "
-          << wait.timeoutSeconds << "s";
+      why << "lag of group " << group << " on " << topic << " not within ";
+      if (maxLagSeconds) why << *maxLagSeconds << "s" << (maxLag ? " and " : "");
+      if (maxLag || !maxLagSeconds) why << maxLag.value_or(0) << " messages";
+      why << " after " << wait.timeoutSeconds << "s";
       if (last) {
-        why << " (last sample: " << last->totalLag << " messages"
+        why << " (last sample: " << last->totalLag << " messages, "
+            << (last->lagSecondsObserved ? "" : "about ") << last->lagSeconds << "s"
             << (last->committedAny ? "" : ", nothing committed") << ")";
       }
       return fail(kCheckFailed, why.str());
@@ -259,13 +287,19 @@ int main(int argc, char** argv) {
   addKafkaOptions(lag, lagOpts);
   lag->add_option("--group", lagGroup, "Consumer group")->required();
   lag->add_option("--topic", lagTopic, "Topic the group reads")->required();
-  lag->add_option("--max-lag", maxLag, "Exit 1 when the total lag is above this")
+  lag->add_option("--max-lag", maxLag, "Exit 1 when the total lag is above this many messages")
+      ->check(CLI::NonNegativeNumber);
+  std::optional<int64_t> maxLagSeconds;
+  lag->add_option("--max-lag-seconds", maxLagSeconds,
+                  "Exit 1 unless every partition has reached the end observed this many seconds "
+                  "earlier (the operator's catch-up rule; needs --wait's repeated samples to be "
+                  "met by a live topic)")
       ->check(CLI::NonNegativeNumber);
   LagWait lagWait;
   auto* waitFlag =
       lag->add_flag("--wait", lagWait.enabled,
-                    "Sample until the group has committed and its lag is within --max-lag (0 "
-                    "unless given); print that sample");
+                    "Sample until the group has committed and its lag is within --max-lag-seconds "
+                    "and --max-lag (0 messages when neither is given); print that sample");
   lag->add_option("--interval", lagWait.intervalSeconds,
                   "With --wait: seconds between samples (default 1)")
       ->check(CLI::Range(0.01, 3600.0))
@@ -338,7 +372,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(kUsageOrConnection, e.what());
   }
-  if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag, lagWait);
+  if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag, maxLagSeconds, lagWait);
   if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput);
   if (val->parsed()) return runValidate(valOpts, servingTopic, candidateTopic, policy);
   if (status->parsed()) return kappa::cli::runStatus(clusterOpts, statusPipeline, watch);

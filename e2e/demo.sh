@@ -95,9 +95,6 @@ spec["kafka"]["bootstrapServers"] = bootstrap
 spec["source"]["topic"] = topic
 spec["output"]["topic"] = "sessions.%s.%s" % (version, run_id)
 spec["promotion"]["drainDelaySeconds"] = 20
-# Live traffic keeps arriving at DEMO_RATE events/s, and a worker commits in transactions, so
-# "caught up" here means within about two seconds of the live head, stable for 10 s.
-spec["catchUp"] = {"maxLagMessages": 1000, "stableSeconds": 10}
 if bug:
     # The bug: revenue sums the price of every event, not only purchases.
     for a in spec["processor"]["builtin"]["aggregates"]:

@@ -53,6 +53,10 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
       {"kappa_retention_at_risk",
        "1 when the source's retention may expire events before the replay reads them",
        MetricType::Gauge,
+       {}},
+      {"kappa_pipelineversion_lag_seconds",
+       "How far behind its source the version's worker is, in seconds (the slowest partition)",
+       MetricType::Gauge,
        {}}};
   Objects objects = source_ ? source_() : Objects{};
   // The cache lists objects in key order (namespace/name): the scrape is stable.
@@ -78,7 +82,8 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
     out[1].metric.push_back(gauge(labels, static_cast<double>(v.lagMessages)));
     out[2].metric.push_back(gauge(labels, v.progressPercent));
     out[3].metric.push_back(gauge(labels, v.mismatchRatio));
-    out[4].metric.push_back(gauge(std::move(labels), v.retentionAtRisk ? 1 : 0));
+    out[4].metric.push_back(gauge(labels, v.retentionAtRisk ? 1 : 0));
+    out[5].metric.push_back(gauge(std::move(labels), v.lagSeconds));
   }
   return out;
 }

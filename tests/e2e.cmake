@@ -21,6 +21,7 @@ function(kappa_e2e_scenario name script)
 endfunction()
 
 kappa_e2e_scenario(first_version_serves first_version.sh)
+kappa_e2e_scenario(live_catch_up live_catch_up.sh)
 kappa_e2e_scenario(equal_logic_cutover equal_logic.sh)
 kappa_e2e_scenario(buggy_candidate_blocked buggy_candidate.sh)
 kappa_e2e_scenario(manual_promotion_and_rollback manual_rollback.sh)

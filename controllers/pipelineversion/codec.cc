@@ -18,6 +18,11 @@ T num(const Json& obj, const char* key, T fallback) {
   return it->get<T>();
 }
 
+bool flag(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_boolean() && it->get<bool>();
+}
+
 const Json& child(const Json& obj, const char* key) {
   static const Json empty = Json::object();
   auto it = obj.find(key);
@@ -176,7 +181,10 @@ Result<Spec> specFromJson(const Json& j) {
   spec.replay.maxDurationSeconds =
       num<int64_t>(replay, "maxDurationSeconds", spec.replay.maxDurationSeconds);
   const Json& catchUp = child(j, "catchUp");
-  spec.catchUp.maxLagMessages = num<int64_t>(catchUp, "maxLagMessages", 0);
+  spec.catchUp.maxLagSeconds = num<int64_t>(catchUp, "maxLagSeconds", spec.catchUp.maxLagSeconds);
+  if (catchUp.contains("maxLagMessages") && catchUp["maxLagMessages"].is_number()) {
+    spec.catchUp.maxLagMessages = catchUp["maxLagMessages"].get<int64_t>();
+  }
   spec.catchUp.stableSeconds = num<int64_t>(catchUp, "stableSeconds", spec.catchUp.stableSeconds);
   const Json& v = child(j, "validation");
   spec.validation.mode =
@@ -222,7 +230,8 @@ Status statusFromJson(const Json& j) {
   s.outputTopic = str(j, "outputTopic");
   const Json& lag = child(j, "lag");
   s.lag = LagStatus{num<int64_t>(lag, "messages", 0), num<int32_t>(lag, "partitions", 0),
-                    num<int64_t>(lag, "consumed", 0), timeField(lag, "sampledAt")};
+                    num<int64_t>(lag, "consumed", 0), timeField(lag, "sampledAt"),
+                    num<double>(lag, "seconds", 0),   flag(lag, "secondsEstimated")};
   const Json& r = child(j, "replay");
   s.replay.startedAt = timeField(r, "startedAt");
   s.replay.caughtUpAt = timeField(r, "caughtUpAt");
@@ -277,8 +286,11 @@ Json statusToJson(const Status& s) {
   j["conditions"] = std::move(conditions);
   putString(j, "consumerGroup", s.consumerGroup);
   putString(j, "outputTopic", s.outputTopic);
-  Json lag{
-      {"messages", s.lag.messages}, {"partitions", s.lag.partitions}, {"consumed", s.lag.consumed}};
+  Json lag{{"messages", s.lag.messages},
+           {"partitions", s.lag.partitions},
+           {"consumed", s.lag.consumed},
+           {"seconds", s.lag.seconds}};
+  if (s.lag.secondsEstimated) lag["secondsEstimated"] = true;
   putTime(lag, "sampledAt", s.lag.sampledAt);
   j["lag"] = std::move(lag);
   Json replay{{"progressPercent", s.replay.progressPercent},
@@ -348,6 +360,7 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
   v.other = otherFrom(meta, spec, status);
   v.servingSince = status.servingSince;
   v.lagMessages = status.lag.messages;
+  v.lagSeconds = status.lag.seconds;
   v.progressPercent = status.replay.progressPercent;
   v.mismatchRatio = status.validation.mismatchRatio;
   for (const auto& c : status.conditions) {

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 namespace kappa::controllers {
@@ -370,8 +371,20 @@ void onProvisioning(Pass& p) {
 }
 
 // Between two lag samples of a Replaying version.
-Seconds lagSampleInterval(const Status& status) {
-  return status.replay.lagWithinSince ? kStabilizingSampleInterval : kLagSampleInterval;
+kafka::CatchUpBound catchUpBound(const CatchUpSpec& c) {
+  return kafka::CatchUpBound{Seconds{c.maxLagSeconds}, c.maxLagMessages, Seconds{c.stableSeconds}};
+}
+
+// "lag 1200 messages, 3.4s (bound 5s)", what the CaughtUp condition says.
+std::string lagText(const kafka::LagSnapshot& snap, const CatchUpSpec& c) {
+  std::ostringstream os;
+  os << "lag " << snap.totalLag << " messages, ";
+  if (!snap.lagSecondsObserved) os << "about ";
+  os << std::fixed << std::setprecision(1) << snap.lagSeconds << "s (bound " << c.maxLagSeconds
+     << "s";
+  if (c.maxLagMessages) os << " and " << *c.maxLagMessages << " messages";
+  os << ")";
+  return os.str();
 }
 
 void onReplaying(Pass& p) {
@@ -395,31 +408,32 @@ void onReplaying(Pass& p) {
       if (p.s.replay.messagesPerSecond > 0) previousRate = p.s.replay.messagesPerSecond;
     }
     kafka::ReplayProgress progress = kafka::estimateProgress(previous, snap, previousRate);
-    kafka::CatchUpState catchUp = kafka::evaluateCatchUp(
-        p.s.replay.lagWithinSince, snap.totalLag, spec.catchUp.maxLagMessages,
-        Seconds{spec.catchUp.stableSeconds}, snap.sampledAt);
-    p.s.lag = LagStatus{snap.totalLag, snap.laggingPartitions, snap.consumed, snap.sampledAt};
+    kafka::CatchUpState catchUp =
+        kafka::evaluateCatchUp(p.s.replay.lagWithinSince, snap, catchUpBound(spec.catchUp));
+    // Tenths of a second are all a person or the bound needs, and they keep status stable.
+    double lagSeconds = std::ceil(snap.lagSeconds * 10) / 10;
+    p.s.lag = LagStatus{snap.totalLag, snap.laggingPartitions,  snap.consumed, snap.sampledAt,
+                        lagSeconds,    !snap.lagSecondsObserved};
     // Two decimals, rounded down: what kubectl shows, and 100 only once it is.
     p.s.replay.progressPercent = std::floor(progress.percent * 100) / 100;
     p.s.replay.messagesPerSecond = progress.messagesPerSecond;
     p.s.replay.etaSeconds = progress.etaSeconds;
     p.s.replay.lagWithinSince = catchUp.withinSince;
     caughtUp = catchUp.caughtUp;
-    std::string lagText = "lag " + std::to_string(snap.totalLag) + " (bound " +
-                          std::to_string(spec.catchUp.maxLagMessages) + ")";
+    std::string lag = lagText(snap, spec.catchUp);
     if (!caughtUp) {
       if (catchUp.withinBound) {
         p.condition(kCaughtUp, ConditionStatus::kFalse, "Stabilizing",
-                    lagText + " within the bound since " + formatTime(catchUp.withinSince));
+                    lag + ", within the bound since " + formatTime(catchUp.withinSince));
         Seconds left = std::chrono::duration_cast<Seconds>(
             *catchUp.withinSince + Seconds{spec.catchUp.stableSeconds} - snap.sampledAt);
         p.requeueAfter(std::max(left, kStabilizingSampleInterval));  // the one that can end it
       } else {
-        p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", lagText);
+        p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", lag);
       }
     } else {
       p.condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound",
-                  lagText + " for " + seconds(Seconds{spec.catchUp.stableSeconds}));
+                  lag + ", within the bound for " + seconds(Seconds{spec.catchUp.stableSeconds}));
     }
   }
 
@@ -436,15 +450,18 @@ void onReplaying(Pass& p) {
   }
   Seconds maxDuration{spec.replay.maxDurationSeconds};
   if (p.now - *p.s.replay.startedAt >= maxDuration) {
+    std::ostringstream lag;
+    lag << std::fixed << std::setprecision(1) << p.s.lag.seconds;
     std::string message = "not caught up after " + seconds(maxDuration) + " (lag " +
-                          std::to_string(p.s.lag.messages) + ")";
+                          std::to_string(p.s.lag.messages) + " messages, " +
+                          (p.s.lag.secondsEstimated ? "about " : "") + lag.str() + "s)";
     p.condition(kCaughtUp, ConditionStatus::kFalse, "ReplayTimeout", message);
     fail(p, "ReplayTimeout", message);
     return;
   }
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
-  p.requeueAfter(lagSampleInterval(p.s));
+  p.requeueAfter(lagSampleInterval(spec.catchUp, p.s));
 }
 
 RunValidation validationRequest(const Pass& p) {
@@ -767,10 +784,21 @@ void onDeletion(Pass& p) {
 
 }  // namespace
 
-bool lagSampleDue(const Status& status, TimePoint now) {
+Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status) {
+  // The tail: within the bound, close enough to it (by an observed lag or an estimate), or
+  // due to have read the backlog by the next sample, so that the next samples decide when.
+  double near = 2.0 * static_cast<double>(catchUp.maxLagSeconds) +
+                static_cast<double>(kLagSampleInterval.count());
+  bool tail = status.replay.lagWithinSince ||
+              (status.lag.sampledAt && status.lag.seconds <= near) ||
+              (status.replay.etaSeconds && *status.replay.etaSeconds <= kLagSampleInterval.count());
+  return tail ? kStabilizingSampleInterval : kLagSampleInterval;
+}
+
+bool lagSampleDue(const CatchUpSpec& catchUp, const Status& status, TimePoint now) {
   // A sample stamped in the future (a clock step back) counts as due, or none would come.
   return !status.lag.sampledAt ||
-         now - *status.lag.sampledAt >= lagSampleInterval(status) - kLagSampleSlack ||
+         now - *status.lag.sampledAt >= lagSampleInterval(catchUp, status) - kLagSampleSlack ||
          now < *status.lag.sampledAt;
 }
 

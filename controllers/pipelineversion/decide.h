@@ -40,8 +40,8 @@ inline constexpr Seconds kPollInterval{10};
 // status write, a Deployment change) leaves the sample and the status as they are; without
 // that, every status write would trigger the next sample at once.
 inline constexpr Seconds kLagSampleInterval{2};
-// ... and this often once the lag is within the bound (catchUp.stableSeconds running): the
-// sample that ends the stable period comes at most this late.
+// ... and this often at the tail of the replay (see lagSampleInterval): the first sample
+// within the bound and the one that ends catchUp.stableSeconds come at most this late.
 inline constexpr Seconds kStabilizingSampleInterval{1};
 // A pass this much before the period is over still samples: the timer of a pass that began
 // before the last sample was taken fires a little early, and skipping it would put the next
@@ -57,9 +57,13 @@ inline constexpr Seconds kRollbackMargin{300};
 
 Decision decide(const Observed& observed, TimePoint now);
 
-// Whether a Replaying pass at `now` takes a new lag sample (see kLagSampleInterval and
-// kStabilizingSampleInterval).
-bool lagSampleDue(const Status& status, TimePoint now);
+// Between two lag samples of a Replaying version: kStabilizingSampleInterval at the tail of
+// the replay (within the bound, at most twice the bound plus a sample period behind, or an
+// ETA within a sample period), kLagSampleInterval before it.
+Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status);
+
+// Whether a Replaying pass at `now` takes a new lag sample.
+bool lagSampleDue(const CatchUpSpec& catchUp, const Status& status, TimePoint now);
 
 std::ostream& operator<<(std::ostream& os, const Decision& d);
 

@@ -183,7 +183,7 @@ ReconcileResult Reconciler::gatherKafka(Pass& p) {
   }
   bool topicsReady = k.outputTopicExists && k.deadLetterTopicExists;
   // Replaying reads the broker once per kLagSampleInterval, not on every pass.
-  bool sampleDue = in({Phase::kReplaying}) && lagSampleDue(st, p.now);
+  bool sampleDue = in({Phase::kReplaying}) && lagSampleDue(spec.catchUp, st, p.now);
   if ((in({Phase::kProvisioning}) && topicsReady) || sampleDue) {
     double rate =
         st.replay.messagesPerSecond > 0 ? st.replay.messagesPerSecond : options_.assumedReplayRate;
@@ -192,10 +192,23 @@ ReconcileResult Reconciler::gatherKafka(Pass& p) {
     k.retention = *report;
   }
   if (sampleDue) {
+    kafka::EndOffsetHistory* history = nullptr;
+    {
+      // Only this key's pass uses its entry, and map nodes stay put: the pointer outlives
+      // the lock.
+      std::lock_guard lock(mu_);
+      LagHistory& h = lagHistories_[p.key.str()];
+      if (h.consumerGroup != st.consumerGroup)
+        h = LagHistory{st.consumerGroup, kafka::EndOffsetHistory()};
+      history = &h.ends;
+    }
     kafka::LagMonitor monitor(admin);
-    auto lag = monitor.sample(st.consumerGroup, spec.source.topic, p.now);
+    auto lag = monitor.sample(st.consumerGroup, spec.source.topic, p.now, history);
     if (!lag.ok()) return retryable("sampling the lag", lag.error());
     k.lag = *lag;
+  } else if (!in({Phase::kReplaying})) {
+    std::lock_guard lock(mu_);
+    lagHistories_.erase(p.key.str());
   }
   if (in({Phase::kValidating})) k.validation = validations_.get(p.key.str());
   return {};
@@ -356,6 +369,7 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
       validations_.forget(key.str());
       std::lock_guard lock(mu_);
       topicCreateErrors_.erase(key.str());
+      lagHistories_.erase(key.str());
       return {};
     }
     return retryable("reading " + key.str(), got.error());
@@ -444,6 +458,7 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
     validations_.forget(key.str());
     std::lock_guard lock(mu_);
     topicCreateErrors_.erase(key.str());
+    lagHistories_.erase(key.str());
   }
   return ReconcileResult{d.requeueAfter, false, ""};
 }

@@ -28,6 +28,7 @@
 #include "controllers/pipelineversion/decide.h"
 #include "controllers/pipelineversion/ports.h"
 #include "controllers/pipelineversion/validation_runs.h"
+#include "runtime/kafka/lag_monitor.h"
 #include "runtime/kube/event_recorder.h"
 #include "runtime/kube/kube_api.h"
 #include "runtime/kube/object_store.h"
@@ -102,6 +103,14 @@ class Reconciler {
   std::mutex mu_;
   // Terminal topic-creation errors, per object key, until the object is gone.
   std::map<std::string, std::string> topicCreateErrors_;
+  // The source end offsets observed for each Replaying version, per object key, for its lag
+  // in seconds; dropped when it leaves Replaying. Kept in memory only: after a restart the
+  // first sample's seconds are an estimate, which delays a catch-up by one sample.
+  struct LagHistory {
+    std::string consumerGroup;  // a new group (a re-created object) starts a new history
+    kafka::EndOffsetHistory ends;
+  };
+  std::map<std::string, LagHistory> lagHistories_;
 };
 
 }  // namespace kappa::controllers

@@ -95,7 +95,8 @@ std::ostream& operator<<(std::ostream& os, const Condition& c) {
 
 std::ostream& operator<<(std::ostream& os, const LagStatus& l) {
   return os << "{messages=" << l.messages << " partitions=" << l.partitions
-            << " consumed=" << l.consumed << " sampledAt=" << formatTime(l.sampledAt) << "}";
+            << " consumed=" << l.consumed << " sampledAt=" << formatTime(l.sampledAt)
+            << " seconds=" << l.seconds << (l.secondsEstimated ? "(estimated)" : "") << "}";
 }
 
 std::ostream& operator<<(std::ostream& os, const ReplayStatus& r) {

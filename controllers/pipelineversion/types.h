@@ -66,8 +66,12 @@ struct ReplaySpec {
   bool operator==(const ReplaySpec&) const = default;
 };
 
+// Caught up: on every partition the worker's position has reached the end the operator
+// observed at most maxLagSeconds earlier (and, if set, at most maxLagMessages behind),
+// continuously for stableSeconds. See kafka::withinBound.
 struct CatchUpSpec {
-  int64_t maxLagMessages = 0;
+  int64_t maxLagSeconds = 5;
+  std::optional<int64_t> maxLagMessages;
   int64_t stableSeconds = 30;
   bool operator==(const CatchUpSpec&) const = default;
 };
@@ -164,6 +168,8 @@ struct LagStatus {
   int32_t partitions = 0;  // partitions that are behind
   int64_t consumed = 0;    // records read since the log start, for the rate of the next pass
   std::optional<TimePoint> sampledAt;
+  double seconds = 0;             // the slowest partition's lag in seconds
+  bool secondsEstimated = false;  // from record timestamps: not (yet) an observed lag
   bool operator==(const LagStatus&) const = default;
 };
 
@@ -283,6 +289,7 @@ struct CachedVersion {
   OtherVersion other;
   std::optional<TimePoint> servingSince;
   int64_t lagMessages = 0;
+  double lagSeconds = 0;
   double progressPercent = 0;
   double mismatchRatio = 0;
   bool retentionAtRisk = false;   // condition RetentionSafe is False with reason AtRisk

@@ -8,7 +8,8 @@
 #   apply_version EXAMPLE NAME TOPIC [PATH=YAML ...]
 #                                 applies crds/examples/EXAMPLE as PipelineVersion NAME
 #                                 (spec.version = NAME without "<pipeline>-") reading TOPIC,
-#                                 with short catch-up/drain settings and overrides such as
+#                                 with short catch-up/drain settings (none with
+#                                 E2E_AS_SHIPPED=1) and overrides such as
 #                                 spec.promotion.mode=Manual
 #   field NAME JSONPATH           one field of PipelineVersion NAME ("" when absent)
 #   wait_phase NAME PHASE [SECONDS]   until NAME is in PHASE; fails early on Failed
@@ -85,7 +86,7 @@ apply_version() {
   local example=$1 name=$2 topic=$3
   shift 3
   python3 - "$E2E_REPO/crds/examples/$example" "$name" "$KAFKA_BOOTSTRAP" "$topic" "$@" <<'PY' |
-import sys, yaml
+import os, sys, yaml
 path, name, bootstrap, topic = sys.argv[1:5]
 doc = yaml.safe_load(open(path))
 doc["metadata"]["name"] = name
@@ -93,10 +94,11 @@ spec = doc["spec"]
 spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
 spec["kafka"]["bootstrapServers"] = bootstrap
 spec["source"]["topic"] = topic
-spec["catchUp"]["stableSeconds"] = 3
-spec.setdefault("promotion", {}).update({"drainDelaySeconds": 2, "retainOutputSeconds": 5})
-if "validation" in spec:
-    spec["validation"]["timeoutSeconds"] = 120
+if os.environ.get("E2E_AS_SHIPPED") != "1":
+    spec["catchUp"]["stableSeconds"] = 3
+    spec.setdefault("promotion", {}).update({"drainDelaySeconds": 2, "retainOutputSeconds": 5})
+    if "validation" in spec:
+        spec["validation"]["timeoutSeconds"] = 120
 for override in sys.argv[5:]:
     key, _, value = override.partition("=")
     node, parts = doc, key.split(".")

@@ -68,6 +68,10 @@ class KafkaAdmin {
   // aborted records do not count. Used to tell a real lag from transaction markers.
   virtual Result<PartitionOffsets> countVisibleRecords(const std::string& topic,
                                                        const OffsetRanges& ranges) = 0;
+  // Timestamp (ms) of the first record a read_committed reader gets at or after each
+  // partition's offset; partitions with no such record (yet) are absent.
+  virtual Result<PartitionOffsets> recordTimestamps(const std::string& topic,
+                                                    const PartitionOffsets& from) = 0;
 };
 
 using KafkaAdminPtr = std::unique_ptr<KafkaAdmin>;

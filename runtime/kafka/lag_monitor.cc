@@ -33,8 +33,76 @@ LagSnapshot computeLag(const PartitionOffsets& earliest, const PartitionOffsets&
   return s;
 }
 
+int64_t effectivePosition(const PartitionLag& p) {
+  if (p.lag == 0) return p.end;
+  return std::max(p.committed.value_or(p.earliest), p.earliest);
+}
+
+void EndOffsetHistory::add(WallTime at, const PartitionOffsets& end) {
+  if (!observations_.empty() && at <= observations_.back().at) observations_.clear();
+  Observation o{at, {}};
+  int32_t top = end.empty() ? -1 : end.rbegin()->first;
+  o.end.assign(static_cast<size_t>(std::max(top + 1, 0)), -1);
+  for (const auto& [p, offset] : end) {
+    if (p >= 0) o.end[static_cast<size_t>(p)] = offset;
+  }
+  observations_.push_back(std::move(o));
+  if (observations_.size() <= capacity_) return;
+  // Thin the older half: keep its even entries (the oldest one among them).
+  size_t older = observations_.size() / 2;
+  std::deque<Observation> kept;
+  for (size_t i = 0; i < observations_.size(); ++i) {
+    if (i >= older || i % 2 == 0) kept.push_back(std::move(observations_[i]));
+  }
+  observations_.swap(kept);
+}
+
+std::optional<WallTime> EndOffsetHistory::reached(int32_t partition, int64_t position) const {
+  for (auto it = observations_.rbegin(); it != observations_.rend(); ++it) {
+    auto p = static_cast<size_t>(partition);
+    int64_t end = partition >= 0 && p < it->end.size() ? it->end[p] : -1;
+    if (end <= position) return it->at;  // end -1: the partition did not exist yet
+  }
+  return std::nullopt;
+}
+
+std::optional<WallTime> EndOffsetHistory::oldest() const {
+  if (observations_.empty()) return std::nullopt;
+  return observations_.front().at;
+}
+
+void applyLagSeconds(LagSnapshot& snap, const EndOffsetHistory& history,
+                     const PartitionOffsets& recordTimestampsMs) {
+  using Fp = std::chrono::duration<double>;
+  auto since = [&](WallTime t) { return std::max(0.0, Fp(snap.sampledAt - t).count()); };
+  snap.lagSeconds = 0;
+  snap.lagSecondsObserved = true;
+  for (auto& pl : snap.partitions) {
+    pl.lagSeconds = 0;
+    pl.lagSecondsObserved = true;
+    if (pl.lag > 0) {
+      if (auto at = history.reached(pl.partition, effectivePosition(pl));
+          at && *at <= snap.sampledAt) {
+        pl.lagSeconds = since(*at);
+      } else {
+        // Behind everything observed: at least as old as the oldest observation, and as old
+        // as the record it is at says, when that record has a timestamp from the past.
+        pl.lagSecondsObserved = false;
+        if (auto oldest = history.oldest()) pl.lagSeconds = since(*oldest);
+        auto ts = recordTimestampsMs.find(pl.partition);
+        if (ts != recordTimestampsMs.end()) {
+          pl.lagSeconds =
+              std::max(pl.lagSeconds, since(WallTime{} + std::chrono::milliseconds(ts->second)));
+        }
+      }
+    }
+    snap.lagSeconds = std::max(snap.lagSeconds, pl.lagSeconds);
+    snap.lagSecondsObserved = snap.lagSecondsObserved && pl.lagSecondsObserved;
+  }
+}
+
 Result<LagSnapshot> LagMonitor::sample(const std::string& group, const std::string& topic,
-                                       WallTime now) {
+                                       WallTime now, EndOffsetHistory* history) {
   auto end = admin_.endOffsets(topic);
   if (!end) return end.error();
   auto earliest = admin_.earliestOffsets(topic);
@@ -61,17 +129,45 @@ Result<LagSnapshot> LagMonitor::sample(const std::string& group, const std::stri
       if (pl.lag > 0) ++snap.laggingPartitions;
     }
   }
+
+  static const EndOffsetHistory kNoHistory;
+  const EndOffsetHistory& past = history ? *history : kNoHistory;
+  PartitionOffsets unresolved;  // lagging partitions that reached no observed end
+  for (const auto& pl : snap.partitions) {
+    int64_t position = effectivePosition(pl);
+    auto at = past.reached(pl.partition, position);
+    if (pl.lag > 0 && !(at && *at <= now)) unresolved[pl.partition] = position;
+  }
+  PartitionOffsets timestamps;
+  if (!unresolved.empty() && options_.recordTimestamps) {
+    auto ts = admin_.recordTimestamps(topic, unresolved);
+    if (!ts) return ts.error();
+    timestamps = std::move(*ts);
+  }
+  applyLagSeconds(snap, past, timestamps);
+  if (history) history->add(now, *end);
   return snap;
 }
 
-CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, int64_t lag, int64_t maxLag,
+bool withinBound(const LagSnapshot& snap, const CatchUpBound& bound) {
+  if (!snap.lagSecondsObserved) return false;
+  if (snap.lagSeconds > std::chrono::duration<double>(bound.maxLagSeconds).count()) return false;
+  return !bound.maxLagMessages || snap.totalLag <= *bound.maxLagMessages;
+}
+
+CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, bool within,
                              std::chrono::seconds stableFor, WallTime now) {
   CatchUpState s;
-  s.withinBound = lag <= maxLag;
+  s.withinBound = within;
   if (!s.withinBound) return s;  // leaving the bound restarts the stability clock
   s.withinSince = withinSince.value_or(now);
   s.caughtUp = now - *s.withinSince >= stableFor;
   return s;
+}
+
+CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, const LagSnapshot& snap,
+                             const CatchUpBound& bound) {
+  return evaluateCatchUp(withinSince, withinBound(snap, bound), bound.stableFor, snap.sampledAt);
 }
 
 ReplayProgress estimateProgress(const std::optional<LagSnapshot>& previous,
@@ -108,7 +204,8 @@ std::ostream& operator<<(std::ostream& os, const PartitionLag& p) {
     os << "none";
   }
   return os << " earliest=" << p.earliest << " end=" << p.end << " offsetLag=" << p.offsetLag
-            << " lag=" << p.lag << "}";
+            << " lag=" << p.lag << " seconds=" << p.lagSeconds
+            << (p.lagSecondsObserved ? "" : "(estimated)") << "}";
 }
 
 std::ostream& operator<<(std::ostream& os, const CatchUpState& s) {

@@ -1,14 +1,24 @@
-// Consumer lag of a group on a topic, measured against the last stable offset, and what the
-// controller derives from successive samples: caught-up (lag within a bound for a stable
-// duration), throughput, progress and ETA.
+// Consumer lag of a group on a topic, measured against the last stable offset, in messages
+// and in seconds, and what the controller derives from successive samples: caught-up,
+// throughput, progress and ETA.
 //
 // Exactly-once producers leave a commit marker after each transaction. A reader never sees
 // it, so a group's committed offset can stay one below the end for good. For partitions
 // whose offset lag is small, the monitor counts the records a read_committed reader would
 // still get and reports that instead: markers and aborted records never count as lag.
+//
+// Lag in seconds. The monitor remembers the end offsets it observed (EndOffsetHistory). A
+// partition whose position has reached the end observed at time s has processed everything
+// that existed at s, so it is at most now - s behind: that is its lag in seconds, "observed".
+// A position below every remembered end (the replay of history, or the first sample after a
+// restart) gets an estimate instead: the age of the record at its position by that record's
+// timestamp, never less than the age of the oldest observation. Only observed seconds can
+// make a version caught up; estimates are for people and alerts.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <deque>
 #include <optional>
 #include <ostream>
 #include <vector>
@@ -26,6 +36,8 @@ struct PartitionLag {
   int64_t end = 0;                   // last stable offset
   int64_t offsetLag = 0;             // end - position, markers included
   int64_t lag = 0;                   // records still to read (markers excluded when probed)
+  double lagSeconds = 0;             // how far behind, see the file comment
+  bool lagSecondsObserved = true;    // false: an estimate (lag > 0 and no end reached)
   bool operator==(const PartitionLag&) const = default;
 };
 
@@ -36,8 +48,46 @@ struct LagSnapshot {
   int64_t consumed = 0;           // sum over partitions of position - log start
   bool committedAny = false;
   WallTime sampledAt{};
+  // The largest lag in seconds of any partition; observed when every partition's is.
+  double lagSeconds = 0;
+  bool lagSecondsObserved = true;
   bool operator==(const LagSnapshot&) const = default;
 };
+
+// The end offsets one monitor observed for one group's topic, oldest first. Holds at most
+// `capacity` observations: when full, every second one of the older half is dropped, so
+// recent observations stay dense and old ones thin out.
+class EndOffsetHistory {
+ public:
+  explicit EndOffsetHistory(size_t capacity = 64) : capacity_(capacity < 4 ? 4 : capacity) {}
+
+  // Adds an observation; one at or before the newest (a clock step back) starts afresh.
+  void add(WallTime at, const PartitionOffsets& end);
+  // The newest observation at which partition p's end was at most `position`, i.e. whose
+  // records the position has all passed. A partition missing from an observation did not
+  // exist then: every position has reached it.
+  std::optional<WallTime> reached(int32_t partition, int64_t position) const;
+  std::optional<WallTime> oldest() const;
+  size_t size() const { return observations_.size(); }
+
+ private:
+  struct Observation {
+    WallTime at;
+    std::vector<int64_t> end;  // indexed by partition; -1: no such partition then
+  };
+  size_t capacity_;
+  std::deque<Observation> observations_;
+};
+
+// Pure: fills each partition's lag in seconds at snap.sampledAt, and the snapshot's largest,
+// from the history (observations before this sample) and, for partitions whose position has
+// reached none of them, the timestamps (ms) of the records at their positions.
+void applyLagSeconds(LagSnapshot& snap, const EndOffsetHistory& history,
+                     const PartitionOffsets& recordTimestampsMs);
+
+// The position a partition has read up to: its committed offset (from the log start), or the
+// end itself once nothing visible is left to read.
+int64_t effectivePosition(const PartitionLag& p);
 
 // Pure: lag from the three offset maps. A partition without a commit counts from its log
 // start; a commit below the log start (history deleted under the group) counts from there.
@@ -47,6 +97,9 @@ LagSnapshot computeLag(const PartitionOffsets& earliest, const PartitionOffsets&
 struct LagMonitorOptions {
   // Partitions with an offset lag up to this many are read to count visible records.
   int64_t markerProbeLimit = 1000;
+  // Read the timestamp of the record at the position of partitions that reached no observed
+  // end, for their estimated lag in seconds.
+  bool recordTimestamps = true;
 };
 
 class LagMonitor {
@@ -54,12 +107,28 @@ class LagMonitor {
   explicit LagMonitor(KafkaAdmin& admin, LagMonitorOptions options = {})
       : admin_(admin), options_(options) {}
 
-  Result<LagSnapshot> sample(const std::string& group, const std::string& topic, WallTime now);
+  // With a history, the lag in seconds is computed from it and this sample is added to it;
+  // without one, every lagging partition's seconds are an estimate.
+  Result<LagSnapshot> sample(const std::string& group, const std::string& topic, WallTime now,
+                             EndOffsetHistory* history = nullptr);
 
  private:
   KafkaAdmin& admin_;
   LagMonitorOptions options_;
 };
+
+// The catch-up rule: within the bound when on every partition the position has reached the
+// end observed at most maxLagSeconds before the sample (observed lag seconds <= the bound)
+// and, if set, the lag in messages is at most maxLagMessages; caught up after holding that
+// continuously for stableFor.
+struct CatchUpBound {
+  std::chrono::seconds maxLagSeconds{5};
+  std::optional<int64_t> maxLagMessages;
+  std::chrono::seconds stableFor{30};
+  bool operator==(const CatchUpBound&) const = default;
+};
+
+bool withinBound(const LagSnapshot& snap, const CatchUpBound& bound);
 
 // Caught-up evaluation. `withinSince` is when the lag last entered the bound (persisted by
 // the caller, e.g. in status); the result says what to persist next.
@@ -70,8 +139,10 @@ struct CatchUpState {
   bool operator==(const CatchUpState&) const = default;
 };
 
-CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, int64_t lag, int64_t maxLag,
+CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, bool within,
                              std::chrono::seconds stableFor, WallTime now);
+CatchUpState evaluateCatchUp(std::optional<WallTime> withinSince, const LagSnapshot& snap,
+                             const CatchUpBound& bound);
 
 struct ReplayProgress {
   double percent = 0;            // consumed / (consumed + lag), 0..100

@@ -400,8 +400,10 @@ Result<PartitionOffsets> RdKafkaAdmin::listGroupOffsets(const std::string& group
   return out;
 }
 
-Result<KafkaHandle> RdKafkaAdmin::readerHandle(const char* isolation) {
+Result<KafkaHandle> RdKafkaAdmin::readerHandle(const char* isolation,
+                                               const std::map<std::string, std::string>& extra) {
   auto props = config_.properties;
+  for (const auto& [k, v] : extra) props[k] = v;
   props["isolation.level"] = isolation;
   props["enable.partition.eof"] = "true";
   props["group.id"] = "kappa-reader-" + uniqueSuffix();  // never joined nor committed
@@ -435,7 +437,15 @@ Result<void> readUntilDone(rd_kafka_t* rk, std::set<int32_t> pending,
       if (errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;  // librdkafka retries
       return errorOf(m->err, what);
     }
-    if (pending.count(m->partition) && onMessage(*m)) pending.erase(m->partition);
+    if (pending.count(m->partition) && onMessage(*m)) {
+      pending.erase(m->partition);
+      // Pausing drops what was fetched beyond this record: a whole record batch (up to a
+      // megabyte) would otherwise be handed over record by record, and hold back the fetches
+      // of the partitions still pending.
+      PartitionList done(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(done.get(), rd_kafka_topic_name(m->rkt), m->partition);
+      rd_kafka_pause_partitions(rk, done.get());
+    }
   }
   return {};
 }
@@ -502,6 +512,35 @@ Result<PartitionOffsets> RdKafkaAdmin::countVisibleRecords(const std::string& to
   rd_kafka_assign(reader->get(), nullptr);
   if (!r) return r.error();
   return counts;
+}
+
+Result<PartitionOffsets> RdKafkaAdmin::recordTimestamps(const std::string& topic,
+                                                        const PartitionOffsets& from) {
+  PartitionOffsets out;
+  if (from.empty()) return out;
+  PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(from.size())));
+  std::set<int32_t> pending;
+  for (const auto& [p, offset] : from) {
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = offset;
+    pending.insert(p);
+  }
+  // One record per partition is wanted: a bounded prefetch (readUntilDone drops the rest of
+  // each partition's batch once its first record is read).
+  auto reader = readerHandle("read_committed", {{"queued.max.messages.kbytes", "8192"}});
+  if (!reader) return reader.error();
+  if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
+    return errorOf(e, "assign " + topic);
+  }
+  auto r = readUntilDone(reader->get(), pending, config_.timeout, "record timestamps of " + topic,
+                         [&](const rd_kafka_message_t& m) {
+                           rd_kafka_timestamp_type_t type;
+                           int64_t ts = rd_kafka_message_timestamp(&m, &type);
+                           if (ts >= 0) out[m.partition] = ts;
+                           return true;
+                         });
+  rd_kafka_assign(reader->get(), nullptr);
+  if (!r) return r.error();
+  return out;
 }
 
 Result<void> RdKafkaAdmin::deleteRecordsBefore(const std::string& topic,

@@ -29,6 +29,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
   Result<PartitionOffsets> earliestTimestamps(const std::string& topic) override;
   Result<PartitionOffsets> countVisibleRecords(const std::string& topic,
                                                const OffsetRanges& ranges) override;
+  Result<PartitionOffsets> recordTimestamps(const std::string& topic,
+                                            const PartitionOffsets& from) override;
 
   // Waits until brokers serve (present) or no longer serve the topic, within the timeout.
   Result<void> awaitMetadata(const std::string& topic, bool present);
@@ -45,7 +47,9 @@ class RdKafkaAdmin final : public KafkaAdmin {
   Result<RdPtr<rd_kafka_event_t>> awaitAdminResult(rd_kafka_queue_t* queue,
                                                    const std::string& what);
   RdPtr<rd_kafka_AdminOptions_t> adminOptions(rd_kafka_admin_op_t op);
-  Result<KafkaHandle> readerHandle(const char* isolation);
+  // A consumer that never joins nor commits; `extra` overrides the defaults.
+  Result<KafkaHandle> readerHandle(const char* isolation,
+                                   const std::map<std::string, std::string>& extra = {});
   Result<PartitionOffsets> listGroupOffsets(const std::string& group, const std::string& topic,
                                             int32_t count);
   Result<void> deleteGroupOnce(const std::string& group);

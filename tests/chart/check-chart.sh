@@ -104,6 +104,7 @@ assert cm["metadata"]["labels"].get("grafana_dashboard") == "1", cm["metadata"][
 d = json.loads(cm["data"]["kappa-operator.json"])
 exprs = " ".join(t["expr"] for p in d["panels"] for t in p["targets"])
 for m in ["kappa_pipelineversion_phase", "kappa_pipelineversion_lag_messages",
+          "kappa_pipelineversion_lag_seconds",
           "kappa_pipelineversion_progress_percent", "kappa_validation_mismatch_ratio",
           "kappa_cutover_duration_seconds_bucket"]:
     assert m in exprs, m + " not on the dashboard"

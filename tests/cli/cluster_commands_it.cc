@@ -89,7 +89,7 @@ class ClusterCommandsIT : public ::testing::Test {
 TEST_F(ClusterCommandsIT, StatusShowsVersionsAndTheServingOne) {
   create("v1", {{"phase", "Serving"}, {"lag", {{"messages", 0}}}});
   create("v2", {{"phase", "Replaying"},
-                {"lag", {{"messages", 1234}}},
+                {"lag", {{"messages", 1234}, {"seconds", 4000}, {"secondsEstimated", true}}},
                 {"replay",
                  {{"progressPercent", 42.5}, {"etaSeconds", 95}, {"messagesPerSecond", 300000}}}});
   alias({{"pipeline", "sessions"},
@@ -101,6 +101,7 @@ TEST_F(ClusterCommandsIT, StatusShowsVersionsAndTheServingOne) {
   EXPECT_NE(r.out.find("serving v1 (topic sessions.v1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Replaying"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1234"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("~1h6m"), std::string::npos) << r.out;  // seconds behind, estimated
   EXPECT_NE(r.out.find("42.5%"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1m35s"), std::string::npos) << r.out;
   auto j = plugin("status sessions --json");

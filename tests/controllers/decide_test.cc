@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -34,7 +36,7 @@ Spec baseSpec() {
   s.replay.resources.requests = {{"cpu", "2"}};
   s.replay.quota = {{"cpu", "8"}, {"pods", "8"}};
   s.replay.maxDurationSeconds = 3600;
-  s.catchUp.maxLagMessages = 10;
+  s.catchUp.maxLagSeconds = 5;
   s.catchUp.stableSeconds = 30;
   s.validation.sampleKeys = 1000;
   s.validation.timeoutSeconds = 600;
@@ -50,13 +52,18 @@ kafka::RetentionReport retention(kafka::RetentionVerdict v, std::string reason =
   return r;
 }
 
-kafka::LagSnapshot lagSample(int64_t lag, int64_t consumed, TimePoint sampledAt) {
+// A lag sample. Without `seconds`, a lagging sample is the replay of history: ten minutes
+// behind by its records' timestamps, an estimate.
+kafka::LagSnapshot lagSample(int64_t lag, int64_t consumed, TimePoint sampledAt,
+                             std::optional<double> seconds = std::nullopt) {
   kafka::LagSnapshot s;
   s.totalLag = lag;
   s.laggingPartitions = lag > 0 ? 3 : 0;
   s.consumed = consumed;
   s.committedAny = consumed > 0;
   s.sampledAt = sampledAt;
+  s.lagSeconds = seconds.value_or(lag > 0 ? 600.0 : 0.0);
+  s.lagSecondsObserved = seconds.has_value() || lag == 0;
   return s;
 }
 
@@ -117,7 +124,7 @@ Observed observedIn(Phase phase) {
   o.status.conditions.push_back(cond(kCaughtUp, ConditionStatus::kFalse, "Replaying", at(-800)));
   o.status.phase = Phase::kReplaying;
   o.status.replay.startedAt = at(-800);
-  o.status.lag = LagStatus{5000, 3, 20000, at(-10)};
+  o.status.lag = LagStatus{5000, 3, 20000, at(-10), 600, true};
   o.status.replay.progressPercent = 80;
   o.kafka.consumerGroupExists = true;
   o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
@@ -430,23 +437,50 @@ TEST(DecideReplaying, ConvergedWithTheSameSampleIsIdempotent) {
 }
 
 TEST(DecideReplaying, LagIsSampledOncePerInterval) {
+  CatchUpSpec c;  // maxLagSeconds 5
   Status s;
-  EXPECT_TRUE(lagSampleDue(s, at(0)));  // never sampled
+  EXPECT_TRUE(lagSampleDue(c, s, at(0)));  // never sampled
   s.lag.sampledAt = at(0);
+  s.lag.seconds = 3600;  // far from the bound
   // The pass triggered by the watch event of the status write that stored this sample.
-  EXPECT_FALSE(lagSampleDue(s, at(0) + std::chrono::milliseconds(30)));
-  EXPECT_FALSE(
-      lagSampleDue(s, at(0) + kLagSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
+  EXPECT_FALSE(lagSampleDue(c, s, at(0) + std::chrono::milliseconds(30)));
+  EXPECT_FALSE(lagSampleDue(
+      c, s, at(0) + kLagSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
   // The timer of a pass that began just before the sample: a little early, still sampling.
-  EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval - kLagSampleSlack));
-  EXPECT_TRUE(lagSampleDue(s, at(0) + kLagSampleInterval));
-  EXPECT_TRUE(lagSampleDue(s, at(-1)));  // the clock stepped back: sample again
+  EXPECT_TRUE(lagSampleDue(c, s, at(0) + kLagSampleInterval - kLagSampleSlack));
+  EXPECT_TRUE(lagSampleDue(c, s, at(0) + kLagSampleInterval));
+  EXPECT_TRUE(lagSampleDue(c, s, at(-1)));  // the clock stepped back: sample again
   // Stabilizing (the lag within the bound since the last sample): every second.
   s.replay.lagWithinSince = at(0);
   EXPECT_FALSE(lagSampleDue(
-      s, at(0) + kStabilizingSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
-  EXPECT_TRUE(lagSampleDue(s, at(0) + kStabilizingSampleInterval - kLagSampleSlack));
-  EXPECT_FALSE(lagSampleDue(s, at(0) + std::chrono::milliseconds(30)));
+      c, s, at(0) + kStabilizingSampleInterval - kLagSampleSlack - std::chrono::milliseconds(1)));
+  EXPECT_TRUE(lagSampleDue(c, s, at(0) + kStabilizingSampleInterval - kLagSampleSlack));
+  EXPECT_FALSE(lagSampleDue(c, s, at(0) + std::chrono::milliseconds(30)));
+}
+
+TEST(DecideReplaying, TheTailOfAReplayIsSampledEverySecond) {
+  CatchUpSpec c;  // maxLagSeconds 5: the tail starts 2 * 5 + 2 s behind
+  Status s;
+  s.lag.sampledAt = at(0);
+  s.lag.messages = 5000;
+  s.lag.seconds = 3600;
+  s.lag.secondsEstimated = true;  // the replay of history
+  EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
+  s.replay.etaSeconds = 2;  // done with the history by the next sample
+  EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
+  s.replay.etaSeconds = 3;
+  EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
+  s.lag.seconds = 12;  // its last records, by their timestamps
+  EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
+  s.lag.seconds = 12.1;
+  s.lag.secondsEstimated = false;
+  EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
+  s.lag.seconds = 6;  // observed, above the bound
+  EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
+  c.maxLagSeconds = 1;  // the tail starts 2 * 1 + 2 s behind
+  EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
+  s.lag.seconds = 4;
+  EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
 }
 
 TEST(DecideReplaying, StalledSamplesNeverYieldANegativeOrHugeEta) {
@@ -483,7 +517,7 @@ TEST(DecideReplaying, ANewLagSampleRefreshesStatusWithoutActions) {
   ASSERT_TRUE(d.status.has_value());
   EXPECT_TRUE(d.actions.empty()) << d;
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
-  EXPECT_EQ(d.status->lag, (LagStatus{3000, 3, 22000, at(0)}));
+  EXPECT_EQ(d.status->lag, (LagStatus{3000, 3, 22000, at(0), 600, true}));
   EXPECT_NEAR(d.status->replay.progressPercent, 100.0 * 22000 / 25000, 1e-9);
   EXPECT_NEAR(d.status->replay.messagesPerSecond, 200, 1e-9);
   EXPECT_EQ(d.status->replay.etaSeconds, 15);
@@ -508,7 +542,7 @@ TEST(DecideReplaying, SmoothsTheRateWithThePreviousOne) {
 
 TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   Observed o = observedIn(Phase::kReplaying);
-  o.kafka.lag = lagSample(8, 25000, at(0));
+  o.kafka.lag = lagSample(8, 25000, at(0), 2.5);
   Decision d = decide(o, at(0));
   ASSERT_TRUE(d.status.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
@@ -520,7 +554,7 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   EXPECT_TRUE(d.actions.empty()) << d;
 
   o.status = *d.status;
-  o.kafka.lag = lagSample(3, 25005, at(25));
+  o.kafka.lag = lagSample(3, 25005, at(25), 1.0);
   d = decide(o, at(25));
   ASSERT_TRUE(d.status.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
@@ -548,13 +582,184 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
 TEST(DecideReplaying, LeavingTheBoundRestartsTheStabilityClock) {
   Observed o = observedIn(Phase::kReplaying);
   o.status.replay.lagWithinSince = at(-20);
-  o.kafka.lag = lagSample(500, 25000, at(0));
+  o.kafka.lag = lagSample(50000, 25000, at(0));  // 100 s of replay left at 500/s
   Decision d = decide(o, at(0));
   ASSERT_TRUE(d.status.has_value());
   EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
   EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Replaying");
   EXPECT_EQ(d.requeueAfter, kLagSampleInterval);  // back to the replaying period
+}
+
+TEST(DecideReplaying, LiveTrafficWithinTheBoundIsCaughtUpAfterStableSeconds) {
+  // A live source: the lag in messages is never 0 (the worker commits every 100 ms while
+  // events keep arriving), but every partition has read what existed a moment ago.
+  Observed o = observedIn(Phase::kReplaying);
+  const int64_t lags[] = {25, 80, 41, 63, 30};
+  Decision d;
+  for (int i = 0; i <= 30; ++i) {
+    o.kafka.lag = lagSample(lags[i % 5], 25000 + 300 * i, at(i), 0.2 + 0.1 * (i % 3));
+    d = decide(o, at(i));
+    ASSERT_TRUE(d.status.has_value()) << i;
+    if (i < 30) {
+      EXPECT_EQ(d.status->phase, Phase::kReplaying) << i;
+      EXPECT_EQ(d.status->replay.lagWithinSince, at(0)) << i;
+      EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Stabilizing") << i;
+    }
+    o.status = *d.status;
+  }
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  EXPECT_EQ(d.status->replay.caughtUpAt, at(30));
+  EXPECT_EQ(d.status->lag.messages, 25);
+  EXPECT_DOUBLE_EQ(d.status->lag.seconds, 0.2);
+  EXPECT_NE(condition(*d.status, kCaughtUp).message.find("bound 5s"), std::string::npos)
+      << condition(*d.status, kCaughtUp).message;
+}
+
+TEST(DecideReplaying, ABurstPastTheBoundRestartsTheClock) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.lagWithinSince = at(-20);
+  o.kafka.lag = lagSample(20000, 25000, at(0), 7.0);  // a burst: 7 s behind, bound 5 s
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
+  EXPECT_EQ(condition(*d.status, kCaughtUp).reason, "Replaying");
+  EXPECT_DOUBLE_EQ(d.status->lag.seconds, 7.0);
+  EXPECT_FALSE(d.status->lag.secondsEstimated);
+  // Observed seconds: the tail of the replay, sampled every second.
+  EXPECT_EQ(d.requeueAfter, kStabilizingSampleInterval);
+
+  o.status = *d.status;
+  o.kafka.lag = lagSample(300, 45000, at(1), 0.4);  // back within: the clock starts again
+  d = decide(o, at(1));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->replay.lagWithinSince, at(1));
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+}
+
+TEST(DecideReplaying, QuietPartitionsAreCaughtUp) {
+  // No events arrive: every partition is at its end, lag 0 and 0 s.
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.lagWithinSince = at(-30);
+  o.kafka.lag = lagSample(0, 25000, at(0));
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+}
+
+TEST(DecideReplaying, AnEstimatedLagNeverCounts) {
+  // The worker has reached no end the operator observed (its history was lost in a restart):
+  // however recent its records look, it is not within the bound yet.
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.lagWithinSince = at(-40);
+  kafka::LagSnapshot snap = lagSample(40, 25000, at(0), 0.5);
+  snap.lagSecondsObserved = false;
+  o.kafka.lag = snap;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
+  EXPECT_TRUE(d.status->lag.secondsEstimated);
+  EXPECT_NE(condition(*d.status, kCaughtUp).message.find("about 0.5s"), std::string::npos)
+      << condition(*d.status, kCaughtUp).message;
+  EXPECT_EQ(d.requeueAfter, kStabilizingSampleInterval);  // close to the bound: the tail
+}
+
+TEST(DecideReplaying, MaxLagMessagesIsAnExtraBoundWhenSet) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.spec.catchUp.maxLagMessages = 50;
+  o.kafka.lag = lagSample(80, 25000, at(0), 0.3);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_FALSE(d.status->replay.lagWithinSince.has_value());
+  EXPECT_NE(condition(*d.status, kCaughtUp).message.find("and 50 messages"), std::string::npos)
+      << condition(*d.status, kCaughtUp).message;
+  o.kafka.lag = lagSample(50, 25000, at(0), 0.3);
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->replay.lagWithinSince, at(0));
+}
+
+// A simulated source partition and worker, sampled the way the driver samples (the real
+// computeLag and applyLagSeconds, an EndOffsetHistory, at the times decide() asks for):
+// `backlog` seconds of events exist when the replay starts, more arrive at `rate` per second,
+// the worker reads `speed` per second and commits every 100 ms. Returns the sample time at
+// which decide() said caught up, after checking at every sample that a version within the
+// bound never had more than maxLagSeconds of events left to read.
+struct Replay {
+  double rate, speed, backlog;
+  // Offset o was appended at -backlog + o / rate (seconds since the replay started).
+  double appendedAt(int64_t offset) const { return -backlog + offset / rate; }
+  int64_t end(double t) const { return static_cast<int64_t>((t + backlog) * rate); }
+  int64_t position(double t) const {
+    double committedAt = std::floor(t * 10) / 10;
+    return std::min(end(committedAt), static_cast<int64_t>(speed * committedAt));
+  }
+  // How long the oldest event the worker has not read has waited, at time t.
+  double backlogAge(double t) const {
+    int64_t pos = position(t);
+    return pos >= end(t) ? 0 : t - appendedAt(pos);
+  }
+};
+
+double simulateCatchUp(const Replay& r, Observed o, double* firstWithinBound) {
+  o.status.lag = LagStatus{};
+  o.status.replay = ReplayStatus{};
+  o.status.replay.startedAt = at(0);
+  kafka::EndOffsetHistory history;
+  double bound = static_cast<double>(o.spec.catchUp.maxLagSeconds);
+  double t = 0;
+  *firstWithinBound = -1;
+  for (int i = 0; i < 10000; ++i) {
+    TimePoint now =
+        at(0) + std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(t));
+    auto snap = kafka::computeLag({{0, 0}}, {{0, r.end(t)}}, {{0, r.position(t)}}, now);
+    double recordAt = r.appendedAt(r.position(t));
+    auto recordMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        (at(0) + std::chrono::duration_cast<TimePoint::duration>(
+                                     std::chrono::duration<double>(recordAt)))
+                            .time_since_epoch())
+                        .count();
+    kafka::applyLagSeconds(snap, history, {{0, recordMs}});
+    history.add(now, {{0, r.end(t)}});
+    o.kafka.lag = snap;
+    Decision d = decide(o, now);
+    EXPECT_TRUE(d.status.has_value()) << t;
+    if (!d.status) return -1;
+    if (d.status->replay.lagWithinSince) {
+      EXPECT_LE(r.backlogAge(t), bound)
+          << "within the bound at t=" << t << " with " << r.backlogAge(t) << " s of events left";
+      if (*firstWithinBound < 0) *firstWithinBound = t;
+    }
+    if (d.status->phase == Phase::kValidating) return t;
+    o.status = *d.status;
+    t += d.requeueAfter ? static_cast<double>(d.requeueAfter->count()) : 1.0;
+  }
+  return -1;
+}
+
+TEST(DecideReplaying, ABacklogIsNeverCaughtUpBeforeItIsConsumed) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.spec.catchUp.stableSeconds = 10;
+  for (Replay r : {Replay{1000, 3000, 600}, Replay{20000, 50000, 120}, Replay{1000, 2000, 30},
+                   Replay{300, 310, 60}}) {
+    SCOPED_TRACE("rate " + std::to_string(r.rate) + " speed " + std::to_string(r.speed));
+    double within = -1;
+    double caughtUp = simulateCatchUp(r, o, &within);
+    ASSERT_GT(caughtUp, 0);
+    // When the events left to read first were no older than the bound (to 10 ms).
+    int64_t centis = 0;
+    while (r.backlogAge(static_cast<double>(centis) / 100) > 5.0) ++centis;
+    double consumed = static_cast<double>(centis) / 100;
+    EXPECT_GE(within, consumed);
+    // A worker at least twice as fast as its source is caught up stableSeconds (+ up to two
+    // one-second samples) after it got within the bound. One barely faster than its source
+    // (310 vs 300/s) takes longer: its backlog must fall a whole sample period below the
+    // bound before some observed end lies inside the bound.
+    if (r.speed >= 2 * r.rate) {
+      EXPECT_LE(caughtUp - consumed, 10 + 2.0) << "consumed at " << consumed;
+    }
+  }
 }
 
 TEST(DecideReplaying, TimeoutFailsAndStopsTheWorker) {

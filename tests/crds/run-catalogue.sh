@@ -140,7 +140,7 @@ else
   # The Serving condition is written as the operator's codec writes it: an empty message
   # left out, times with microseconds.
   status='{"status":{"phase":"Replaying","reason":"CatchingUp","observedGeneration":1,"outputTopic":"sessions.v9",
-    "lag":{"messages":42,"partitions":3,"consumed":123456,"sampledAt":"2030-01-01T00:00:00Z"},
+    "lag":{"messages":42,"partitions":3,"consumed":123456,"seconds":3.5,"secondsEstimated":true,"sampledAt":"2030-01-01T00:00:00Z"},
     "replay":{"startedAt":"2030-01-01T00:00:00Z","progressPercent":57.5,"messagesPerSecond":1200.5,"etaSeconds":35,
       "lagWithinSince":"2030-01-01T00:01:00Z"},
     "validation":{"servingVersion":"v8","startedAt":"2030-01-01T00:02:00Z",
@@ -149,15 +149,15 @@ else
     "conditions":[
       {"type":"Validated","status":"True","reason":"Matched","message":"","lastTransitionTime":"2030-01-01T00:00:00Z"},
       {"type":"Serving","status":"False","reason":"NotPromoted","lastTransitionTime":"2030-01-01T00:00:00.000000Z"}]}}'
-  want="cutover sessions v9 Replaying 42 57.5 Matched False 0 sessions.v9"
+  want="cutover sessions v9 Replaying 42 3.5 57.5 Matched False 0 sessions.v9"
   if ! "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$status" \
     >"$work/out" 2>"$work/err"; then
     fail "status update refused:"
     sed 's/^/       /' "$work/err"
   else
     header=$("$kubectl" get plv cutover -n "$ns" -o wide | head -1 | tr -s ' ')
-    row=$("$kubectl" get plv cutover -n "$ns" -o wide --no-headers | tr -s ' ' | cut -d' ' -f1-10)
-    if [ "$header" != "NAME PIPELINE VERSION PHASE LAG PROGRESS VALIDATION SERVING MISMATCH OUTPUT AGE" ]; then
+    row=$("$kubectl" get plv cutover -n "$ns" -o wide --no-headers | tr -s ' ' | cut -d' ' -f1-11)
+    if [ "$header" != "NAME PIPELINE VERSION PHASE LAG LAG-SECONDS PROGRESS VALIDATION SERVING MISMATCH OUTPUT AGE" ]; then
       fail "printer columns are '$header'"
     elif [ "$row" != "$want" ]; then
       fail "kubectl get plv -o wide prints '$row', want '$want'"
@@ -171,6 +171,7 @@ else
   for check in \
     "{.status.reason} CatchingUp" \
     "{.status.lag.consumed} 123456" \
+    "{.status.lag.secondsEstimated} true" \
     "{.status.replay.lagWithinSince} 2030-01-01T00:01:00Z" \
     "{.status.validation.servingVersion} v8" \
     "{.status.validation.startedAt} 2030-01-01T00:02:00Z" \
@@ -184,7 +185,7 @@ else
   if [ -n "$kept" ]; then
     fail "status fields not kept:$kept"
   else
-    pass "status keeps reason, lag.consumed, replay.lagWithinSince, validation.servingVersion/startedAt, drainingSince, outputDeletedAt"
+    pass "status keeps reason, lag.consumed, lag.secondsEstimated, replay.lagWithinSince, validation.servingVersion/startedAt, drainingSince, outputDeletedAt"
   fi
   consumed='{"status":{"lag":{"consumed":-1}}}'
   if "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$consumed" \

@@ -48,7 +48,7 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
   PipelineMetrics m(r, [&cache] { return cache; });
   cache = objects(
       {version("v1", "Serving"), version("v2", "Validating",
-                                         {{"lag", {{"messages", 42}}},
+                                         {{"lag", {{"messages", 42}, {"seconds", 3.5}}},
                                           {"replay", {{"progressPercent", 99.5}}},
                                           {"validation", {{"mismatchRatio", 0.25}}},
                                           {"conditions", json::array({{{"type", "RetentionSafe"},
@@ -64,6 +64,7 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
   // Only the current phase has a series.
   EXPECT_EQ(t.find(R"(phase="Serving",pipeline="sessions",version="v2")"), std::string::npos) << t;
   EXPECT_TRUE(has(t, "kappa_pipelineversion_lag_messages{" + v2 + "} 42")) << t;
+  EXPECT_TRUE(has(t, "kappa_pipelineversion_lag_seconds{" + v2 + "} 3.5")) << t;
   EXPECT_TRUE(has(t, "kappa_pipelineversion_progress_percent{" + v2 + "} 99.5")) << t;
   EXPECT_TRUE(has(t, "kappa_validation_mismatch_ratio{" + v2 + "} 0.25")) << t;
   EXPECT_TRUE(has(t, "kappa_retention_at_risk{" + v2 + "} 1")) << t;

@@ -16,6 +16,9 @@ class FakeKafkaAdmin : public kafka::KafkaAdmin {
   // Visible records per partition, used by countVisibleRecords: offset -> visible?
   std::map<int32_t, std::vector<bool>> visibleAt;
   std::vector<kafka::OffsetRanges> probes;
+  // Timestamps (ms) of records, by partition and offset, for recordTimestamps.
+  std::map<std::pair<int32_t, int64_t>, int64_t> recordTs;
+  std::vector<kafka::PartitionOffsets> timestampProbes;
   std::optional<Error> failNext;
 
   Result<void> createTopic(const kafka::TopicSpec& s) override {
@@ -78,6 +81,18 @@ class FakeKafkaAdmin : public kafka::KafkaAdmin {
         if (o < static_cast<int64_t>(v.size()) ? v[o] : true) ++n;
       }
       out[p] = n;
+    }
+    return out;
+  }
+
+  Result<kafka::PartitionOffsets> recordTimestamps(const std::string&,
+                                                   const kafka::PartitionOffsets& from) override {
+    if (auto e = takeFailure()) return *e;
+    timestampProbes.push_back(from);
+    kafka::PartitionOffsets out;
+    for (const auto& [p, offset] : from) {
+      auto it = recordTs.lower_bound({p, offset});
+      if (it != recordTs.end() && it->first.first == p) out[p] = it->second;
     }
     return out;
   }

@@ -1,6 +1,7 @@
 // Lag against the real broker: exact numbers for known produced and committed counts.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -79,9 +80,10 @@ TEST(LagIntegration, TransactionalSourceLeavesNoPermanentLag) {
   ASSERT_TRUE(s.ok()) << s.error();
   EXPECT_EQ(s->partitions[0].offsetLag, 1);
   EXPECT_EQ(s->totalLag, 0);
-  auto caught = evaluateCatchUp(std::nullopt, s->totalLag, 0, std::chrono::seconds(0),
-                                std::chrono::system_clock::now());
-  EXPECT_TRUE(caught.caughtUp);
+  // Even with no history, a position at the visible end is 0 s behind, and within a 0 s bound.
+  EXPECT_TRUE(s->lagSecondsObserved);
+  EXPECT_EQ(s->lagSeconds, 0);
+  EXPECT_TRUE(withinBound(*s, CatchUpBound{std::chrono::seconds(0), 0, std::chrono::seconds(0)}));
 }
 
 TEST(LagIntegration, OpenTransactionIsNotLag) {
@@ -128,6 +130,11 @@ TEST(LagCli, JsonHasStatusShapeAndPerPartition) {
   EXPECT_EQ(j["perPartition"][0]["lag"], 5);
   EXPECT_TRUE(j["perPartition"][1]["committed"].is_null());
   EXPECT_EQ(j["perPartition"][1]["lag"], 12);
+  // One sample, no history: the seconds are the age of the record each group is at.
+  EXPECT_TRUE(j["secondsEstimated"].get<bool>());
+  EXPECT_GE(j["seconds"].get<double>(), 0.0);
+  EXPECT_LT(j["seconds"].get<double>(), 600.0);
+  EXPECT_TRUE(j["perPartition"][1]["secondsEstimated"].get<bool>());
 
   auto over = testing::run(testing::binPath("kubectl-kappa") + " lag --bootstrap " +
                            testing::kafkaBootstrap() + " --group " + group + " --topic " + topic +
@@ -176,7 +183,8 @@ TEST(LagCli, WaitReturnsTheFirstSampleWithinTheBound) {
   start = std::chrono::steady_clock::now();
   auto late = testing::run(cmd + " --wait --interval 0.2 --wait-timeout 1 2>&1 >/dev/null");
   EXPECT_EQ(late.exitCode, 1) << late.out;
-  EXPECT_NE(late.out.find("not within 0 after 1s (last sample: 5 messages)"), std::string::npos)
+  EXPECT_NE(late.out.find("not within 0 messages after 1s (last sample: 5 messages, "),
+            std::string::npos)
       << late.out;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
   auto within = testing::run(cmd + " --wait --max-lag 5 --wait-timeout 30 >/dev/null");
@@ -185,6 +193,39 @@ TEST(LagCli, WaitReturnsTheFirstSampleWithinTheBound) {
   auto usage = testing::run(cmd + " --interval 0.1 2>&1");
   EXPECT_EQ(usage.exitCode, 2);
   EXPECT_NE(usage.out.find("--wait"), std::string::npos) << usage.out;
+}
+
+TEST(LagCli, WaitWithMaxLagSecondsFollowsALiveTopic) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  auto group = uniqueName("g");
+  testing::createTopic(*admin, topic, 1);
+  testing::produce(topic, 0, 20);
+  std::string cmd = testing::binPath("kubectl-kappa") + " lag --bootstrap " +
+                    testing::kafkaBootstrap() + " --group " + group + " --topic " + topic;
+  // A live topic: 10 more records every 100 ms; the group commits, 200 ms later, the end
+  // that was there. Its lag in messages never reaches 0; in seconds it stays below 1.
+  std::atomic<bool> stop{false};
+  std::thread live([&] {
+    while (!stop) {
+      auto end = admin->endOffsets(topic);
+      testing::produce(topic, 0, 10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (end.ok()) testing::commitOffsets(group, topic, {{0, end->at(0)}});
+    }
+  });
+  auto messages = testing::run(cmd + " --wait --interval 0.2 --wait-timeout 3 2>&1 >/dev/null");
+  auto r =
+      testing::run(cmd + " --json --wait --max-lag-seconds 2 --interval 0.2 --wait-timeout 60");
+  stop = true;
+  live.join();
+  EXPECT_EQ(messages.exitCode, 1) << "a 0-message bound is never met by a live topic: "
+                                  << messages.out;
+  ASSERT_EQ(r.exitCode, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["secondsEstimated"].get<bool>());
+  EXPECT_LE(j["seconds"].get<double>(), 2.0);
 }
 
 TEST(LagCli, UsageAndConnectionErrorsExitTwoWithOneLine) {
