@@ -787,7 +787,7 @@ void onDeletion(Pass& p) {
 Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status) {
   // The tail: within the bound, close enough to it (by an observed lag or an estimate), or
   // due to have read the backlog by the next sample, so that the next samples decide when.
-  double near = 2.0 * static_cast<double>(catchUp.maxLagSeconds) +
+  double near = 3.0 * static_cast<double>(catchUp.maxLagSeconds) +
                 static_cast<double>(kLagSampleInterval.count());
   bool tail = status.replay.lagWithinSince ||
               (status.lag.sampledAt && status.lag.seconds <= near) ||

@@ -58,8 +58,8 @@ inline constexpr Seconds kRollbackMargin{300};
 Decision decide(const Observed& observed, TimePoint now);
 
 // Between two lag samples of a Replaying version: kStabilizingSampleInterval at the tail of
-// the replay (within the bound, at most twice the bound plus a sample period behind, or an
-// ETA within a sample period), kLagSampleInterval before it.
+// the replay (within the bound, at most three times the bound plus a sample period behind,
+// or an ETA within a sample period), kLagSampleInterval before it.
 Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status);
 
 // Whether a Replaying pass at `now` takes a new lag sample.

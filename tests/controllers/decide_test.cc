@@ -459,7 +459,7 @@ TEST(DecideReplaying, LagIsSampledOncePerInterval) {
 }
 
 TEST(DecideReplaying, TheTailOfAReplayIsSampledEverySecond) {
-  CatchUpSpec c;  // maxLagSeconds 5: the tail starts 2 * 5 + 2 s behind
+  CatchUpSpec c;  // maxLagSeconds 5: the tail starts 3 * 5 + 2 s behind
   Status s;
   s.lag.sampledAt = at(0);
   s.lag.messages = 5000;
@@ -470,16 +470,16 @@ TEST(DecideReplaying, TheTailOfAReplayIsSampledEverySecond) {
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
   s.replay.etaSeconds = 3;
   EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
-  s.lag.seconds = 12;  // its last records, by their timestamps
+  s.lag.seconds = 17;  // its last records, by their timestamps
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
-  s.lag.seconds = 12.1;
+  s.lag.seconds = 17.1;
   s.lag.secondsEstimated = false;
   EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
   s.lag.seconds = 6;  // observed, above the bound
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
-  c.maxLagSeconds = 1;  // the tail starts 2 * 1 + 2 s behind
+  c.maxLagSeconds = 1;  // the tail starts 3 * 1 + 2 s behind
   EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
-  s.lag.seconds = 4;
+  s.lag.seconds = 5;
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
 }
 
