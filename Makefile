@@ -7,13 +7,15 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down cluster-up cluster-down demo bench soak fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down node-up node-down cluster-up cluster-down demo bench soak fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
 	@echo "make build       release build; binaries in build/bin/"
 	@echo "make kafka-up    start a local single-node Kafka (writes .local/kafka.env)"
 	@echo "make kafka-down  stop it"
+	@echo "make node-up     start a real single-node Kubernetes cluster (writes .local/node.env)"
+	@echo "make node-down   stop it, leaving no process, mount, bridge, iptables chain or cgroup"
 	@echo "make bench       benchmarks; prints BENCH lines, writes bench/out/results.json"
 	@echo "make soak        repeated cutovers for an hour (KAPPA_SOAK_SECONDS), operator RSS growth"
 	@echo "make fmt         clang-format every C++ file"
@@ -66,6 +68,14 @@ apiserver-up:
 
 apiserver-down:
 	@e2e/cluster/apiserver-down.sh .local
+
+# A real single-node Kubernetes cluster (root): etcd, kube-apiserver, containerd + runc,
+# kubelet, controller manager, scheduler, kube-proxy (writes .local/node.env: KUBECONFIG=...).
+node-up: bootstrap
+	@e2e/node/node-up.sh .local
+
+node-down:
+	@e2e/node/node-down.sh .local
 
 # The whole local stack: Kafka, etcd + kube-apiserver, CRD and RBAC from the chart, the node
 # runner and kappa-operator under its ServiceAccount (writes .local/cluster.env).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build, test and run kappa-operator:
-# the C++ toolchain and -dev packages (apt), Java and Maven, and the Kafka broker jars
+# the C++ toolchain and -dev packages (apt), containerd, runc, CNI plugins and buildah for
+# the local node, Java and Maven, and the Kafka broker jars
 # (Maven Central, cached under ~/.cache/kappa). Idempotent: on a ready machine it checks
 # and returns in seconds.
 set -euo pipefail
@@ -16,6 +17,9 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libsimdjson-dev libspdlog-dev libcli11-dev libxxhash-dev libgoogle-perftools-dev
   libabsl-dev
+  # The local node (e2e/node): container runtime, CNI plugins, kube-proxy's iptables, and
+  # the image builders (buildah; mmdebstrap makes the Debian base image from the mirror).
+  containerd runc containernetworking-plugins iptables conntrack iproute2 buildah mmdebstrap
 )
 # Java and Maven are needed for the broker; any JDK >= 17 on PATH will do.
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)

@@ -27,3 +27,13 @@ kappa_e2e_scenario(buggy_candidate_blocked buggy_candidate.sh)
 kappa_e2e_scenario(manual_promotion_and_rollback manual_rollback.sh)
 kappa_e2e_scenario(supersede_replaying_candidate supersede.sh)
 kappa_e2e_scenario(kafka_credentials_secret kafka_credentials.sh)
+
+# The local node (e2e/node): a real single-node cluster with containerd, kubelet, the
+# controller manager, the scheduler and kube-proxy; one at a time (it owns the bridge kappa0
+# and its address), and never beside another stack (RESOURCE_LOCK kappa_crds).
+add_test(NAME e2e.node_smoke
+  COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/node/smoke-test.sh ${CMAKE_BINARY_DIR}/e2e-node-smoke)
+set_tests_properties(e2e.node_smoke PROPERTIES
+  RESOURCE_LOCK "kappa_crds;kappa_node"
+  LABELS e2e
+  TIMEOUT 900)

@@ -10,7 +10,10 @@ repo=$(cd "$here/../.." && pwd)
 state=${1:-$repo/.local}
 run="$state/apiserver"
 
-stop() { # stop NAME: TERM, wait up to 30s, then KILL
+# KAPPA_APISERVER_STOP_SECONDS: how long a TERM is given before KILL (default 30; the
+# node's teardown, whose data is thrown away, gives 5).
+wait_s=${KAPPA_APISERVER_STOP_SECONDS:-30}
+stop() { # stop NAME: TERM, wait up to $wait_s, then KILL
   local name=$1 pid
   if [ ! -f "$run/$name.pid" ]; then
     return 0
@@ -18,9 +21,9 @@ stop() { # stop NAME: TERM, wait up to 30s, then KILL
   pid=$(cat "$run/$name.pid")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 $((wait_s * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "apiserver: $name $pid did not stop in 30s; killing it"
+      echo "apiserver: $name $pid did not stop in ${wait_s}s; killing it"
       kill -9 "$pid" 2>/dev/null || true
     fi
     echo "apiserver: $name $pid stopped"

@@ -16,6 +16,13 @@
 # (KAPPA_APISERVER_WATCH_CACHE=true turns it on), so a watch from a resourceVersion that
 # etcd has compacted away gets 410 Gone: etcd-compact.sh <state> forces that.
 #
+# KAPPA_APISERVER_NODE=<address> starts the control plane of a real node instead
+# (e2e/node/node-up.sh): kube-apiserver listens on that address (the node bridge's, which
+# pods reach), with the Node authorizer, ServiceAccount and NodeRestriction admission, the
+# watch cache on, Services from KAPPA_SERVICE_CIDR (default 198.19.0.0/24) and the lease
+# endpoint reconciler; certificates and kubeconfigs for the kubelet, the controller manager,
+# the scheduler and kube-proxy are written beside the admin's.
+#
 #   apiserver-up.sh [STATE_DIR]      (default: .local in the repository)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,7 +68,12 @@ while [ ${#ports[@]} -lt 3 ]; do
 done
 etcd_port=${ports[0]} peer_port=${ports[1]} api_port=${ports[2]}
 etcd_url="http://127.0.0.1:$etcd_port"
-api_url="https://127.0.0.1:$api_port"
+node_ip=${KAPPA_APISERVER_NODE:-}
+service_cidr=${KAPPA_SERVICE_CIDR:-198.19.0.0/24}
+# The first address of the Service range: the ClusterIP of the `kubernetes` Service.
+service_ip=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$service_cidr")
+api_host=${node_ip:-127.0.0.1}
+api_url="https://$api_host:$api_port"
 
 mkdir -p "$run/pki"
 pki="$run/pki"
@@ -91,10 +103,21 @@ issue() { # issue NAME SUBJECT EXTENSIONS...
     -sha256 -days 365 -extfile "$pki/$name.ext" -out "$pki/$name.crt"
   rm -f "$pki/$name.csr" "$pki/$name.ext"
 }
-issue serving "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
-  "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1"
+san="IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+if [ -n "$node_ip" ]; then san="$san,IP:$node_ip,IP:$service_ip"; else san="$san,IP:10.0.0.1"; fi
+issue serving "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" "subjectAltName=$san"
 issue admin "/O=system:masters/CN=kappa-admin" "extendedKeyUsage=clientAuth"
 issue restricted "/CN=kappa-restricted" "extendedKeyUsage=clientAuth"
+if [ -n "$node_ip" ]; then
+  node_name=${KAPPA_NODE_NAME:-kappa-node}
+  issue kubelet "/O=system:nodes/CN=system:node:$node_name" "extendedKeyUsage=clientAuth"
+  issue controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
+  issue scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+  issue kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
+  # The apiserver's client certificate towards kubelets (logs, exec, port-forward).
+  issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    "extendedKeyUsage=clientAuth"
+fi
 # Service account tokens are signed with this pair.
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key"
 ossl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
@@ -127,6 +150,9 @@ KC
 }
 kubeconfig admin
 kubeconfig restricted
+if [ -n "$node_ip" ]; then
+  for user in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$user"; done
+fi
 
 # --- etcd ---------------------------------------------------------------------------------
 etcd_args=(
@@ -169,14 +195,30 @@ api_args=(
   --authorization-mode=RBAC
   --service-account-issuer="$api_url"
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key"
-  --service-cluster-ip-range=10.0.0.0/24
   --allow-privileged=true
-  --disable-admission-plugins=ServiceAccount
-  --endpoint-reconciler-type=none
-  --watch-cache="${KAPPA_APISERVER_WATCH_CACHE:-false}"
   --profiling=false
   --v="${KAPPA_APISERVER_VERBOSITY:-1}"
 )
+if [ -n "$node_ip" ]; then
+  api_args=("${api_args[@]/--authorization-mode=RBAC/--authorization-mode=Node,RBAC}")
+  api_args=("${api_args[@]/--bind-address=127.0.0.1/--bind-address=$node_ip}")
+  api_args=("${api_args[@]/--advertise-address=127.0.0.1/--advertise-address=$node_ip}")
+  api_args+=(
+    --service-cluster-ip-range="$service_cidr"
+    --enable-admission-plugins=NodeRestriction
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt"
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key"
+    --kubelet-preferred-address-types=InternalIP
+    --watch-cache="${KAPPA_APISERVER_WATCH_CACHE:-true}"
+  )
+else
+  api_args+=(
+    --service-cluster-ip-range=10.0.0.0/24
+    --disable-admission-plugins=ServiceAccount
+    --endpoint-reconciler-type=none
+    --watch-cache="${KAPPA_APISERVER_WATCH_CACHE:-false}"
+  )
+fi
 printf '%s\n' "${api_args[@]}" >"$run/kube-apiserver.args"
 nohup "$cp_bin/kube-apiserver" "${api_args[@]}" >"$run/kube-apiserver.log" 2>&1 </dev/null &
 echo $! >"$run/kube-apiserver.pid"
@@ -209,6 +251,17 @@ KUBE_RESTRICTED_CERT_FILE=$pki/restricted.crt
 KUBE_RESTRICTED_KEY_FILE=$pki/restricted.key
 KUBECTL=$cp_bin/kubectl
 ENV
+if [ -n "$node_ip" ]; then
+  cat >>"$envfile.tmp" <<ENV
+KUBE_SERVICE_CIDR=$service_cidr
+KUBE_SERVICE_IP=$service_ip
+KUBE_SA_KEY_FILE=$pki/sa.key
+KUBE_KUBELET_KUBECONFIG=$run/kubelet.kubeconfig
+KUBE_CONTROLLER_MANAGER_KUBECONFIG=$run/controller-manager.kubeconfig
+KUBE_SCHEDULER_KUBECONFIG=$run/scheduler.kubeconfig
+KUBE_PROXY_KUBECONFIG=$run/kube-proxy.kubeconfig
+ENV
+fi
 mv -f "$envfile.tmp" "$envfile"
 echo "apiserver: kube-apiserver $KUBERNETES_VERSION up at $api_url, etcd $ETCD_VERSION at $etcd_url" \
   "(pids $(cat "$run/kube-apiserver.pid"), $(cat "$run/etcd.pid"); env in $envfile)"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the local Kubernetes control plane from Go modules with the machine's Go:
-# kube-apiserver and kubectl of k8s.io/kubernetes, and etcd (go.etcd.io/etcd/server/v3
-# etcdmain), at the versions pinned in controlplane/versions.env and controlplane/*/go.sum.
+# Builds the local Kubernetes control plane and node from Go modules with the machine's Go:
+# kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kubelet and kube-proxy of
+# k8s.io/kubernetes (one `go build`, so the packages they share compile once), and etcd
+# (go.etcd.io/etcd/server/v3 etcdmain), at the versions pinned in controlplane/versions.env
+# and controlplane/*/go.sum.
 # Binaries go to ~/.cache/kappa/control-plane-<k8s>-etcd-<etcd>/bin; the Go module and build
 # caches to ~/.cache/kappa/go (override the root with KAPPA_CACHE). Idempotent: when the
 # pinned sources have not changed since the last build it checks a stamp and returns.
@@ -53,9 +55,10 @@ if ! flock -n 9; then
   echo "control-plane: another build is running; waiting for it"
   flock 9
 fi
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] &&
-   [ -x "$cp_bin/etcd" ] && [ -x "$cp_bin/kube-apiserver" ] && [ -x "$cp_bin/kubectl" ]; then
-  echo "control-plane: kube-apiserver $KUBERNETES_VERSION, etcd $ETCD_VERSION ready in $cp_bin"
+kube_cmds=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
+built() { for b in etcd "${kube_cmds[@]}"; do [ -x "$cp_bin/$b" ] || return 1; done; }
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && built; then
+  echo "control-plane: Kubernetes $KUBERNETES_VERSION (apiserver, node), etcd $ETCD_VERSION ready in $cp_bin"
   exit 0
 fi
 
@@ -91,9 +94,20 @@ echo "control-plane: downloading Go modules into $GOMODCACHE"
 (cd "$src/etcd" && "$go" mod download) >>"$log" 2>&1 || { echo "control-plane: go mod download failed for etcd; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
 echo "control-plane: building etcd $ETCD_VERSION"
 build etcd "$src/etcd" . "-s -w"
-echo "control-plane: building kube-apiserver $KUBERNETES_VERSION (first time: several minutes)"
-build kube-apiserver "$src/kube" k8s.io/kubernetes/cmd/kube-apiserver "-s -w$kv"
-echo "control-plane: building kubectl $KUBERNETES_VERSION"
-build kubectl "$src/kube" k8s.io/kubernetes/cmd/kubectl "-s -w$kv"
+echo "control-plane: building ${kube_cmds[*]} $KUBERNETES_VERSION (first time: about ten minutes)"
+t0=$SECONDS
+tmp="$cp_bin/.build"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+pkgs=()
+for c in "${kube_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+if ! (cd "$src/kube" && "$go" build -p "$par" -ldflags "-s -w$kv" -o "$tmp/" "${pkgs[@]}") >>"$log" 2>&1; then
+  echo "control-plane: building the Kubernetes commands failed; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+fi
+for c in "${kube_cmds[@]}"; do mv -f "$tmp/$c" "$cp_bin/$c"; done
+rmdir "$tmp"
+echo "control-plane: built ${kube_cmds[*]} in $((SECONDS - t0))s"
 echo "$key" >"$stamp"
-echo "control-plane: kube-apiserver $KUBERNETES_VERSION, etcd $ETCD_VERSION ready in $cp_bin"
+echo "control-plane: Kubernetes $KUBERNETES_VERSION (apiserver, node), etcd $ETCD_VERSION ready in $cp_bin"

@@ -2,6 +2,8 @@
 # Starts a single-node KRaft Kafka broker on loopback and writes <state>/kafka.env
 # (KAFKA_BOOTSTRAP=127.0.0.1:<port>). Ports are free ones picked at start; data lives in
 # a fresh temporary directory. Idempotent: a broker already running for <state> is reused.
+# KAFKA_HOST=<address> puts its client listener on that address instead (the local node's
+# bridge, e2e/node, so that pods reach it); the controller listener stays on loopback.
 #
 #   kafka-up.sh [STATE_DIR]      (default: .local in the repository)
 set -euo pipefail
@@ -15,7 +17,8 @@ cache=${KAPPA_CACHE:-$HOME/.cache/kappa}
 libs="$cache/kafka-$KAFKA_VERSION/libs"
 run="$state/kafka"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+host=${KAFKA_HOST:-127.0.0.1}
+port_open() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 if [ -f "$run/pid" ] && kill -0 "$(cat "$run/pid")" 2>/dev/null && [ -f "$state/kafka.env" ]; then
   # shellcheck disable=SC1091
@@ -42,8 +45,8 @@ cat >"$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -98,5 +101,5 @@ until port_open "$port" && grep -q "Kafka Server started" "$run/server.log" 2>/d
   fi
   sleep 0.2
 done
-echo "KAFKA_BOOTSTRAP=127.0.0.1:$port" >"$state/kafka.env"
-echo "kafka: broker $KAFKA_VERSION up at 127.0.0.1:$port (pid $(cat "$run/pid"), data $data)"
+echo "KAFKA_BOOTSTRAP=$host:$port" >"$state/kafka.env"
+echo "kafka: broker $KAFKA_VERSION up at $host:$port (pid $(cat "$run/pid"), data $data)"
