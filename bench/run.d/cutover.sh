@@ -22,6 +22,16 @@
 #        one sample period plus one sample), to the same alias event. This adds
 #        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
 #        decision, so it is what a user waits after the worker has caught up.
+# 3. Catch-up under live traffic (section 3 below runs before 2): pipeline "live" reads a
+#    source with 20,000 events of history that receives KAPPA_BENCH_LIVE_RATE events/s
+#    (default 2000) all along; KAPPA_BENCH_LIVE_CUTOVERS versions (default 10) replay it in
+#    turn with the examples' catch-up settings (maxLagSeconds 5, stableSeconds 10):
+#      cutover_replay_end_to_caught_up_{p50,p99}_ms
+#        from the end of the replay -- the first sample of an outside observer
+#        (`kubectl-kappa lag --wait --max-lag-seconds 5 --interval 0.1`, started as soon as
+#        the group is known) by which the group had read everything that existed 5 s before
+#        -- to status.replay.caughtUpAt. stableSeconds (10 s) is part of it by design; the
+#        rest is the operator's sampling (1 s at the tail of a replay).
 # 2. Full cutover of a KAPPA_BENCH_CUTOVER_EVENTS-event history (default 10M, 4 partitions):
 #    pipeline "history" v1 (sessions-v1.yaml) replays it and serves, then v2
 #    (sessions-v2.yaml, Sampled validation against v1, replay.replicas
@@ -32,6 +42,7 @@
 #   cutover.sh BUILD_DIR BOOTSTRAP      (run by bench/run.sh; BOOTSTRAP is not used: the
 #                                        stack has its own broker)
 # Environment: KAPPA_BENCH_CUTOVERS (20), KAPPA_BENCH_CUTOVER_STABLE_SECONDS (1),
+#              KAPPA_BENCH_LIVE_CUTOVERS (10; 0 skips part 3), KAPPA_BENCH_LIVE_RATE (2000),
 #              KAPPA_BENCH_CUTOVER_EVENTS (10000000; 0 skips part 2),
 #              KAPPA_BENCH_CUTOVER_REPLICAS (2), KAPPA_BENCH_CUTOVER_KEYS (10000).
 set -euo pipefail
@@ -107,6 +118,45 @@ if [ "$cutovers" -gt 0 ]; then
   percentiles cutover_decision_latency "$CL_WORK/decision.ms" | tee "$CL_WORK/decision.bench"
   awk '/_p99_ms/ {print "BENCH cutover_decision_latency_ms", $3, "ms (p99; target < 2000)"}' "$CL_WORK/decision.bench"
   percentiles cutover_lag_zero_to_flip "$CL_WORK/external.ms"
+fi
+
+# --- 3. catch-up under live traffic -------------------------------------------------------
+live_cutovers=${KAPPA_BENCH_LIVE_CUTOVERS:-10}
+live_rate=${KAPPA_BENCH_LIVE_RATE:-2000}
+if [ "$live_cutovers" -gt 0 ]; then
+  live=bench-cutover.live
+  "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$live" --create-partitions 2 \
+    --count 20000 --keys 500 --seed 1 >/dev/null
+  "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$live" --count -1 \
+    --rate "$live_rate" --keys 500 --seed 2 --start-ms 1700000200000 \
+    >"$CL_WORK/live-loadgen.log" 2>&1 </dev/null &
+  live_pid=$!
+  : >"$CL_WORK/caughtup.ms"
+  for i in $(seq 1 "$live_cutovers"); do
+    name=live-v$i
+    apply_version sessions-v2.yaml "$name" "$live" spec.pipeline=live "spec.version=v$i" \
+      spec.replay.replicas=1 spec.catchUp.maxLagSeconds=5 spec.catchUp.stableSeconds=10 \
+      spec.validation.mode=Skip
+    group=""
+    for _ in $(seq 1 600); do
+      group=$(field "$name" .status.consumerGroup)
+      [ -n "$group" ] && break
+      sleep 0.1
+    done
+    [ -n "$group" ] || { kill "$live_pid"; fail "$name has no status.consumerGroup after 60s"; }
+    "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$group" --topic "$live" \
+      --json --wait --max-lag-seconds 5 --interval 0.1 --wait-timeout 300 \
+      >"$CL_WORK/within.json" 2>/dev/null ||
+      { kill "$live_pid"; fail "$name: the observer never saw the group within 5 s"; }
+    wait_phase "$name" Serving 300 >&2
+    within=$(cl_rfc3339 "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sampledAt"])' "$CL_WORK/within.json")")
+    caught=$(cl_rfc3339 "$(field "$name" .status.replay.caughtUpAt)")
+    python3 -c 'import sys; print(f"{(float(sys.argv[1]) - float(sys.argv[2])) * 1000:.1f}")' \
+      "$caught" "$within" >>"$CL_WORK/caughtup.ms"
+    echo "bench: $name under $live_rate events/s: replay end -> caughtUpAt $(tail -n 1 "$CL_WORK/caughtup.ms") ms" >&2
+  done
+  kill "$live_pid" 2>/dev/null || true
+  percentiles cutover_replay_end_to_caught_up "$CL_WORK/caughtup.ms"
 fi
 
 # --- 2. full cutover of a long history ----------------------------------------------------
