@@ -37,3 +37,32 @@ set_tests_properties(e2e.node_smoke PROPERTIES
   RESOURCE_LOCK "kappa_crds;kappa_node"
   LABELS e2e
   TIMEOUT 900)
+
+# The images, from the repository's Dockerfiles with buildah (e2e/images/build-images.sh;
+# alone: it compiles the project in a container), then the worker image as a restricted pod on the local node, reading from the broker at
+# the node bridge's address.
+add_test(NAME e2e.images_build
+  COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/images/build-images.sh ${CMAKE_BINARY_DIR}/images)
+set_tests_properties(e2e.images_build PROPERTIES
+  FIXTURES_SETUP images
+  RUN_SERIAL TRUE
+  LABELS e2e
+  TIMEOUT 2400)
+add_test(NAME e2e.worker_image_on_node
+  COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/node/worker-pod-test.sh ${CMAKE_BINARY_DIR}/e2e-worker-pod
+          ${CMAKE_BINARY_DIR}/images)
+set_tests_properties(e2e.worker_image_on_node PROPERTIES
+  FIXTURES_REQUIRED images
+  RESOURCE_LOCK "kappa_crds;kappa_node"
+  ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+  LABELS e2e
+  TIMEOUT 900)
+add_test(NAME e2e.helm_cutover_on_node
+  COMMAND bash ${CMAKE_SOURCE_DIR}/e2e/node/helm-cutover-test.sh ${CMAKE_BINARY_DIR}/e2e-helm-cutover
+          ${CMAKE_BINARY_DIR}/images)
+set_tests_properties(e2e.helm_cutover_on_node PROPERTIES
+  FIXTURES_REQUIRED images
+  RESOURCE_LOCK "kappa_crds;kappa_node"
+  ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+  LABELS e2e
+  TIMEOUT 900)

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# e2e.worker_image_on_node: the kappa-worker image built from Dockerfile.worker
+# (e2e/images/build-images.sh) runs as a real pod on the local node, under the `restricted`
+# Pod Security level (non-root, no privilege escalation, all capabilities dropped,
+# RuntimeDefault seccomp, read-only root filesystem), reaches the Kafka broker at the node
+# bridge's address, replays a source topic into its output, and answers its /healthz probes.
+#
+#   worker-pod-test.sh STATE_DIR IMAGES_DIR     KAPPA_BIN=dir of kappa-loadgen, kubectl-kappa
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+state=${1:?usage: worker-pod-test.sh STATE_DIR IMAGES_DIR}
+images=${2:?usage: worker-pod-test.sh STATE_DIR IMAGES_DIR}
+mkdir -p "$state"
+state=$(cd "$state" && pwd)
+bin=${KAPPA_BIN:-$repo/build/bin}
+t0=$(date +%s)
+say() { printf '[t+%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  [ -n "${KUBECTL:-}" ] && "$KUBECTL" --kubeconfig "$KUBECONFIG" get pods -A -o wide >&2 2>/dev/null
+  [ -n "${KUBECTL:-}" ] && "$KUBECTL" --kubeconfig "$KUBECONFIG" logs -n worker-test deploy/worker --tail 20 >&2 2>/dev/null
+  tail -n 15 "$state/node/kubelet.log" >&2 2>/dev/null
+  exit 1
+}
+cleanup() {
+  local rc=$?
+  "$repo/e2e/kafka/kafka-down.sh" "$state" >/dev/null 2>&1
+  "$here/node-down.sh" "$state" >/dev/null 2>&1
+  exit $rc
+}
+trap cleanup EXIT
+[ -f "$images/kappa-worker.tar" ] || fail "$images/kappa-worker.tar missing (e2e/images/build-images.sh $images)"
+# shellcheck disable=SC1091
+source "$images/images.env"
+"$here/node-down.sh" "$state" >/dev/null 2>&1 || true
+
+say "node and broker on the node's bridge"
+"$here/node-up.sh" "$state" >"$state/node-up.log" 2>&1 || { tail -n 20 "$state/node-up.log" >&2; fail "node-up failed"; }
+# shellcheck disable=SC1091
+source "$state/node.env"
+KAFKA_HOST=$NODE_IP "$repo/e2e/kafka/kafka-up.sh" "$state" >"$state/kafka-up.log" 2>&1 ||
+  { tail -n 20 "$state/kafka-up.log" >&2; fail "kafka-up failed"; }
+# shellcheck disable=SC1091
+source "$state/kafka.env"
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+wait_for() { # wait_for SECONDS WHAT COMMAND...
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "$what not within ${secs}s"
+    sleep 1
+  done
+}
+ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "$images/kappa-worker.tar" >/dev/null ||
+  fail "importing $images/kappa-worker.tar failed"
+say "image $KAPPA_WORKER_IMAGE imported; broker at $KAFKA_BOOTSTRAP"
+
+source_topic=worker-pod.clicks
+"$bin/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$source_topic" --create-partitions 2 \
+  --count 20000 --keys 500 >/dev/null || fail "kappa-loadgen could not write $source_topic"
+
+ns=worker-test
+k create namespace "$ns" >/dev/null
+k label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
+k apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: $ns}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec:
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: worker
+          image: $KAPPA_WORKER_IMAGE
+          imagePullPolicy: Never
+          args: [--create-topics]
+          env:
+            - {name: KAPPA_BOOTSTRAP_SERVERS, value: "$KAFKA_BOOTSTRAP"}
+            - {name: KAPPA_SOURCE_TOPIC, value: $source_topic}
+            - {name: KAPPA_OUTPUT_TOPIC, value: worker-pod.out}
+            - {name: KAPPA_CONSUMER_GROUP, value: worker-pod}
+            - {name: KAPPA_TRANSACTIONAL_ID, value: worker-pod}
+            - {name: KAPPA_METRICS_ADDRESS, value: "0.0.0.0:9400"}
+            - name: KAPPA_PROGRAM
+              value: |
+                keyField: user_id
+                aggregates:
+                  - {name: events, op: count}
+          ports: [{name: metrics, containerPort: 9400}]
+          livenessProbe: {httpGet: {path: /healthz, port: metrics}, periodSeconds: 5}
+          readinessProbe: {httpGet: {path: /healthz, port: metrics}, periodSeconds: 2}
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {memory: 512Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+YAML
+say "kappa-worker Deployment applied in namespace $ns (enforce: restricted)"
+ready() { [ "$(k get deploy worker -n "$ns" -o jsonpath='{.status.readyReplicas}')" = 1 ]; }
+wait_for 120 "the worker pod Ready (its /healthz readiness probe)" ready
+k get pods -n "$ns" -o wide
+"$bin/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group worker-pod --topic "$source_topic" \
+  --wait --interval 0.5 --wait-timeout 120 >/dev/null || fail "the worker pod did not consume $source_topic"
+out=$("$bin/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "probe-$$" --topic worker-pod.out --json |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["messages"])')
+[ "$out" -ge 500 ] || fail "output topic worker-pod.out has $out records, want one per key (500)"
+uid=$(k get pods -n "$ns" -l app=worker -o jsonpath='{.items[0].spec.containers[0].securityContext.readOnlyRootFilesystem}')
+[ "$uid" = true ] || fail "the pod's root filesystem is not read-only"
+say "PASS: the worker image ran as a restricted pod, consumed $source_topic and wrote $out records"
