@@ -8,67 +8,27 @@
 # is compared with v1, is promoted, and v1 drains and retires: its worker pods go.
 #
 #   helm-cutover-test.sh STATE_DIR IMAGES_DIR     KAPPA_BIN=dir of kappa-loadgen
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 state=${1:?usage: helm-cutover-test.sh STATE_DIR IMAGES_DIR}
 images=${2:?usage: helm-cutover-test.sh STATE_DIR IMAGES_DIR}
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 bin=${KAPPA_BIN:-$repo/build/bin}
-t0=$(date +%s)
 ns=shop
-say() { printf '[t+%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -n "${KUBECTL:-}" ]; then
-    "$KUBECTL" --kubeconfig "$KUBECONFIG" get pods -A -o wide >&2 2>/dev/null
-    "$KUBECTL" --kubeconfig "$KUBECONFIG" get plv -n "$ns" -o wide >&2 2>/dev/null
-    echo "--- operator log (last 30 lines)" >&2
-    "$KUBECTL" --kubeconfig "$KUBECONFIG" logs -n kappa-system deploy/kappa-operator --tail 30 >&2 2>/dev/null
-  fi
-  exit 1
+on_fail() {
+  k get plv -n "$ns" -o wide
+  echo "--- operator log (last 30 lines)"
+  k logs -n kappa-system deploy/kappa-operator --tail 30
 }
-cleanup() {
-  local rc=$?
-  [ -n "${live:-}" ] && kill "$live" 2>/dev/null
-  "$repo/e2e/kafka/kafka-down.sh" "$state" >/dev/null 2>&1
-  "$here/node-down.sh" "$state" >/dev/null 2>&1
-  exit $rc
-}
-trap cleanup EXIT
-for f in kappa-operator.tar kappa-worker.tar images.env; do
-  [ -f "$images/$f" ] || fail "$images/$f missing (e2e/images/build-images.sh $images)"
-done
+on_exit() { [ -n "${live:-}" ] && kill "$live" 2>/dev/null; true; }
+[ -f "$images/images.env" ] || fail "$images/images.env missing (e2e/images/build-images.sh $images)"
 # shellcheck disable=SC1091
 source "$images/images.env"
 helm=$("$repo/e2e/tools/build-tools.sh" --print-bin)/helm
 [ -x "$helm" ] || fail "helm not built (e2e/tools/build-tools.sh)"
-"$here/node-down.sh" "$state" >/dev/null 2>&1 || true
 
 say "node, and the broker on the node's bridge"
-"$here/node-up.sh" "$state" >"$state/node-up.log" 2>&1 || { tail -n 20 "$state/node-up.log" >&2; fail "node-up failed"; }
-# shellcheck disable=SC1091
-source "$state/node.env"
-KAFKA_HOST=$NODE_IP "$repo/e2e/kafka/kafka-up.sh" "$state" >"$state/kafka-up.log" 2>&1 ||
-  { tail -n 20 "$state/kafka-up.log" >&2; fail "kafka-up failed"; }
-# shellcheck disable=SC1091
-source "$state/kafka.env"
-export KUBECONFIG
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-  local secs=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "$what not within ${secs}s"
-    sleep 1
-  done
-}
-for f in kappa-operator kappa-worker; do
-  ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "$images/$f.tar" >/dev/null ||
-    fail "importing $images/$f.tar failed"
-done
+node_start --kafka
+import_images "$images" kappa-operator kappa-worker
 
 say "helm install charts/kappa-operator with $KAPPA_OPERATOR_IMAGE and $KAPPA_WORKER_IMAGE"
 "$helm" install kappa-operator "$repo/charts/kappa-operator" -n kappa-system --create-namespace \

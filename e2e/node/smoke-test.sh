@@ -13,42 +13,12 @@
 # and finally that node-down.sh leaves no process, mount, bridge, iptables chain or cgroup.
 #
 #   smoke-test.sh [STATE_DIR]
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 state=${1:-$(mktemp -d "${TMPDIR:-/tmp}/kappa-node.XXXXXX")}
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
-t0=$(date +%s)
-say() { printf '[t+%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  for f in kubelet kube-controller-manager kube-scheduler kube-proxy containerd; do
-    [ -f "$state/node/$f.log" ] && { echo "--- $f.log (last 15 lines)" >&2; tail -n 15 "$state/node/$f.log" >&2; }
-  done
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  [ "${downed:-0}" = 1 ] || "$here/node-down.sh" "$state" >/dev/null 2>&1
-  exit $rc
-}
-trap cleanup EXIT
-"$here/node-down.sh" "$state" >/dev/null 2>&1 || true
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 say "starting the node in $state"
-"$here/node-up.sh" "$state" >"$state/node-up.log" 2>&1 || { tail -n 20 "$state/node-up.log" >&2; fail "node-up failed"; }
-# shellcheck disable=SC1091
-source "$state/node.env"
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-  local secs=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "$what not within ${secs}s"
-    sleep 1
-  done
-}
+node_start
 say "$(tail -n 1 "$state/node-up.log")"
 
 runtime=$(k get node "$NODE_NAME" -o jsonpath='{.status.nodeInfo.containerRuntimeVersion}')
@@ -127,8 +97,8 @@ wait_for 60 "1 Running pod of greedy (3 - 2 of sleeper)" running greedy 1
 [ "$(k get pods -n "$ns" -o name | wc -l)" -le 3 ] || fail "more pods than the quota allows"
 
 say "node-down leaves nothing behind"
-downed=1
-"$here/node-down.sh" "$state" || fail "node-down reported leftovers"
+node_downed=1
+"$node_dir/node-down.sh" "$state" || fail "node-down reported leftovers"
 left=$(pgrep -f "$state/" || true)
 [ -z "$left" ] || fail "processes of the node still run: $(ps -o pid,cmd -p "$(echo "$left" | tr '\n' ',' | sed 's/,$//')")"
 grep -q " $state/" /proc/self/mounts && fail "mounts under $state remain: $(grep " $state/" /proc/self/mounts)"

@@ -6,55 +6,19 @@
 # bridge's address, replays a source topic into its output, and answers its /healthz probes.
 #
 #   worker-pod-test.sh STATE_DIR IMAGES_DIR     KAPPA_BIN=dir of kappa-loadgen, kubectl-kappa
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 state=${1:?usage: worker-pod-test.sh STATE_DIR IMAGES_DIR}
 images=${2:?usage: worker-pod-test.sh STATE_DIR IMAGES_DIR}
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 bin=${KAPPA_BIN:-$repo/build/bin}
-t0=$(date +%s)
-say() { printf '[t+%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  [ -n "${KUBECTL:-}" ] && "$KUBECTL" --kubeconfig "$KUBECONFIG" get pods -A -o wide >&2 2>/dev/null
-  [ -n "${KUBECTL:-}" ] && "$KUBECTL" --kubeconfig "$KUBECONFIG" logs -n worker-test deploy/worker --tail 20 >&2 2>/dev/null
-  tail -n 15 "$state/node/kubelet.log" >&2 2>/dev/null
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  "$repo/e2e/kafka/kafka-down.sh" "$state" >/dev/null 2>&1
-  "$here/node-down.sh" "$state" >/dev/null 2>&1
-  exit $rc
-}
-trap cleanup EXIT
-[ -f "$images/kappa-worker.tar" ] || fail "$images/kappa-worker.tar missing (e2e/images/build-images.sh $images)"
+on_fail() { k logs -n worker-test deploy/worker --tail 20; }
+[ -f "$images/images.env" ] || fail "$images/images.env missing (e2e/images/build-images.sh $images)"
 # shellcheck disable=SC1091
 source "$images/images.env"
-"$here/node-down.sh" "$state" >/dev/null 2>&1 || true
 
 say "node and broker on the node's bridge"
-"$here/node-up.sh" "$state" >"$state/node-up.log" 2>&1 || { tail -n 20 "$state/node-up.log" >&2; fail "node-up failed"; }
-# shellcheck disable=SC1091
-source "$state/node.env"
-KAFKA_HOST=$NODE_IP "$repo/e2e/kafka/kafka-up.sh" "$state" >"$state/kafka-up.log" 2>&1 ||
-  { tail -n 20 "$state/kafka-up.log" >&2; fail "kafka-up failed"; }
-# shellcheck disable=SC1091
-source "$state/kafka.env"
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-  local secs=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "$what not within ${secs}s"
-    sleep 1
-  done
-}
-ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "$images/kappa-worker.tar" >/dev/null ||
-  fail "importing $images/kappa-worker.tar failed"
+node_start --kafka
+import_images "$images" kappa-worker
 say "image $KAPPA_WORKER_IMAGE imported; broker at $KAFKA_BOOTSTRAP"
 
 source_topic=worker-pod.clicks

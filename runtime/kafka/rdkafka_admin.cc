@@ -457,23 +457,35 @@ Result<PartitionOffsets> RdKafkaAdmin::earliestTimestamps(const std::string& top
   if (!earliest) return earliest.error();
   auto end = listOffsets(topic, RD_KAFKA_OFFSET_END);
   if (!end) return end.error();
-  auto reader = readerHandle("read_uncommitted");
-  if (!reader) return reader.error();
-  PartitionList assignment(rd_kafka_topic_partition_list_new(1));
-  std::set<int32_t> pending;
+  PartitionOffsets from;
   for (const auto& [p, start] : *earliest) {
     // Skip empty partitions. The LSO only underestimates the end, so a partition whose
     // only records sit in an open transaction is read until EOF too.
-    if ((*end)[p] <= start) continue;
-    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = start;
+    if ((*end)[p] > start) from[p] = start;
+  }
+  return firstTimestamps(topic, from, "read_uncommitted", "first record of " + topic);
+}
+
+Result<PartitionOffsets> RdKafkaAdmin::firstTimestamps(const std::string& topic,
+                                                       const PartitionOffsets& from,
+                                                       const char* isolation,
+                                                       const std::string& what) {
+  PartitionOffsets out;
+  if (from.empty()) return out;
+  PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(from.size())));
+  std::set<int32_t> pending;
+  for (const auto& [p, offset] : from) {
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = offset;
     pending.insert(p);
   }
-  PartitionOffsets out;
-  if (pending.empty()) return out;
+  // One record per partition is wanted: a bounded prefetch (readUntilDone drops the rest of
+  // each partition's batch once its first record is read).
+  auto reader = readerHandle(isolation, {{"queued.max.messages.kbytes", "8192"}});
+  if (!reader) return reader.error();
   if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
     return errorOf(e, "assign " + topic);
   }
-  auto r = readUntilDone(reader->get(), pending, config_.timeout, "first record of " + topic,
+  auto r = readUntilDone(reader->get(), pending, config_.timeout, what,
                          [&](const rd_kafka_message_t& m) {
                            rd_kafka_timestamp_type_t type;
                            int64_t ts = rd_kafka_message_timestamp(&m, &type);
@@ -516,31 +528,7 @@ Result<PartitionOffsets> RdKafkaAdmin::countVisibleRecords(const std::string& to
 
 Result<PartitionOffsets> RdKafkaAdmin::recordTimestamps(const std::string& topic,
                                                         const PartitionOffsets& from) {
-  PartitionOffsets out;
-  if (from.empty()) return out;
-  PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(from.size())));
-  std::set<int32_t> pending;
-  for (const auto& [p, offset] : from) {
-    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = offset;
-    pending.insert(p);
-  }
-  // One record per partition is wanted: a bounded prefetch (readUntilDone drops the rest of
-  // each partition's batch once its first record is read).
-  auto reader = readerHandle("read_committed", {{"queued.max.messages.kbytes", "8192"}});
-  if (!reader) return reader.error();
-  if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
-    return errorOf(e, "assign " + topic);
-  }
-  auto r = readUntilDone(reader->get(), pending, config_.timeout, "record timestamps of " + topic,
-                         [&](const rd_kafka_message_t& m) {
-                           rd_kafka_timestamp_type_t type;
-                           int64_t ts = rd_kafka_message_timestamp(&m, &type);
-                           if (ts >= 0) out[m.partition] = ts;
-                           return true;
-                         });
-  rd_kafka_assign(reader->get(), nullptr);
-  if (!r) return r.error();
-  return out;
+  return firstTimestamps(topic, from, "read_committed", "record timestamps of " + topic);
 }
 
 Result<void> RdKafkaAdmin::deleteRecordsBefore(const std::string& topic,

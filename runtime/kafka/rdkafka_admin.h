@@ -50,6 +50,10 @@ class RdKafkaAdmin final : public KafkaAdmin {
   // A consumer that never joins nor commits; `extra` overrides the defaults.
   Result<KafkaHandle> readerHandle(const char* isolation,
                                    const std::map<std::string, std::string>& extra = {});
+  // The timestamp (ms) of the first record at or after each partition's offset, read with
+  // the given isolation level; partitions without one are absent.
+  Result<PartitionOffsets> firstTimestamps(const std::string& topic, const PartitionOffsets& from,
+                                           const char* isolation, const std::string& what);
   Result<PartitionOffsets> listGroupOffsets(const std::string& group, const std::string& topic,
                                             int32_t count);
   Result<void> deleteGroupOnce(const std::string& group);

