@@ -786,12 +786,14 @@ void onDeletion(Pass& p) {
 
 Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status) {
   // The tail: within the bound, close enough to it (by an observed lag or an estimate), or
-  // due to have read the backlog by the next sample, so that the next samples decide when.
+  // due to have read the backlog within two samples, so that the next samples decide when.
+  // Without an ETA (no rate yet: a worker still starting, or stalled) nobody knows how soon
+  // it will be done: every second too.
   double near = 3.0 * static_cast<double>(catchUp.maxLagSeconds) +
                 static_cast<double>(kLagSampleInterval.count());
   bool tail = status.replay.lagWithinSince ||
-              (status.lag.sampledAt && status.lag.seconds <= near) ||
-              (status.replay.etaSeconds && *status.replay.etaSeconds <= kLagSampleInterval.count());
+              (status.lag.sampledAt && status.lag.seconds <= near) || !status.replay.etaSeconds ||
+              *status.replay.etaSeconds <= 2 * kLagSampleInterval.count();
   return tail ? kStabilizingSampleInterval : kLagSampleInterval;
 }
 

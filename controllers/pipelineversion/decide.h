@@ -59,7 +59,7 @@ Decision decide(const Observed& observed, TimePoint now);
 
 // Between two lag samples of a Replaying version: kStabilizingSampleInterval at the tail of
 // the replay (within the bound, at most three times the bound plus a sample period behind,
-// or an ETA within a sample period), kLagSampleInterval before it.
+// an ETA within two sample periods, or no ETA yet), kLagSampleInterval before it.
 Seconds lagSampleInterval(const CatchUpSpec& catchUp, const Status& status);
 
 // Whether a Replaying pass at `now` takes a new lag sample.

@@ -125,6 +125,7 @@ Observed observedIn(Phase phase) {
   o.status.phase = Phase::kReplaying;
   o.status.replay.startedAt = at(-800);
   o.status.lag = LagStatus{5000, 3, 20000, at(-10), 600, true};
+  o.status.replay.etaSeconds = 100;
   o.status.replay.progressPercent = 80;
   o.kafka.consumerGroupExists = true;
   o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
@@ -441,7 +442,8 @@ TEST(DecideReplaying, LagIsSampledOncePerInterval) {
   Status s;
   EXPECT_TRUE(lagSampleDue(c, s, at(0)));  // never sampled
   s.lag.sampledAt = at(0);
-  s.lag.seconds = 3600;  // far from the bound
+  s.lag.seconds = 3600;       // far from the bound
+  s.replay.etaSeconds = 600;  // and from the end of the replay
   // The pass triggered by the watch event of the status write that stored this sample.
   EXPECT_FALSE(lagSampleDue(c, s, at(0) + std::chrono::milliseconds(30)));
   EXPECT_FALSE(lagSampleDue(
@@ -464,11 +466,13 @@ TEST(DecideReplaying, TheTailOfAReplayIsSampledEverySecond) {
   s.lag.sampledAt = at(0);
   s.lag.messages = 5000;
   s.lag.seconds = 3600;
-  s.lag.secondsEstimated = true;  // the replay of history
+  s.lag.secondsEstimated = true;                                   // the replay of history
+  EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);  // no rate, no ETA yet
+  s.replay.etaSeconds = 600;
   EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
-  s.replay.etaSeconds = 2;  // done with the history by the next sample
+  s.replay.etaSeconds = 4;  // done with the history within two samples
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
-  s.replay.etaSeconds = 3;
+  s.replay.etaSeconds = 5;
   EXPECT_EQ(lagSampleInterval(c, s), kLagSampleInterval);
   s.lag.seconds = 17;  // its last records, by their timestamps
   EXPECT_EQ(lagSampleInterval(c, s), kStabilizingSampleInterval);
