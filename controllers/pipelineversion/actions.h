@@ -87,7 +87,8 @@ struct DeleteReplayQuota {
 
 // Starts (or restarts, if the driver has no run for this requestedAt) a sampled-key
 // comparison of the two outputs, cut per source partition at the smaller of the two groups'
-// committed positions (DESIGN.md section 5). Its outcome comes back as KafkaFacts::validation.
+// committed positions (docs/api.md, "Comparison"). Its outcome comes back as
+// KafkaFacts::validation.
 struct RunValidation {
   TimePoint requestedAt{};
   std::string sourceTopic;

@@ -1,4 +1,4 @@
-// Value types of the PipelineVersion cutover logic: the parts of the API (DESIGN.md section 3)
+// Value types of the PipelineVersion cutover logic: the parts of the API (docs/api.md)
 // that the state machine reads and writes, and `Observed`, everything the reconcile driver
 // read from the world in one pass. Plain values only: they compare and print, so a failing
 // test shows a readable diff, and they carry no handles, clocks or clients.
@@ -112,7 +112,7 @@ struct Spec {
   bool operator==(const Spec&) const = default;
 };
 
-// Names derived from the spec (DESIGN.md sections 3-4).
+// Names derived from the spec (docs/api.md).
 std::string outputTopicName(const Spec& spec);  // spec.output.topic or <pipeline>.<version>
 std::string deadLetterTopicName(const std::string& outputTopic);  // <output>.dlq
 std::string workerName(const Spec& spec);                         // <pipeline>-<version>
