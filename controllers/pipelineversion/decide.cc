@@ -375,12 +375,18 @@ kafka::CatchUpBound catchUpBound(const CatchUpSpec& c) {
   return kafka::CatchUpBound{Seconds{c.maxLagSeconds}, c.maxLagMessages, Seconds{c.stableSeconds}};
 }
 
+// "3.4s", or "about 3.4s" for an estimate.
+std::string lagSecondsText(double seconds, bool estimated) {
+  std::ostringstream os;
+  os << (estimated ? "about " : "") << std::fixed << std::setprecision(1) << seconds << "s";
+  return os.str();
+}
+
 // "lag 1200 messages, 3.4s (bound 5s)", what the CaughtUp condition says.
 std::string lagText(const kafka::LagSnapshot& snap, const CatchUpSpec& c) {
   std::ostringstream os;
-  os << "lag " << snap.totalLag << " messages, ";
-  if (!snap.lagSecondsObserved) os << "about ";
-  os << std::fixed << std::setprecision(1) << snap.lagSeconds << "s (bound " << c.maxLagSeconds
+  os << "lag " << snap.totalLag << " messages, "
+     << lagSecondsText(snap.lagSeconds, !snap.lagSecondsObserved) << " (bound " << c.maxLagSeconds
      << "s";
   if (c.maxLagMessages) os << " and " << *c.maxLagMessages << " messages";
   os << ")";
@@ -450,11 +456,9 @@ void onReplaying(Pass& p) {
   }
   Seconds maxDuration{spec.replay.maxDurationSeconds};
   if (p.now - *p.s.replay.startedAt >= maxDuration) {
-    std::ostringstream lag;
-    lag << std::fixed << std::setprecision(1) << p.s.lag.seconds;
     std::string message = "not caught up after " + seconds(maxDuration) + " (lag " +
                           std::to_string(p.s.lag.messages) + " messages, " +
-                          (p.s.lag.secondsEstimated ? "about " : "") + lag.str() + "s)";
+                          lagSecondsText(p.s.lag.seconds, p.s.lag.secondsEstimated) + ")";
     p.condition(kCaughtUp, ConditionStatus::kFalse, "ReplayTimeout", message);
     fail(p, "ReplayTimeout", message);
     return;

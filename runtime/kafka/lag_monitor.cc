@@ -132,19 +132,18 @@ Result<LagSnapshot> LagMonitor::sample(const std::string& group, const std::stri
 
   static const EndOffsetHistory kNoHistory;
   const EndOffsetHistory& past = history ? *history : kNoHistory;
-  PartitionOffsets unresolved;  // lagging partitions that reached no observed end
+  applyLagSeconds(snap, past, {});
+  // Lagging partitions that reached no observed end: their estimate needs the timestamp of
+  // the record they are at.
+  PartitionOffsets unresolved;
   for (const auto& pl : snap.partitions) {
-    int64_t position = effectivePosition(pl);
-    auto at = past.reached(pl.partition, position);
-    if (pl.lag > 0 && !(at && *at <= now)) unresolved[pl.partition] = position;
+    if (!pl.lagSecondsObserved) unresolved[pl.partition] = effectivePosition(pl);
   }
-  PartitionOffsets timestamps;
   if (!unresolved.empty() && options_.recordTimestamps) {
     auto ts = admin_.recordTimestamps(topic, unresolved);
     if (!ts) return ts.error();
-    timestamps = std::move(*ts);
+    applyLagSeconds(snap, past, *ts);
   }
-  applyLagSeconds(snap, past, timestamps);
   if (history) history->add(now, *end);
   return snap;
 }
