@@ -7,13 +7,17 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit kafka-up kafka-down apiserver-up apiserver-down node-up node-down cluster-up cluster-down demo bench soak fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit images kafka-up kafka-down apiserver-up apiserver-down node-up node-down cluster-up cluster-down demo bench soak fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
 	@echo "make build       release build; binaries in build/bin/"
 	@echo "make kafka-up    start a local single-node Kafka (writes .local/kafka.env)"
 	@echo "make kafka-down  stop it"
+	@echo "make images      build the operator and worker images with buildah (build/images)"
+	@echo "make cluster-up  the real node, Kafka and the operator installed by helm (.local/cluster.env)"
+	@echo "make demo        cluster-up, then a live v1 -> v2 cutover and a buggy v3 blocked"
+	@echo "make cluster-down stop all of it"
 	@echo "make node-up     start a real single-node Kubernetes cluster (writes .local/node.env)"
 	@echo "make node-down   stop it, leaving no process, mount, bridge, iptables chain or cgroup"
 	@echo "make bench       benchmarks; prints BENCH lines, writes bench/out/results.json"
@@ -77,10 +81,15 @@ node-up: bootstrap
 node-down:
 	@e2e/node/node-down.sh .local
 
-# The whole local stack: Kafka, etcd + kube-apiserver, CRD and RBAC from the chart, the node
-# runner and kappa-operator under its ServiceAccount (writes .local/cluster.env).
-cluster-up: build
-	@KAPPA_BIN=$${KAPPA_BIN:-$(BUILD)/bin} e2e/cluster-up.sh .local
+# The images from Dockerfile.operator and Dockerfile.worker, built with buildah on a Debian
+# base made from the mirror (OCI archives and images.env in build/images; layers cached).
+images: bootstrap
+	@e2e/images/build-images.sh $(BUILD)/images
+
+# The whole local stack: the real node, Kafka on its bridge, the images imported into the
+# node, the operator installed by helm (writes .local/cluster.env).
+cluster-up: build images
+	@KAPPA_BIN=$${KAPPA_BIN:-$(BUILD)/bin} KAPPA_IMAGES=$${KAPPA_IMAGES:-$(BUILD)/images} e2e/cluster-up.sh .local
 
 cluster-down:
 	@e2e/cluster-down.sh .local
@@ -89,12 +98,12 @@ cluster-down:
 demo: build cluster-up
 	@e2e/demo.sh .local
 
-bench: build
+bench: build images
 	@bench/run.sh $(BUILD)
 
 # Repeated cutovers on the local stack for KAPPA_SOAK_SECONDS (default 3600), sampling the
 # operator's RSS; not part of test or bench.
-soak: build
+soak: build images
 	@bench/soak.sh $(BUILD)
 
 fmt:

@@ -62,8 +62,10 @@ cl_flip_time() {
   fail "alias $pipeline-serving does not name $version after ${secs}s (phase $(field "$pipeline-$version" .status.phase): $(field "$pipeline-$version" .status.message))"
 }
 
-cl_operator_rss_mib() {
-  awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$(cat "$E2E_STATE/cluster/operator.pid")/status"
+cl_operator_rss_mib() { # of the operator pod's process, found through the node's containerd
+  local pid
+  pid=$(container_pid "$(operator_pods | awk '{print $1}')" "$OPERATOR_NAMESPACE")
+  awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"
 }
 
 cl_rfc3339() {

@@ -27,6 +27,7 @@ rate=${KAPPA_SOAK_RATE:-200}
 validation=${KAPPA_SOAK_VALIDATION:-Skip}
 maxlag=${KAPPA_SOAK_MAX_LAG:-1000}
 export KAPPA_BIN="$build/bin"
+export KAPPA_IMAGES=${KAPPA_IMAGES:-$build/images} # make bench builds them (make images)
 # shellcheck source=bench/cutover-lib.sh
 source "$repo/bench/cutover-lib.sh"
 cl_start bench-soak "$build/bench-soak"

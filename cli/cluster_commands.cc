@@ -193,6 +193,16 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
        << std::setw(9) << (version == servingVersion ? "yes" : "") << age << "\n";
     std::string message = str(v, Json::json_pointer("/status/message"));
     if (!message.empty()) os << "           " << message << "\n";
+    // Why its pods do not run (a quota, the scheduler, an image), in the cluster's words.
+    std::string workerReason;
+    if (conditionStatus(v, "WorkerAvailable", &workerReason) == "False" &&
+        workerReason != "Starting") {
+      for (const auto& c : v.at(Json::json_pointer("/status/conditions"))) {
+        if (c.value("type", "") == "WorkerAvailable") {
+          os << "           pods: " << workerReason << ": " << c.value("message", "") << "\n";
+        }
+      }
+    }
     const auto ex = Json::json_pointer("/status/validation/examples");
     if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
       for (const auto& e : v.at(ex)) {

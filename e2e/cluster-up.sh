@@ -1,166 +1,99 @@
 #!/usr/bin/env bash
-# Starts the whole local stack for STATE_DIR (default .local in the repository):
-#   Kafka (e2e/kafka/kafka-up.sh), etcd + kube-apiserver (e2e/cluster/apiserver-up.sh), the
-#   PipelineVersion CRD, the operator's namespace, ServiceAccount and RBAC (rendered from the
-#   Helm chart when charts/kappa-operator and helm are there, else e2e/operator-rbac.yaml),
-#   the node runner (e2e/node-runner) and kappa-operator, which runs with a token of that
-#   ServiceAccount, so it has exactly the chart's permissions.
-# Writes <state>/cluster.env: KUBECONFIG (admin), KUBECTL, KAFKA_BOOTSTRAP,
-# OPERATOR_KUBECONFIG, KAPPA_BIN. Logs and pids in <state>/cluster. Idempotent: what runs
-# is reused.
+# Starts the whole local stack for STATE_DIR (default .local), the way a user runs the
+# operator:
+#   a real single-node Kubernetes cluster (e2e/node/node-up.sh: etcd, kube-apiserver,
+#   containerd, kubelet, controller manager, scheduler, kube-proxy), the Kafka broker on the
+#   node bridge's address (reachable from pods and from this host), the kappa-operator and
+#   kappa-worker images imported into the node's containerd, and
+#   `helm install kappa-operator charts/kappa-operator` with them: the CRD, RBAC, the replay
+#   PriorityClass and the operator Deployment, whose pod must be Ready.
+# Writes <state>/cluster.env: KUBECONFIG (admin), KUBECTL, KAFKA_BOOTSTRAP, OPERATOR_NAMESPACE,
+# CONTAINERD_ADDRESS, NODE_IP, HELM, KAPPA_BIN, KAPPA_IMAGES, KAPPA_OPERATOR_IMAGE,
+# KAPPA_WORKER_IMAGE. Idempotent: what runs is reused, and
+# the release is upgraded in place (helm upgrade --install).
 #
-#   cluster-up.sh [STATE_DIR]        KAPPA_BIN=dir of the binaries (default build/bin)
-#                                    KAPPA_RBAC_SOURCE=e2e: use e2e/operator-rbac.yaml even
-#                                    when the chart is there
+#   cluster-up.sh [STATE_DIR]   KAPPA_BIN=dir of kubectl-kappa and kappa-loadgen (build/bin)
+#                               KAPPA_IMAGES=dir of the images (images.env and OCI archives
+#                               from e2e/images/build-images.sh; default build/images)
+#                               KAPPA_HELM_ARGS="--set ..." extra values for the release
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 state=${1:-$repo/.local}
 mkdir -p "$state"
 state=$(cd "$state" && pwd)
-bin=${KAPPA_BIN:-$repo/build/bin}
-bin=$(cd "$bin" 2>/dev/null && pwd) || { echo "cluster-up: binaries directory ${KAPPA_BIN:-build/bin} not found (run make build)" >&2; exit 1; }
 run="$state/cluster"
 ns=${KAPPA_OPERATOR_NAMESPACE:-kappa-system}
 release=kappa-operator
 mkdir -p "$run"
 
 die() { echo "cluster-up: $*" >&2; exit 1; }
-alive() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
-
-for b in kappa-operator kappa-worker kubectl-kappa kappa-loadgen; do
+bin=${KAPPA_BIN:-$repo/build/bin}
+bin=$(cd "$bin" 2>/dev/null && pwd) || die "binaries directory ${KAPPA_BIN:-build/bin} not found (run make build)"
+for b in kubectl-kappa kappa-loadgen; do
   [ -x "$bin/$b" ] || die "$bin/$b missing (run make build)"
 done
+images=${KAPPA_IMAGES:-$repo/build/images}
+[ -f "$images/images.env" ] ||
+  die "no images in $images (run make images, or e2e/images/build-images.sh $images)"
+images=$(cd "$images" && pwd)
+# shellcheck disable=SC1091
+source "$images/images.env"
+tools=$("$repo/e2e/tools/build-tools.sh" --print-bin 2>"$run/tools.log") ||
+  die "building helm failed; see $run/tools.log"
+helm=$tools/helm
+[ -x "$helm" ] || die "$helm not found after e2e/tools/build-tools.sh"
 
-"$repo/e2e/kafka/kafka-up.sh" "$state" || die "Kafka did not start (see $state/kafka)"
-"$repo/e2e/cluster/apiserver-up.sh" "$state" || die "kube-apiserver did not start (see $state/apiserver)"
+# --- the node, and the broker on its bridge -------------------------------------------------
+"$repo/e2e/node/node-up.sh" "$state" >"$run/node-up.log" 2>&1 ||
+  die "the node did not start: $(tail -n 3 "$run/node-up.log") (see $run/node-up.log)"
+# shellcheck disable=SC1091
+source "$state/node.env"
+KAFKA_HOST=$NODE_IP "$repo/e2e/kafka/kafka-up.sh" "$state" >"$run/kafka-up.log" 2>&1 ||
+  die "Kafka did not start: $(tail -n 3 "$run/kafka-up.log") (see $state/kafka)"
 # shellcheck disable=SC1091
 source "$state/kafka.env"
-# shellcheck disable=SC1091
-source "$state/apiserver.env"
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+echo "cluster-up: node $NODE_NAME Ready, Kafka at $KAFKA_BOOTSTRAP"
 
-# --- CRD, namespace, ServiceAccount, RBAC ------------------------------------------------
-k apply -f "$repo/crds/pipelineversions.kappa.io.yaml" >"$run/apply.log" 2>&1 ||
-  die "applying the CRD failed: $(tail -n 1 "$run/apply.log")"
-k wait --for condition=established --timeout=60s crd/pipelineversions.kappa.io >/dev/null 2>&1 ||
-  die "CRD pipelineversions.kappa.io not established within 60s"
-k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >>"$run/apply.log" 2>&1 ||
-  die "creating namespace $ns failed: $(tail -n 1 "$run/apply.log")"
+# --- images ------------------------------------------------------------------------------------
+for name in kappa-operator kappa-worker kappa-streams-example; do
+  [ "$name" != kappa-streams-example ] || [ -f "$images/$name.tar" ] || continue # optional
+  [ -f "$images/$name.tar" ] || die "$images/$name.tar missing (e2e/images/build-images.sh $images)"
+  ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "$images/$name.tar" \
+    >>"$run/images.log" 2>&1 || die "importing $images/$name.tar into the node failed; see $run/images.log"
+done
+echo "cluster-up: images $KAPPA_OPERATOR_IMAGE and $KAPPA_WORKER_IMAGE in the node's containerd"
 
-helm=""
-# The newest helm that e2e/tools/build-tools.sh built.
-helm=$(ls -t "$HOME"/.cache/kappa/tools-*/bin/helm 2>/dev/null | head -n 1 || true)
-rbac_source=""
-if [ "${KAPPA_RBAC_SOURCE:-chart}" = chart ] && [ -f "$repo/charts/kappa-operator/Chart.yaml" ] &&
-  [ -n "$helm" ]; then
-  if "$helm" template "$release" "$repo/charts/kappa-operator" --namespace "$ns" \
-      --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml \
-      --show-only templates/priorityclass.yaml >"$run/rbac.yaml" 2>"$run/helm.log"; then
-    rbac_source="chart charts/kappa-operator (helm template)"
-  else
-    echo "cluster-up: helm template failed ($(tail -n 1 "$run/helm.log")); using e2e/operator-rbac.yaml" >&2
-  fi
-fi
-if [ -z "$rbac_source" ]; then
-  sed "s/__NAMESPACE__/$ns/g" "$here/operator-rbac.yaml" >"$run/rbac.yaml"
-  rbac_source="e2e/operator-rbac.yaml (temporary stand-in for the chart)"
-fi
-k apply -f "$run/rbac.yaml" >>"$run/apply.log" 2>&1 ||
-  die "applying ServiceAccount/RBAC from $rbac_source failed: $(tail -n 1 "$run/apply.log")"
-sa=$(k get -n "$ns" serviceaccounts -o jsonpath='{.items[*].metadata.name}' | tr ' ' '\n' |
-  grep -x "$release" || true)
-[ -n "$sa" ] || die "no ServiceAccount $release in $ns after applying $rbac_source"
-echo "cluster-up: CRD, namespace $ns, ServiceAccount $sa and RBAC from $rbac_source"
-
-# --- the operator's kubeconfig: a token of that ServiceAccount, nothing else --------------
-opkc="$run/operator.kubeconfig"
-token=$(k create token "$sa" -n "$ns" --duration 24h 2>"$run/token.log") ||
-  die "kubectl create token $sa failed: $(tail -n 1 "$run/token.log")"
-umask 077
-cat >"$opkc" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: $KUBE_APISERVER_URL
-    certificate-authority-data: $(base64 -w0 <"$KUBE_CA_FILE")
-users:
-- name: $sa
-  user:
-    token: $token
-contexts:
-- name: $sa@local
-  context: {cluster: local, user: $sa, namespace: $ns}
-current-context: $sa@local
-KC
-umask 022
-# A missing rule must fail, not be papered over: the operator only gets what RBAC grants.
-# These are the calls it makes (runtime/kube/kube_workload_runner.cc reads the worker Pods
-# for crash-loop detection).
-missing=""
-while read -r verb res where; do
-  "$KUBECTL" --kubeconfig "$opkc" auth can-i "$verb" "$res" $where >/dev/null 2>&1 ||
-    missing="$missing $verb:$res"
-done <<CHECKS
-watch pipelineversions.kappa.io --all-namespaces
-patch pipelineversions.kappa.io/status --all-namespaces
-update pipelineversions.kappa.io/finalizers --all-namespaces
-patch deployments.apps --all-namespaces
-delete deployments.apps --all-namespaces
-list pods --all-namespaces
-update configmaps --all-namespaces
-create configmaps --all-namespaces
-patch resourcequotas --all-namespaces
-create events.events.k8s.io --all-namespaces
-create leases.coordination.k8s.io -n $ns
-CHECKS
-[ -z "$missing" ] ||
-  die "ServiceAccount $ns/$sa lacks RBAC rules the operator needs:$missing (from $rbac_source)"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# --- node runner -------------------------------------------------------------------------
-if alive node-runner; then
-  echo "cluster-up: node runner already running (pid $(cat "$run/node-runner.pid"))"
-else
-  nohup "$here/node-runner/kappa-node-runner" --apiserver-env "$state/apiserver.env" \
-    --state "$run/node" --bin-dir "$bin" >>"$run/node-runner.log" 2>&1 </dev/null &
-  echo $! >"$run/node-runner.pid"
-  sleep 1
-  alive node-runner || die "node runner exited at start: $(tail -n 2 "$run/node-runner.log")"
-  echo "cluster-up: node runner started (pid $(cat "$run/node-runner.pid"), log $run/node-runner.log)"
-fi
-
-# --- operator ----------------------------------------------------------------------------
-if alive operator && [ -f "$run/operator.ports" ]; then
-  echo "cluster-up: kappa-operator already running (pid $(cat "$run/operator.pid"))"
-else
-  mport=$(free_port)
-  pport=$(free_port)
-  while [ "$pport" = "$mport" ]; do pport=$(free_port); done
-  nohup "$bin/kappa-operator" --kubeconfig "$opkc" --leader-election-namespace "$ns" \
-    --worker-image kappa-worker:latest --metrics-address "127.0.0.1:$mport" \
-    --health-probe-address "127.0.0.1:$pport" >>"$run/operator.log" 2>&1 </dev/null &
-  echo $! >"$run/operator.pid"
-  echo "METRICS=127.0.0.1:$mport PROBES=127.0.0.1:$pport" >"$run/operator.ports"
-  for _ in $(seq 1 150); do
-    alive operator || die "kappa-operator exited at start: $(tail -n 2 "$run/operator.log")"
-    [ "$(curl -s --max-time 2 "http://127.0.0.1:$pport/readyz" 2>/dev/null)" = ok ] && break
-    sleep 0.2
-  done
-  [ "$(curl -s --max-time 2 "http://127.0.0.1:$pport/readyz" 2>/dev/null)" = ok ] ||
-    die "kappa-operator not ready within 30s: $(tail -n 2 "$run/operator.log")"
-  echo "cluster-up: kappa-operator started (pid $(cat "$run/operator.pid"), metrics 127.0.0.1:$mport, log $run/operator.log)"
-fi
+# --- the operator, from the chart --------------------------------------------------------------
+# shellcheck disable=SC2086  # KAPPA_HELM_ARGS is a list of words
+"$helm" upgrade --install "$release" "$repo/charts/kappa-operator" -n "$ns" --create-namespace \
+  --kubeconfig "$KUBECONFIG" \
+  --set image.repository="${KAPPA_OPERATOR_IMAGE%:*}" --set image.tag="${KAPPA_OPERATOR_IMAGE##*:}" \
+  --set image.pullPolicy=Never \
+  --set workerImage.repository="${KAPPA_WORKER_IMAGE%:*}" --set workerImage.tag="${KAPPA_WORKER_IMAGE##*:}" \
+  ${KAPPA_HELM_ARGS:-} --wait --timeout 180s >"$run/helm.log" 2>&1 || {
+  k get pods -n "$ns" -o wide >>"$run/helm.log" 2>&1
+  k logs -n "$ns" "deploy/$release" --tail 20 >>"$run/helm.log" 2>&1
+  die "helm upgrade --install $release failed: $(grep -m1 -i error "$run/helm.log") (see $run/helm.log)"
+}
+k rollout status -n "$ns" "deploy/$release" --timeout 120s >/dev/null 2>&1 ||
+  die "the operator Deployment $ns/$release is not available; see kubectl logs -n $ns deploy/$release"
+echo "cluster-up: kappa-operator installed by helm in $ns ($(k get pods -n "$ns" -l app.kubernetes.io/name=kappa-operator -o jsonpath='{.items[*].metadata.name}'))"
 
 cat >"$state/cluster.env" <<ENV
 KUBECONFIG=$KUBECONFIG
 KUBECTL=$KUBECTL
 KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP
-OPERATOR_KUBECONFIG=$opkc
 OPERATOR_NAMESPACE=$ns
+OPERATOR_RELEASE=$release
+CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS
+NODE_IP=$NODE_IP
+HELM=$helm
 KAPPA_BIN=$bin
+KAPPA_IMAGES=$images
+KAPPA_OPERATOR_IMAGE=$KAPPA_OPERATOR_IMAGE
+KAPPA_WORKER_IMAGE=$KAPPA_WORKER_IMAGE
+KAPPA_STREAMS_IMAGE=${KAPPA_STREAMS_IMAGE:-}
 ENV
 echo "cluster-up: ready; $state/cluster.env (KUBECONFIG=$KUBECONFIG KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP)"

@@ -52,13 +52,13 @@ show_until() {
     if [ "$(field "$plv" .status.phase)" = Failed ]; then
       echo
       k get plv -n "$ns" 2>&1 || true
-      die "$plv Failed: $(field "$plv" .status.message) (operator log: $state/cluster/operator.log, workers: $state/cluster/node/logs/$ns)"
+      die "$plv Failed: $(field "$plv" .status.message) (logs: kubectl logs -n $OPERATOR_NAMESPACE deploy/kappa-operator, kubectl logs -n $ns -l kappa.io/pipeline=sessions)"
     fi
     if [ $(($(date +%s) - t0)) -ge "$timeout" ]; then
       echo
       kk status sessions 2>&1 || true
       k get plv -n "$ns" 2>&1 || true
-      die "timed out after ${timeout}s waiting until $msg (operator log: $state/cluster/operator.log, workers: $state/cluster/node/logs/$ns)"
+      die "timed out after ${timeout}s waiting until $msg (logs: kubectl logs -n $OPERATOR_NAMESPACE deploy/kappa-operator, kubectl logs -n $ns -l kappa.io/pipeline=sessions)"
     fi
     if $tty; then
       out=$(kk status sessions 2>&1 || true)
@@ -151,6 +151,8 @@ step "Applying sessions-v2 (adds a 'carts' aggregate): replay, catch up, validat
 manifest "$repo/crds/examples/sessions-v2.yaml" v2 >"$state/cluster/demo-sessions-v2.yaml"
 k apply -n "$ns" -f "$state/cluster/demo-sessions-v2.yaml"
 show_until 240 "sessions-v2 is Serving" sessions-v2 phase_is sessions-v2 Serving
+echo "worker pods (kubectl get pods -n $ns):"
+k get pods -n "$ns" -o wide
 echo "validation: $(field sessions-v2 .status.validation.comparedKeys) keys compared, $(field sessions-v2 .status.validation.mismatchedKeys) mismatched"
 echo "serving alias: $(k get configmap sessions-serving -n "$ns" -o jsonpath='{.data.version} -> {.data.topic} (previous {.data.previousVersion})')"
 step "sessions-v1 drains for 20 s (drainDelaySeconds), then retires"
@@ -177,6 +179,8 @@ echo "serving alias still: $(k get configmap sessions-serving -n "$ns" -o jsonpa
 # --- 5. summary -------------------------------------------------------------------------
 step "Done"
 k get plv -n "$ns"
+echo
+k get pods -A -o wide
 cat <<EOF
 
 Look around (the stack keeps running, live traffic too):
@@ -185,6 +189,7 @@ Look around (the stack keeps running, live traffic too):
   kubectl-kappa status sessions -n $ns -w      # or: kubectl kappa status sessions -n $ns -w
   kubectl-kappa abort sessions-v3 -n $ns       # drop the buggy candidate
   \$KUBECTL get events -n $ns
-  logs: $state/cluster/operator.log, $state/cluster/node/logs/$ns/
+  \$KUBECTL get pods -A -o wide                # the operator and the worker pods on the node
+  \$KUBECTL logs -n $OPERATOR_NAMESPACE deploy/kappa-operator
   make cluster-down                            # stop everything
 EOF

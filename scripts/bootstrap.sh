@@ -24,6 +24,8 @@ packages=(
 # Java and Maven are needed for the broker; any JDK >= 17 on PATH will do.
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || packages+=(maven)
+# javac for Maven builds (the Kafka Streams example of e2e/streams-app).
+command -v javac >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)
 
 missing=()
 for p in "${packages[@]}"; do

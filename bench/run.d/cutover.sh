@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Cutovers on the whole local stack (e2e/cluster-up.sh in BUILD_DIR/bench-cutover: a Kafka
-# broker of its own, etcd + kube-apiserver, the node runner and kappa-operator under the
-# chart's RBAC), driven like the e2e scenarios (e2e/scenarios/lib.sh).
+# Cutovers on the whole local stack (e2e/cluster-up.sh in BUILD_DIR/bench-cutover: the real
+# node, a Kafka broker of its own on its bridge, kappa-operator installed by helm with the
+# images of BUILD_DIR/images), driven like the e2e scenarios (e2e/scenarios/lib.sh).
 #
 # 1. Decision latency, over KAPPA_BENCH_CUTOVERS cutovers v2, v3, ... of pipeline "sessions"
 #    (crds/examples/sessions-v2.yaml with validation.mode Skip, catchUp.stableSeconds
@@ -53,6 +53,7 @@ events=${KAPPA_BENCH_CUTOVER_EVENTS:-10000000}
 replicas=${KAPPA_BENCH_CUTOVER_REPLICAS:-2}
 keys=${KAPPA_BENCH_CUTOVER_KEYS:-10000}
 export KAPPA_BIN="$build/bin"
+export KAPPA_IMAGES=${KAPPA_IMAGES:-$build/images} # make bench builds them (make images)
 # shellcheck source=bench/cutover-lib.sh
 source "$(dirname "$0")/../cutover-lib.sh"
 cl_start bench-cutover "$build/bench-cutover"

@@ -145,7 +145,10 @@ void ensureWorker(Pass& p, WorkerProfile profile) {
 
 void ensureReplayQuota(Pass& p) {
   const Spec& spec = p.spec();
-  if (spec.replay.quota.empty() || p.o.worker.replayQuotaExists) return;
+  // Created, and applied again when spec.replay.quota changed (a raised quota lets pods that
+  // it refused be created).
+  if (spec.replay.quota.empty()) return;
+  if (p.o.worker.replayQuotaExists && p.o.worker.replayQuotaHard == spec.replay.quota) return;
   p.actions.push_back(
       EnsureReplayQuota{replayQuotaName(spec), spec.replay.priorityClassName, spec.replay.quota});
 }
@@ -227,6 +230,35 @@ bool candidateGates(Pass& p, bool checkWorker) {
     return true;
   }
   return false;
+}
+
+// WorkerAvailable from what the cluster says about the worker's pods. A problem fixed outside
+// the operator (a quota, a node, an image) does not fail the version: the condition says it
+// at the next pass, a Warning Event once per new reason, and it clears itself once the pods
+// run (maxDurationSeconds still bounds a replay that never starts).
+void applyWorkerHealth(Pass& p) {
+  const WorkerFacts& w = p.o.worker;
+  if (!w.exists) return;
+  std::string worker = "worker " + workerName(p.spec());
+  const Condition* before = findCondition(p.s, kWorkerAvailable);
+  if (w.problem) {
+    if (!before || before->status != ConditionStatus::kFalse || before->reason != w.problem->reason) {
+      p.event(EventType::kWarning, w.problem->reason, worker + ": " + w.problem->message);
+    }
+    p.condition(kWorkerAvailable, ConditionStatus::kFalse, w.problem->reason, w.problem->message);
+    return;
+  }
+  // No pod counts in the messages: status changes at transitions only.
+  if (w.replicas > 0 && w.readyReplicas >= w.replicas) {
+    if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") {
+      p.event(EventType::kNormal, "WorkerAvailable", worker + ": its pods run again");
+    }
+    p.condition(kWorkerAvailable, ConditionStatus::kTrue, "PodsReady", "every pod is ready");
+  } else {
+    // Starting, or scaling: a reported problem stays until the pods run.
+    if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") return;
+    p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Starting", "waiting for pods to be ready");
+  }
 }
 
 // RetentionSafe from the preflight report. Events only when the condition changes, so a
@@ -395,6 +427,7 @@ std::string lagText(const kafka::LagSnapshot& snap, const CatchUpSpec& c) {
 
 void onReplaying(Pass& p) {
   if (candidateGates(p, true)) return;
+  applyWorkerHealth(p);
   const Spec& spec = p.spec();
   const KafkaFacts& k = p.o.kafka;
   if (k.retention && applyRetention(p, *k.retention)) return;
@@ -517,6 +550,7 @@ void validationOutcome(Pass& p, const ValidationResult& r) {
 
 void onValidating(Pass& p) {
   if (candidateGates(p, true)) return;
+  applyWorkerHealth(p);
   const Spec& spec = p.spec();
   ensureWorker(p, WorkerProfile::kSteady);
   deleteReplayQuota(p);
@@ -698,6 +732,7 @@ void onServing(Pass& p) {
     return;
   }
   ensureWorker(p, WorkerProfile::kSteady);
+  applyWorkerHealth(p);
   if (annotationSet(p.o.meta, kRollbackAnnotation)) {
     rollback(p);
     return;

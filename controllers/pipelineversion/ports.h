@@ -73,9 +73,12 @@ struct WorkerState {
   int32_t replicas = 0;
   int32_t readyReplicas = 0;
   bool crashLooping = false;
+  std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
   int32_t podsLeft = 0;  // pods of the worker, also while they stop after the Deployment went
   bool operator==(const WorkerState&) const = default;
 };
+
+using ReplayQuotaHard = std::map<std::string, std::string>;  // a ResourceQuota's spec.hard
 
 struct ReplayQuotaRequest {
   std::string ns;
@@ -96,7 +99,9 @@ class WorkloadRunner {
   virtual Result<WorkerState> observeWorker(const std::string& ns, const std::string& name) = 0;
   virtual Result<void> ensureReplayQuota(const ReplayQuotaRequest& request) = 0;
   virtual Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) = 0;
-  virtual Result<bool> replayQuotaExists(const std::string& ns, const std::string& name) = 0;
+  // The replay quota's spec.hard; nullopt when it does not exist.
+  virtual Result<std::optional<ReplayQuotaHard>> replayQuota(
+      const std::string& ns, const std::string& name) = 0;
 };
 
 // The Kafka clients of one cluster. A PipelineVersion names its own bootstrap servers, so the

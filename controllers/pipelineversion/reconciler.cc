@@ -242,9 +242,8 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
   r.container = containerProcessor(specJson);
   r.kafkaCredentialsSecret = spec.kafka.credentialsSecret;
   if (!r.container) {
+    // (Its KAPPA_METRICS_ADDRESS comes with the Pod's named port: the workload runner's.)
     r.env.emplace_back("KAPPA_PROGRAM", builtinProgram(specJson));
-    if (!options_.workerMetricsAddress.empty())
-      r.env.emplace_back("KAPPA_METRICS_ADDRESS", options_.workerMetricsAddress);
   }
   return r;
 }
@@ -408,13 +407,19 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   std::string worker = workerName(o.spec);
   auto state = ports_.workloads.observeWorker(key.ns, worker);
   if (!state.ok()) return retryable("observing worker " + worker, state.error());
-  o.worker = WorkerFacts{state->exists,       state->profile, state->replicas, state->readyReplicas,
-                         state->crashLooping, false,          state->podsLeft};
+  o.worker.exists = state->exists;
+  o.worker.profile = state->profile;
+  o.worker.replicas = state->replicas;
+  o.worker.readyReplicas = state->readyReplicas;
+  o.worker.crashLooping = state->crashLooping;
+  o.worker.podsLeft = state->podsLeft;
+  o.worker.problem = state->problem;
   if (ReconcileResult r = gatherKafka(p); r.retry) return r;
   if (!o.spec.replay.quota.empty()) {
-    auto quota = ports_.workloads.replayQuotaExists(key.ns, replayQuotaName(o.spec));
+    auto quota = ports_.workloads.replayQuota(key.ns, replayQuotaName(o.spec));
     if (!quota.ok()) return retryable("reading the replay quota", quota.error());
-    o.worker.replayQuotaExists = *quota;
+    o.worker.replayQuotaExists = quota->has_value();
+    if (*quota) o.worker.replayQuotaHard = **quota;
   }
 
   Decision d = decide(o, p.now);

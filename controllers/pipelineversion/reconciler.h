@@ -62,8 +62,6 @@ struct ReconcilerOptions {
   std::string fieldManager = "kappa-operator";
   // Expected replay rate for the retention preflight until the replay has measured its own.
   double assumedReplayRate = 10000;
-  // The built-in worker's metrics address inside its container ("" : no metrics).
-  std::string workerMetricsAddress = "0.0.0.0:9400";
 };
 
 class Reconciler {

@@ -152,6 +152,7 @@ inline constexpr const char* kCaughtUp = "CaughtUp";
 inline constexpr const char* kValidated = "Validated";
 inline constexpr const char* kServingCondition = "Serving";
 inline constexpr const char* kDrained = "Drained";
+inline constexpr const char* kWorkerAvailable = "WorkerAvailable";
 
 struct Condition {
   std::string type;
@@ -334,6 +335,16 @@ enum class WorkerProfile { kReplay, kSteady };
 
 const char* profileName(WorkerProfile p);
 
+// Why a worker's pods do not run, as the cluster tells it: the Deployment's ReplicaFailure
+// (a ResourceQuota or LimitRange refusing its pods), a pod the scheduler cannot place, an
+// image that cannot be pulled or a container that cannot be created. Fixed outside the
+// operator (raise the quota, free a node, push the image), so it never fails a version.
+struct WorkerProblem {
+  std::string reason;   // ReplicaFailure, Unschedulable, ImagePullFailed, ContainerCreateFailed
+  std::string message;  // the cluster's own words (e.g. the quota's "exceeded quota: ...")
+  bool operator==(const WorkerProblem&) const = default;
+};
+
 struct WorkerFacts {
   bool exists = false;
   WorkerProfile profile = WorkerProfile::kSteady;
@@ -341,7 +352,9 @@ struct WorkerFacts {
   int32_t readyReplicas = 0;
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   bool replayQuotaExists = false;
+  std::map<std::string, std::string> replayQuotaHard;  // its spec.hard, as the apiserver keeps it
   int32_t podsLeft = 0;  // worker pods still there (stopping ones too)
+  std::optional<WorkerProblem> problem;
   bool operator==(const WorkerFacts&) const = default;
 };
 

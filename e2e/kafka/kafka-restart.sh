@@ -29,14 +29,17 @@ libs="$cache/kafka-$KAFKA_VERSION/libs"
 run="$state/kafka"
 
 die() { echo "kafka-restart: $*" >&2; exit 1; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 [ -f "$run/server.properties" ] && [ -f "$run/datadir" ] ||
   die "no broker of kafka-up.sh in $state (missing $run/server.properties or $run/datadir)"
 data=$(cat "$run/datadir")
 [ -d "$data/log" ] || die "data directory $data/log is gone"
-port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$run/server.properties")
-[ -n "$port" ] || die "no PLAINTEXT listener in $run/server.properties"
+# The client listener's address: loopback, or the node bridge's (kafka-up.sh KAFKA_HOST).
+listener=$(sed -n 's/^listeners=PLAINTEXT:\/\/\([^,]*\),.*/\1/p' "$run/server.properties")
+host=${listener%:*}
+port=${listener##*:}
+[ -n "$listener" ] && [ -n "$port" ] || die "no PLAINTEXT listener in $run/server.properties"
 
 if [ -f "$run/pid" ] && kill -0 "$(cat "$run/pid")" 2>/dev/null; then
   pid=$(cat "$run/pid")
@@ -76,4 +79,4 @@ until port_open "$port" && tail -n "+$((seen + 1))" "$run/server.log" 2>/dev/nul
     die "broker did not answer within ${KAFKA_START_TIMEOUT:-90}s; see $run/server.log"
   sleep 0.2
 done
-echo "kafka-restart: broker $KAFKA_VERSION up again at 127.0.0.1:$port (pid $(cat "$run/pid"), data $data)"
+echo "kafka-restart: broker $KAFKA_VERSION up again at $host:$port (pid $(cat "$run/pid"), data $data)"

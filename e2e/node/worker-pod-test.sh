@@ -53,13 +53,13 @@ spec:
             - {name: KAPPA_OUTPUT_TOPIC, value: worker-pod.out}
             - {name: KAPPA_CONSUMER_GROUP, value: worker-pod}
             - {name: KAPPA_TRANSACTIONAL_ID, value: worker-pod}
-            - {name: KAPPA_METRICS_ADDRESS, value: "0.0.0.0:9400"}
+            - {name: KAPPA_METRICS_ADDRESS, value: "0.0.0.0:9464"}
             - name: KAPPA_PROGRAM
               value: |
                 keyField: user_id
                 aggregates:
                   - {name: events, op: count}
-          ports: [{name: metrics, containerPort: 9400}]
+          ports: [{name: metrics, containerPort: 9464}]
           livenessProbe: {httpGet: {path: /healthz, port: metrics}, periodSeconds: 5}
           readinessProbe: {httpGet: {path: /healthz, port: metrics}, periodSeconds: 2}
           resources:

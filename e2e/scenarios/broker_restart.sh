@@ -11,7 +11,7 @@
 #     (key, value and the source partition/offset/watermark headers; record timestamps are
 #     produce times, not part of what the worker guarantees): nothing lost or duplicated.
 # One restart per candidate: a worker may exit when the broker is away longer than its
-# timeouts (the node runner restarts it at once; only CrashLoopBackOff after 5 restarts
+# timeouts (the kubelet restarts its container; only CrashLoopBackOff after 5 restarts
 # fails a version).
 #
 #   broker_restart.sh [STATE_DIR]    KAPPA_BIN=dir of the binaries (default build/bin)

@@ -2,13 +2,23 @@
 # Scenario 2, e2e.equal_logic_cutover: v1 -> v2 with the same program. Validation compares
 # sampled keys of both outputs at a consistent cut and finds zero mismatches, the alias
 # flips to v2 (previousVersion v1), v1 drains and retires: its worker Deployment and
-# consumer group are deleted at once, its output topic after retainOutputSeconds.
+# consumer group are deleted at once, its output topic after retainOutputSeconds. The whole
+# cutover runs in a namespace where the restricted Pod Security level is enforced (as every
+# scenario's): the apiserver refuses a pod that breaks it, and admits the workers.
 #
 #   equal_logic.sh [STATE_DIR]     KAPPA_BIN=dir of the binaries (default build/bin)
 source "$(dirname "$0")/lib.sh"
 e2e_start e2e-equal "${1:-}"
 
 topic=e2e-equal.clicks
+Given "namespace $E2E_NS enforces the restricted Pod Security level"
+refusal=$(k run psa-probe -n "$E2E_NS" --image="$KAPPA_WORKER_IMAGE" --restart=Never \
+  --overrides='{"spec":{"containers":[{"name":"p","image":"'"$KAPPA_WORKER_IMAGE"'","securityContext":{"privileged":true}}]}}' 2>&1) &&
+  fail "a privileged pod was admitted in $E2E_NS"
+case "$refusal" in
+  *"violates PodSecurity \"restricted"*) say "  a privileged pod is refused: ${refusal:0:120}..." ;;
+  *) fail "a privileged pod was refused, but not by Pod Security: $refusal" ;;
+esac
 Given "a source topic $topic with 30000 events of 800 users, and sessions-v1 serving"
 "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
   --count 30000 --keys 800 >/dev/null || fail "kappa-loadgen could not write $topic"

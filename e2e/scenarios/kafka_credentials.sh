@@ -44,9 +44,9 @@ Then "the version replays and serves"
 wait_phase sessions-v1 Serving 180
 
 Then "the worker process got the Secret's keys as KAPPA_KAFKA_PROPERTY_*"
-pidfile=$(ls "$E2E_STATE"/cluster/node/pids/"$E2E_NS"_sessions-v1-*.pid 2>/dev/null | head -n 1)
-[ -n "$pidfile" ] || fail "no worker process of sessions-v1 recorded by the node runner"
-pid=$(cat "$pidfile")
+pod=$(worker_pods sessions-v1 | awk '{print $1}')
+pid=$(container_pid "$pod")
+[ -n "$pid" ] || fail "no running worker container of sessions-v1 (pods: '$pod')"
 tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'KAPPA_KAFKA_PROPERTY_client.id=kappa-e2e-creds' ||
   fail "worker $pid has no KAPPA_KAFKA_PROPERTY_client.id=kappa-e2e-creds in its environment"
 k get plv -n "$E2E_NS"

@@ -1,8 +1,9 @@
 # Shared steps of the end-to-end scenarios (sourced, not run). A scenario calls
 #   e2e_start NAMESPACE [STATE_DIR]
-# which starts the whole local stack (e2e/cluster-up.sh) in a state directory of its own,
-# stops it again when the scenario exits (pass or fail, printing the operator, node runner
-# and worker logs on failure), and defines:
+# which starts the whole local stack (e2e/cluster-up.sh: a real node, the broker on its
+# bridge, the operator installed by helm; KAPPA_IMAGES names the images) in a state
+# directory of its own, makes NAMESPACE with Pod Security level restricted enforced, stops it again when the scenario exits (pass or fail, printing the
+# operator's and the workers' logs on failure), and defines:
 #   k ...                         kubectl with the admin kubeconfig
 #   kk SUBCOMMAND ...             kubectl-kappa with the admin kubeconfig, -n NAMESPACE
 #   apply_version EXAMPLE NAME TOPIC [PATH=YAML ...]
@@ -17,7 +18,12 @@
 #   alias_version PIPELINE        the version the serving alias names ("" when none)
 #   topic_exists TOPIC            whether the broker has TOPIC
 #   group_exists GROUP            whether the broker knows consumer group GROUP
-#   operator_metric SERIES        the value of the first operator /metrics line matching
+#   operator_pods                 the names of the operator's pods
+#   operator_metric SERIES [POD]  the value of the first line of an operator's /metrics
+#                                 matching SERIES (the first operator pod by default)
+#   worker_pods NAME              the pods of PipelineVersion NAME's worker Deployment
+#   container_pid POD [NS]        the host pid of the process of POD's first container ("" when
+#                                 it is not running), from the node's containerd
 #   read_topic / compare_outputs  a topic's read_committed records per partition, and two
 #                                 outputs compared record for record (see below)
 #   Given / When / Then TEXT       scenario narration
@@ -35,16 +41,20 @@ When() { say "When $*"; }
 Then() { say "Then $*"; }
 
 e2e_dump_logs() {
-  echo "--- operator log (last 40 lines)"
-  tail -n 40 "$E2E_STATE/cluster/operator.log" 2>/dev/null || true
-  for f in "$E2E_STATE"/cluster/operator-*.log; do
-    [ -f "$f" ] && { echo "--- $f (last 20 lines)"; tail -n 20 "$f"; }
+  local pod
+  echo "--- pods"
+  k get pods -A -o wide 2>/dev/null || true
+  for pod in $(operator_pods 2>/dev/null); do
+    echo "--- operator $pod (last 40 lines; and of its previous container, if any)"
+    k logs -n "$OPERATOR_NAMESPACE" "$pod" --tail 40 2>/dev/null || true
+    k logs -n "$OPERATOR_NAMESPACE" "$pod" --previous --tail 10 2>/dev/null || true
   done
-  echo "--- node runner log (last 20 lines)"
-  tail -n 20 "$E2E_STATE/cluster/node-runner.log" 2>/dev/null || true
-  for f in "$E2E_STATE"/cluster/node/logs/"$E2E_NS"/*.log; do
-    [ -f "$f" ] && { echo "--- $f (last 10 lines)"; tail -n 10 "$f"; }
+  for pod in $(k get pods -n "$E2E_NS" -o name 2>/dev/null); do
+    echo "--- $pod (last 10 lines)"
+    k logs -n "$E2E_NS" "$pod" --tail 10 2>/dev/null || true
   done
+  echo "--- events of $E2E_NS"
+  k get events -n "$E2E_NS" --sort-by=.lastTimestamp 2>/dev/null | tail -n 15 || true
   echo "--- PipelineVersions"
   k get plv -n "$E2E_NS" -o wide 2>/dev/null || true
 }
@@ -71,7 +81,11 @@ e2e_start() {
   # shellcheck disable=SC1091
   source "$E2E_STATE/cluster.env"
   k create namespace "$E2E_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
-  say "stack up in $E2E_STATE (Kafka $KAFKA_BOOTSTRAP), namespace $E2E_NS"
+  # Every scenario runs its versions in a namespace at the restricted Pod Security level,
+  # where a cluster operator would put them.
+  k label namespace "$E2E_NS" --overwrite pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  say "stack up in $E2E_STATE (Kafka $KAFKA_BOOTSTRAP), namespace $E2E_NS (enforce: restricted)"
 }
 
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
@@ -91,7 +105,6 @@ path, name, bootstrap, topic = sys.argv[1:5]
 doc = yaml.safe_load(open(path))
 doc["metadata"]["name"] = name
 spec = doc["spec"]
-spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
 spec["kafka"]["bootstrapServers"] = bootstrap
 spec["source"]["topic"] = topic
 if os.environ.get("E2E_AS_SHIPPED") != "1":
@@ -108,6 +121,8 @@ for override in sys.argv[5:]:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = yaml.safe_load(value)
+# After the overrides: one of them may name another pipeline.
+spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
 print(yaml.safe_dump(doc))
 PY
     k apply -n "$E2E_NS" -f - >/dev/null
@@ -155,13 +170,34 @@ group_exists() {
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --list | grep -qx "$1"
 }
 
-# operator_metric NAME_AND_LABELS_PREFIX: the value of the first matching series on the
-# operator's /metrics ("" when none).
+operator_pods() {
+  k get pods -n "$OPERATOR_NAMESPACE" -l "app.kubernetes.io/instance=$OPERATOR_RELEASE" \
+    --field-selector status.phase=Running -o jsonpath='{.items[*].metadata.name}' 2>/dev/null
+}
+
+# operator_metric NAME_AND_LABELS_PREFIX [POD]: the value of the first matching series on an
+# operator pod's /metrics, read at the pod's address on the node bridge ("" when none).
 operator_metric() {
-  local addr
-  addr=$(sed -n 's/^METRICS=\([^ ]*\).*/\1/p' "$E2E_STATE/cluster/operator.ports")
-  curl -s --max-time 5 "http://$addr/metrics" | grep -F "$1" | grep -v '^#' | head -n 1 |
+  local pod=${2:-} ip
+  [ -n "$pod" ] || pod=$(operator_pods | awk '{print $1}')
+  ip=$(k get pod "$pod" -n "$OPERATOR_NAMESPACE" -o jsonpath='{.status.podIP}' 2>/dev/null)
+  [ -n "$ip" ] || return 0
+  curl -s --max-time 5 "http://$ip:8080/metrics" | grep -F "$1" | grep -v '^#' | head -n 1 |
     awk '{print $NF}'
+}
+
+worker_pods() {
+  k get pods -n "$E2E_NS" -l "kappa.io/worker=$1" -o jsonpath='{.items[*].metadata.name}' 2>/dev/null
+}
+
+# container_pid POD [NS]: the host pid of POD's first container, through its containerd task.
+container_pid() {
+  local id
+  id=$(k get pod "$1" -n "${2:-$E2E_NS}" -o jsonpath='{.status.containerStatuses[0].containerID}' 2>/dev/null)
+  id=${id#containerd://}
+  [ -n "$id" ] || return 0
+  ctr --address "$CONTAINERD_ADDRESS" -n k8s.io tasks ls 2>/dev/null |
+    awk -v id="$id" '$1 == id && $3 == "RUNNING" {print $2}'
 }
 
 # --- comparing two outputs record for record (the chaos scenarios) ---------------------

@@ -51,7 +51,50 @@ Result<void> ignoreNotFound(const Result<Json>& r) {
   return r.error();
 }
 
+// The first reason the cluster gives for a pod of the worker not running: a pod the
+// scheduler cannot place, an image it cannot pull, a container it cannot create.
+std::optional<controllers::WorkerProblem> podProblem(const Json& pod) {
+  const Json& status = pod.value("status", Json::object());
+  for (const auto& c : status.value("conditions", Json::array())) {
+    if (c.value("type", "") == "PodScheduled" && c.value("status", "") == "False" &&
+        c.value("reason", "") == "Unschedulable") {
+      return controllers::WorkerProblem{"Unschedulable", c.value("message", "")};
+    }
+  }
+  for (const auto& cs : status.value("containerStatuses", Json::array())) {
+    const Json& waiting = cs.value("state", Json::object()).value("waiting", Json::object());
+    std::string reason = waiting.value("reason", "");
+    std::string message = waiting.value("message", reason);
+    if (reason == "ErrImagePull" || reason == "ImagePullBackOff" ||
+        reason == "ErrImageNeverPull" || reason == "InvalidImageName") {
+      return controllers::WorkerProblem{"ImagePullFailed", reason + ": " + message};
+    }
+    if (reason == "CreateContainerConfigError" || reason == "CreateContainerError" ||
+        reason == "RunContainerError") {
+      return controllers::WorkerProblem{"ContainerCreateFailed", reason + ": " + message};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<controllers::WorkerProblem> workerProblem(const Json& deployment,
+                                                        const std::vector<Json>& pods) {
+  // The Deployment carries its ReplicaSet's ReplicaFailure: pods it could not create, with
+  // the apiserver's refusal (a ResourceQuota's "exceeded quota: ...") as the message.
+  const Json& status = deployment.value("status", Json::object());
+  for (const auto& c : status.value("conditions", Json::array())) {
+    if (c.value("type", "") == "ReplicaFailure" && c.value("status", "") == "True") {
+      return controllers::WorkerProblem{"ReplicaFailure",
+                                        c.value("reason", "") + ": " + c.value("message", "")};
+    }
+  }
+  for (const auto& pod : pods) {
+    if (auto problem = podProblem(pod)) return problem;
+  }
+  return std::nullopt;
+}
 
 std::string workerSelector(const std::string& pipeline, const std::string& version) {
   return std::string(kManagedBy) + "=kappa-operator,kappa.io/pipeline=" + pipeline +
@@ -72,11 +115,33 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
     if (!r.container->command.empty()) container["command"] = r.container->command;
     if (!r.container->args.empty()) container["args"] = r.container->args;
     container["env"] = envList(env);
+    // The root filesystem is read-only; /tmp is the one writable path a processor gets
+    // (a Kafka Streams state.dir, a JVM's temporary files).
+    container["volumeMounts"] = Json::array({{{"name", "tmp"}, {"mountPath", "/tmp"}}});
   } else {
     container["image"] = options.workerImage;
     if (!options.workerCommand.empty()) container["command"] = options.workerCommand;
     container["env"] = envList(r.env);
+    // kappa-worker serves /metrics and /healthz on this port: a named port a PodMonitor
+    // scrapes, and the probes. Liveness gives a starting replay time to restore its state.
+    container["env"].push_back(
+        Json{{"name", "KAPPA_METRICS_ADDRESS"},
+             {"value", "0.0.0.0:" + std::to_string(kWorkerMetricsPort)}});
+    container["ports"] = Json::array(
+        {{{"name", "metrics"}, {"containerPort", kWorkerMetricsPort}, {"protocol", "TCP"}}});
+    Json probe{{"httpGet", {{"path", "/healthz"}, {"port", "metrics"}}}};
+    container["readinessProbe"] = probe;
+    container["readinessProbe"]["periodSeconds"] = 5;
+    container["livenessProbe"] = probe;
+    container["livenessProbe"]["initialDelaySeconds"] = 10;
+    container["livenessProbe"]["periodSeconds"] = 10;
+    container["livenessProbe"]["failureThreshold"] = 6;
   }
+  // Fit for a namespace at the restricted Pod Security level: the worker image runs as a
+  // non-root user with a read-only root filesystem; a container processor's image must too.
+  container["securityContext"] = Json{{"allowPrivilegeEscalation", false},
+                                      {"readOnlyRootFilesystem", true},
+                                      {"capabilities", {{"drop", Json::array({"ALL"})}}}};
   // Each pod's name makes its transactional id unique among the replicas.
   container["env"].push_back(Json{{"name", "KAPPA_REPLICA_ID"},
                                   {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
@@ -87,7 +152,12 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
                                          {"secretRef", {{"name", r.kafkaCredentialsSecret}}}}});
   }
   container["resources"] = resourcesJson(r.resources);
-  Json podSpec{{"containers", Json::array({container})}};
+  Json podSpec{{"containers", Json::array({container})},
+               // Workers talk to Kafka, not to the apiserver.
+               {"automountServiceAccountToken", false},
+               {"securityContext",
+                {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}}}};
+  if (r.container) podSpec["volumes"] = Json::array({{{"name", "tmp"}, {"emptyDir", Json::object()}}});
   if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;
   const char* profile = controllers::profileName(r.profile);
   return Json{
@@ -165,6 +235,7 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
   auto pods = api_.list(CollectionRef{resources::pods(), ns}, selector);
   if (!pods.ok()) return pods.error();
   state.podsLeft = static_cast<int32_t>(pods->items.size());
+  state.problem = workerProblem(obj, pods->items);
   for (const auto& pod : pods->items) {
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());
@@ -192,11 +263,20 @@ Result<void> KubeWorkloadRunner::deleteReplayQuota(const std::string& ns, const 
   return ignoreNotFound(api_.remove(ObjectRef{resources::resourceQuotas(), ns, name, ""}));
 }
 
-Result<bool> KubeWorkloadRunner::replayQuotaExists(const std::string& ns, const std::string& name) {
+Result<std::optional<controllers::ReplayQuotaHard>> KubeWorkloadRunner::replayQuota(
+    const std::string& ns, const std::string& name) {
   auto r = api_.get(ObjectRef{resources::resourceQuotas(), ns, name, ""});
-  if (r.ok()) return true;
-  if (r.error().code == ErrorCode::kNotFound) return false;
-  return r.error();
+  if (!r.ok()) {
+    if (r.error().code == ErrorCode::kNotFound) return std::optional<controllers::ReplayQuotaHard>{};
+    return r.error();
+  }
+  controllers::ReplayQuotaHard hard;
+  const Json spec = r->value("spec", Json::object());
+  const Json quantities = spec.value("hard", Json::object());
+  for (const auto& [resource, quantity] : quantities.items()) {
+    if (quantity.is_string()) hard[resource] = quantity.get<std::string>();
+  }
+  return std::optional<controllers::ReplayQuotaHard>{std::move(hard)};
 }
 
 }  // namespace kappa::kube

@@ -14,6 +14,9 @@
 
 namespace kappa::kube {
 
+// Port of the built-in worker's /metrics and /healthz in its Pod (named "metrics").
+inline constexpr int kWorkerMetricsPort = 9464;
+
 struct KubeWorkloadOptions {
   // Image of the built-in worker (processor.builtin).
   std::string workerImage = "kappa-worker:latest";
@@ -35,6 +38,9 @@ Resource pods();
 // The Deployment and ResourceQuota documents (exposed for tests).
 Json deploymentFor(const controllers::WorkerRequest& request, const KubeWorkloadOptions& options);
 Json replayQuotaFor(const controllers::ReplayQuotaRequest& request);
+// Why the worker's pods do not run, from its Deployment and pods (nullopt: nothing known).
+std::optional<controllers::WorkerProblem> workerProblem(const Json& deployment,
+                                                        const std::vector<Json>& pods);
 // Labels every worker pod carries: managed-by, kappa.io/pipeline, kappa.io/version.
 std::string workerSelector(const std::string& pipeline, const std::string& version);
 
@@ -49,7 +55,8 @@ class KubeWorkloadRunner final : public controllers::WorkloadRunner {
                                                  const std::string& name) override;
   Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
-  Result<bool> replayQuotaExists(const std::string& ns, const std::string& name) override;
+  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(
+      const std::string& ns, const std::string& name) override;
 
  private:
   KubeApi& api_;

@@ -2,7 +2,7 @@
 # Checks the Helm chart charts/kappa-operator and its alert rules:
 #   - `helm lint --strict` with the default values and with the other RBAC/monitoring shapes;
 #   - the chart's CRD copy (charts/kappa-operator/crds/) equals crds/pipelineversions.kappa.io.yaml;
-#   - `helm template` (default values; ServiceMonitor + PrometheusRule on; one watched
+#   - `helm template` (default values; ServiceMonitor, PodMonitor + PrometheusRule on; one watched
 #     namespace with Secrets access) piped to `kubectl apply --dry-run=server` against the
 #     real apiserver of $KAPPA_TEST_APISERVER_ENV, in a namespace labelled for the
 #     `restricted` Pod Security level, so any violation by the operator Pod shows as a
@@ -65,13 +65,13 @@ run() {
 }
 
 # Variants of the values the checks render.
-monitoring=(--set serviceMonitor.enabled=true --set prometheusRule.enabled=true)
+monitoring=(--set serviceMonitor.enabled=true --set podMonitor.enabled=true --set prometheusRule.enabled=true)
 scoped=(--set "watch.namespace=$ns" --set kafkaCredentials.enabled=true
   --set "kafkaCredentials.secretNames={kafka-sasl}" --set replicaCount=2)
 
 # (a) lint.
 run "helm lint --strict (default values)" "$helm" lint --strict "$chart"
-run "helm lint --strict (ServiceMonitor, PrometheusRule)" "$helm" lint --strict "$chart" "${monitoring[@]}"
+run "helm lint --strict (ServiceMonitor, PodMonitor, PrometheusRule)" "$helm" lint --strict "$chart" "${monitoring[@]}"
 run "helm lint --strict (one namespace, Secrets get)" "$helm" lint --strict "$chart" "${scoped[@]}"
 
 # (b) the CRD copy.
@@ -221,7 +221,7 @@ run "crds/pipelineversions.kappa.io.yaml installed and Established" \
     crd/pipelineversions.kappa.io"
 run "monitoring.coreos.com CRDs (tests/chart/monitoring-crds.yaml) installed and Established" \
   bash -c "'$kubectl' apply -f '$here/monitoring-crds.yaml' && '$kubectl' wait --for condition=Established --timeout=60s \
-    crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com"
+    crd/servicemonitors.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com"
 
 # dry_run NAME VALUES...: render with --include-crds and apply with a server dry run; any
 # warning (Pod Security, unknown fields, deprecations) fails too.
@@ -252,7 +252,7 @@ psa_control() {
 run "control: a Deployment with allowPrivilegeEscalation=true draws the restricted PodSecurity warning" psa_control
 
 dry_run "default values"
-dry_run "ServiceMonitor and PrometheusRule on" "${monitoring[@]}"
+dry_run "ServiceMonitor, PodMonitor and PrometheusRule on" "${monitoring[@]}"
 dry_run "one watched namespace, Secrets get" "${scoped[@]}" "${monitoring[@]}"
 
 # The RBAC objects installed for real, then asked `kubectl auth can-i` as the operator's

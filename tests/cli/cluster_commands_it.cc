@@ -145,3 +145,35 @@ TEST_F(ClusterCommandsIT, RollbackAnnotatesTheServingVersion) {
 
 }  // namespace
 }  // namespace kappa::cli
+
+namespace kappa::cli {
+namespace {
+
+// renderStatus alone: a version whose pods a quota refuses says so under its row; a worker
+// that is only starting does not.
+TEST(RenderStatus, ShowsWhyTheWorkersPodsDoNotRun) {
+  auto version = [](const std::string& v, const std::string& reason) {
+    return kube::Json{
+        {"metadata", {{"name", "sessions-" + v}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+        {"spec", {{"pipeline", "sessions"}, {"version", v}}},
+        {"status",
+         {{"phase", "Replaying"},
+          {"conditions",
+           kube::Json::array({{{"type", "WorkerAvailable"},
+                               {"status", "False"},
+                               {"reason", reason},
+                               {"message", "FailedCreate: exceeded quota: sessions-" + v +
+                                               "-replay, requested: pods=1"}}})}}}};
+  };
+  std::string out = renderStatus("sessions", {version("v2", "ReplicaFailure")}, nullptr,
+                                 std::chrono::system_clock::now());
+  EXPECT_NE(out.find("pods: ReplicaFailure: FailedCreate: exceeded quota: sessions-v2-replay"),
+            std::string::npos)
+      << out;
+  out = renderStatus("sessions", {version("v3", "Starting")}, nullptr,
+                     std::chrono::system_clock::now());
+  EXPECT_EQ(out.find("pods:"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kappa::cli

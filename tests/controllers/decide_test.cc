@@ -91,8 +91,27 @@ ServingAlias aliasFor(std::string version, std::string previous, std::string rv,
 
 const std::string kGroup = "kappa.sessions.v2.uid-v2";
 
+// A worker whose pods all run and are ready.
+WorkerFacts runningWorker(WorkerProfile profile, int32_t replicas, bool replayQuotaExists) {
+  WorkerFacts w;
+  w.exists = true;
+  w.profile = profile;
+  w.replicas = replicas;
+  w.readyReplicas = replicas;
+  w.replayQuotaExists = replayQuotaExists;
+  return w;
+}
+
 // An Observed for version v2 of pipeline "sessions", consistent with the given phase: the
 // world looks the way that phase's previous passes left it (converged).
+// The WorkerAvailable condition a pass sets for a worker whose pods all run.
+Observed withWorkerAvailable(Observed o) {
+  Condition c = cond(kWorkerAvailable, ConditionStatus::kTrue, "PodsReady", at(-800));
+  c.message = "every pod is ready";
+  o.status.conditions.push_back(c);
+  return o;
+}
+
 Observed observedIn(Phase phase) {
   Observed o;
   o.meta.name = "sessions-v2";
@@ -128,12 +147,13 @@ Observed observedIn(Phase phase) {
   o.status.replay.etaSeconds = 100;
   o.status.replay.progressPercent = 80;
   o.kafka.consumerGroupExists = true;
-  o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
+  o.worker = runningWorker(WorkerProfile::kReplay, 4, true);
+  o.worker.replayQuotaHard = o.spec.replay.quota;
   o.status.conditions[1].message = retention(kafka::RetentionVerdict::kSafe).reason;
   if (phase == Phase::kReplaying) {
     o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
     o.kafka.lag = lagSample(5000, 20000, at(-10));
-    return o;
+    return withWorkerAvailable(o);
   }
 
   o.status.conditions[2] = cond(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", at(-100));
@@ -142,8 +162,8 @@ Observed observedIn(Phase phase) {
   o.status.replay.caughtUpAt = at(-100);
   o.status.replay.progressPercent = 100;
   o.status.lag = LagStatus{0, 0, 25000, at(-100)};
-  o.worker = WorkerFacts{true, WorkerProfile::kSteady, 2, 2, false, false};
-  if (phase == Phase::kValidating) return o;
+  o.worker = runningWorker(WorkerProfile::kSteady, 2, false);
+  if (phase == Phase::kValidating) return withWorkerAvailable(o);
 
   o.status.conditions[3] = cond(kValidated, ConditionStatus::kTrue, "Matched", at(-50));
   o.status.validation.servingVersion = "v1";
@@ -155,10 +175,10 @@ Observed observedIn(Phase phase) {
     o.spec.promotion.mode = PromotionMode::kManual;
     o.status.phase = Phase::kAwaitingPromotion;
     o.status.reason = "ManualPromotion";
-    return o;
+    return withWorkerAvailable(o);
   }
   o.status.phase = Phase::kPromoting;
-  if (phase == Phase::kPromoting) return o;
+  if (phase == Phase::kPromoting) return withWorkerAvailable(o);
 
   o.status.phase = Phase::kServing;
   o.status.servingSince = at(-40);
@@ -167,7 +187,7 @@ Observed observedIn(Phase phase) {
       cond(kServingCondition, ConditionStatus::kTrue, "AliasFlipped", at(-40)));
   o.alias = aliasFor("v2", "v1", "42", -40);
   o.others[0].phase = Phase::kDraining;
-  if (phase == Phase::kServing) return o;
+  if (phase == Phase::kServing) return withWorkerAvailable(o);
 
   // Draining and later: v3 replaced v2.
   o.others.push_back(otherVersion("v3", 500, Phase::kServing));
@@ -176,14 +196,14 @@ Observed observedIn(Phase phase) {
   o.status.drainingSince = at(1000);
   o.status.conditions[4] = cond(kServingCondition, ConditionStatus::kFalse, "Replaced", at(1000));
   o.status.conditions.push_back(cond(kDrained, ConditionStatus::kFalse, "Draining", at(1000)));
-  if (phase == Phase::kDraining) return o;
+  if (phase == Phase::kDraining) return withWorkerAvailable(o);
 
   o.status.phase = Phase::kRetired;
   o.status.drainedAt = at(1300);
   o.status.conditions[5] = cond(kDrained, ConditionStatus::kTrue, "Drained", at(1300));
   o.worker = WorkerFacts{};
   o.kafka.consumerGroupExists = false;
-  if (phase == Phase::kRetired) return o;
+  if (phase == Phase::kRetired) return withWorkerAvailable(o);
 
   // Failed and Superseded: a candidate that stopped while replaying, already cleaned up.
   Observed f = observedIn(Phase::kReplaying);
@@ -435,6 +455,98 @@ TEST(DecideReplaying, ConvergedWithTheSameSampleIsIdempotent) {
   Observed o = observedIn(Phase::kReplaying);
   expectConverged(o, at(0));
   EXPECT_EQ(decide(o, at(0)).requeueAfter, kLagSampleInterval);
+}
+
+// ----- WorkerAvailable: what the cluster says about the worker's pods ----------------------
+
+const Condition* workerCondition(const Decision& d) {
+  return d.status ? findCondition(*d.status, kWorkerAvailable) : nullptr;
+}
+
+TEST(DecideWorkerHealth, AQuotaRefusingThePodsIsReportedAndDoesNotFail) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.worker.readyReplicas = 0;
+  o.worker.problem = WorkerProblem{
+      "ReplicaFailure",
+      "FailedCreate: pods \"sessions-v2-x\" is forbidden: exceeded quota: sessions-v2-replay"};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  const Condition* c = workerCondition(d);
+  ASSERT_NE(c, nullptr) << d;
+  EXPECT_EQ(c->status, ConditionStatus::kFalse);
+  EXPECT_EQ(c->reason, "ReplicaFailure");
+  EXPECT_EQ(c->message, o.worker.problem->message);
+  auto ev = events(d);
+  ASSERT_EQ(ev.size(), 1u) << d;
+  EXPECT_EQ(ev[0].type, EventType::kWarning);
+  EXPECT_EQ(ev[0].reason, "ReplicaFailure");
+  EXPECT_NE(ev[0].message.find("exceeded quota: sessions-v2-replay"), std::string::npos);
+  EXPECT_TRUE(actionsOf<DeleteWorker>(d).empty()) << d;
+
+  // The same problem at the next pass: no second event, no status change.
+  o.status = *d.status;
+  o.kafka.lag.reset();
+  Decision again = decide(o, at(1));
+  EXPECT_TRUE(events(again).empty()) << again;
+  EXPECT_EQ(workerCondition(again), nullptr) << again;  // status unchanged
+
+  // Pods still starting once the quota is raised: the problem stays until they run.
+  o.worker.problem.reset();
+  Decision starting = decide(o, at(2));
+  EXPECT_FALSE(starting.status.has_value()) << starting;
+
+  // They run: the condition turns True and a Normal event says so.
+  o.worker.readyReplicas = o.worker.replicas;
+  Decision ok = decide(o, at(3));
+  c = workerCondition(ok);
+  ASSERT_NE(c, nullptr) << ok;
+  EXPECT_EQ(c->status, ConditionStatus::kTrue);
+  EXPECT_EQ(c->reason, "PodsReady");
+  ev = events(ok);
+  ASSERT_EQ(ev.size(), 1u) << ok;
+  EXPECT_EQ(ev[0].type, EventType::kNormal);
+  EXPECT_EQ(ev[0].reason, "WorkerAvailable");
+}
+
+TEST(DecideWorkerHealth, ARaisedReplayQuotaIsAppliedAgain) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag.reset();
+  o.spec.replay.quota["pods"] = "16";
+  Decision d = decide(o, at(0));
+  auto quota = actionsOf<EnsureReplayQuota>(d);
+  ASSERT_EQ(quota.size(), 1u) << d;
+  EXPECT_EQ(quota[0].hard.at("pods"), "16");
+  o.worker.replayQuotaHard = o.spec.replay.quota;
+  expectConverged(o, at(1));
+}
+
+TEST(DecideWorkerHealth, ANewReasonIsANewWarning) {
+  Observed o = observedIn(Phase::kServing);
+  o.worker.readyReplicas = 1;
+  o.worker.problem = WorkerProblem{"Unschedulable", "0/1 nodes are available: 1 Insufficient cpu."};
+  Decision d = decide(o, at(0));
+  ASSERT_NE(workerCondition(d), nullptr) << d;
+  EXPECT_EQ(workerCondition(d)->reason, "Unschedulable");
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  ASSERT_EQ(events(d).size(), 1u);
+  o.status = *d.status;
+  o.worker.problem = WorkerProblem{"ImagePullFailed", "ErrImageNeverPull: image not present"};
+  Decision next = decide(o, at(1));
+  ASSERT_NE(workerCondition(next), nullptr) << next;
+  EXPECT_EQ(workerCondition(next)->reason, "ImagePullFailed");
+  ASSERT_EQ(events(next).size(), 1u) << next;
+  EXPECT_EQ(events(next)[0].reason, "ImagePullFailed");
+}
+
+TEST(DecideWorkerHealth, AStartingWorkerIsNotAProblem) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.conditions.pop_back();  // a worker seen for the first time
+  o.worker.readyReplicas = 0;
+  Decision d = decide(o, at(0));
+  ASSERT_NE(workerCondition(d), nullptr) << d;
+  EXPECT_EQ(workerCondition(d)->reason, "Starting");
+  EXPECT_TRUE(events(d).empty()) << d;
 }
 
 TEST(DecideReplaying, LagIsSampledOncePerInterval) {
@@ -1053,7 +1165,7 @@ TEST(DecideValidating, ANewServingVersionRestartsTheComparison) {
 
 TEST(DecideValidating, WorkerIsMovedToSteadyAfterACrash) {
   Observed o = observedIn(Phase::kValidating);
-  o.worker = WorkerFacts{true, WorkerProfile::kReplay, 4, 4, false, true};
+  o.worker = runningWorker(WorkerProfile::kReplay, 4, true);
   Decision d = decide(o, at(0));
   auto worker = actionsOf<EnsureWorker>(d);
   ASSERT_EQ(worker.size(), 1u) << d;
@@ -1301,7 +1413,8 @@ TEST(DecideServing, ReplicaChangeUpdatesTheWorker) {
   ASSERT_EQ(worker.size(), 1u);
   EXPECT_EQ(worker[0].replicas, 5);
   o.status = *d.status;
-  o.worker.replicas = 5;
+  o.worker.replicas = 5;  // scaled, and its new pods ready
+  o.worker.readyReplicas = 5;
   expectConverged(o, at(1));
 }
 
@@ -1768,8 +1881,10 @@ struct World {
             o.worker.exists = false;
           } else if constexpr (std::is_same_v<T, EnsureReplayQuota>) {
             o.worker.replayQuotaExists = true;
+            o.worker.replayQuotaHard = act.hard;
           } else if constexpr (std::is_same_v<T, DeleteReplayQuota>) {
             o.worker.replayQuotaExists = false;
+            o.worker.replayQuotaHard.clear();
           } else if constexpr (std::is_same_v<T, RunValidation>) {
             o.kafka.validation = ValidationRun{act.requestedAt, true, comparisonResult, ""};
           } else if constexpr (std::is_same_v<T, FlipAlias>) {

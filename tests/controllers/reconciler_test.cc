@@ -99,7 +99,7 @@ class FakeRunner : public WorkloadRunner {
  public:
   explicit FakeRunner(Journal& j) : journal_(j) {}
   std::map<std::string, WorkerRequest> workers;
-  std::set<std::string> quotas;
+  std::map<std::string, std::map<std::string, std::string>> quotas;  // name -> hard
 
   Result<void> ensureWorker(const WorkerRequest& r) override {
     journal_.add("worker:ensure:" + r.name + ":" + profileName(r.profile));
@@ -114,18 +114,26 @@ class FakeRunner : public WorkloadRunner {
   Result<WorkerState> observeWorker(const std::string&, const std::string& name) override {
     auto it = workers.find(name);
     if (it == workers.end()) return WorkerState{};
-    return WorkerState{true, it->second.profile, it->second.replicas, it->second.replicas, false};
+    WorkerState state;
+    state.exists = true;
+    state.profile = it->second.profile;
+    state.replicas = it->second.replicas;
+    state.readyReplicas = it->second.replicas;
+    return state;
   }
   Result<void> ensureReplayQuota(const ReplayQuotaRequest& r) override {
-    quotas.insert(r.name);
+    quotas[r.name] = r.hard;
     return {};
   }
   Result<void> deleteReplayQuota(const std::string&, const std::string& name) override {
     quotas.erase(name);
     return {};
   }
-  Result<bool> replayQuotaExists(const std::string&, const std::string& name) override {
-    return quotas.count(name) > 0;
+  Result<std::optional<ReplayQuotaHard>> replayQuota(
+      const std::string&, const std::string& name) override {
+    auto it = quotas.find(name);
+    if (it == quotas.end()) return std::optional<ReplayQuotaHard>{};
+    return std::optional<ReplayQuotaHard>{it->second};
   }
 
  private:

@@ -58,6 +58,35 @@ TEST(KubeWorkloadRunner, BuiltinWorkerDeployment) {
   EXPECT_EQ(env["KAPPA_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
 }
 
+// What the restricted Pod Security level demands of a Pod, checked field by field.
+void expectRestricted(const Json& pod) {
+  EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+  EXPECT_EQ(pod["automountServiceAccountToken"], false);
+  for (const auto& c : pod["containers"]) {
+    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], false);
+    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], true);
+    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], Json::array({"ALL"}));
+    EXPECT_FALSE(c["securityContext"].contains("privileged"));
+  }
+}
+
+TEST(KubeWorkloadRunner, BuiltinWorkerIsRestrictedWithProbesOnANamedMetricsPort) {
+  Json d = deploymentFor(request(), KubeWorkloadOptions{});
+  const Json& pod = d["spec"]["template"]["spec"];
+  expectRestricted(pod);
+  const Json& c = pod["containers"][0];
+  ASSERT_EQ(c["ports"].size(), 1u);
+  EXPECT_EQ(c["ports"][0]["name"], "metrics");
+  EXPECT_EQ(c["ports"][0]["containerPort"], kWorkerMetricsPort);
+  EXPECT_EQ(envByName(c)["KAPPA_METRICS_ADDRESS"]["value"],
+            "0.0.0.0:" + std::to_string(kWorkerMetricsPort));
+  for (const char* probe : {"livenessProbe", "readinessProbe"}) {
+    EXPECT_EQ(c[probe]["httpGet"]["path"], "/healthz") << probe;
+    EXPECT_EQ(c[probe]["httpGet"]["port"], "metrics") << probe;
+  }
+}
+
 TEST(KubeWorkloadRunner, KafkaCredentialsSecretReachesTheWorkerAsPrefixedEnv) {
   Json plain = deploymentFor(request(), KubeWorkloadOptions{});
   EXPECT_FALSE(plain["spec"]["template"]["spec"]["containers"][0].contains("envFrom"));
@@ -93,6 +122,56 @@ TEST(KubeWorkloadRunner, ContainerProcessorKeepsTheUsersImageAndGetsTheKappaEnv)
   EXPECT_LT(spoofed, ours);
   EXPECT_EQ(envByName(c)["KAPPA_OUTPUT_TOPIC"]["value"], "sessions.v2");
   EXPECT_EQ(envByName(c)["USER_VAR"]["value"], "1");
+  // Restricted as well, but no probes or port: the user's image need not serve /healthz.
+  expectRestricted(pod);
+  EXPECT_FALSE(c.contains("livenessProbe"));
+  EXPECT_FALSE(c.contains("ports"));
+  // Its one writable path: an emptyDir at /tmp.
+  EXPECT_EQ(c["volumeMounts"], (Json::array({{{"name", "tmp"}, {"mountPath", "/tmp"}}})));
+  EXPECT_EQ(pod["volumes"], (Json::array({{{"name", "tmp"}, {"emptyDir", Json::object()}}})));
+}
+
+TEST(KubeWorkloadRunner, WorkerProblemsInTheClustersOwnWords) {
+  Json deployment = Json::parse(R"({"status": {"conditions": [
+    {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+    {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+     "message": "pods \"sessions-v2-7d9-x\" is forbidden: exceeded quota: sessions-v2-replay, requested: pods=1, used: pods=1, limited: pods=1"}]}})");
+  auto quota = workerProblem(deployment, {});
+  ASSERT_TRUE(quota.has_value());
+  EXPECT_EQ(quota->reason, "ReplicaFailure");
+  EXPECT_EQ(quota->message.rfind("FailedCreate: pods ", 0), 0u) << quota->message;
+  EXPECT_NE(quota->message.find("exceeded quota: sessions-v2-replay"), std::string::npos);
+
+  Json healthy = Json::parse(R"({"status": {"conditions": [
+    {"type": "Available", "status": "True"},
+    {"type": "ReplicaFailure", "status": "False"}]}})");
+  Json running = Json::parse(R"({"status": {"conditions": [{"type": "PodScheduled", "status": "True"}],
+    "containerStatuses": [{"state": {"running": {}}}]}})");
+  EXPECT_FALSE(workerProblem(healthy, {running}).has_value());
+
+  Json pending = Json::parse(R"({"status": {"conditions": [{"type": "PodScheduled",
+    "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient cpu."}]}})");
+  auto unschedulable = workerProblem(healthy, {running, pending});
+  ASSERT_TRUE(unschedulable.has_value());
+  EXPECT_EQ(unschedulable->reason, "Unschedulable");
+  EXPECT_EQ(unschedulable->message, "0/1 nodes are available: 1 Insufficient cpu.");
+
+  Json noImage = Json::parse(R"({"status": {"containerStatuses": [{"state": {"waiting": {
+    "reason": "ErrImageNeverPull", "message": "Container image \"kappa-worker:9\" is not present with pull policy of Never"}}}]}})");
+  auto image = workerProblem(healthy, {noImage});
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->reason, "ImagePullFailed");
+  EXPECT_NE(image->message.find("kappa-worker:9"), std::string::npos);
+
+  Json badConfig = Json::parse(R"({"status": {"containerStatuses": [{"state": {"waiting": {
+    "reason": "CreateContainerConfigError", "message": "secret \"kafka-sasl\" not found"}}}]}})");
+  auto config = workerProblem(healthy, {badConfig});
+  ASSERT_TRUE(config.has_value());
+  EXPECT_EQ(config->reason, "ContainerCreateFailed");
+  // A crash loop is not a scheduling problem: crashLooping covers it.
+  Json crashing = Json::parse(R"({"status": {"containerStatuses": [{"restartCount": 2,
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})");
+  EXPECT_FALSE(workerProblem(healthy, {crashing}).has_value());
 }
 
 TEST(KubeWorkloadRunner, QuotaIsScopedToThePriorityClass) {

@@ -108,7 +108,7 @@ Result<controllers::WorkerState> ProcessWorkloadRunner::observeWorker(const std:
 
 Result<void> ProcessWorkloadRunner::ensureReplayQuota(const controllers::ReplayQuotaRequest& r) {
   std::lock_guard lock(mu_);
-  quotas_.insert(keyOf(r.ns, r.name));
+  quotas_[keyOf(r.ns, r.name)] = r.hard;
   return {};
 }
 
@@ -119,10 +119,12 @@ Result<void> ProcessWorkloadRunner::deleteReplayQuota(const std::string& ns,
   return {};
 }
 
-Result<bool> ProcessWorkloadRunner::replayQuotaExists(const std::string& ns,
-                                                      const std::string& name) {
+Result<std::optional<controllers::ReplayQuotaHard>> ProcessWorkloadRunner::replayQuota(
+    const std::string& ns, const std::string& name) {
   std::lock_guard lock(mu_);
-  return quotas_.count(keyOf(ns, name)) > 0;
+  auto it = quotas_.find(keyOf(ns, name));
+  if (it == quotas_.end()) return std::optional<controllers::ReplayQuotaHard>{};
+  return std::optional<controllers::ReplayQuotaHard>{it->second};
 }
 
 std::vector<controllers::WorkerRequest> ProcessWorkloadRunner::requests() const {

@@ -34,7 +34,8 @@ class ProcessWorkloadRunner final : public controllers::WorkloadRunner {
                                                  const std::string& name) override;
   Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
-  Result<bool> replayQuotaExists(const std::string& ns, const std::string& name) override;
+  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(
+      const std::string& ns, const std::string& name) override;
 
   // Every request ensureWorker() was given, in order.
   std::vector<controllers::WorkerRequest> requests() const;
@@ -53,7 +54,7 @@ class ProcessWorkloadRunner final : public controllers::WorkloadRunner {
   ProcessWorkloadOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, Workload> workloads_;
-  std::set<std::string> quotas_;
+  std::map<std::string, std::map<std::string, std::string>> quotas_;  // key -> hard
   std::vector<controllers::WorkerRequest> requests_;
 };
 
