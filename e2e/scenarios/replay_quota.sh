@@ -20,7 +20,7 @@ e2e_start e2e-quota "${1:-}"
 
 topic=e2e-quota.clicks
 condition() { # condition NAME FIELD: a field of NAME's WorkerAvailable condition
-  field "$1" "{.status.conditions[?(@.type==\"WorkerAvailable\")].$2}"
+  field "$1" ".status.conditions[?(@.type==\"WorkerAvailable\")].$2"
 }
 worker_says() { [ "$(condition "$1" reason)" = "$2" ]; }
 warning_event() { # warning_event NAME REASON: the message of such a Warning Event ("" if none)
