@@ -2,6 +2,15 @@
 # worker process against the real broker (integration).
 kappa_unit_test(program_test runtime/worker/program_test.cc LIBS kappa_worker_core)
 kappa_unit_test(engine_test runtime/worker/engine_test.cc LIBS kappa_worker_core)
+kappa_unit_test(parser_kernel_test runtime/worker/parser_kernel_test.cc LIBS kappa_worker_core)
+if(TARGET kappa-worker-haswell)
+  add_dependencies(parser_kernel_test kappa-worker-haswell)
+  # Nothing tuned to a CPU in the binary itself (check_portable_binary.py).
+  add_test(NAME worker.binary_runs_on_any_x86_64
+    COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/runtime/worker/check_portable_binary.py
+            $<TARGET_FILE:kappa-worker> $<TARGET_FILE:kappa-worker-haswell>)
+  set_tests_properties(worker.binary_runs_on_any_x86_64 PROPERTIES LABELS unit)
+endif()
 kappa_kafka_test(worker_it runtime/worker/worker_it.cc LIBS kappa_worker_core)
 add_dependencies(worker_it kappa-worker kappa-loadgen)
 # The catch-up rule against a live source: alone, so that the worker's speed relative to its

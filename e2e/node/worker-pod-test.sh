@@ -81,4 +81,14 @@ out=$("$bin/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "probe-$$"
 [ "$out" -ge 500 ] || fail "output topic worker-pod.out has $out records, want one per key (500)"
 uid=$(k get pods -n "$ns" -l app=worker -o jsonpath='{.items[0].spec.containers[0].securityContext.readOnlyRootFilesystem}')
 [ "$uid" = true ] || fail "the pod's root filesystem is not read-only"
+# The JSON kernel is chosen at run time: Haswell from the image's kappa-worker-haswell.so on a
+# CPU with AVX2 (as this one when /proc/cpuinfo says so), the portable one otherwise.
+kernel=$(k logs -n "$ns" deploy/worker | grep -m1 "event parser:" || true)
+say "  $kernel"
+if grep -qw avx2 /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo; then
+  case "$kernel" in *"haswell kernel from /usr/local/bin/kappa-worker-haswell.so"*) ;;
+    *) fail "on this AVX2 CPU the worker did not load the image's Haswell kernel: '$kernel'" ;; esac
+else
+  case "$kernel" in *"portable kernel"*) ;; *) fail "unexpected kernel choice: '$kernel'" ;; esac
+fi
 say "PASS: the worker image ran as a restricted pod, consumed $source_topic and wrote $out records"

@@ -22,6 +22,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/inlined_vector.h>
+#include <simdjson.h>
 
 #include "runtime/core/result.h"
 #include "runtime/worker/event_parser.h"

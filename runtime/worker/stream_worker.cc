@@ -240,6 +240,7 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   spdlog::info("worker: {} -> {} (dlq {}), group {}, transactional.id {}", config_.sourceTopic,
                config_.outputTopic, config_.dlqTopic, config_.consumerGroup,
                config_.transactionalId);
+  spdlog::info("worker: event parser: {}", parser_.kernelChoice());
   return {};
 }
 
