@@ -242,7 +242,8 @@ void applyWorkerHealth(Pass& p) {
   std::string worker = "worker " + workerName(p.spec());
   const Condition* before = findCondition(p.s, kWorkerAvailable);
   if (w.problem) {
-    if (!before || before->status != ConditionStatus::kFalse || before->reason != w.problem->reason) {
+    if (!before || before->status != ConditionStatus::kFalse ||
+        before->reason != w.problem->reason) {
       p.event(EventType::kWarning, w.problem->reason, worker + ": " + w.problem->message);
     }
     p.condition(kWorkerAvailable, ConditionStatus::kFalse, w.problem->reason, w.problem->message);
@@ -257,7 +258,8 @@ void applyWorkerHealth(Pass& p) {
   } else {
     // Starting, or scaling: a reported problem stays until the pods run.
     if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") return;
-    p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Starting", "waiting for pods to be ready");
+    p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Starting",
+                "waiting for pods to be ready");
   }
 }
 

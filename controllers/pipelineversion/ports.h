@@ -100,8 +100,8 @@ class WorkloadRunner {
   virtual Result<void> ensureReplayQuota(const ReplayQuotaRequest& request) = 0;
   virtual Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) = 0;
   // The replay quota's spec.hard; nullopt when it does not exist.
-  virtual Result<std::optional<ReplayQuotaHard>> replayQuota(
-      const std::string& ns, const std::string& name) = 0;
+  virtual Result<std::optional<ReplayQuotaHard>> replayQuota(const std::string& ns,
+                                                             const std::string& name) = 0;
 };
 
 // The Kafka clients of one cluster. A PipelineVersion names its own bootstrap servers, so the

@@ -65,8 +65,8 @@ std::optional<controllers::WorkerProblem> podProblem(const Json& pod) {
     const Json& waiting = cs.value("state", Json::object()).value("waiting", Json::object());
     std::string reason = waiting.value("reason", "");
     std::string message = waiting.value("message", reason);
-    if (reason == "ErrImagePull" || reason == "ImagePullBackOff" ||
-        reason == "ErrImageNeverPull" || reason == "InvalidImageName") {
+    if (reason == "ErrImagePull" || reason == "ImagePullBackOff" || reason == "ErrImageNeverPull" ||
+        reason == "InvalidImageName") {
       return controllers::WorkerProblem{"ImagePullFailed", reason + ": " + message};
     }
     if (reason == "CreateContainerConfigError" || reason == "CreateContainerError" ||
@@ -124,9 +124,8 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
     container["env"] = envList(r.env);
     // kappa-worker serves /metrics and /healthz on this port: a named port a PodMonitor
     // scrapes, and the probes. Liveness gives a starting replay time to restore its state.
-    container["env"].push_back(
-        Json{{"name", "KAPPA_METRICS_ADDRESS"},
-             {"value", "0.0.0.0:" + std::to_string(kWorkerMetricsPort)}});
+    container["env"].push_back(Json{{"name", "KAPPA_METRICS_ADDRESS"},
+                                    {"value", "0.0.0.0:" + std::to_string(kWorkerMetricsPort)}});
     container["ports"] = Json::array(
         {{{"name", "metrics"}, {"containerPort", kWorkerMetricsPort}, {"protocol", "TCP"}}});
     Json probe{{"httpGet", {{"path", "/healthz"}, {"port", "metrics"}}}};
@@ -157,7 +156,8 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
                {"automountServiceAccountToken", false},
                {"securityContext",
                 {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}}}};
-  if (r.container) podSpec["volumes"] = Json::array({{{"name", "tmp"}, {"emptyDir", Json::object()}}});
+  if (r.container)
+    podSpec["volumes"] = Json::array({{{"name", "tmp"}, {"emptyDir", Json::object()}}});
   if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;
   const char* profile = controllers::profileName(r.profile);
   return Json{
@@ -267,7 +267,8 @@ Result<std::optional<controllers::ReplayQuotaHard>> KubeWorkloadRunner::replayQu
     const std::string& ns, const std::string& name) {
   auto r = api_.get(ObjectRef{resources::resourceQuotas(), ns, name, ""});
   if (!r.ok()) {
-    if (r.error().code == ErrorCode::kNotFound) return std::optional<controllers::ReplayQuotaHard>{};
+    if (r.error().code == ErrorCode::kNotFound)
+      return std::optional<controllers::ReplayQuotaHard>{};
     return r.error();
   }
   controllers::ReplayQuotaHard hard;

@@ -55,8 +55,8 @@ class KubeWorkloadRunner final : public controllers::WorkloadRunner {
                                                  const std::string& name) override;
   Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
-  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(
-      const std::string& ns, const std::string& name) override;
+  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(const std::string& ns,
+                                                                  const std::string& name) override;
 
  private:
   KubeApi& api_;

@@ -35,7 +35,8 @@ std::string executableDir() {
 
 // The module next to the executable, or in ../lib/kappa (an installed layout);
 // KAPPA_WORKER_KERNEL_DIR first when set.
-std::unique_ptr<ParserKernel> loadHaswell(const std::vector<std::string>& fields, std::string* why) {
+std::unique_ptr<ParserKernel> loadHaswell(const std::vector<std::string>& fields,
+                                          std::string* why) {
   std::vector<std::string> dirs;
   if (const char* dir = std::getenv("KAPPA_WORKER_KERNEL_DIR"); dir && *dir) dirs.emplace_back(dir);
   std::string exe = executableDir();
