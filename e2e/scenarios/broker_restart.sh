@@ -28,10 +28,6 @@ events=${KAPPA_E2E_EVENTS:-500000}
 settings=(spec.replay.replicas=1 "spec.output.config={cleanup.policy: delete}"
   spec.promotion.retainOutputSeconds=3600 spec.promotion.drainDelaySeconds=3600)
 
-lag_of() { # lag_of GROUP: total lag of the group on the source (against the LSO)
-  "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$1" --topic "$topic" \
-    --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
-}
 has_group() { [ -n "$(field "$1" .status.consumerGroup)" ]; }
 partitions=2
 

@@ -53,9 +53,6 @@ apply() { # apply N: sessions-vN, with the bug when N is $bug
     spec.validation.timeoutSeconds=120 "${extra[@]}"
 }
 
-restarts() {
-  k get pod "$1" -n "$OPERATOR_NAMESPACE" -o jsonpath='{.status.containerStatuses[0].restartCount}' 2>/dev/null
-}
 up_again() { # up_again POD PID: a new process of POD's container runs
   local now
   now=$(container_pid "$1" "$OPERATOR_NAMESPACE")
@@ -161,4 +158,4 @@ for n in $(seq 2 "$last"); do
 done
 k get plv -n "$E2E_NS"
 pod=$(operator_pods | awk '{print $1}')
-say "PASS: $(wc -l <"$kills") operator kills, $pod restarted $(restarts "$pod") times (seed $seed; phases at kill: $(cut -d' ' -f2 "$kills" | sort | uniq -c | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')); alias flipped once per cutover, v$bug never"
+say "PASS: $(wc -l <"$kills") operator kills, $pod restarted $(restarts "$pod" "$OPERATOR_NAMESPACE") times (seed $seed; phases at kill: $(cut -d' ' -f2 "$kills" | sort | uniq -c | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')); alias flipped once per cutover, v$bug never"

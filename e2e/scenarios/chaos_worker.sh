@@ -28,13 +28,6 @@ events=${KAPPA_E2E_EVENTS:-500000}
 settings=(spec.replay.replicas=2 "spec.output.config={cleanup.policy: delete}"
   spec.promotion.retainOutputSeconds=3600 spec.promotion.drainDelaySeconds=3600)
 
-lag_of() { # lag_of GROUP: total lag of the group on the source (against the LSO)
-  "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$1" --topic "$topic" \
-    --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
-}
-restarts() { # restarts POD: the restart count of its container
-  k get pod "$1" -n "$E2E_NS" -o jsonpath='{.status.containerStatuses[0].restartCount}' 2>/dev/null
-}
 running() { [ -n "$(container_pid "$1")" ]; }
 two_running() { # the worker has two pods with a running container, none of them $1
   local n=0 p

@@ -18,10 +18,6 @@ topic=e2e-kubelet.clicks
 # absence. More events would not do: the comparison reads both whole outputs inside the
 # operator pod, and two outputs of 1.5M events took it past the chart's 512Mi limit.
 events=${KAPPA_E2E_EVENTS:-400000}
-lag_of() { # lag_of GROUP: total lag of the group on the source
-  "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$1" --topic "$topic" \
-    --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
-}
 pids_of() { # pids_of NAME: "pod=pid ..." of the worker's running containers
   local p
   for p in $(worker_pods "$1"); do printf '%s=%s ' "$p" "$(container_pid "$p")"; done

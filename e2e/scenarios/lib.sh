@@ -22,6 +22,8 @@
 #   operator_metric SERIES [POD]  the value of the first line of an operator's /metrics
 #                                 matching SERIES (the first operator pod by default)
 #   worker_pods NAME              the pods of PipelineVersion NAME's worker Deployment
+#   restarts POD [NS]             the restart count of POD's first container
+#   lag_of GROUP [TOPIC]          the group's total lag on TOPIC (default $topic)
 #   container_pid POD [NS]        the host pid of the process of POD's first container ("" when
 #                                 it is not running), from the node's containerd
 #   read_topic / compare_outputs  a topic's read_committed records per partition, and two
@@ -188,6 +190,18 @@ operator_metric() {
 
 worker_pods() {
   k get pods -n "$E2E_NS" -l "kappa.io/worker=$1" -o jsonpath='{.items[*].metadata.name}' 2>/dev/null
+}
+
+# restarts POD [NS]: the restart count of POD's first container.
+restarts() {
+  k get pod "$1" -n "${2:-$E2E_NS}" -o jsonpath='{.status.containerStatuses[0].restartCount}' 2>/dev/null
+}
+
+# lag_of GROUP [TOPIC]: the group's total lag on TOPIC (default: the scenario's $topic),
+# against the last stable offset.
+lag_of() {
+  "$KAPPA_BIN/kubectl-kappa" lag --bootstrap "$KAFKA_BOOTSTRAP" --group "$1" --topic "${2:-$topic}" \
+    --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
 }
 
 # container_pid POD [NS]: the host pid of POD's first container, through its containerd task.
