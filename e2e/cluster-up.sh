@@ -77,8 +77,6 @@ echo "cluster-up: images $KAPPA_OPERATOR_IMAGE and $KAPPA_WORKER_IMAGE in the no
   k logs -n "$ns" "deploy/$release" --tail 20 >>"$run/helm.log" 2>&1
   die "helm upgrade --install $release failed: $(grep -m1 -i error "$run/helm.log") (see $run/helm.log)"
 }
-k rollout status -n "$ns" "deploy/$release" --timeout 120s >/dev/null 2>&1 ||
-  die "the operator Deployment $ns/$release is not available; see kubectl logs -n $ns deploy/$release"
 echo "cluster-up: kappa-operator installed by helm in $ns ($(k get pods -n "$ns" -l app.kubernetes.io/name=kappa-operator -o jsonpath='{.items[*].metadata.name}'))"
 
 cat >"$state/cluster.env" <<ENV

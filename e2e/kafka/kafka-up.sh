@@ -32,8 +32,10 @@ fi
 "$here/fetch-kafka.sh"
 command -v java >/dev/null || { echo "kafka: java not found (run scripts/bootstrap.sh)" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
+# Free on the address the client listener takes (the node bridge's may hold ports that
+# loopback does not), and on loopback for the controller.
+free_port() { python3 -c 'import socket, sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"; }
+port=$(free_port "$host")
 cport=$(free_port)
 while [ "$cport" = "$port" ]; do cport=$(free_port); done
 

@@ -63,7 +63,8 @@ e2e_dump_logs() {
 
 e2e_cleanup() {
   local rc=$?
-  set +e
+  # Also when cluster-up failed before cluster.env was read: nothing may stop the teardown.
+  set +eu
   if [ $rc -ne 0 ]; then e2e_dump_logs; fi
   [ -n "${E2E_ON_EXIT:-}" ] && eval "$E2E_ON_EXIT"
   "$E2E_REPO/e2e/cluster-down.sh" "$E2E_STATE" >/dev/null 2>&1
