@@ -129,8 +129,8 @@ class FakeRunner : public WorkloadRunner {
     quotas.erase(name);
     return {};
   }
-  Result<std::optional<ReplayQuotaHard>> replayQuota(
-      const std::string&, const std::string& name) override {
+  Result<std::optional<ReplayQuotaHard>> replayQuota(const std::string&,
+                                                     const std::string& name) override {
     auto it = quotas.find(name);
     if (it == quotas.end()) return std::optional<ReplayQuotaHard>{};
     return std::optional<ReplayQuotaHard>{it->second};

@@ -145,7 +145,8 @@ TEST(KubeWorkloadRunner, WorkerProblemsInTheClustersOwnWords) {
   Json healthy = Json::parse(R"({"status": {"conditions": [
     {"type": "Available", "status": "True"},
     {"type": "ReplicaFailure", "status": "False"}]}})");
-  Json running = Json::parse(R"({"status": {"conditions": [{"type": "PodScheduled", "status": "True"}],
+  Json running =
+      Json::parse(R"({"status": {"conditions": [{"type": "PodScheduled", "status": "True"}],
     "containerStatuses": [{"state": {"running": {}}}]}})");
   EXPECT_FALSE(workerProblem(healthy, {running}).has_value());
 

@@ -34,8 +34,8 @@ class ProcessWorkloadRunner final : public controllers::WorkloadRunner {
                                                  const std::string& name) override;
   Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
-  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(
-      const std::string& ns, const std::string& name) override;
+  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(const std::string& ns,
+                                                                  const std::string& name) override;
 
   // Every request ensureWorker() was given, in order.
   std::vector<controllers::WorkerRequest> requests() const;
