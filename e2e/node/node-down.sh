@@ -4,8 +4,9 @@
 # stopped; the mounts under the state directory (pod network namespaces, the kubelet's root,
 # container filesystems), the KUBE-* and KAPPA-NODE-* iptables chains (IPv4 and IPv6), the
 # bridge, the kubepods cgroups of every hierarchy and the kubelet's sysctl changes are
-# removed or restored; then the control plane (e2e/cluster/apiserver-down.sh). Reports what
-# it could not undo and exits 1 then. Safe to run when nothing runs.
+# removed or restored; containerd's image store is deleted (logs are kept); then the control
+# plane (e2e/cluster/apiserver-down.sh). Reports what it could not undo and exits 1 then.
+# Safe to run when nothing runs.
 #
 #   node-down.sh [STATE_DIR]
 set -uo pipefail
@@ -15,6 +16,7 @@ state=${1:-$repo/.local}
 [ -d "$state" ] || exit 0
 state=$(cd "$state" && pwd)
 run="$state/node"
+[ -d "$run" ] && run=$(cd "$run" && pwd -P) # a link to a short directory (node-up.sh)
 left=()
 
 stop() { # stop NAME...: TERM to all, KILL to those left after 10 s
@@ -77,7 +79,13 @@ if [ -d "$run" ]; then
     for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
   done
   mapfile -t mounts < <(awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/self/mounts)
-  [ ${#mounts[@]} -eq 0 ] || left+=("mounts: ${mounts[*]}")
+  if [ ${#mounts[@]} -eq 0 ]; then
+    # The images and container filesystems (about 1 GB a node): every node-up imports its
+    # images again, so only the logs are kept. KAPPA_NODE_KEEP_IMAGES=1 keeps them.
+    [ "${KAPPA_NODE_KEEP_IMAGES:-0}" = 1 ] || rm -rf "$run/containerd/root" "$run/containerd/state" "$run/kubelet/root"
+  else
+    left+=("mounts: ${mounts[*]}")
+  fi
 fi
 
 # iptables: kube-proxy's and the kubelet's chains, and our guard.

@@ -24,7 +24,16 @@ state=${1:-$repo/.local}
 mkdir -p "$state"
 state=$(cd "$state" && pwd)
 run="$state/node"
+# Unix socket paths are short (containerd refuses one over 104 bytes; the kubelet's
+# pod-resources socket lies 40 bytes below its directory): under a long STATE_DIR the node's
+# files live in a short directory that $state/node links to.
+if [ ! -e "$run" ] && [ ${#run} -gt 60 ]; then
+  short=/var/lib/kappa-node/$(printf %s "$run" | sha1sum | cut -c1-12)
+  mkdir -p "$short"
+  ln -sfn "$short" "$run"
+fi
 mkdir -p "$run"
+run=$(cd "$run" && pwd -P)
 node_ip=${KAPPA_NODE_IP:-198.18.0.1}
 pod_cidr=${KAPPA_POD_CIDR:-198.18.0.0/24}
 service_cidr=${KAPPA_SERVICE_CIDR:-198.19.0.0/24}
@@ -91,6 +100,14 @@ source "$state/apiserver.env"
 [ -n "${KUBE_KUBELET_KUBECONFIG:-}" ] ||
   die "the control plane of $state runs without node mode; stop it first (e2e/node/node-down.sh $state)"
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+
+# --- disk ------------------------------------------------------------------------------------
+# The kubelet evicts pods and deletes images (the imported ones cannot be pulled again) once
+# less than 1% of the disk is free (evictionHard below); the images take about 1.5 GB.
+read -r disk_kb free_kb < <(df -Pk "$run" | awk 'NR == 2 {print $2, $4}')
+need_kb=$((disk_kb / 100 + 3 * 1024 * 1024))
+[ "$free_kb" -ge "$need_kb" ] ||
+  die "$((free_kb / 1024)) MiB free on the disk of $run; the node needs $((need_kb / 1024)) MiB (3 GiB for images and logs, and 1% of the disk that the kubelet keeps free)"
 
 # --- containerd ------------------------------------------------------------------------------
 cd_root="$run/containerd"
