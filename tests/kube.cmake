@@ -1,6 +1,6 @@
 # Tests of runtime/kube. Included by tests/CMakeLists.txt.
 add_library(kappa_kube_test_support STATIC
-  support/kube_fake_api.cc
+  support/fakes/kube_api.cc
   support/kube_test_util.cc)
 target_link_libraries(kappa_kube_test_support
   PUBLIC kappa_kube GTest::gtest)
@@ -9,6 +9,7 @@ kappa_unit_test(kube_config_test runtime/kube/kube_config_test.cc LIBS kappa_kub
 kappa_unit_test(kube_error_test runtime/kube/kube_error_test.cc LIBS kappa_kube)
 kappa_unit_test(kube_rate_limiter_test runtime/kube/rate_limiter_test.cc LIBS kappa_kube)
 kappa_unit_test(kube_work_queue_test runtime/kube/work_queue_test.cc LIBS kappa_kube)
+kappa_unit_test(kube_controller_test runtime/kube/controller_test.cc LIBS kappa_kube_controller)
 kappa_unit_test(kube_informer_test runtime/kube/informer_test.cc
   LIBS kappa_kube kappa_kube_test_support)
 kappa_unit_test(kube_event_recorder_test runtime/kube/event_recorder_test.cc

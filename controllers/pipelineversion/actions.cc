@@ -61,10 +61,9 @@ struct Printer {
   }
   void operator()(const DeleteReplayQuota& a) { os << "DeleteReplayQuota{" << a.name << "}"; }
   void operator()(const RunValidation& a) {
-    os << "RunValidation{requestedAt=" << formatTime(a.requestedAt) << " source=" << a.sourceTopic
-       << " serving=" << a.servingVersion << "/" << a.servingTopic << "/" << a.servingGroup
-       << " candidate=" << a.candidateTopic << "/" << a.candidateGroup
-       << " sampleKeys=" << a.sampleKeys << " compare=";
+    os << "RunValidation{requestedAt=" << formatTime(a.requestedAt)
+       << " serving=" << a.servingVersion << "/" << a.servingTopic
+       << " candidate=" << a.candidateTopic << " sampleKeys=" << a.sampleKeys << " compare=";
     printList(os, a.compareFields);
     os << " ignore=";
     printList(os, a.ignoreFields);

@@ -86,17 +86,15 @@ struct DeleteReplayQuota {
 };
 
 // Starts (or restarts, if the driver has no run for this requestedAt) a sampled-key
-// comparison of the two outputs, cut per source partition at the smaller of the two groups'
-// committed positions (docs/api.md, "Comparison"). Its outcome comes back as
+// comparison of the two outputs, cut per source partition where both outputs have processed
+// every source record below it, as their kappa-src-offset headers say
+// (runtime/kafka/output_comparator.h, docs/api.md "Comparison"). Its outcome comes back as
 // KafkaFacts::validation.
 struct RunValidation {
   TimePoint requestedAt{};
-  std::string sourceTopic;
   std::string servingVersion;
   std::string servingTopic;
-  std::string servingGroup;  // empty: unknown, the cut uses the candidate's positions only
   std::string candidateTopic;
-  std::string candidateGroup;
   int32_t sampleKeys = 0;
   std::vector<std::string> compareFields;
   std::vector<std::string> ignoreFields;

@@ -148,14 +148,13 @@ void ensureReplayQuota(Pass& p) {
   // Created, and applied again when spec.replay.quota changed (a raised quota lets pods that
   // it refused be created).
   if (spec.replay.quota.empty()) return;
-  if (p.o.worker.replayQuotaExists && p.o.worker.replayQuotaHard == spec.replay.quota) return;
+  if (p.o.replayQuota == spec.replay.quota) return;
   p.actions.push_back(
       EnsureReplayQuota{replayQuotaName(spec), spec.replay.priorityClassName, spec.replay.quota});
 }
 
 void deleteReplayQuota(Pass& p) {
-  if (p.o.worker.replayQuotaExists)
-    p.actions.push_back(DeleteReplayQuota{replayQuotaName(p.spec())});
+  if (p.o.replayQuota) p.actions.push_back(DeleteReplayQuota{replayQuotaName(p.spec())});
 }
 
 void deleteWorker(Pass& p) {
@@ -506,18 +505,14 @@ void onReplaying(Pass& p) {
 RunValidation validationRequest(const Pass& p) {
   const Spec& spec = p.spec();
   const ServingAlias& alias = *p.o.alias;
-  const OtherVersion* serving = findVersion(p.o, alias.version);
-  return RunValidation{*p.s.validation.startedAt,
-                       spec.source.topic,
-                       alias.version,
-                       alias.topic,
-                       serving ? serving->consumerGroup : std::string(),
-                       p.s.outputTopic,
-                       p.s.consumerGroup,
-                       spec.validation.sampleKeys,
-                       spec.validation.compareFields,
-                       spec.validation.ignoreFields,
-                       spec.validation.numericTolerance};
+  return RunValidation{.requestedAt = *p.s.validation.startedAt,
+                       .servingVersion = alias.version,
+                       .servingTopic = alias.topic,
+                       .candidateTopic = p.s.outputTopic,
+                       .sampleKeys = spec.validation.sampleKeys,
+                       .compareFields = spec.validation.compareFields,
+                       .ignoreFields = spec.validation.ignoreFields,
+                       .numericTolerance = spec.validation.numericTolerance};
 }
 
 void validationOutcome(Pass& p, const ValidationResult& r) {

@@ -2,7 +2,7 @@
 // pass and the current time in, the status to persist and the side effects to run out. No
 // I/O, no clocks, no threads.
 //
-// Guarantees (each one has unit tests in tests/controllers/decide_test.cc):
+// Guarantees (each one has unit tests in tests/controllers/pipelineversion/decide_test.cc):
 //  - One step per pass: a decision moves the phase at most once.
 //  - The status of a decision is written (with the resourceVersion precondition) before any
 //    of its actions run; a failed write discards the actions. So whatever crashes between

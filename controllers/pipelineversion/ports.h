@@ -67,19 +67,6 @@ struct WorkerRequest {
   bool operator==(const WorkerRequest&) const = default;
 };
 
-struct WorkerState {
-  bool exists = false;
-  WorkerProfile profile = WorkerProfile::kSteady;
-  int32_t replicas = 0;
-  int32_t readyReplicas = 0;
-  bool crashLooping = false;
-  std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
-  int32_t podsLeft = 0;  // pods of the worker, also while they stop after the Deployment went
-  bool operator==(const WorkerState&) const = default;
-};
-
-using ReplayQuotaHard = std::map<std::string, std::string>;  // a ResourceQuota's spec.hard
-
 struct ReplayQuotaRequest {
   std::string ns;
   std::string name;
@@ -96,7 +83,7 @@ class WorkloadRunner {
   virtual ~WorkloadRunner() = default;
   virtual Result<void> ensureWorker(const WorkerRequest& request) = 0;
   virtual Result<void> deleteWorker(const std::string& ns, const std::string& name) = 0;
-  virtual Result<WorkerState> observeWorker(const std::string& ns, const std::string& name) = 0;
+  virtual Result<WorkerFacts> observeWorker(const std::string& ns, const std::string& name) = 0;
   virtual Result<void> ensureReplayQuota(const ReplayQuotaRequest& request) = 0;
   virtual Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) = 0;
   // The replay quota's spec.hard; nullopt when it does not exist.

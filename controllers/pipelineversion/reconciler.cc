@@ -20,16 +20,6 @@ ObjectKey parseObjectKey(const std::string& key) {
   return ObjectKey{key.substr(0, slash), key.substr(slash + 1)};
 }
 
-std::ostream& operator<<(std::ostream& os, const ReconcileResult& r) {
-  os << "ReconcileResult{requeueAfter=";
-  if (r.requeueAfter) {
-    os << r.requeueAfter->count() << "s";
-  } else {
-    os << "none";
-  }
-  return os << " retry=" << r.retry << " error=\"" << r.error << "\"}";
-}
-
 kube::Resource pipelineVersions() {
   return kube::Resource{"kappa.io", "v1alpha1", "pipelineversions"};
 }
@@ -60,12 +50,8 @@ Result<void> voidOf(const Result<Json>& r) {
   return {};
 }
 
-ReconcileResult retryable(const std::string& what, const Error& e) {
-  return ReconcileResult{std::nullopt, true, what + ": " + e.message};
-}
-
-bool isTerminalKafkaError(const Error& e) {
-  return e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kForbidden;
+kube::Outcome retryable(const std::string& what, const Error& e) {
+  return kube::Outcome::retry(what + ": " + e.message);
 }
 
 }  // namespace
@@ -137,7 +123,7 @@ Result<std::map<std::string, std::string>> Reconciler::kafkaCredentials(const Ob
   return props;
 }
 
-ReconcileResult Reconciler::gatherKafka(Pass& p) {
+std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
   KafkaFacts& k = p.observed.kafka;
   const Spec& spec = p.observed.spec;
   const Status& st = p.observed.status;
@@ -248,105 +234,132 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
   return r;
 }
 
+namespace {
+
+// The JSON patch of a metadata action (nullopt: nothing to change). Each is guarded by a
+// "test" op, so a concurrent writer makes it fail (409) instead of being overwritten.
+std::optional<Json> metadataPatch(const Json& obj, const Action& action) {
+  const Json& meta = obj["metadata"];
+  if (std::holds_alternative<AddFinalizer>(action)) {
+    // "add" on a missing list would otherwise replace one created meanwhile.
+    Json ops = Json::array();
+    ops.push_back({{"op", "test"},
+                   {"path", "/metadata/resourceVersion"},
+                   {"value", kube::resourceVersionOf(obj)}});
+    if (meta.contains("finalizers") && meta["finalizers"].is_array()) {
+      ops.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}});
+    } else {
+      ops.push_back(
+          {{"op", "add"}, {"path", "/metadata/finalizers"}, {"value", Json::array({kFinalizer})}});
+    }
+    return ops;
+  }
+  if (std::holds_alternative<RemoveFinalizer>(action)) {
+    // test + remove by index: removes exactly our entry, never another controller's.
+    const Json& list = meta.contains("finalizers") ? meta["finalizers"] : Json::array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i] != kFinalizer) continue;
+      std::string path = "/metadata/finalizers/" + std::to_string(i);
+      return Json::array({{{"op", "test"}, {"path", path}, {"value", kFinalizer}},
+                          {{"op", "remove"}, {"path", path}}});
+    }
+    return std::nullopt;
+  }
+  const auto& a = std::get<RemoveAnnotation>(action);
+  if (!meta.contains("annotations") || !meta["annotations"].contains(a.key)) return std::nullopt;
+  std::string path = "/metadata/annotations/" + pointerSegment(a.key);
+  return Json::array({{{"op", "test"}, {"path", path}, {"value", meta["annotations"][a.key]}},
+                      {{"op", "remove"}, {"path", path}}});
+}
+
+// Topics that exist already count as created; a terminal refusal is also put in *refused.
+Result<void> createTopics(kafka::KafkaAdmin& admin, const CreateTopics& a, std::string* refused) {
+  for (const auto& t : a.topics) {
+    auto r =
+        admin.createTopic(kafka::TopicSpec{t.name, t.partitions, t.replicationFactor, t.config});
+    if (succeededOr(r, ErrorCode::kAlreadyExists)) continue;
+    if (classify(r.error()) == ErrorClass::kTerminal) *refused = t.name + ": " + r.error().message;
+    return r.error();
+  }
+  return {};
+}
+
+Result<void> deleteKafkaObjects(kafka::KafkaAdmin& admin, const Action& action) {
+  if (const auto* group = std::get_if<DeleteConsumerGroup>(&action)) {
+    auto r = admin.deleteGroup(group->group);
+    if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
+    return {};
+  }
+  for (const auto& t : std::get<DeleteTopics>(action).topics) {
+    auto r = admin.deleteTopic(t);
+    if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
+  }
+  return {};
+}
+
+// An update with the resourceVersion decide() saw, or a create: never a blind write, so two
+// candidates cannot both win. A create that finds the alias there is a conflict.
+Result<void> flipAlias(kube::KubeApi& kube, const std::string& ns, const FlipAlias& a,
+                       const std::string& fieldManager) {
+  Json cm = aliasToJson(ns, a.name, a.pipeline, a.version, a.topic, a.bootstrapServers,
+                        a.previousVersion, a.promotedAt);
+  kube::WriteOptions options{fieldManager, false};
+  if (a.expectedResourceVersion) {
+    cm["metadata"]["resourceVersion"] = *a.expectedResourceVersion;
+    return voidOf(
+        kube.update(kube::ObjectRef{kube::resources::configMaps(), ns, a.name, ""}, cm, options));
+  }
+  auto r = kube.create(kube::CollectionRef{kube::resources::configMaps(), ns}, cm, options);
+  if (!r.ok() && r.error().code == ErrorCode::kAlreadyExists) {
+    return Error{ErrorCode::kConflict, r.error().message};
+  }
+  return voidOf(r);
+}
+
+}  // namespace
+
 Result<void> Reconciler::execute(Pass& p, const Action& action) {
-  kube::ObjectRef ref{pipelineVersions(), p.key.ns, p.key.name, ""};
-  const Json& meta = p.obj["metadata"];
   const std::string& ns = p.key.ns;
   WorkloadRunner& runner = ports_.workloads;
-
-  auto patchSelf = [&](const Json& ops) -> Result<void> {
-    auto r = ports_.kube.patch(ref, kube::PatchType::kJson, ops,
-                               kube::PatchOptions{options_.fieldManager, false, false});
-    if (!r.ok()) return r.error();
-    p.obj = std::move(*r);
-    return {};
-  };
-
+  Owner owner{kApiVersion, kKind, p.key.name, p.observed.meta.uid};
   return std::visit(
       [&](const auto& a) -> Result<void> {
         using A = std::decay_t<decltype(a)>;
-        if constexpr (std::is_same_v<A, AddFinalizer>) {
-          // The resourceVersion test makes the add safe against a concurrent writer of the
-          // finalizer list: "add" on a missing list would otherwise replace one just created.
-          Json ops = Json::array();
-          ops.push_back({{"op", "test"},
-                         {"path", "/metadata/resourceVersion"},
-                         {"value", kube::resourceVersionOf(p.obj)}});
-          if (meta.contains("finalizers") && meta["finalizers"].is_array()) {
-            ops.push_back(
-                {{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}});
-          } else {
-            ops.push_back({{"op", "add"},
-                           {"path", "/metadata/finalizers"},
-                           {"value", Json::array({kFinalizer})}});
-          }
-          return patchSelf(ops);
-        } else if constexpr (std::is_same_v<A, RemoveFinalizer>) {
-          // test + remove by index: removes exactly our entry, never another controller's.
-          const Json& list = meta.contains("finalizers") ? meta["finalizers"] : Json::array();
-          for (size_t i = 0; i < list.size(); ++i) {
-            if (list[i] != kFinalizer) continue;
-            std::string path = "/metadata/finalizers/" + std::to_string(i);
-            return patchSelf(Json::array({{{"op", "test"}, {"path", path}, {"value", kFinalizer}},
-                                          {{"op", "remove"}, {"path", path}}}));
-          }
+        if constexpr (std::is_same_v<A, AddFinalizer> || std::is_same_v<A, RemoveFinalizer> ||
+                      std::is_same_v<A, RemoveAnnotation>) {
+          auto ops = metadataPatch(p.obj, action);
+          if (!ops) return {};
+          auto r = ports_.kube.patch(kube::ObjectRef{pipelineVersions(), ns, p.key.name, ""},
+                                     kube::PatchType::kJson, *ops,
+                                     kube::PatchOptions{options_.fieldManager, false, false});
+          if (!r.ok()) return r.error();
+          p.obj = std::move(*r);
           return {};
-        } else if constexpr (std::is_same_v<A, RemoveAnnotation>) {
-          if (!meta.contains("annotations") || !meta["annotations"].contains(a.key)) return {};
-          std::string path = "/metadata/annotations/" + pointerSegment(a.key);
-          return patchSelf(
-              Json::array({{{"op", "test"}, {"path", path}, {"value", meta["annotations"][a.key]}},
-                           {{"op", "remove"}, {"path", path}}}));
         } else if constexpr (std::is_same_v<A, CreateTopics>) {
-          for (const auto& t : a.topics) {
-            auto r = p.kafka.admin->createTopic(
-                kafka::TopicSpec{t.name, t.partitions, t.replicationFactor, t.config});
-            if (succeededOr(r, ErrorCode::kAlreadyExists)) continue;
-            if (isTerminalKafkaError(r.error())) {
-              std::lock_guard lock(mu_);
-              topicCreateErrors_[p.key.str()] = t.name + ": " + r.error().message;
-            }
-            return r.error();
+          std::string refused;
+          auto r = createTopics(*p.kafka.admin, a, &refused);
+          if (!refused.empty()) {
+            std::lock_guard lock(mu_);
+            topicCreateErrors_[p.key.str()] = refused;
           }
-          return {};
-        } else if constexpr (std::is_same_v<A, DeleteTopics>) {
-          for (const auto& t : a.topics) {
-            auto r = p.kafka.admin->deleteTopic(t);
-            if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
-          }
-          return {};
-        } else if constexpr (std::is_same_v<A, DeleteConsumerGroup>) {
-          auto r = p.kafka.admin->deleteGroup(a.group);
-          if (!succeededOr(r, ErrorCode::kNotFound)) return r.error();
-          return {};
+          return r;
+        } else if constexpr (std::is_same_v<A, DeleteTopics> ||
+                             std::is_same_v<A, DeleteConsumerGroup>) {
+          return deleteKafkaObjects(*p.kafka.admin, action);
         } else if constexpr (std::is_same_v<A, EnsureWorker>) {
           return runner.ensureWorker(workerRequest(p, a));
         } else if constexpr (std::is_same_v<A, DeleteWorker>) {
           return runner.deleteWorker(ns, a.name);
         } else if constexpr (std::is_same_v<A, EnsureReplayQuota>) {
-          return runner.ensureReplayQuota(ReplayQuotaRequest{
-              ns, a.name, Owner{kApiVersion, kKind, p.key.name, p.observed.meta.uid},
-              a.priorityClassName, a.hard});
+          return runner.ensureReplayQuota(
+              ReplayQuotaRequest{ns, a.name, owner, a.priorityClassName, a.hard});
         } else if constexpr (std::is_same_v<A, DeleteReplayQuota>) {
           return runner.deleteReplayQuota(ns, a.name);
         } else if constexpr (std::is_same_v<A, RunValidation>) {
           validations_.start(p.key.str(), a, p.kafka.comparator);
           return {};
         } else if constexpr (std::is_same_v<A, FlipAlias>) {
-          Json cm = aliasToJson(ns, a.name, a.pipeline, a.version, a.topic, a.bootstrapServers,
-                                a.previousVersion, a.promotedAt);
-          if (a.expectedResourceVersion) {
-            cm["metadata"]["resourceVersion"] = *a.expectedResourceVersion;
-            return voidOf(
-                ports_.kube.update(kube::ObjectRef{kube::resources::configMaps(), ns, a.name, ""},
-                                   cm, kube::WriteOptions{options_.fieldManager, false}));
-          }
-          auto r = ports_.kube.create(kube::CollectionRef{kube::resources::configMaps(), ns}, cm,
-                                      kube::WriteOptions{options_.fieldManager, false});
-          if (!r.ok() && r.error().code == ErrorCode::kAlreadyExists) {
-            return Error{ErrorCode::kConflict, r.error().message};
-          }
-          return voidOf(r);
+          return flipAlias(ports_.kube, ns, a, options_.fieldManager);
         } else if constexpr (std::is_same_v<A, RecordEvent>) {
           ports_.events.record(
               p.obj,
@@ -358,33 +371,16 @@ Result<void> Reconciler::execute(Pass& p, const Action& action) {
       action);
 }
 
-ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
-  Pass p;
-  p.key = key;
-  kube::ObjectRef ref{pipelineVersions(), key.ns, key.name, ""};
-  auto got = ports_.kube.get(ref);
-  if (!got.ok()) {
-    if (got.error().code == ErrorCode::kNotFound) {
-      validations_.forget(key.str());
-      std::lock_guard lock(mu_);
-      topicCreateErrors_.erase(key.str());
-      lagHistories_.erase(key.str());
-      return {};
-    }
-    return retryable("reading " + key.str(), got.error());
-  }
-  p.obj = std::move(*got);
-  Observed& o = p.observed;
-  o.meta = metaFromJson(p.obj);
-  auto spec = specFromJson(p.obj.value("spec", Json()));
-  if (!spec.ok()) {
-    // The CRD schema rejects such objects; nothing to do until the object changes.
-    spdlog::warn("msg=\"invalid spec\" key={} error=\"{}\"", key.str(), spec.error().message);
-    return ReconcileResult{std::nullopt, false, spec.error().message};
-  }
-  o.spec = std::move(*spec);
-  o.status = statusFromJson(p.obj.value("status", Json()));
+void Reconciler::forget(const ObjectKey& key) {
+  validations_.forget(key.str());
+  std::lock_guard lock(mu_);
+  topicCreateErrors_.erase(key.str());
+  lagHistories_.erase(key.str());
+}
 
+std::optional<kube::Outcome> Reconciler::observe(Pass& p) {
+  const ObjectKey& key = p.key;
+  Observed& o = p.observed;
   auto alias = ports_.kube.get(
       kube::ObjectRef{kube::resources::configMaps(), key.ns, aliasName(o.spec.pipeline), ""});
   if (alias.ok()) {
@@ -407,65 +403,89 @@ ReconcileResult Reconciler::reconcile(const ObjectKey& key) {
   std::string worker = workerName(o.spec);
   auto state = ports_.workloads.observeWorker(key.ns, worker);
   if (!state.ok()) return retryable("observing worker " + worker, state.error());
-  o.worker.exists = state->exists;
-  o.worker.profile = state->profile;
-  o.worker.replicas = state->replicas;
-  o.worker.readyReplicas = state->readyReplicas;
-  o.worker.crashLooping = state->crashLooping;
-  o.worker.podsLeft = state->podsLeft;
-  o.worker.problem = state->problem;
-  if (ReconcileResult r = gatherKafka(p); r.retry) return r;
+  o.worker = *state;
+  if (auto stopped = gatherKafka(p)) return stopped;
   if (!o.spec.replay.quota.empty()) {
     auto quota = ports_.workloads.replayQuota(key.ns, replayQuotaName(o.spec));
     if (!quota.ok()) return retryable("reading the replay quota", quota.error());
-    o.worker.replayQuotaExists = quota->has_value();
-    if (*quota) o.worker.replayQuotaHard = **quota;
+    o.replayQuota = *quota;
   }
+  return std::nullopt;
+}
 
-  Decision d = decide(o, p.now);
-  if (d.status) {
-    Json body = p.obj;
-    body["status"] = statusToJson(*d.status);
-    auto written =
-        ports_.kube.updateStatus(ref, body, kube::WriteOptions{options_.fieldManager, false});
-    if (!written.ok()) {
-      if (written.error().code == ErrorCode::kConflict) {
-        // Changed since it was read: no action of this decision runs; read and decide again.
-        return ReconcileResult{Seconds{0}, false, "status write conflict"};
-      }
-      return retryable("writing status", written.error());
+std::optional<kube::Outcome> Reconciler::writeStatus(Pass& p, const Status& status) {
+  Json body = p.obj;
+  body["status"] = statusToJson(status);
+  auto written =
+      ports_.kube.updateStatus(kube::ObjectRef{pipelineVersions(), p.key.ns, p.key.name, ""}, body,
+                               kube::WriteOptions{options_.fieldManager, false});
+  if (!written.ok()) {
+    if (classify(written.error()) == ErrorClass::kConflict) {
+      // Changed since it was read: no action of this decision runs; read and decide again.
+      return kube::Outcome::requeueAfter(Seconds{0}, "status write conflict");
     }
-    p.obj = std::move(*written);
-    if (d.status->phase != o.status.phase) {
-      spdlog::info("msg=\"phase changed\" key={} from={} to={} message=\"{}\"", key.str(),
-                   phaseName(o.status.phase), phaseName(d.status->phase), d.status->message);
-    }
+    return retryable("writing status", written.error());
   }
-  for (const auto& action : d.actions) {
+  p.obj = std::move(*written);
+  const Status& before = p.observed.status;
+  if (status.phase != before.phase) {
+    spdlog::info("msg=\"phase changed\" key={} from={} to={} message=\"{}\"", p.key.str(),
+                 phaseName(before.phase), phaseName(status.phase), status.message);
+  }
+  return std::nullopt;
+}
+
+std::optional<kube::Outcome> Reconciler::runActions(Pass& p, const std::vector<Action>& actions) {
+  for (const auto& action : actions) {
     auto r = execute(p, action);
     if (r.ok()) continue;
     std::ostringstream what;
     what << action;
     const Error& e = r.error();
-    spdlog::warn("msg=\"action failed\" key={} action=\"{}\" code={} error=\"{}\"", key.str(),
+    spdlog::warn("msg=\"action failed\" key={} action=\"{}\" code={} error=\"{}\"", p.key.str(),
                  what.str(), errorCodeName(e.code), e.message);
-    if (e.code == ErrorCode::kConflict) {
-      return ReconcileResult{Seconds{0}, false, what.str() + ": " + e.message};
-    }
-    if (std::holds_alternative<CreateTopics>(action) && isTerminalKafkaError(e)) {
-      // Fed back as KafkaFacts::topicCreateError: the next pass fails the version.
-      return ReconcileResult{Seconds{0}, false, what.str() + ": " + e.message};
+    ErrorClass c = classify(e);
+    // A conflict: read and decide again. A terminal topic creation error is fed back as
+    // KafkaFacts::topicCreateError: the next pass fails the version.
+    if (c == ErrorClass::kConflict ||
+        (c == ErrorClass::kTerminal && std::holds_alternative<CreateTopics>(action))) {
+      return kube::Outcome::requeueAfter(Seconds{0}, what.str() + ": " + e.message);
     }
     return retryable(what.str(), e);
   }
+  return std::nullopt;
+}
+
+kube::Outcome Reconciler::reconcile(const ObjectKey& key) {
+  Pass p;
+  p.key = key;
+  auto got = ports_.kube.get(kube::ObjectRef{pipelineVersions(), key.ns, key.name, ""});
+  if (!got.ok()) {
+    if (got.error().code != ErrorCode::kNotFound) {
+      return retryable("reading " + key.str(), got.error());
+    }
+    forget(key);
+    return kube::Outcome::done();
+  }
+  p.obj = std::move(*got);
+  Observed& o = p.observed;
+  o.meta = metaFromJson(p.obj);
+  auto spec = specFromJson(p.obj.value("spec", Json()));
+  if (!spec.ok()) return kube::Outcome::terminal("invalid spec: " + spec.error().message);
+  o.spec = std::move(*spec);
+  o.status = statusFromJson(p.obj.value("status", Json()));
+  if (auto stopped = observe(p)) return *stopped;
+
+  Decision d = decide(o, p.now);
+  if (d.status) {
+    if (auto stopped = writeStatus(p, *d.status)) return *stopped;
+  }
+  if (auto stopped = runActions(p, d.actions)) return *stopped;
   if (o.meta.deletionTimestamp && !d.actions.empty() &&
       std::holds_alternative<RemoveFinalizer>(d.actions.back())) {
-    validations_.forget(key.str());
-    std::lock_guard lock(mu_);
-    topicCreateErrors_.erase(key.str());
-    lagHistories_.erase(key.str());
+    forget(key);  // the object is gone once its last finalizer is
   }
-  return ReconcileResult{d.requeueAfter, false, ""};
+  return d.requeueAfter ? kube::Outcome::requeueAfter(*d.requeueAfter) : kube::Outcome::done();
 }
 
 }  // namespace kappa::controllers

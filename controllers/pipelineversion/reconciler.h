@@ -9,11 +9,13 @@
 //    the pass asks to be run again at once, and re-reads and re-decides.
 //  - The alias is written only with a precondition (update with the resourceVersion decide()
 //    saw, or create-if-absent), so two candidates can never both win a flip.
-//  - Errors are sorted into the three classes: retriable ones (transport, timeouts,
-//    conflicts, anything the remote side may get over) stop the pass and ask for a
-//    rate-limited retry; a terminal refusal to create the output topics is remembered and fed
-//    back to decide() as KafkaFacts::topicCreateError, which fails the version with that
-//    reason; undoing a step is decide()'s (each phase re-checks the world).
+//  - Errors are sorted by classify() (runtime/core/result.h): a conflict stops the pass and
+//    asks for another at once; a terminal refusal to create the output topics is remembered
+//    and fed back to decide() as KafkaFacts::topicCreateError, which fails the version with
+//    that reason; anything else stops the pass and asks for a retry with backoff. Undoing a
+//    step is decide()'s (each phase re-checks the world).
+//  - A spec this code cannot read (the CRD schema should have refused it) is a terminal
+//    outcome: nothing to do until the object changes.
 //  - Output comparisons run on background threads (ValidationRuns): a pass never blocks on
 //    one; decide() polls the result and applies validation.timeoutSeconds itself.
 #pragma once
@@ -29,6 +31,7 @@
 #include "controllers/pipelineversion/ports.h"
 #include "controllers/pipelineversion/validation_runs.h"
 #include "runtime/kafka/lag_monitor.h"
+#include "runtime/kube/controller.h"
 #include "runtime/kube/event_recorder.h"
 #include "runtime/kube/kube_api.h"
 #include "runtime/kube/object_store.h"
@@ -44,17 +47,6 @@ struct ObjectKey {
 
 // "ns/name" -> key.
 ObjectKey parseObjectKey(const std::string& key);
-
-struct ReconcileResult {
-  // Run again after this long (0: at once); nullopt: only on the next watch event.
-  std::optional<Seconds> requeueAfter;
-  // A retriable failure: run again with the queue's per-key backoff.
-  bool retry = false;
-  std::string error;
-  bool operator==(const ReconcileResult&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& os, const ReconcileResult& r);
 
 kube::Resource pipelineVersions();
 
@@ -80,19 +72,26 @@ class Reconciler {
   Reconciler(Ports ports, ReconcilerOptions options = {},
              std::function<void(const std::string& key)> onValidationDone = {});
 
-  ReconcileResult reconcile(const ObjectKey& key);
+  kube::Outcome reconcile(const ObjectKey& key);
 
  private:
   struct Pass;
   // The other versions of `pipeline` in key.ns, from the cache when there is one.
   Result<std::vector<OtherVersion>> siblings(const ObjectKey& key, const std::string& pipeline);
-  ReconcileResult gatherKafka(Pass& pass);
+  // nullopt when every fact was read; else the outcome of the pass (a retry).
+  std::optional<kube::Outcome> gatherKafka(Pass& pass);
   // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without
   // one); a missing Secret is a Warning Event on the object and a retry.
   Result<std::map<std::string, std::string>> kafkaCredentials(const ObjectKey& key,
                                                               const kube::Json& obj,
                                                               const std::string& secret);
+  // The steps of a pass; nullopt: go on, else the pass ends with that outcome.
+  std::optional<kube::Outcome> observe(Pass& pass);
+  std::optional<kube::Outcome> writeStatus(Pass& pass, const Status& status);
+  std::optional<kube::Outcome> runActions(Pass& pass, const std::vector<Action>& actions);
   Result<void> execute(Pass& pass, const Action& action);
+  // Drops what is kept in memory for an object that is gone.
+  void forget(const ObjectKey& key);
   WorkerRequest workerRequest(const Pass& pass, const EnsureWorker& a) const;
 
   Ports ports_;

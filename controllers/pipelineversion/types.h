@@ -345,16 +345,17 @@ struct WorkerProblem {
   bool operator==(const WorkerProblem&) const = default;
 };
 
+using ReplayQuotaHard = std::map<std::string, std::string>;  // a ResourceQuota's spec.hard
+
+// What the cluster shows of a version's worker (WorkloadRunner::observeWorker).
 struct WorkerFacts {
   bool exists = false;
   WorkerProfile profile = WorkerProfile::kSteady;
   int32_t replicas = 0;
   int32_t readyReplicas = 0;
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
-  bool replayQuotaExists = false;
-  std::map<std::string, std::string> replayQuotaHard;  // its spec.hard, as the apiserver keeps it
-  int32_t podsLeft = 0;  // worker pods still there (stopping ones too)
-  std::optional<WorkerProblem> problem;
+  int32_t podsLeft = 0;       // worker pods still there (stopping ones too)
+  std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
   bool operator==(const WorkerFacts&) const = default;
 };
 
@@ -366,6 +367,8 @@ struct Observed {
   std::vector<OtherVersion> others;   // the same pipeline, this object excluded
   KafkaFacts kafka;
   WorkerFacts worker;
+  // The replay ResourceQuota's spec.hard as the apiserver keeps it; nullopt: no quota.
+  std::optional<ReplayQuotaHard> replayQuota;
   bool operator==(const Observed&) const = default;
 };
 

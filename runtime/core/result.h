@@ -32,9 +32,27 @@ struct Error {
   ErrorCode code;
   std::string message;
 
-  bool retriable() const { return code == ErrorCode::kTimeout || code == ErrorCode::kUnavailable; }
   bool operator==(const Error&) const = default;
 };
+
+// How a caller meets an error; the one place that sorts error codes.
+enum class ErrorClass {
+  kRetriable,  // may succeed later as it is (transport, timeout, server trouble): back off
+  kConflict,   // the object changed since it was read: read it again and redo, at once
+  kTerminal,   // refused as such (invalid, forbidden): the same request fails again
+};
+
+inline ErrorClass classify(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kConflict:
+      return ErrorClass::kConflict;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kForbidden:
+      return ErrorClass::kTerminal;
+    default:
+      return ErrorClass::kRetriable;
+  }
+}
 
 inline std::ostream& operator<<(std::ostream& os, const Error& e) {
   return os << errorCodeName(e.code) << ": " << e.message;

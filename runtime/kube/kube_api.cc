@@ -18,6 +18,9 @@ Resource configMaps() { return {"", "v1", "configmaps", true}; }
 Resource namespaces() { return {"", "v1", "namespaces", false}; }
 Resource leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
 Resource events() { return {"events.k8s.io", "v1", "events", true}; }
+Resource deployments() { return {"apps", "v1", "deployments", true}; }
+Resource resourceQuotas() { return {"", "v1", "resourcequotas", true}; }
+Resource pods() { return {"", "v1", "pods", true}; }
 Resource customResourceDefinitions() {
   return {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
 }

@@ -2,7 +2,7 @@
 // resource (group/version/resource, optional namespace and subresource). Objects are
 // nlohmann::json; every call is bounded in time and returns errors as values (404 kNotFound,
 // 409 kAlreadyExists or kConflict, 403 kForbidden, 422 kInvalidArgument, 410 kGone, ...).
-// The production adapter is HttpKubeApi; unit tests use fakes (tests/support/kube_fake_api.h).
+// The production adapter is HttpKubeApi; unit tests use fakes (tests/support/fakes/kube_api.h).
 #pragma once
 
 #include <chrono>
@@ -44,6 +44,9 @@ Resource namespaces();
 Resource leases();
 Resource events();
 Resource customResourceDefinitions();
+Resource deployments();
+Resource resourceQuotas();
+Resource pods();
 }  // namespace resources
 
 // One object (or one of its subresources, e.g. "status").

@@ -151,4 +151,18 @@ void LeaderElector::run(std::stop_token stop) {
   if (callbacks_.onStoppedLeading) callbacks_.onStoppedLeading();
 }
 
+std::jthread runLeading(KubeApi& api, std::optional<LeaderElectionConfig> config,
+                        std::function<void(std::stop_token)> work, std::function<void()> onLost) {
+  if (!config) return std::jthread([work](std::stop_token stop) { work(stop); });
+  return std::jthread([&api, config = *config, work, onLost](std::stop_token stop) {
+    LeaderElector le(api, config,
+                     LeaderCallbacks{work, [] { spdlog::info("msg=\"stopped leading\""); },
+                                     [](const std::string& who) {
+                                       spdlog::info("msg=\"leader observed\" leader={}", who);
+                                     }});
+    le.run(stop);
+    if (!stop.stop_requested() && onLost) onLost();
+  });
+}
+
 }  // namespace kappa::kube

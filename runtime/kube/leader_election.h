@@ -17,6 +17,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include "runtime/kube/kube_api.h"
 
@@ -74,5 +75,12 @@ class LeaderElector {
   std::string observedResourceVersion_;
   std::string reportedLeader_;
 };
+
+// Runs `work` on a thread of its own while this candidate leads, campaigning through the
+// Lease of `config`; without a config (no election), at once until stopped. Losing the lease
+// without a stop request calls `onLost`: a controller then exits, so that a fresh process
+// campaigns again from a clean state (as client-go controllers do).
+std::jthread runLeading(KubeApi& api, std::optional<LeaderElectionConfig> config,
+                        std::function<void(std::stop_token)> work, std::function<void()> onLost);
 
 }  // namespace kappa::kube

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "controllers/pipelineversion/adapters/kafka_connector.h"
 #include "controllers/pipelineversion/codec.h"
-#include "controllers/pipelineversion/kafka_connector.h"
 #include "controllers/pipelineversion/reconciler.h"
 #include "runtime/kube/event_recorder.h"
 #include "tests/support/kafka_test_util.h"
@@ -164,8 +164,9 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
       if (!list.ok()) return false;
       for (const auto& obj : list->items) {
         std::string name = kube::nameOf(obj);
-        ReconcileResult r = reconciler.reconcile({ns.name(), name});
-        if (r.retry) std::cerr << "reconcile " << name << ": " << r.error << "\n";
+        kube::Outcome r = reconciler.reconcile({ns.name(), name});
+        if (r.kind() == kube::Outcome::Kind::kRetry)
+          std::cerr << "reconcile " << name << ": " << r << "\n";
         std::string phase = phaseOf(name);
         if (phases[name].empty() || phases[name].back() != phase) phases[name].push_back(phase);
       }

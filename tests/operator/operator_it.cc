@@ -14,9 +14,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "controllers/pipelineversion/adapters/kube_workload_runner.h"
 #include "controllers/pipelineversion/codec.h"
 #include "controllers/pipelineversion/reconciler.h"
-#include "runtime/kube/kube_workload_runner.h"
 #include "tests/support/child_process.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/kube_test_util.h"

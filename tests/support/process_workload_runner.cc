@@ -84,10 +84,10 @@ Result<void> ProcessWorkloadRunner::deleteWorker(const std::string& ns, const st
   return {};
 }
 
-Result<controllers::WorkerState> ProcessWorkloadRunner::observeWorker(const std::string& ns,
+Result<controllers::WorkerFacts> ProcessWorkloadRunner::observeWorker(const std::string& ns,
                                                                       const std::string& name) {
   std::lock_guard lock(mu_);
-  controllers::WorkerState state;
+  controllers::WorkerFacts state;
   auto it = workloads_.find(keyOf(ns, name));
   if (it == workloads_.end()) return state;
   Workload& w = it->second;

@@ -30,7 +30,7 @@ class ProcessWorkloadRunner final : public controllers::WorkloadRunner {
 
   Result<void> ensureWorker(const controllers::WorkerRequest& request) override;
   Result<void> deleteWorker(const std::string& ns, const std::string& name) override;
-  Result<controllers::WorkerState> observeWorker(const std::string& ns,
+  Result<controllers::WorkerFacts> observeWorker(const std::string& ns,
                                                  const std::string& name) override;
   Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;

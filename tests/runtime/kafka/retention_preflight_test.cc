@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/runtime/kafka/fake_kafka_admin.h"
+#include "tests/support/fakes/kafka_admin.h"
 
 namespace kappa::kafka {
 namespace {

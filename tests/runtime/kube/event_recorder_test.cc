@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/support/kube_fake_api.h"
+#include "tests/support/fakes/kube_api.h"
 
 namespace kappa::kube {
 namespace {

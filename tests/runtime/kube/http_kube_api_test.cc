@@ -68,7 +68,7 @@ TEST(HttpKubeApi, ConnectionRefusedIsUnavailable) {
   auto r = api->get(kCm);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error();
-  EXPECT_TRUE(r.error().retriable());
+  EXPECT_EQ(classify(r.error()), ErrorClass::kRetriable);
 }
 
 TEST(HttpKubeApi, SilentServerTimesOutWithinTheBound) {
@@ -254,7 +254,7 @@ TEST(HttpKubeApi, SendsOnlyAnIdempotentRequestAgainWhenItsConnectionDropsIt) {
   auto post = api->create({resources::configMaps(), "ns"}, Json::object());
   ASSERT_FALSE(post.ok());
   EXPECT_EQ(post.error().code, ErrorCode::kUnavailable) << post.error();
-  EXPECT_TRUE(post.error().retriable());
+  EXPECT_EQ(classify(post.error()), ErrorClass::kRetriable);
   EXPECT_EQ(server.dropped(), 2);
   EXPECT_EQ(server.connections(), 2);
 }

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "tests/support/kube_fake_api.h"
+#include "tests/support/fakes/kube_api.h"
 #include "tests/support/kube_test_util.h"
 
 namespace kappa::kube {

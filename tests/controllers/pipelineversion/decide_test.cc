@@ -92,13 +92,12 @@ ServingAlias aliasFor(std::string version, std::string previous, std::string rv,
 const std::string kGroup = "kappa.sessions.v2.uid-v2";
 
 // A worker whose pods all run and are ready.
-WorkerFacts runningWorker(WorkerProfile profile, int32_t replicas, bool replayQuotaExists) {
+WorkerFacts runningWorker(WorkerProfile profile, int32_t replicas) {
   WorkerFacts w;
   w.exists = true;
   w.profile = profile;
   w.replicas = replicas;
   w.readyReplicas = replicas;
-  w.replayQuotaExists = replayQuotaExists;
   return w;
 }
 
@@ -143,12 +142,17 @@ Observed observedIn(Phase phase) {
   o.status.conditions.push_back(cond(kCaughtUp, ConditionStatus::kFalse, "Replaying", at(-800)));
   o.status.phase = Phase::kReplaying;
   o.status.replay.startedAt = at(-800);
-  o.status.lag = LagStatus{5000, 3, 20000, at(-10), 600, true};
+  o.status.lag = LagStatus{.messages = 5000,
+                           .partitions = 3,
+                           .consumed = 20000,
+                           .sampledAt = at(-10),
+                           .seconds = 600,
+                           .secondsEstimated = true};
   o.status.replay.etaSeconds = 100;
   o.status.replay.progressPercent = 80;
   o.kafka.consumerGroupExists = true;
-  o.worker = runningWorker(WorkerProfile::kReplay, 4, true);
-  o.worker.replayQuotaHard = o.spec.replay.quota;
+  o.worker = runningWorker(WorkerProfile::kReplay, 4);
+  o.replayQuota = o.spec.replay.quota;
   o.status.conditions[1].message = retention(kafka::RetentionVerdict::kSafe).reason;
   if (phase == Phase::kReplaying) {
     o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
@@ -161,8 +165,14 @@ Observed observedIn(Phase phase) {
   o.status.phase = Phase::kValidating;
   o.status.replay.caughtUpAt = at(-100);
   o.status.replay.progressPercent = 100;
-  o.status.lag = LagStatus{0, 0, 25000, at(-100)};
-  o.worker = runningWorker(WorkerProfile::kSteady, 2, false);
+  o.status.lag = LagStatus{.messages = 0,
+                           .partitions = 0,
+                           .consumed = 25000,
+                           .sampledAt = at(-100),
+                           .seconds = 0,
+                           .secondsEstimated = false};
+  o.worker = runningWorker(WorkerProfile::kSteady, 2);
+  o.replayQuota.reset();
   if (phase == Phase::kValidating) return withWorkerAvailable(o);
 
   o.status.conditions[3] = cond(kValidated, ConditionStatus::kTrue, "Matched", at(-50));
@@ -202,6 +212,7 @@ Observed observedIn(Phase phase) {
   o.status.drainedAt = at(1300);
   o.status.conditions[5] = cond(kDrained, ConditionStatus::kTrue, "Drained", at(1300));
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   o.kafka.consumerGroupExists = false;
   if (phase == Phase::kRetired) return withWorkerAvailable(o);
 
@@ -211,6 +222,7 @@ Observed observedIn(Phase phase) {
   f.status.reason = phase == Phase::kFailed ? "ReplayTimeout" : "NewerVersion";
   f.kafka.lag.reset();
   f.worker = WorkerFacts{};
+  f.replayQuota.reset();
   if (phase == Phase::kSuperseded) {
     f.kafka = KafkaFacts{};
     f.kafka.sourcePartitions = 6;
@@ -517,7 +529,7 @@ TEST(DecideWorkerHealth, ARaisedReplayQuotaIsAppliedAgain) {
   auto quota = actionsOf<EnsureReplayQuota>(d);
   ASSERT_EQ(quota.size(), 1u) << d;
   EXPECT_EQ(quota[0].hard.at("pods"), "16");
-  o.worker.replayQuotaHard = o.spec.replay.quota;
+  o.replayQuota = o.spec.replay.quota;
   expectConverged(o, at(1));
 }
 
@@ -633,7 +645,12 @@ TEST(DecideReplaying, ANewLagSampleRefreshesStatusWithoutActions) {
   ASSERT_TRUE(d.status.has_value());
   EXPECT_TRUE(d.actions.empty()) << d;
   EXPECT_EQ(d.status->phase, Phase::kReplaying);
-  EXPECT_EQ(d.status->lag, (LagStatus{3000, 3, 22000, at(0), 600, true}));
+  EXPECT_EQ(d.status->lag, (LagStatus{.messages = 3000,
+                                      .partitions = 3,
+                                      .consumed = 22000,
+                                      .sampledAt = at(0),
+                                      .seconds = 600,
+                                      .secondsEstimated = true}));
   EXPECT_NEAR(d.status->replay.progressPercent, 100.0 * 22000 / 25000, 1e-9);
   EXPECT_NEAR(d.status->replay.messagesPerSecond, 200, 1e-9);
   EXPECT_EQ(d.status->replay.etaSeconds, 15);
@@ -916,6 +933,7 @@ TEST(DecideReplaying, MissingWorkerAndQuotaAreEnsuredAgain) {
   // The Provisioning pass persisted Replaying and crashed before its actions ran.
   Observed o = observedIn(Phase::kReplaying);
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   Decision d = decide(o, at(0));
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_TRUE(has<EnsureReplayQuota>(d));
@@ -1003,17 +1021,14 @@ TEST(DecideValidating, RequestsAComparisonWithTheServingVersion) {
   EXPECT_EQ(condition(*d.status, kValidated).reason, "Comparing");
   auto run = actionsOf<RunValidation>(d);
   ASSERT_EQ(run.size(), 1u) << d;
-  EXPECT_EQ(run[0], (RunValidation{at(0),
-                                   "clickstream.raw",
-                                   "v1",
-                                   "sessions.v1",
-                                   "kappa.sessions.v1.uid-v1",
-                                   "sessions.v2",
-                                   kGroup,
-                                   1000,
-                                   {"views"},
-                                   {},
-                                   0}));
+  EXPECT_EQ(run[0], (RunValidation{.requestedAt = at(0),
+                                   .servingVersion = "v1",
+                                   .servingTopic = "sessions.v1",
+                                   .candidateTopic = "sessions.v2",
+                                   .sampleKeys = 1000,
+                                   .compareFields = {"views"},
+                                   .ignoreFields = {},
+                                   .numericTolerance = 0}));
 }
 
 Observed validatingWithRun(std::optional<ValidationResult> result, std::string error = "") {
@@ -1165,7 +1180,8 @@ TEST(DecideValidating, ANewServingVersionRestartsTheComparison) {
 
 TEST(DecideValidating, WorkerIsMovedToSteadyAfterACrash) {
   Observed o = observedIn(Phase::kValidating);
-  o.worker = runningWorker(WorkerProfile::kReplay, 4, true);
+  o.worker = runningWorker(WorkerProfile::kReplay, 4);
+  o.replayQuota = ReplayQuotaHard{};
   Decision d = decide(o, at(0));
   auto worker = actionsOf<EnsureWorker>(d);
   ASSERT_EQ(worker.size(), 1u) << d;
@@ -1260,6 +1276,7 @@ TEST(DecideAwaitingPromotion, AbortFailsAndCleansUp) {
   EXPECT_FALSE(again.status.has_value());
   EXPECT_TRUE(has<DeleteWorker>(again));
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   again = decide(o, at(6));
   EXPECT_FALSE(again.status.has_value());
   EXPECT_EQ(actionsOf<DeleteConsumerGroup>(again), (std::vector<DeleteConsumerGroup>{{kGroup}}));
@@ -1560,6 +1577,7 @@ TEST(DecideDraining, RetiresAfterTheDelay) {
 
   o.status = *d.status;
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   d = decide(o, at(1301));
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_EQ(actionsOf<DeleteConsumerGroup>(d), (std::vector<DeleteConsumerGroup>{{kGroup}}));
@@ -1656,7 +1674,7 @@ TEST(DecideFailed, ConvergedIsIdempotent) {
 TEST(DecideFailed, LeftoverWorkerIsDeleted) {
   Observed o = observedIn(Phase::kFailed);
   o.worker.exists = true;
-  o.worker.replayQuotaExists = true;
+  o.replayQuota = ReplayQuotaHard{};
   Decision d = decide(o, at(0));
   EXPECT_FALSE(d.status.has_value());
   EXPECT_TRUE(has<DeleteWorker>(d));
@@ -1693,6 +1711,7 @@ TEST(DecideSupersede, GroupAndTopicsGoOnceTheWorkerHasStopped) {
   // topic deleted before it has stopped would come back, and nothing would delete it again.
   Observed o = observedIn(Phase::kSuperseded);
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   o.worker.podsLeft = 2;  // the Deployment is gone, its pods are stopping
   o.kafka.consumerGroupExists = true;
   o.kafka.outputTopicExists = true;
@@ -1762,6 +1781,7 @@ TEST(DecideDeletion, CleansUpThenRemovesTheFinalizerLast) {
 
   o.status = *d.status;
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   o.worker.podsLeft = 1;
   d = decide(o, at(11));
   EXPECT_TRUE(d.actions.empty()) << d;  // no finalizer removal while a pod is stopping
@@ -1791,6 +1811,7 @@ TEST(DecideDeletion, ServingVersionKeepsItsOutputAndTheAlias) {
 
   o.status = *d.status;
   o.worker = WorkerFacts{};
+  o.replayQuota.reset();
   d = decide(o, at(11));
   EXPECT_TRUE(has<DeleteConsumerGroup>(d));
   EXPECT_FALSE(has<DeleteTopics>(d)) << d;
@@ -1880,11 +1901,9 @@ struct World {
           } else if constexpr (std::is_same_v<T, DeleteWorker>) {
             o.worker.exists = false;
           } else if constexpr (std::is_same_v<T, EnsureReplayQuota>) {
-            o.worker.replayQuotaExists = true;
-            o.worker.replayQuotaHard = act.hard;
+            o.replayQuota = act.hard;
           } else if constexpr (std::is_same_v<T, DeleteReplayQuota>) {
-            o.worker.replayQuotaExists = false;
-            o.worker.replayQuotaHard.clear();
+            o.replayQuota.reset();
           } else if constexpr (std::is_same_v<T, RunValidation>) {
             o.kafka.validation = ValidationRun{act.requestedAt, true, comparisonResult, ""};
           } else if constexpr (std::is_same_v<T, FlipAlias>) {
@@ -1943,7 +1962,7 @@ TEST(DecideCutover, FirstVersionGoesLiveWithoutComparison) {
   EXPECT_EQ(w.aliasWrites, 1);
   EXPECT_FALSE(w.o.kafka.validation.has_value());
   EXPECT_EQ(w.o.worker.profile, WorkerProfile::kSteady);
-  EXPECT_FALSE(w.o.worker.replayQuotaExists);
+  EXPECT_FALSE(w.o.replayQuota.has_value());
   EXPECT_EQ(condition(w.o.status, kValidated).reason, "FirstVersion");
   for (const char* type :
        {kProvisioned, kRetentionSafe, kCaughtUp, kValidated, kServingCondition}) {

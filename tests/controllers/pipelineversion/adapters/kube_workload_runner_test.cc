@@ -1,17 +1,18 @@
 // The Deployment and ResourceQuota documents of KubeWorkloadRunner, and its reading of a
-// Deployment and its pods back into WorkerState, against the in-memory fake apiserver.
-#include "runtime/kube/kube_workload_runner.h"
+// Deployment and its pods back into WorkerFacts, against the in-memory fake apiserver.
+#include "controllers/pipelineversion/adapters/kube_workload_runner.h"
 
 #include <gtest/gtest.h>
 
-#include "tests/support/kube_fake_api.h"
+#include "tests/support/fakes/kube_api.h"
 
-namespace kappa::kube {
+namespace kappa::controllers {
 namespace {
 
-using controllers::ContainerProcessor;
-using controllers::WorkerProfile;
-using controllers::WorkerRequest;
+using kube::CollectionRef;
+using kube::Json;
+using kube::ObjectRef;
+namespace resources = kube::resources;
 
 WorkerRequest request() {
   WorkerRequest r;
@@ -176,7 +177,7 @@ TEST(KubeWorkloadRunner, WorkerProblemsInTheClustersOwnWords) {
 }
 
 TEST(KubeWorkloadRunner, QuotaIsScopedToThePriorityClass) {
-  Json q = replayQuotaFor(controllers::ReplayQuotaRequest{
+  Json q = replayQuotaFor(ReplayQuotaRequest{
       "team-a", "sessions-v2-replay", request().owner, "kappa-replay", {{"pods", "8"}}});
   EXPECT_EQ(q["spec"]["hard"]["pods"], "8");
   const Json& expr = q["spec"]["scopeSelector"]["matchExpressions"][0];
@@ -236,4 +237,4 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
 }
 
 }  // namespace
-}  // namespace kappa::kube
+}  // namespace kappa::controllers

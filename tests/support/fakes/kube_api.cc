@@ -1,4 +1,4 @@
-#include "tests/support/kube_fake_api.h"
+#include "tests/support/fakes/kube_api.h"
 
 #include <sstream>
 

@@ -1,14 +1,16 @@
-#include "runtime/kube/kube_workload_runner.h"
+#include "controllers/pipelineversion/adapters/kube_workload_runner.h"
 
-namespace kappa::kube {
+namespace kappa::controllers {
 
-using controllers::WorkerProfile;
-
-namespace resources {
-Resource deployments() { return Resource{"apps", "v1", "deployments"}; }
-Resource resourceQuotas() { return Resource{"", "v1", "resourcequotas"}; }
-Resource pods() { return Resource{"", "v1", "pods"}; }
-}  // namespace resources
+namespace resources = kube::resources;
+using kube::CollectionRef;
+using kube::DeleteOptions;
+using kube::Json;
+using kube::ListOptions;
+using kube::ObjectRef;
+using kube::PatchOptions;
+using kube::PatchType;
+using kube::PropagationPolicy;
 
 namespace {
 
@@ -24,7 +26,7 @@ Json labelsFor(const std::string& pipeline, const std::string& version) {
               {"kappa.io/version", version}};
 }
 
-Json ownerReference(const controllers::Owner& o) {
+Json ownerReference(const Owner& o) {
   return Json::array({Json{{"apiVersion", o.apiVersion},
                            {"kind", o.kind},
                            {"name", o.name},
@@ -33,13 +35,13 @@ Json ownerReference(const controllers::Owner& o) {
                            {"blockOwnerDeletion", true}}});
 }
 
-Json envList(const std::vector<controllers::EnvVar>& vars) {
+Json envList(const std::vector<EnvVar>& vars) {
   Json out = Json::array();
   for (const auto& [k, v] : vars) out.push_back(Json{{"name", k}, {"value", v}});
   return out;
 }
 
-Json resourcesJson(const controllers::Resources& r) {
+Json resourcesJson(const Resources& r) {
   Json out = Json::object();
   if (!r.requests.empty()) out["requests"] = r.requests;
   if (!r.limits.empty()) out["limits"] = r.limits;
@@ -53,12 +55,12 @@ Result<void> ignoreNotFound(const Result<Json>& r) {
 
 // The first reason the cluster gives for a pod of the worker not running: a pod the
 // scheduler cannot place, an image it cannot pull, a container it cannot create.
-std::optional<controllers::WorkerProblem> podProblem(const Json& pod) {
+std::optional<WorkerProblem> podProblem(const Json& pod) {
   const Json& status = pod.value("status", Json::object());
   for (const auto& c : status.value("conditions", Json::array())) {
     if (c.value("type", "") == "PodScheduled" && c.value("status", "") == "False" &&
         c.value("reason", "") == "Unschedulable") {
-      return controllers::WorkerProblem{"Unschedulable", c.value("message", "")};
+      return WorkerProblem{"Unschedulable", c.value("message", "")};
     }
   }
   for (const auto& cs : status.value("containerStatuses", Json::array())) {
@@ -67,11 +69,11 @@ std::optional<controllers::WorkerProblem> podProblem(const Json& pod) {
     std::string message = waiting.value("message", reason);
     if (reason == "ErrImagePull" || reason == "ImagePullBackOff" || reason == "ErrImageNeverPull" ||
         reason == "InvalidImageName") {
-      return controllers::WorkerProblem{"ImagePullFailed", reason + ": " + message};
+      return WorkerProblem{"ImagePullFailed", reason + ": " + message};
     }
     if (reason == "CreateContainerConfigError" || reason == "CreateContainerError" ||
         reason == "RunContainerError") {
-      return controllers::WorkerProblem{"ContainerCreateFailed", reason + ": " + message};
+      return WorkerProblem{"ContainerCreateFailed", reason + ": " + message};
     }
   }
   return std::nullopt;
@@ -79,15 +81,13 @@ std::optional<controllers::WorkerProblem> podProblem(const Json& pod) {
 
 }  // namespace
 
-std::optional<controllers::WorkerProblem> workerProblem(const Json& deployment,
-                                                        const std::vector<Json>& pods) {
+std::optional<WorkerProblem> workerProblem(const Json& deployment, const std::vector<Json>& pods) {
   // The Deployment carries its ReplicaSet's ReplicaFailure: pods it could not create, with
   // the apiserver's refusal (a ResourceQuota's "exceeded quota: ...") as the message.
   const Json& status = deployment.value("status", Json::object());
   for (const auto& c : status.value("conditions", Json::array())) {
     if (c.value("type", "") == "ReplicaFailure" && c.value("status", "") == "True") {
-      return controllers::WorkerProblem{"ReplicaFailure",
-                                        c.value("reason", "") + ": " + c.value("message", "")};
+      return WorkerProblem{"ReplicaFailure", c.value("reason", "") + ": " + c.value("message", "")};
     }
   }
   for (const auto& pod : pods) {
@@ -101,7 +101,7 @@ std::string workerSelector(const std::string& pipeline, const std::string& versi
          ",kappa.io/version=" + version;
 }
 
-Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOptions& options) {
+Json deploymentFor(const WorkerRequest& r, const KubeWorkloadOptions& options) {
   Json labels = labelsFor(r.pipeline, r.version);
   Json podLabels = labels;
   podLabels[kWorkerLabel] = r.name;
@@ -109,7 +109,7 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
   if (r.container) {
     // The user's image keeps its own command/args/env; the KAPPA_* variables come after so
     // that the operator's values win.
-    std::vector<controllers::EnvVar> env = r.container->env;
+    std::vector<EnvVar> env = r.container->env;
     env.insert(env.end(), r.env.begin(), r.env.end());
     container["image"] = r.container->image;
     if (!r.container->command.empty()) container["command"] = r.container->command;
@@ -159,7 +159,7 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
   if (r.container)
     podSpec["volumes"] = Json::array({{{"name", "tmp"}, {"emptyDir", Json::object()}}});
   if (!r.priorityClassName.empty()) podSpec["priorityClassName"] = r.priorityClassName;
-  const char* profile = controllers::profileName(r.profile);
+  const char* profile = profileName(r.profile);
   return Json{
       {"apiVersion", "apps/v1"},
       {"kind", "Deployment"},
@@ -177,7 +177,7 @@ Json deploymentFor(const controllers::WorkerRequest& r, const KubeWorkloadOption
           {"spec", podSpec}}}}}};
 }
 
-Json replayQuotaFor(const controllers::ReplayQuotaRequest& r) {
+Json replayQuotaFor(const ReplayQuotaRequest& r) {
   return Json{{"apiVersion", "v1"},
               {"kind", "ResourceQuota"},
               {"metadata",
@@ -194,7 +194,7 @@ Json replayQuotaFor(const controllers::ReplayQuotaRequest& r) {
                                      {"values", Json::array({r.priorityClassName})}}})}}}}}};
 }
 
-Result<void> KubeWorkloadRunner::ensureWorker(const controllers::WorkerRequest& request) {
+Result<void> KubeWorkloadRunner::ensureWorker(const WorkerRequest& request) {
   auto r = api_.patch(ObjectRef{resources::deployments(), request.ns, request.name, ""},
                       PatchType::kApply, deploymentFor(request, options_),
                       PatchOptions{options_.fieldManager, true, false});
@@ -207,9 +207,9 @@ Result<void> KubeWorkloadRunner::deleteWorker(const std::string& ns, const std::
                                     DeleteOptions{PropagationPolicy::kBackground, "", "", {}}));
 }
 
-Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::string& ns,
-                                                                   const std::string& name) {
-  controllers::WorkerState state;
+Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
+                                                      const std::string& name) {
+  WorkerFacts state;
   auto d = api_.get(ObjectRef{resources::deployments(), ns, name, ""});
   if (!d.ok()) {
     if (d.error().code != ErrorCode::kNotFound) return d.error();
@@ -251,7 +251,7 @@ Result<controllers::WorkerState> KubeWorkloadRunner::observeWorker(const std::st
   return state;
 }
 
-Result<void> KubeWorkloadRunner::ensureReplayQuota(const controllers::ReplayQuotaRequest& request) {
+Result<void> KubeWorkloadRunner::ensureReplayQuota(const ReplayQuotaRequest& request) {
   auto r = api_.patch(ObjectRef{resources::resourceQuotas(), request.ns, request.name, ""},
                       PatchType::kApply, replayQuotaFor(request),
                       PatchOptions{options_.fieldManager, true, false});
@@ -263,21 +263,20 @@ Result<void> KubeWorkloadRunner::deleteReplayQuota(const std::string& ns, const 
   return ignoreNotFound(api_.remove(ObjectRef{resources::resourceQuotas(), ns, name, ""}));
 }
 
-Result<std::optional<controllers::ReplayQuotaHard>> KubeWorkloadRunner::replayQuota(
-    const std::string& ns, const std::string& name) {
+Result<std::optional<ReplayQuotaHard>> KubeWorkloadRunner::replayQuota(const std::string& ns,
+                                                                       const std::string& name) {
   auto r = api_.get(ObjectRef{resources::resourceQuotas(), ns, name, ""});
   if (!r.ok()) {
-    if (r.error().code == ErrorCode::kNotFound)
-      return std::optional<controllers::ReplayQuotaHard>{};
+    if (r.error().code == ErrorCode::kNotFound) return std::optional<ReplayQuotaHard>{};
     return r.error();
   }
-  controllers::ReplayQuotaHard hard;
+  ReplayQuotaHard hard;
   const Json spec = r->value("spec", Json::object());
   const Json quantities = spec.value("hard", Json::object());
   for (const auto& [resource, quantity] : quantities.items()) {
     if (quantity.is_string()) hard[resource] = quantity.get<std::string>();
   }
-  return std::optional<controllers::ReplayQuotaHard>{std::move(hard)};
+  return std::optional<ReplayQuotaHard>{std::move(hard)};
 }
 
-}  // namespace kappa::kube
+}  // namespace kappa::controllers

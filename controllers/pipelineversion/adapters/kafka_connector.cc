@@ -1,4 +1,4 @@
-#include "controllers/pipelineversion/kafka_connector.h"
+#include "controllers/pipelineversion/adapters/kafka_connector.h"
 
 #include "runtime/kafka/rdkafka_admin.h"
 

@@ -12,7 +12,7 @@
 #include "controllers/pipelineversion/ports.h"
 #include "runtime/kube/kube_api.h"
 
-namespace kappa::kube {
+namespace kappa::controllers {
 
 // Port of the built-in worker's /metrics and /healthz in its Pod (named "metrics").
 inline constexpr int kWorkerMetricsPort = 9464;
@@ -29,38 +29,31 @@ struct KubeWorkloadOptions {
   int32_t crashLoopRestarts = 5;
 };
 
-namespace resources {
-Resource deployments();
-Resource resourceQuotas();
-Resource pods();
-}  // namespace resources
-
 // The Deployment and ResourceQuota documents (exposed for tests).
-Json deploymentFor(const controllers::WorkerRequest& request, const KubeWorkloadOptions& options);
-Json replayQuotaFor(const controllers::ReplayQuotaRequest& request);
+kube::Json deploymentFor(const WorkerRequest& request, const KubeWorkloadOptions& options);
+kube::Json replayQuotaFor(const ReplayQuotaRequest& request);
 // Why the worker's pods do not run, from its Deployment and pods (nullopt: nothing known).
-std::optional<controllers::WorkerProblem> workerProblem(const Json& deployment,
-                                                        const std::vector<Json>& pods);
+std::optional<WorkerProblem> workerProblem(const kube::Json& deployment,
+                                           const std::vector<kube::Json>& pods);
 // Labels every worker pod carries: managed-by, kappa.io/pipeline, kappa.io/version.
 std::string workerSelector(const std::string& pipeline, const std::string& version);
 
-class KubeWorkloadRunner final : public controllers::WorkloadRunner {
+class KubeWorkloadRunner final : public WorkloadRunner {
  public:
-  KubeWorkloadRunner(KubeApi& api, KubeWorkloadOptions options)
+  KubeWorkloadRunner(kube::KubeApi& api, KubeWorkloadOptions options)
       : api_(api), options_(std::move(options)) {}
 
-  Result<void> ensureWorker(const controllers::WorkerRequest& request) override;
+  Result<void> ensureWorker(const WorkerRequest& request) override;
   Result<void> deleteWorker(const std::string& ns, const std::string& name) override;
-  Result<controllers::WorkerState> observeWorker(const std::string& ns,
-                                                 const std::string& name) override;
-  Result<void> ensureReplayQuota(const controllers::ReplayQuotaRequest& request) override;
+  Result<WorkerFacts> observeWorker(const std::string& ns, const std::string& name) override;
+  Result<void> ensureReplayQuota(const ReplayQuotaRequest& request) override;
   Result<void> deleteReplayQuota(const std::string& ns, const std::string& name) override;
-  Result<std::optional<controllers::ReplayQuotaHard>> replayQuota(const std::string& ns,
-                                                                  const std::string& name) override;
+  Result<std::optional<ReplayQuotaHard>> replayQuota(const std::string& ns,
+                                                     const std::string& name) override;
 
  private:
-  KubeApi& api_;
+  kube::KubeApi& api_;
   KubeWorkloadOptions options_;
 };
 
-}  // namespace kappa::kube
+}  // namespace kappa::controllers

@@ -1,0 +1,65 @@
+// What a change of a PipelineVersion queues: itself always; the other versions of its
+// pipeline (and only those) when the change is one they decide on.
+#include "controllers/pipelineversion/triggers.h"
+
+#include <gtest/gtest.h>
+
+namespace kappa::controllers {
+namespace {
+
+VersionPtr version(const std::string& ns, const std::string& pipeline, const std::string& v,
+                   Phase phase = Phase::kReplaying) {
+  CachedVersion c;
+  c.ns = ns;
+  c.pipeline = pipeline;
+  c.other.name = pipeline + "-" + v;
+  c.other.version = v;
+  c.other.phase = phase;
+  return std::make_shared<const CachedVersion>(c);
+}
+
+class TriggersTest : public ::testing::Test {
+ protected:
+  VersionPtr v1 = version("team-a", "sessions", "v1", Phase::kServing);
+  VersionPtr v2 = version("team-a", "sessions", "v2");
+  VersionPtr otherPipeline = version("team-a", "orders", "v1", Phase::kServing);
+  std::vector<VersionPtr> cache{v1, v2, otherPipeline};
+};
+
+TEST_F(TriggersTest, AnAddedOrDeletedVersionQueuesItselfAndItsPipelinesOtherVersions) {
+  Triggered t = triggeredBy(nullptr, *v2, cache);
+  EXPECT_EQ(t.self, "team-a/sessions-v2");
+  EXPECT_EQ(t.siblings, std::vector<std::string>{"team-a/sessions-v1"});
+}
+
+TEST_F(TriggersTest, ALagRefreshQueuesTheVersionAlone) {
+  CachedVersion after = *v2;
+  after.lagMessages = 52;
+  after.progressPercent = 99.5;
+  after.resourceVersion = "8";
+  Triggered t = triggeredBy(v2.get(), after, cache);
+  EXPECT_EQ(t.self, "team-a/sessions-v2");
+  EXPECT_TRUE(t.siblings.empty());
+}
+
+TEST_F(TriggersTest, WhatTheOtherVersionsSeeChangingQueuesThemToo) {
+  for (auto change : std::vector<std::function<void(OtherVersion&)>>{
+           [](OtherVersion& o) { o.phase = Phase::kValidating; },
+           [](OtherVersion& o) { o.deleting = true; },
+           [](OtherVersion& o) { o.outputTopic = "sessions.v2"; },
+           [](OtherVersion& o) { o.drainedAt = TimePoint{}; }}) {
+    CachedVersion after = *v2;
+    change(after.other);
+    Triggered t = triggeredBy(v2.get(), after, cache);
+    EXPECT_EQ(t.siblings, std::vector<std::string>{"team-a/sessions-v1"});
+  }
+}
+
+TEST_F(TriggersTest, TheSamePipelineInAnotherNamespaceIsNotASibling) {
+  cache.push_back(version("team-b", "sessions", "v1"));
+  Triggered t = triggeredBy(nullptr, *v1, cache);
+  EXPECT_EQ(t.siblings, std::vector<std::string>{"team-a/sessions-v2"});
+}
+
+}  // namespace
+}  // namespace kappa::controllers
