@@ -14,14 +14,16 @@
 #        passes Replaying -> Validating -> Promoting -> the CAS update of the alias, and the
 #        watch delivery (a few ms). Same host, same clock. The earlier versions stay (Retired),
 #        as they would in a cluster until deleted, so cutover k runs with k versions of the
-#        pipeline: every status change of one enqueues all of them (operator/main.cc,
-#        enqueueWithSiblings), and their passes run before the candidate's next one.
+#        pipeline: a status change of one that the others decide on queues all of them
+#        (controllers/pipelineversion/triggers.cc), in the queue's background lane, behind
+#        the candidate's own passes.
 #      cutover_lag_zero_to_flip_{p50,p99}_ms
 #        from outside: from the first kubectl-kappa lag sample of the candidate's group that
 #        returned 0 (`lag --wait --interval 0.05`, stamped when the sample starts; resolution
 #        one sample period plus one sample), to the same alias event. This adds
-#        stableSeconds and the operator's lag polling (a Replaying pass every 10 s) to the
-#        decision, so it is what a user waits after the worker has caught up.
+#        stableSeconds and the operator's lag sampling (a Replaying pass every 2 s, every
+#        second at the tail of a replay) to the decision, so it is what a user waits after the
+#        worker has caught up.
 # 3. Catch-up under live traffic (section 3 below runs before 2): pipeline "live" reads a
 #    source with 20,000 events of history that receives KAPPA_BENCH_LIVE_RATE events/s
 #    (default 2000) all along; KAPPA_BENCH_LIVE_CUTOVERS versions (default 10) replay it in
