@@ -110,11 +110,11 @@ int run(const op::Flags& flags) {
   controllers::KubeWorkloadRunner workloads(kube, workloadOptions);
   std::string identity = flags.identity.empty() ? defaultIdentity() : flags.identity;
   kube::KubeEventRecorder events(kube, "kappa.io/kappa-operator", identity);
-  controllers::SystemClock clock;
   controllers::ReconcilerOptions reconcilerOptions;
   reconcilerOptions.assumedReplayRate = flags.assumedReplayRate;
   controllers::Reconciler reconciler(
-      controllers::Reconciler::Ports{kube, kafka, workloads, events, clock, &informer.store()},
+      controllers::Reconciler::Ports{kube, kafka, workloads, events, systemClock(),
+                                     &informer.store()},
       reconcilerOptions, [&](const std::string& key) { queue.add(key); });
 
   informer.start();

@@ -11,22 +11,12 @@
 #include <vector>
 
 #include "controllers/pipelineversion/types.h"
+#include "runtime/core/clock.h"
 #include "runtime/core/result.h"
 #include "runtime/kafka/kafka_admin.h"
 #include "runtime/kafka/output_comparator.h"
 
 namespace kappa::controllers {
-
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual TimePoint now() = 0;
-};
-
-class SystemClock final : public Clock {
- public:
-  TimePoint now() override { return std::chrono::system_clock::now(); }
-};
 
 using EnvVar = std::pair<std::string, std::string>;
 

@@ -78,11 +78,11 @@ std::string eventKey(const Json& regarding, EventType type, const std::string& r
 
 KubeEventRecorder::KubeEventRecorder(KubeApi& api, std::string reportingController,
                                      std::string reportingInstance, std::chrono::seconds window,
-                                     NowFn now)
+                                     Clock& clock)
     : api_(api),
       controller_(std::move(reportingController)),
       instance_(std::move(reportingInstance)),
-      now_(now ? std::move(now) : NowFn([] { return std::chrono::system_clock::now(); })),
+      clock_(clock),
       aggregator_(window) {}
 
 void KubeEventRecorder::record(const Json& regarding, EventType type, const std::string& reason,
@@ -95,7 +95,7 @@ Result<Json> KubeEventRecorder::recordEvent(const Json& regarding, EventType typ
                                             const std::string& reason, const std::string& action,
                                             const std::string& note) {
   std::lock_guard lock(mu_);
-  auto now = now_();
+  auto now = clock_.now();
   auto key = eventKey(regarding, type, reason, action, note);
   if (auto series = aggregator_.observe(key, now)) {
     Json patch = {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/core/clock.h"
 #include "runtime/kube/kube_api.h"
 
 namespace kappa::kube {
@@ -77,10 +78,9 @@ std::string eventKey(const Json& regarding, EventType type, const std::string& r
 
 class KubeEventRecorder final : public EventRecorder {
  public:
-  using NowFn = std::function<std::chrono::system_clock::time_point()>;
-
   KubeEventRecorder(KubeApi& api, std::string reportingController, std::string reportingInstance,
-                    std::chrono::seconds window = std::chrono::minutes(10), NowFn now = {});
+                    std::chrono::seconds window = std::chrono::minutes(10),
+                    Clock& clock = systemClock());
 
   void record(const Json& regarding, EventType type, const std::string& reason,
               const std::string& action, const std::string& note) override;
@@ -97,7 +97,7 @@ class KubeEventRecorder final : public EventRecorder {
   KubeApi& api_;
   const std::string controller_;
   const std::string instance_;
-  NowFn now_;
+  Clock& clock_;
   std::mutex mu_;  // serializes recording so repeats aggregate onto one Event
   EventAggregator aggregator_;
 };

@@ -340,7 +340,7 @@ struct HttpKubeApi::Impl {
   }
 
   bool takeToken(std::chrono::milliseconds within) {
-    return limiter.acquire(TokenBucket::Clock::now() + within);
+    return limiter.acquireWithin(within);
   }
 
   Result<Request> makeRequest(const std::string& method, const std::string& path,

@@ -85,7 +85,7 @@ Result<std::string> decodeBase64(const std::string& in) {
 
 Result<std::string> TokenFile::token() {
   std::lock_guard lock(mu_);
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_.steadyNow();
   if (loaded_ && now - checkedAt_ < std::chrono::seconds(1)) return token_;
   checkedAt_ = now;
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "runtime/core/clock.h"
 #include "runtime/core/result.h"
 
 namespace kappa::kube {
@@ -17,7 +18,8 @@ namespace kappa::kube {
 // second, or at once after invalidate(), e.g. on a 401). Thread-safe.
 class TokenFile {
  public:
-  explicit TokenFile(std::filesystem::path path) : path_(std::move(path)) {}
+  explicit TokenFile(std::filesystem::path path, Clock& clock = systemClock())
+      : path_(std::move(path)), clock_(clock) {}
 
   Result<std::string> token();
   void invalidate();
@@ -25,6 +27,7 @@ class TokenFile {
 
  private:
   std::filesystem::path path_;
+  Clock& clock_;
   std::mutex mu_;
   std::string token_;
   std::filesystem::file_time_type mtime_{};

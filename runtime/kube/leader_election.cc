@@ -2,26 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
 #include <thread>
 
 namespace kappa::kube {
 
-namespace {
-using SteadyClock = std::chrono::steady_clock;
-
-// Waits up to `d`; returns false when stop was requested.
-bool sleepFor(std::stop_token stop, std::chrono::milliseconds d) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  cv.wait_for(lock, stop, d, [] { return false; });
-  return !stop.stop_requested();
-}
-}  // namespace
-
-LeaderElector::LeaderElector(KubeApi& api, LeaderElectionConfig config, LeaderCallbacks callbacks)
-    : api_(api), config_(std::move(config)), callbacks_(std::move(callbacks)) {}
+LeaderElector::LeaderElector(KubeApi& api, LeaderElectionConfig config, LeaderCallbacks callbacks,
+                             Clock& clock)
+    : api_(api), config_(std::move(config)), callbacks_(std::move(callbacks)), clock_(clock) {}
 
 ObjectRef LeaderElector::leaseRef() const {
   return {resources::leases(), config_.ns, config_.name, {}};
@@ -56,7 +43,7 @@ void LeaderElector::observe(const Json& spec) {
     std::lock_guard lock(mu_);
     if (spec != observedSpec_) {
       observedSpec_ = spec;
-      observedAt_ = SteadyClock::now();
+      observedAt_ = clock_.steadyNow();
     }
     holder = spec.value("holderIdentity", "");
     if (holder != reportedLeader_) {
@@ -68,7 +55,7 @@ void LeaderElector::observe(const Json& spec) {
 }
 
 bool LeaderElector::tryAcquireOrRenew() {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   auto ref = leaseRef();
   auto lease = api_.get(ref);
   if (!lease) {
@@ -93,7 +80,7 @@ bool LeaderElector::tryAcquireOrRenew() {
     std::chrono::milliseconds valid =
         duration.count() > 0 ? std::chrono::milliseconds(duration) : config_.leaseDuration;
     std::lock_guard lock(mu_);
-    if (observedAt_ + valid > SteadyClock::now()) return false;  // held by someone alive
+    if (observedAt_ + valid > clock_.steadyNow()) return false;  // held by someone alive
   }
   Json updated = *lease;
   updated["spec"] = leaseSpec(&spec, now);
@@ -112,7 +99,7 @@ void LeaderElector::release() {
   Json updated = *lease;
   updated["spec"]["holderIdentity"] = "";
   updated["spec"]["leaseDurationSeconds"] = 1;
-  updated["spec"]["renewTime"] = formatMicroTime(std::chrono::system_clock::now());
+  updated["spec"]["renewTime"] = formatMicroTime(clock_.now());
   auto r = api_.update(ref, updated);
   if (!r) spdlog::warn("leader election: releasing the lease failed: {}", r.error().message);
 }
@@ -120,7 +107,7 @@ void LeaderElector::release() {
 void LeaderElector::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     if (tryAcquireOrRenew()) break;
-    if (!sleepFor(stop, config_.retryPeriod)) return;
+    if (!clock_.sleepFor(config_.retryPeriod, stop)) return;
   }
   if (stop.stop_requested()) return;
 
@@ -130,13 +117,13 @@ void LeaderElector::run(std::stop_token stop) {
   std::jthread work;
   if (callbacks_.onStartedLeading) work = std::jthread(callbacks_.onStartedLeading);
 
-  auto lastRenew = SteadyClock::now();
-  while (sleepFor(stop, config_.retryPeriod)) {
+  auto lastRenew = clock_.steadyNow();
+  while (clock_.sleepFor(config_.retryPeriod, stop)) {
     if (tryAcquireOrRenew()) {
-      lastRenew = SteadyClock::now();
+      lastRenew = clock_.steadyNow();
       continue;
     }
-    if (SteadyClock::now() - lastRenew >= config_.renewDeadline) {
+    if (clock_.steadyNow() - lastRenew >= config_.renewDeadline) {
       spdlog::warn("leader election {}/{}: {} lost the lease", config_.ns, config_.name,
                    config_.identity);
       break;

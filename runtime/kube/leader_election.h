@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/core/clock.h"
 #include "runtime/kube/kube_api.h"
 
 namespace kappa::kube {
@@ -46,7 +47,8 @@ struct LeaderCallbacks {
 
 class LeaderElector {
  public:
-  LeaderElector(KubeApi& api, LeaderElectionConfig config, LeaderCallbacks callbacks);
+  LeaderElector(KubeApi& api, LeaderElectionConfig config, LeaderCallbacks callbacks,
+                Clock& clock = systemClock());
 
   // Campaigns until elected, leads until the lease is lost or `stop` is requested, then
   // returns (call again to campaign again).
@@ -67,6 +69,7 @@ class LeaderElector {
   KubeApi& api_;
   const LeaderElectionConfig config_;
   LeaderCallbacks callbacks_;
+  Clock& clock_;
   std::atomic<bool> leader_{false};
 
   mutable std::mutex mu_;

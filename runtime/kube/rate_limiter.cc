@@ -1,20 +1,17 @@
 #include "runtime/kube/rate_limiter.h"
 
 #include <algorithm>
-#include <thread>
 
 namespace kappa::kube {
 
-TokenBucket::TokenBucket(double qps, int burst, NowFn now, SleepFn sleep)
+TokenBucket::TokenBucket(double qps, int burst, Clock& clock)
     : qps_(qps),
       burst_(std::max(burst, 1)),
-      now_(now ? std::move(now) : NowFn([] { return Clock::now(); })),
-      sleep_(sleep ? std::move(sleep)
-                   : SleepFn([](Clock::duration d) { std::this_thread::sleep_for(d); })),
+      clock_(clock),
       tokens_(burst_),
-      last_(now_()) {}
+      last_(clock.steadyNow()) {}
 
-void TokenBucket::refillLocked(Clock::time_point now) {
+void TokenBucket::refillLocked(TimePoint now) {
   if (now <= last_) return;
   std::chrono::duration<double> elapsed = now - last_;
   tokens_ = std::min<double>(burst_, tokens_ + elapsed.count() * qps_);
@@ -24,31 +21,31 @@ void TokenBucket::refillLocked(Clock::time_point now) {
 bool TokenBucket::tryAcquire() {
   if (qps_ <= 0) return true;
   std::lock_guard lock(mu_);
-  refillLocked(now_());
+  refillLocked(clock_.steadyNow());
   if (tokens_ < 1) return false;
   tokens_ -= 1;
   return true;
 }
 
-bool TokenBucket::acquire(Clock::time_point deadline) {
+bool TokenBucket::acquire(TimePoint deadline) {
   if (qps_ <= 0) return true;
-  Clock::time_point readyAt;
+  TimePoint readyAt;
   {
     std::lock_guard lock(mu_);
-    auto now = now_();
+    auto now = clock_.steadyNow();
     refillLocked(now);
     // Reserve the token now (tokens may go negative): waiters queue up in arrival order and
     // each sleeps until its own token has accrued.
     double missing = 1 - tokens_;
-    auto wait = missing <= 0 ? Clock::duration::zero()
-                             : std::chrono::duration_cast<Clock::duration>(
+    auto wait = missing <= 0 ? Clock::Duration::zero()
+                             : std::chrono::duration_cast<Clock::Duration>(
                                    std::chrono::duration<double>(missing / qps_));
     readyAt = now + wait;
     if (readyAt > deadline) return false;
     tokens_ -= 1;
-    if (wait == Clock::duration::zero()) return true;
+    if (wait == Clock::Duration::zero()) return true;
   }
-  sleep_(readyAt - now_());
+  clock_.sleepFor(readyAt - clock_.steadyNow());
   return true;
 }
 

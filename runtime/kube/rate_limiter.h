@@ -4,23 +4,23 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <mutex>
+
+#include "runtime/core/clock.h"
 
 namespace kappa::kube {
 
 class TokenBucket {
  public:
-  using Clock = std::chrono::steady_clock;
-  using NowFn = std::function<Clock::time_point()>;
-  using SleepFn = std::function<void(Clock::duration)>;
+  using TimePoint = Clock::SteadyTime;
 
-  // qps <= 0 disables limiting. now/sleep default to the real clock (tests inject fakes).
-  TokenBucket(double qps, int burst, NowFn now = {}, SleepFn sleep = {});
+  // qps <= 0 disables limiting.
+  TokenBucket(double qps, int burst, Clock& clock = systemClock());
 
   // Takes one token, waiting for it if needed. Returns false, without taking a token, when it
   // would not be available before `deadline`.
-  bool acquire(Clock::time_point deadline);
+  bool acquire(TimePoint deadline);
+  bool acquireWithin(Clock::Duration within) { return acquire(clock_.steadyNow() + within); }
   // Takes a token only if one is available now.
   bool tryAcquire();
 
@@ -28,15 +28,14 @@ class TokenBucket {
   int burst() const { return burst_; }
 
  private:
-  void refillLocked(Clock::time_point now);
+  void refillLocked(TimePoint now);
 
   const double qps_;
   const int burst_;
-  NowFn now_;
-  SleepFn sleep_;
+  Clock& clock_;
   std::mutex mu_;
   double tokens_;
-  Clock::time_point last_;
+  TimePoint last_;
 };
 
 }  // namespace kappa::kube

@@ -5,8 +5,9 @@
 
 namespace kappa::kube {
 
-WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay)
-    : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
+WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay,
+                     Clock& clock)
+    : baseDelay_(baseDelay), maxDelay_(maxDelay), clock_(clock) {}
 
 void WorkQueue::addLocked(const std::string& key, Lane lane) {
   if (shuttingDown_) return;
@@ -36,28 +37,28 @@ void WorkQueue::addBackground(const std::string& key) {
   addLocked(key, Lane::kBackground);
 }
 
-void WorkQueue::addAfter(const std::string& key, Clock::duration delay) {
+void WorkQueue::addAfter(const std::string& key, Duration delay) {
   std::lock_guard lock(mu_);
   if (shuttingDown_) return;
-  if (delay <= Clock::duration::zero()) {
+  if (delay <= Duration::zero()) {
     addLocked(key);
     return;
   }
-  auto at = Clock::now() + delay;
+  auto at = clock_.steadyNow() + delay;
   auto [it, inserted] = waiting_.emplace(key, at);
   if (!inserted && at < it->second) it->second = at;
   // Wake a waiting worker so it recomputes how long to sleep.
   cv_.notify_all();
 }
 
-WorkQueue::Clock::duration WorkQueue::nextDelay(const std::string& key) const {
+WorkQueue::Duration WorkQueue::nextDelay(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = failures_.find(key);
   int n = it == failures_.end() ? 0 : it->second;
   // base * 2^n, computed in floating point so large n cannot overflow.
   double ms = static_cast<double>(baseDelay_.count()) * std::pow(2.0, std::min(n, 62));
   ms = std::min(ms, static_cast<double>(maxDelay_.count()));
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(ms));
 }
 
 void WorkQueue::addRateLimited(const std::string& key) {
@@ -80,7 +81,7 @@ int WorkQueue::numRequeues(const std::string& key) const {
   return it == failures_.end() ? 0 : it->second;
 }
 
-void WorkQueue::promoteDueLocked(Clock::time_point now) {
+void WorkQueue::promoteDueLocked(TimePoint now) {
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (it->second <= now) {
       addLocked(it->first);
@@ -91,22 +92,24 @@ void WorkQueue::promoteDueLocked(Clock::time_point now) {
   }
 }
 
-std::optional<std::string> WorkQueue::getUntil(std::optional<Clock::time_point> deadline) {
+std::optional<std::string> WorkQueue::getUntil(std::optional<TimePoint> deadline) {
   std::unique_lock lock(mu_);
   while (true) {
-    promoteDueLocked(Clock::now());
+    promoteDueLocked(clock_.steadyNow());
     if (!queue_.empty() || !background_.empty()) break;
     if (shuttingDown_) return std::nullopt;
-    std::optional<Clock::time_point> wake = deadline;
+    std::optional<TimePoint> wake = deadline;
     for (const auto& [_, at] : waiting_) {
       if (!wake || at < *wake) wake = at;
     }
+    if (deadline && clock_.steadyNow() >= *deadline) return std::nullopt;
+    ++idle_;
     if (wake) {
-      if (deadline && Clock::now() >= *deadline) return std::nullopt;
-      cv_.wait_until(lock, *wake);
+      cv_.wait_for(lock, *wake - clock_.steadyNow());
     } else {
       cv_.wait(lock);
     }
+    --idle_;
   }
   auto& lane = queue_.empty() ? background_ : queue_;
   auto key = std::move(lane.front());
@@ -118,8 +121,13 @@ std::optional<std::string> WorkQueue::getUntil(std::optional<Clock::time_point> 
 
 std::optional<std::string> WorkQueue::get() { return getUntil(std::nullopt); }
 
-std::optional<std::string> WorkQueue::getFor(Clock::duration timeout) {
-  return getUntil(Clock::now() + timeout);
+std::optional<std::string> WorkQueue::getFor(Duration timeout) {
+  return getUntil(clock_.steadyNow() + timeout);
+}
+
+size_t WorkQueue::idleWorkers() const {
+  std::lock_guard lock(mu_);
+  return idle_;
 }
 
 void WorkQueue::done(const std::string& key) {

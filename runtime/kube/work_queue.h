@@ -22,18 +22,23 @@
 #include <set>
 #include <string>
 
+#include "runtime/core/clock.h"
+
 namespace kappa::kube {
 
 class WorkQueue {
  public:
-  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::SteadyTime;
+  using Duration = Clock::Duration;
 
+  // Delays are measured on `clock` (a test's fake one moves only when told).
   explicit WorkQueue(std::chrono::milliseconds baseDelay = std::chrono::milliseconds(5),
-                     std::chrono::milliseconds maxDelay = std::chrono::seconds(1000));
+                     std::chrono::milliseconds maxDelay = std::chrono::seconds(1000),
+                     Clock& clock = systemClock());
 
   void add(const std::string& key);
   void addBackground(const std::string& key);
-  void addAfter(const std::string& key, Clock::duration delay);
+  void addAfter(const std::string& key, Duration delay);
   void addRateLimited(const std::string& key);
   void forget(const std::string& key);
   int numRequeues(const std::string& key) const;
@@ -41,24 +46,27 @@ class WorkQueue {
   // Blocks until a key is ready or the queue is shut down.
   std::optional<std::string> get();
   // Like get(), but gives up after `timeout`.
-  std::optional<std::string> getFor(Clock::duration timeout);
+  std::optional<std::string> getFor(Duration timeout);
   void done(const std::string& key);
 
   void shutDown();
   bool shuttingDown() const;
   // Keys ready to be handed out, in both lanes (not the delayed ones, not those in process).
   size_t len() const;
+  // Workers blocked in get() or getFor() waiting for a key.
+  size_t idleWorkers() const;
   // The backoff the next addRateLimited(key) would use.
-  Clock::duration nextDelay(const std::string& key) const;
+  Duration nextDelay(const std::string& key) const;
 
  private:
   enum class Lane { kFirst, kBackground };
   void addLocked(const std::string& key, Lane lane = Lane::kFirst);
-  void promoteDueLocked(Clock::time_point now);
-  std::optional<std::string> getUntil(std::optional<Clock::time_point> deadline);
+  void promoteDueLocked(TimePoint now);
+  std::optional<std::string> getUntil(std::optional<TimePoint> deadline);
 
   const std::chrono::milliseconds baseDelay_;
   const std::chrono::milliseconds maxDelay_;
+  Clock& clock_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -66,9 +74,10 @@ class WorkQueue {
   std::deque<std::string> background_;
   std::map<std::string, Lane> dirty_;  // queued, or to queue again at done(), in that lane
   std::set<std::string> processing_;
-  std::map<std::string, Clock::time_point> waiting_;  // key -> when it becomes ready
+  std::map<std::string, TimePoint> waiting_;  // key -> when it becomes ready
   std::map<std::string, int> failures_;
   bool shuttingDown_ = false;
+  size_t idle_ = 0;
 };
 
 }  // namespace kappa::kube

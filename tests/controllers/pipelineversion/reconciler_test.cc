@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "controllers/pipelineversion/codec.h"
+#include "tests/support/fakes/clock.h"
 #include "tests/support/fakes/kafka_admin.h"
 #include "tests/support/fakes/kube_api.h"
 
@@ -153,12 +154,6 @@ class FakeRecorder : public kube::EventRecorder {
   Journal& journal_;
 };
 
-class FixedClock : public Clock {
- public:
-  TimePoint t = roundToMicros(std::chrono::system_clock::now());
-  TimePoint now() override { return t; }
-};
-
 Json pipelineVersion(const std::string& version) {
   return Json::parse(R"({
     "apiVersion": "kappa.io/v1alpha1", "kind": "PipelineVersion",
@@ -213,7 +208,7 @@ class ReconcilerTest : public ::testing::Test {
   Json createAlias(const std::string& version, const std::string& topic) {
     auto r = kube_.create(kube::CollectionRef{kube::resources::configMaps(), kNs},
                           aliasToJson(kNs, "sessions-serving", "sessions", version, topic,
-                                      "broker:9092", "", clock_.t));
+                                      "broker:9092", "", clock_.now()));
     EXPECT_TRUE(r.ok());
     return *r;
   }
@@ -234,7 +229,7 @@ class ReconcilerTest : public ::testing::Test {
   FakeConnector connector_;
   FakeRunner runner_;
   FakeRecorder recorder_;
-  FixedClock clock_;
+  testing::FakeClock clock_;
   Reconciler reconciler_;
 };
 
@@ -399,15 +394,15 @@ TEST_F(ReconcilerTest, ConvergedObjectWritesNothing) {
 
 TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   Status s = serving("v1");
-  s.servingSince = clock_.t;
-  s.lag.sampledAt = clock_.t;
+  s.servingSince = clock_.now();
+  s.lag.sampledAt = clock_.now();
   s.replay.etaSeconds = 12;
   s.replay.progressPercent = 99.5;
   s.conditions.push_back(Condition{.type = kCaughtUp,
                                    .status = ConditionStatus::kTrue,
                                    .reason = "LagWithinBound",
                                    .message = "ok",
-                                   .lastTransitionTime = clock_.t,
+                                   .lastTransitionTime = clock_.now(),
                                    .observedGeneration = 3});
   s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
@@ -417,7 +412,7 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
 TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
   Status s = serving("v1");
   s.phase = Phase::kRetired;
-  s.drainedAt = clock_.t;
+  s.drainedAt = clock_.now();
   s.lag.messages = 7;
   s.replay.progressPercent = 99.5;
   s.validation.mismatchRatio = 0.25;
@@ -426,22 +421,22 @@ TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
                                    .status = ConditionStatus::kTrue,
                                    .reason = "LagWithinBound",
                                    .message = "ok",
-                                   .lastTransitionTime = clock_.t,
+                                   .lastTransitionTime = clock_.now(),
                                    .observedGeneration = 3});
   s.conditions.push_back(Condition{.type = kRetentionSafe,
                                    .status = ConditionStatus::kFalse,
                                    .reason = "AtRisk",
                                    .message = "short",
-                                   .lastTransitionTime = clock_.t,
+                                   .lastTransitionTime = clock_.now(),
                                    .observedGeneration = 3});
   s.conditions.push_back(Condition{.type = kValidated,
                                    .status = ConditionStatus::kFalse,
                                    .reason = "Mismatched",
                                    .message = "1 of 4",
-                                   .lastTransitionTime = clock_.t,
+                                   .lastTransitionTime = clock_.now(),
                                    .observedGeneration = 3});
   Json full = create("v1", s);
-  full["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.t);
+  full["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.now());
   CachedVersion cached = cachedVersionFromJson(full);
   EXPECT_EQ(cached.other, otherFromJson(full));
   EXPECT_TRUE(cached.other.deleting);
@@ -471,7 +466,7 @@ TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
 TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {
   Status draining = serving("v1");
   draining.phase = Phase::kDraining;
-  draining.drainingSince = clock_.t - std::chrono::seconds(5);
+  draining.drainingSince = clock_.now() - std::chrono::seconds(5);
   create("v1", draining);
   createAlias("v2", "sessions.v2");
   runner_.workers["sessions-v1"] = WorkerRequest{};
@@ -578,7 +573,7 @@ TEST_F(ReconcilerTest, DeletionCleansUpThenRemovesOnlyItsOwnFinalizer) {
   obj["metadata"]["finalizers"] = Json::array({"other.io/keep", kFinalizer});
   ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
   obj = get(ref("v1"));
-  obj["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.t);
+  obj["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.now());
   ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
   admin_.topics["sessions.v1"] = {"sessions.v1", 2, {}};
   admin_.topics["sessions.v1.dlq"] = {"sessions.v1.dlq", 2, {}};

@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <set>
@@ -123,23 +124,25 @@ TEST(Controller, RunPassesEveryKeyOnItsWorkersAndStopsOnTheToken) {
   prometheus::Registry registry;
   std::mutex mu;
   std::set<std::string> seen;
+  std::latch passes(50);
   ControllerOptions options;
   options.workers = 3;
   options.idlePoll = 10ms;
   Controller controller(
       queue,
       [&](const std::string& key) {
-        std::lock_guard lock(mu);
-        seen.insert(key);
+        {
+          std::lock_guard lock(mu);
+          seen.insert(key);
+        }
+        passes.count_down();
         return Outcome::done();
       },
       registry, options);
   for (int i = 0; i < 50; ++i) queue.add("ns/v" + std::to_string(i));
   std::stop_source stop;
   std::jthread runner([&] { controller.run(stop.get_token()); });
-  for (int i = 0; i < 500 && counted(registry, "done") < 50; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  passes.wait();
   stop.request_stop();
   runner.join();  // returns: every worker saw the token
   EXPECT_EQ(seen.size(), 50u);

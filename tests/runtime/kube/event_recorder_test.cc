@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/fakes/clock.h"
 #include "tests/support/fakes/kube_api.h"
 
 namespace kappa::kube {
@@ -55,8 +56,8 @@ TEST(EventKey, DistinguishesReasonNoteTypeAndObject) {
 
 TEST(KubeEventRecorder, CreatesOnceThenUpdatesTheSeries) {
   testing::FakeKubeApi api;
-  TimePoint now{std::chrono::seconds(1700000000)};
-  KubeEventRecorder rec(api, "kappa.io/operator", "pod-1", 600s, [&] { return now; });
+  testing::FakeClock clock;
+  KubeEventRecorder rec(api, "kappa.io/operator", "pod-1", 600s, clock);
 
   auto first = rec.recordEvent(kRegarding, EventType::kWarning, "ValidationFailed", "Validate",
                                "3 of 5000 keys differ");
@@ -66,10 +67,10 @@ TEST(KubeEventRecorder, CreatesOnceThenUpdatesTheSeries) {
   EXPECT_EQ((*first)["reportingController"], "kappa.io/operator");
   EXPECT_EQ((*first)["regarding"]["uid"], "u-1");
   EXPECT_EQ((*first)["metadata"]["namespace"], "ns");
-  EXPECT_EQ((*first)["eventTime"], "2023-11-14T22:13:20.000000Z");
+  EXPECT_EQ((*first)["eventTime"], "2027-01-15T08:00:00.000000Z");
 
   for (int i = 0; i < 3; ++i) {
-    now += 5s;
+    clock.advance(5s);
     auto again = rec.recordEvent(kRegarding, EventType::kWarning, "ValidationFailed", "Validate",
                                  "3 of 5000 keys differ");
     ASSERT_TRUE(again.ok()) << again.error();
@@ -82,7 +83,7 @@ TEST(KubeEventRecorder, CreatesOnceThenUpdatesTheSeries) {
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->items.size(), 1u);
   EXPECT_EQ(list->items[0]["series"]["count"], 4);
-  EXPECT_EQ(list->items[0]["series"]["lastObservedTime"], "2023-11-14T22:13:35.000000Z");
+  EXPECT_EQ(list->items[0]["series"]["lastObservedTime"], "2027-01-15T08:00:15.000000Z");
 
   // A different note is a different Event.
   ASSERT_TRUE(rec.recordEvent(kRegarding, EventType::kWarning, "ValidationFailed", "Validate",

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/support/fakes/clock.h"
+
 namespace kappa::kube {
 namespace {
 
@@ -169,8 +171,9 @@ TEST(KubeConfig, DefaultConfigPrefersKubeconfigEnv) {
 
 TEST(TokenFile, RereadsTheFileWhenItIsRotated) {
   TempDir dir;
+  testing::FakeClock clock;
   auto path = dir.write("token", "first-token\n");
-  TokenFile tf(path);
+  TokenFile tf(path, clock);
   auto t1 = tf.token();
   ASSERT_TRUE(t1.ok()) << t1.error();
   EXPECT_EQ(*t1, "first-token");
@@ -183,7 +186,9 @@ TEST(TokenFile, RereadsTheFileWhenItIsRotated) {
 
   // Without invalidate() the file is checked again after a second.
   dir.write("token", "third\n");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  clock.advance(std::chrono::milliseconds(900));
+  EXPECT_EQ(*tf.token(), "second-longer-token");
+  clock.advance(std::chrono::milliseconds(100));
   EXPECT_EQ(*tf.token(), "third");
 
   // A file that disappears keeps the last good token.

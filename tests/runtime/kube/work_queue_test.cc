@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/fakes/clock.h"
+
 namespace kappa::kube {
 namespace {
 
@@ -22,7 +24,7 @@ TEST(WorkQueue, DeduplicatesQueuedKeys) {
   EXPECT_EQ(q.len(), 2u);
   EXPECT_EQ(q.get(), "a");
   EXPECT_EQ(q.get(), "b");
-  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
 }
 
 TEST(WorkQueue, KeyAddedWhileProcessingIsQueuedAgainAtDone) {
@@ -33,16 +35,17 @@ TEST(WorkQueue, KeyAddedWhileProcessingIsQueuedAgainAtDone) {
   q.add("a");  // changed while a worker holds it
   q.add("a");
   EXPECT_EQ(q.len(), 0u);  // not handed to a second worker
-  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
   q.done("a");
   EXPECT_EQ(q.len(), 1u);  // once, however often it was added
   EXPECT_EQ(q.get(), "a");
   q.done("a");
-  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
 }
 
 TEST(WorkQueue, BackgroundKeysWaitBehindFirstLaneKeys) {
-  WorkQueue q;
+  testing::FakeClock clock;
+  WorkQueue q(5ms, 1000s, clock);
   q.addBackground("s1");
   q.addBackground("s2");
   q.addBackground("c");
@@ -64,18 +67,19 @@ TEST(WorkQueue, BackgroundKeysWaitBehindFirstLaneKeys) {
   EXPECT_EQ(q.get(), "s2");
   EXPECT_EQ(q.get(), "c");
   for (const char* k : {"d", "s1", "s2", "c"}) q.done(k);
-  EXPECT_EQ(q.getFor(20ms), std::nullopt);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
 
   // A delay that falls due lands in the first lane.
   q.addBackground("s");
   q.addAfter("t", 10ms);
-  std::this_thread::sleep_for(20ms);
+  clock.advance(20ms);
   EXPECT_EQ(q.get(), "t");
   EXPECT_EQ(q.get(), "s");
 }
 
 TEST(WorkQueue, RateLimitedRequeueBacksOffExponentiallyUntilForget) {
-  WorkQueue q(10ms, 80ms);
+  testing::FakeClock clock;
+  WorkQueue q(10ms, 80ms, clock);
   EXPECT_EQ(q.nextDelay("k"), 10ms);
   q.addRateLimited("k");
   EXPECT_EQ(q.numRequeues("k"), 1);
@@ -87,12 +91,14 @@ TEST(WorkQueue, RateLimitedRequeueBacksOffExponentiallyUntilForget) {
   q.addRateLimited("k");
   EXPECT_EQ(q.nextDelay("k"), 80ms);  // capped
 
-  auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(q.len(), 0u);
-  EXPECT_EQ(q.get(), "k");
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 9ms);
+  clock.advance(9ms);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);  // due after the first backoff, 10 ms
+  clock.advance(1ms);
+  EXPECT_EQ(q.getFor(0ms), "k");
   q.done("k");
-  EXPECT_EQ(q.getFor(150ms), std::nullopt);  // only one copy was pending
+  clock.advance(150ms);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);  // only one copy was pending
 
   q.forget("k");
   EXPECT_EQ(q.numRequeues("k"), 0);
@@ -100,16 +106,19 @@ TEST(WorkQueue, RateLimitedRequeueBacksOffExponentiallyUntilForget) {
 }
 
 TEST(WorkQueue, AddAfterDelaysAndEarliestWins) {
-  WorkQueue q;
+  testing::FakeClock clock;
+  WorkQueue q(5ms, 1000s, clock);
   q.addAfter("late", 300ms);
   q.addAfter("soon", 30ms);
   q.addAfter("late", 60ms);  // earlier than the pending 300 ms
-  auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(q.get(), "soon");
-  EXPECT_EQ(q.get(), "late");
-  auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_GE(took, 55ms);
-  EXPECT_LT(took, 250ms);
+  clock.advance(29ms);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
+  clock.advance(1ms);
+  EXPECT_EQ(q.getFor(0ms), "soon");
+  clock.advance(29ms);
+  EXPECT_EQ(q.getFor(0ms), std::nullopt);
+  clock.advance(1ms);
+  EXPECT_EQ(q.getFor(0ms), "late");
 }
 
 TEST(WorkQueue, ShutDownDrainsThenStopsWorkers) {
@@ -134,7 +143,7 @@ TEST(WorkQueue, ShutDownDrainsThenStopsWorkers) {
 TEST(WorkQueue, ShutDownWakesBlockedWorkers) {
   WorkQueue q;
   std::thread w([&] { EXPECT_EQ(q.get(), std::nullopt); });
-  std::this_thread::sleep_for(20ms);
+  while (q.idleWorkers() == 0) std::this_thread::yield();  // blocked in get()
   q.shutDown();
   w.join();
 }
@@ -153,7 +162,7 @@ TEST(WorkQueue, ConcurrentWorkersNeverShareAKey) {
           std::lock_guard lock(mu);
           if (!inFlight.insert(*k).second) overlap = true;
         }
-        std::this_thread::sleep_for(1ms);
+        std::this_thread::yield();
         {
           std::lock_guard lock(mu);
           inFlight.erase(*k);
@@ -164,8 +173,7 @@ TEST(WorkQueue, ConcurrentWorkersNeverShareAKey) {
     });
   }
   for (int round = 0; round < 200; ++round) q.add("key-" + std::to_string(round % 5));
-  std::this_thread::sleep_for(100ms);
-  q.shutDown();
+  q.shutDown();  // the workers take what is queued, then stop
   for (auto& w : workers) w.join();
   EXPECT_FALSE(overlap);
   EXPECT_GE(processed, 5);
