@@ -339,9 +339,7 @@ struct HttpKubeApi::Impl {
     return config.token;
   }
 
-  bool takeToken(std::chrono::milliseconds within) {
-    return limiter.acquireWithin(within);
-  }
+  bool takeToken(std::chrono::milliseconds within) { return limiter.acquireWithin(within); }
 
   Result<Request> makeRequest(const std::string& method, const std::string& path,
                               const std::optional<std::string>& body,
