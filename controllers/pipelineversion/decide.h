@@ -37,7 +37,8 @@ struct Decision {
 // Polling period while waiting on Kafka (lag, topic creation, a running comparison).
 inline constexpr Seconds kPollInterval{10};
 // Replaying samples the lag this often. A pass that comes sooner (the watch event of its own
-// status write, a Deployment change) leaves the sample and the status as they are; without
+// status write, a change of another version of its pipeline) leaves the sample and the status
+// as they are; without
 // that, every status write would trigger the next sample at once.
 inline constexpr Seconds kLagSampleInterval{2};
 // ... and this often at the tail of the replay (see lagSampleInterval): the first sample
