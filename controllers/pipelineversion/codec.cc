@@ -167,6 +167,7 @@ Result<Spec> specFromJson(const Json& j) {
   spec.output.partitions = num<int32_t>(output, "partitions", 0);
   spec.output.replicationFactor = num<int16_t>(output, "replicationFactor", 1);
   spec.output.config = stringMap(child(output, "config"));
+  spec.output.adoptExisting = output.value("adoptExisting", false);
   const Json& processor = child(j, "processor");
   spec.processor =
       processor.contains("container") ? ProcessorKind::kContainer : ProcessorKind::kBuiltin;
@@ -339,6 +340,9 @@ OtherVersion otherFrom(const ObjectMeta& meta, const Json& spec, const Status& s
   o.drainedAt = status.drainedAt;
   o.retainOutputSeconds = num<int64_t>(child(spec, "promotion"), "retainOutputSeconds", 86400);
   o.outputDeleted = status.outputDeletedAt.has_value();
+  o.bootstrapServers = str(child(spec, "kafka"), "bootstrapServers");
+  std::string topic = str(child(spec, "output"), "topic");
+  o.plannedOutputTopic = topic.empty() ? str(spec, "pipeline") + "." + o.version : topic;
   return o;
 }
 

@@ -153,12 +153,73 @@ void ensureReplayQuota(Pass& p) {
       EnsureReplayQuota{replayQuotaName(spec), spec.replay.priorityClassName, spec.replay.quota});
 }
 
+// ----- ownership -----------------------------------------------------------------------------
+// A version owns what it created: nothing before it left Pending (its consumer group is fixed
+// then), then its group, its output and dead-letter topics, and the Deployment and replay
+// quota named after it, as long as the Deployment's ownerReference is its uid (an adapter that
+// does not say leaves it empty). Cleanup deletes only what it owns and no other version or
+// the alias names.
+
+bool provisioned(const Pass& p) { return !p.s.consumerGroup.empty(); }
+
+bool ownsWorker(const Pass& p) {
+  const WorkerFacts& w = p.o.worker;
+  return provisioned(p) && (w.ownerUid.empty() || w.ownerUid == p.o.meta.uid);
+}
+
+// Who else uses `topic` (on this version's Kafka cluster): "PipelineVersion ns/name", "the
+// serving alias ns/<pipeline>-serving (version v)", or nullopt.
+std::optional<std::string> topicUser(const Pass& p, const std::string& topic) {
+  for (const auto& c : p.o.claims) {
+    if (c.topic == topic && c.bootstrapServers == p.spec().kafka.bootstrapServers) {
+      return "PipelineVersion " + c.ns + "/" + c.name;
+    }
+  }
+  const auto& alias = p.o.alias;
+  if (alias && alias->topic == topic && alias->version != p.version()) {
+    return "the serving alias " + aliasName(p.spec().pipeline) + " (version " + alias->version +
+           ")";
+  }
+  return std::nullopt;
+}
+
+// Why this version may not create anything (reason, message), checked in Pending: a second
+// object for the same pipeline and version (they would share the Deployment and quota named
+// after it), an output topic another version uses or the alias names, an output topic that
+// holds records already (not this version's; spec.output.adoptExisting takes it).
+std::optional<std::pair<std::string, std::string>> ownershipRefusal(const Pass& p) {
+  for (const auto& other : p.o.others) {
+    if (other.version == p.version() && !other.deleting && !newerThanMe(other, p.o.meta)) {
+      return std::pair{std::string(kDuplicateVersionReason),
+                       "PipelineVersion " + other.name + " is already version " + p.version() +
+                           " of pipeline " + p.spec().pipeline + " (worker " +
+                           workerName(p.spec()) + "); give this one another spec.version"};
+    }
+  }
+  std::string topic = outputTopicName(p.spec());
+  if (auto user = topicUser(p, topic)) {
+    return std::pair{std::string(kOutputTopicInUseReason),
+                     "output topic " + topic + " is used by " + *user +
+                         "; name another one in spec.output.topic"};
+  }
+  const auto& records = p.o.kafka.existingOutputRecords;
+  if (records && *records > 0 && !p.spec().output.adoptExisting) {
+    return std::pair{std::string(kOutputTopicNotEmptyReason),
+                     "output topic " + topic + " already holds " + std::to_string(*records) +
+                         " records and is not this version's; set spec.output.adoptExisting to "
+                         "resume it, or name another topic"};
+  }
+  return std::nullopt;
+}
+
 void deleteReplayQuota(Pass& p) {
-  if (p.o.replayQuota) p.actions.push_back(DeleteReplayQuota{replayQuotaName(p.spec())});
+  if (p.o.replayQuota && provisioned(p)) {
+    p.actions.push_back(DeleteReplayQuota{replayQuotaName(p.spec())});
+  }
 }
 
 void deleteWorker(Pass& p) {
-  if (p.o.worker.exists) p.actions.push_back(DeleteWorker{workerName(p.spec())});
+  if (p.o.worker.exists && ownsWorker(p)) p.actions.push_back(DeleteWorker{workerName(p.spec())});
   deleteReplayQuota(p);
 }
 
@@ -169,7 +230,10 @@ void deleteGroup(Pass& p) {
 }
 
 void deleteOutput(Pass& p) {
-  if (p.s.outputTopic.empty()) return;
+  if (p.s.outputTopic.empty() || !provisioned(p)) return;
+  // A topic another version uses (an object that took it before its owner's check existed)
+  // stays, however this version ends.
+  if (topicUser(p, p.s.outputTopic)) return;
   DeleteTopics del;
   if (p.o.kafka.outputTopicExists) del.topics.push_back(p.s.outputTopic);
   if (p.o.kafka.deadLetterTopicExists) del.topics.push_back(deadLetterTopicName(p.s.outputTopic));
@@ -180,6 +244,7 @@ void deleteOutput(Pass& p) {
 // still commits its last transaction: offsets and output records that would bring back a
 // group or topic deleted before. Until then, look again shortly.
 bool workerStopped(Pass& p) {
+  if (!ownsWorker(p)) return true;  // another object's worker, or none ever made
   if (!p.o.worker.exists && p.o.worker.podsLeft == 0) return true;
   p.requeueAfter(kStepDelay);
   return false;
@@ -363,6 +428,11 @@ void removeRollbackGate(Pass& p) {
 
 void onPending(Pass& p) {
   if (candidateGates(p, false)) return;
+  if (auto refusal = ownershipRefusal(p)) {
+    p.condition(kProvisioned, ConditionStatus::kFalse, refusal->first, refusal->second);
+    fail(p, refusal->first, refusal->second);
+    return;
+  }
   // Fixed once, before anything uses them: the group is never reused by another object.
   if (p.s.consumerGroup.empty()) p.s.consumerGroup = consumerGroupName(p.spec(), p.o.meta.uid);
   if (p.s.outputTopic.empty()) p.s.outputTopic = outputTopicName(p.spec());

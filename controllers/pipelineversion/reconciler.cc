@@ -50,6 +50,25 @@ Result<void> voidOf(const Result<Json>& r) {
   return {};
 }
 
+// The records in `topic` (nullopt: no such topic).
+Result<std::optional<int64_t>> existingRecords(kafka::KafkaAdmin& admin, const std::string& topic) {
+  auto described = admin.describeTopic(topic);
+  if (!described.ok()) {
+    if (described.error().code == ErrorCode::kNotFound) return std::optional<int64_t>();
+    return described.error();
+  }
+  auto end = admin.endOffsets(topic);
+  if (!end.ok()) return end.error();
+  auto start = admin.earliestOffsets(topic);
+  if (!start.ok()) return start.error();
+  int64_t records = 0;
+  for (const auto& [partition, offset] : *end) {
+    auto it = start->find(partition);
+    records += offset - (it == start->end() ? 0 : it->second);
+  }
+  return std::optional<int64_t>(records);
+}
+
 kube::Outcome retryable(const std::string& what, const Error& e) {
   return kube::Outcome::retry(what + ": " + e.message);
 }
@@ -67,6 +86,26 @@ struct Reconciler::Pass {
 Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
                        std::function<void(const std::string& key)> onValidationDone)
     : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
+
+Result<std::vector<TopicClaim>> Reconciler::claims(const ObjectKey& key) {
+  std::vector<TopicClaim> out;
+  auto add = [&](const std::string& ns, const OtherVersion& v) {
+    if (ns == key.ns && v.name == key.name) return;
+    if (v.outputDeleted) return;
+    // A version that has not provisioned yet claims its planned topic too: of two that want
+    // the same one, the older gets it.
+    std::string topic = v.outputTopic.empty() ? v.plannedOutputTopic : v.outputTopic;
+    out.push_back(TopicClaim{topic, v.bootstrapServers, ns, v.name});
+  };
+  if (ports_.cache) {
+    for (const auto& v : ports_.cache->list()) add(v->ns, v->other);
+    return out;
+  }
+  auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), ""}, {});
+  if (!list.ok()) return list.error();
+  for (const auto& o : list->items) add(kube::namespaceOf(o), otherFromJson(o));
+  return out;
+}
 
 Result<std::vector<OtherVersion>> Reconciler::siblings(const ObjectKey& key,
                                                        const std::string& pipeline) {
@@ -145,6 +184,12 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     auto src = exists(spec.source.topic);
     if (!src.ok()) return retryable("describing the source topic", src.error());
     k.sourcePartitions = *src;
+  }
+  if (in({Phase::kPending})) {
+    // An output topic that exists before this version created it is someone else's.
+    auto records = existingRecords(admin, outputTopicName(spec));
+    if (!records.ok()) return retryable("reading the planned output topic", records.error());
+    k.existingOutputRecords = *records;
   }
   bool cleanup = deleting || in({Phase::kDraining, Phase::kRetired, Phase::kSuperseded}) ||
                  (in({Phase::kFailed}) && st.reason == kAbortedReason);
@@ -391,6 +436,9 @@ std::optional<kube::Outcome> Reconciler::observe(Pass& p) {
   auto others = siblings(key, o.spec.pipeline);
   if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
   o.others = std::move(*others);
+  auto claims = this->claims(key);
+  if (!claims.ok()) return retryable("listing the output topics in use", claims.error());
+  o.claims = std::move(*claims);
 
   auto credentials = kafkaCredentials(key, p.obj, o.spec.kafka.credentialsSecret);
   if (!credentials.ok()) return retryable("reading Kafka credentials", credentials.error());

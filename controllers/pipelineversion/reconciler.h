@@ -78,6 +78,8 @@ class Reconciler {
   struct Pass;
   // The other versions of `pipeline` in key.ns, from the cache when there is one.
   Result<std::vector<OtherVersion>> siblings(const ObjectKey& key, const std::string& pipeline);
+  // The output topics of every other version, any pipeline, in every namespace seen.
+  Result<std::vector<TopicClaim>> claims(const ObjectKey& key);
   // nullopt when every fact was read; else the outcome of the pass (a retry).
   std::optional<kube::Outcome> gatherKafka(Pass& pass);
   // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without

@@ -54,6 +54,9 @@ struct OutputSpec {
   int32_t partitions = 0;  // 0: as many as the source
   int16_t replicationFactor = 1;
   std::map<std::string, std::string> config;
+  // Use an output topic that exists already and holds records (the worker resumes where it
+  // ends). Off: such a topic is refused, since it is not this version's.
+  bool adoptExisting = false;
   bool operator==(const OutputSpec&) const = default;
 };
 
@@ -238,6 +241,10 @@ inline constexpr const char* kAbortAnnotation = "kappa.io/abort";
 // status.reason of a version failed by kAbortAnnotation: it keeps nothing (other failures
 // keep their consumer group and output for a post-mortem).
 inline constexpr const char* kAbortedReason = "Aborted";
+// Refusals before a version creates anything (Failed with these reasons).
+inline constexpr const char* kDuplicateVersionReason = "DuplicateVersion";
+inline constexpr const char* kOutputTopicInUseReason = "OutputTopicInUse";
+inline constexpr const char* kOutputTopicNotEmptyReason = "OutputTopicNotEmpty";
 inline constexpr const char* kRollbackAnnotation = "kappa.io/rollback";
 
 struct ObjectMeta {
@@ -276,6 +283,8 @@ struct OtherVersion {
   std::optional<TimePoint> drainedAt;
   int64_t retainOutputSeconds = 0;
   bool outputDeleted = false;  // status.outputDeletedAt is set
+  std::string bootstrapServers;
+  std::string plannedOutputTopic;  // outputTopicName(spec), before status.outputTopic is set
   bool operator==(const OtherVersion&) const = default;
 };
 
@@ -321,6 +330,9 @@ struct KafkaFacts {
   std::optional<int32_t> sourcePartitions;  // nullopt: the source topic does not exist
   bool outputTopicExists = false;
   bool deadLetterTopicExists = false;
+  // Pending: the records in the planned output topic when it exists already (nullopt: it
+  // does not).
+  std::optional<int64_t> existingOutputRecords;
   bool consumerGroupExists = false;
   // A terminal refusal from the last attempt to create the output topics (invalid config,
   // policy violation); retriable errors never land here.
@@ -353,10 +365,21 @@ struct WorkerFacts {
   WorkerProfile profile = WorkerProfile::kSteady;
   int32_t replicas = 0;
   int32_t readyReplicas = 0;
+  std::string ownerUid;       // the uid in the Deployment's ownerReference
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   int32_t podsLeft = 0;       // worker pods still there (stopping ones too)
   std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
   bool operator==(const WorkerFacts&) const = default;
+};
+
+// An output topic another PipelineVersion uses (status.outputTopic, or the planned one of an
+// older version that has not provisioned yet).
+struct TopicClaim {
+  std::string topic;
+  std::string bootstrapServers;
+  std::string ns;
+  std::string name;  // of the PipelineVersion
+  bool operator==(const TopicClaim&) const = default;
 };
 
 struct Observed {
@@ -369,6 +392,9 @@ struct Observed {
   WorkerFacts worker;
   // The replay ResourceQuota's spec.hard as the apiserver keeps it; nullopt: no quota.
   std::optional<ReplayQuotaHard> replayQuota;
+  // Output topics of every other PipelineVersion the operator sees, any pipeline, any
+  // namespace: a version never provisions, nor deletes, a topic one of them uses.
+  std::vector<TopicClaim> claims;
   bool operator==(const Observed&) const = default;
 };
 

@@ -92,6 +92,7 @@ Result<controllers::WorkerFacts> ProcessWorkloadRunner::observeWorker(const std:
   if (it == workloads_.end()) return state;
   Workload& w = it->second;
   state.exists = true;
+  state.ownerUid = w.request.owner.uid;
   state.profile = w.request.profile;
   state.replicas = w.request.replicas;
   for (size_t i = 0; i < w.replicas.size(); ++i) {

@@ -223,6 +223,9 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
   }
   const Json& obj = *d;
   state.exists = true;
+  for (const auto& ref : obj["metadata"].value("ownerReferences", Json::array())) {
+    if (ref.value("kind", "") == "PipelineVersion") state.ownerUid = ref.value("uid", "");
+  }
   std::string profile =
       obj["metadata"].value("annotations", Json::object()).value(kProfileAnnotation, "");
   state.profile = profile == "replay" ? WorkerProfile::kReplay : WorkerProfile::kSteady;

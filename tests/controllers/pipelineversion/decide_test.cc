@@ -344,6 +344,138 @@ TEST(DecidePending, AbortFailsBeforeAnythingIsCreated) {
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "Aborted"));
 }
 
+// ----- Ownership ----------------------------------------------------------------------------
+
+// A refusal in Pending: Failed with the reason, the Provisioned condition and a Warning
+// saying it, and nothing created, nothing deleted.
+void expectRefused(const Decision& d, const std::string& reason, const std::string& mentions) {
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, reason);
+  EXPECT_NE(d.status->message.find(mentions), std::string::npos) << d.status->message;
+  EXPECT_EQ(condition(*d.status, kProvisioned).reason, reason);
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, reason));
+  EXPECT_TRUE(d.status->consumerGroup.empty());
+  EXPECT_TRUE(d.status->outputTopic.empty());
+  for (const auto& a : d.actions) EXPECT_TRUE(std::holds_alternative<RecordEvent>(a)) << d;
+}
+
+TEST(DecideOwnership, ASecondObjectForTheSameVersionIsRefused) {
+  Observed o = observedIn(Phase::kPending);
+  OtherVersion first = otherVersion("v2", -2000, Phase::kReplaying);
+  first.name = "sessions-v2-first";
+  o.others.push_back(first);
+  o.worker = runningWorker(WorkerProfile::kReplay, 4);  // the first one's Deployment
+  o.worker.ownerUid = "uid-first";
+  o.replayQuota = o.spec.replay.quota;
+  expectRefused(decide(o, at(0)), kDuplicateVersionReason, "sessions-v2-first");
+}
+
+TEST(DecideOwnership, TheOlderOfTwoObjectsForTheSameVersionGoesOn) {
+  Observed o = observedIn(Phase::kPending);
+  OtherVersion second = otherVersion("v2", 500, Phase::kFailed);
+  second.name = "sessions-v2-second";
+  o.others.push_back(second);
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning) << d;
+}
+
+TEST(DecideOwnership, AnOutputTopicAnotherPipelineUsesIsRefused) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.output.topic = "orders.v1";
+  o.claims.push_back(TopicClaim{"orders.v1", "kafka:9092", "team-b", "orders-v1"});
+  expectRefused(decide(o, at(0)), kOutputTopicInUseReason, "PipelineVersion team-b/orders-v1");
+}
+
+TEST(DecideOwnership, TheServingVersionsTopicIsRefused) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.output.topic = "sessions.v1";  // the alias names it
+  expectRefused(decide(o, at(0)), kOutputTopicInUseReason, "sessions-serving (version v1)");
+}
+
+TEST(DecideOwnership, TheSameTopicNameOnAnotherKafkaClusterIsNoCollision) {
+  Observed o = observedIn(Phase::kPending);
+  o.claims.push_back(TopicClaim{"sessions.v2", "other-kafka:9092", "team-b", "sessions-v2"});
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning) << d;
+}
+
+TEST(DecideOwnership, AnExistingOutputTopicWithRecordsIsRefusedUnlessAdopted) {
+  Observed o = observedIn(Phase::kPending);
+  o.kafka.existingOutputRecords = 1200;
+  expectRefused(decide(o, at(0)), kOutputTopicNotEmptyReason, "1200 records");
+
+  o.spec.output.adoptExisting = true;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning) << d;
+
+  o.spec.output.adoptExisting = false;
+  o.kafka.existingOutputRecords = 0;  // an empty topic is used as it is
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning) << d;
+}
+
+// A refused version, whatever ends it next, deletes nothing: the worker, quota, topics and
+// group of its name belong to someone else.
+TEST(DecideOwnership, ARefusedVersionCleansUpNothingOnAbortOrDelete) {
+  Observed o = observedIn(Phase::kPending);
+  o.status.phase = Phase::kFailed;
+  o.status.reason = kDuplicateVersionReason;
+  o.worker = runningWorker(WorkerProfile::kReplay, 4);
+  o.worker.ownerUid = "uid-first";
+  o.replayQuota = o.spec.replay.quota;
+  o.kafka.outputTopicExists = true;
+  o.kafka.deadLetterTopicExists = true;
+  o.kafka.consumerGroupExists = true;
+  Decision d = decide(o, at(0));
+  EXPECT_TRUE(d.actions.empty()) << d;
+
+  o.meta.deletionTimestamp = at(0);
+  d = decide(o, at(1));
+  ASSERT_EQ(d.actions.size(), 1u) << d;
+  EXPECT_TRUE(std::holds_alternative<RemoveFinalizer>(d.actions[0]));
+}
+
+TEST(DecideOwnership, AWorkerOwnedByAnotherObjectIsNeverDeleted) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.worker.ownerUid = "uid-someone-else";
+  o.meta.annotations[kAbortAnnotation] = "true";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_FALSE(has<DeleteWorker>(d)) << d;
+}
+
+TEST(DecideOwnership, CleanupKeepsATopicAnotherVersionUses) {
+  for (auto cleanup : std::vector<std::function<void(Observed&)>>{
+           [](Observed& o) { o.meta.annotations[kAbortAnnotation] = "true"; },
+           [](Observed& o) { o.others.push_back(otherVersion("v3", 10, Phase::kReplaying)); },
+           [](Observed& o) { o.meta.deletionTimestamp = at(0); }}) {
+    Observed o = observedIn(Phase::kReplaying);
+    o.worker = WorkerFacts{};  // stopped: the topics would go in this pass
+    o.kafka.consumerGroupExists = true;
+    o.claims.push_back(TopicClaim{"sessions.v2", "kafka:9092", "team-a", "intruder"});
+    cleanup(o);
+    Decision d = decide(o, at(1));
+    EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+    EXPECT_TRUE(has<DeleteConsumerGroup>(d)) << d;  // its own group, unique by uid
+  }
+}
+
+TEST(DecideOwnership, CleanupOfAnIntruderKeepsTheServingOutput) {
+  // An object that provisioned the serving version's topic (before the check existed).
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.outputTopic = "sessions.v1";
+  o.worker = WorkerFacts{};
+  o.meta.annotations[kAbortAnnotation] = "true";
+  Decision d = decide(o, at(1));
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+}
+
 // ----- Provisioning -------------------------------------------------------------------------
 
 TEST(DecideProvisioning, SafeRetentionStartsTheReplay) {

@@ -118,6 +118,7 @@ class FakeRunner : public WorkloadRunner {
     if (it == workers.end()) return WorkerFacts{};
     WorkerFacts state;
     state.exists = true;
+    state.ownerUid = it->second.owner.uid;
     state.profile = it->second.profile;
     state.replicas = it->second.replicas;
     state.readyReplicas = it->second.replicas;
