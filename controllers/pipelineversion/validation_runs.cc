@@ -3,7 +3,7 @@
 namespace kappa::controllers {
 
 ValidationRuns::~ValidationRuns() {
-  std::vector<std::jthread> threads;
+  std::vector<Thread> threads;
   {
     std::lock_guard lock(mu_);
     threads.swap(threads_);
@@ -19,7 +19,11 @@ void ValidationRuns::start(const std::string& key, const RunValidation& request,
     return;
   }
   runs_[key] = ValidationRun{request.requestedAt, false, std::nullopt, ""};
-  threads_.emplace_back([this, key, request, comparator = std::move(comparator)] {
+  // Finished threads are joined here (they have no work left: joining is immediate), so an
+  // operator that runs comparisons for months keeps only the running ones.
+  std::erase_if(threads_, [](const Thread& t) { return t.finished->load(); });
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  auto body = [this, key, request, comparator = std::move(comparator)] {
     kafka::ComparePolicy policy;
     policy.sampleKeys = request.sampleKeys;
     policy.compareFields = request.compareFields;
@@ -42,7 +46,16 @@ void ValidationRuns::start(const std::string& key, const RunValidation& request,
       }
     }
     if (onDone_) onDone_(key);
-  });
+  };
+  threads_.push_back(Thread{finished, std::jthread([body = std::move(body), finished] {
+                              body();
+                              finished->store(true);
+                            })});
+}
+
+size_t ValidationRuns::threads() const {
+  std::lock_guard lock(mu_);
+  return threads_.size();
 }
 
 std::optional<ValidationRun> ValidationRuns::get(const std::string& key) const {

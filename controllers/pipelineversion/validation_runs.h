@@ -5,6 +5,7 @@
 // operator restart decide() sees no run for its requestedAt and asks again.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,12 +34,20 @@ class ValidationRuns {
              std::shared_ptr<kafka::OutputComparator> comparator);
   std::optional<ValidationRun> get(const std::string& key) const;
   void forget(const std::string& key);
+  // Comparison threads not joined yet: the running ones, and finished ones until the next
+  // start() joins them.
+  size_t threads() const;
 
  private:
+  struct Thread {
+    std::shared_ptr<std::atomic<bool>> finished;
+    std::jthread thread;
+  };
+
   std::function<void(const std::string&)> onDone_;
   mutable std::mutex mu_;
   std::map<std::string, ValidationRun> runs_;
-  std::vector<std::jthread> threads_;
+  std::vector<Thread> threads_;
 };
 
 }  // namespace kappa::controllers
