@@ -90,6 +90,18 @@ int run(const op::Flags& flags) {
   };
   controllers::VersionInformer informer(kube, informerOptions);
   controllers::queueOnChanges(informer, queue);
+  // Worker Deployments and Pods and alias ConfigMaps, watched: a worker going unready or an
+  // alias edited queues its versions at once.
+  std::vector<std::unique_ptr<controllers::ManagedInformer>> managed;
+  for (auto resource :
+       {kube::resources::deployments(), kube::resources::pods(), kube::resources::configMaps()}) {
+    controllers::ManagedInformer::Options o;
+    o.collection = kube::CollectionRef{resource, flags.ns};
+    o.labelSelector = controllers::kManagedSelector;
+    o.transform = [](kube::Json obj) { return controllers::managedObjectFromJson(obj); };
+    managed.push_back(std::make_unique<controllers::ManagedInformer>(kube, o));
+    controllers::queueOnManagedChanges(*managed.back(), informer, queue);
+  }
   auto pipelineMetrics = std::make_shared<op::PipelineMetrics>(
       registry, [&informer] { return informer.store().list(); });
   (*metrics)->add(pipelineMetrics);
@@ -118,6 +130,7 @@ int run(const op::Flags& flags) {
       reconcilerOptions, [&](const std::string& key) { queue.add(key); });
 
   informer.start();
+  for (auto& m : managed) m->start();
   spdlog::info("msg=started version={} namespace={} identity={}", "0.1.0",
                flags.ns.empty() ? std::string("*") : flags.ns, identity);
 
@@ -161,6 +174,7 @@ int run(const op::Flags& flags) {
   elector.request_stop();
   elector.join();
   (*metrics)->remove(pipelineMetrics);  // a scrape no longer reads the informer's cache
+  for (auto& m : managed) m->stop();
   informer.stop();
   queue.shutDown();
   spdlog::info("msg=stopped lost_lease={}", lostLease.load());

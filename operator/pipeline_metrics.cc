@@ -15,6 +15,11 @@ bool isCandidate(Phase p) {
          p == Phase::kValidating || p == Phase::kAwaitingPromotion || p == Phase::kPromoting;
 }
 
+// Phases in which the version's worker runs and its WorkerAvailable condition is kept.
+bool runsWorker(Phase p) {
+  return p == Phase::kReplaying || p == Phase::kValidating || p == Phase::kServing;
+}
+
 }  // namespace
 
 PipelineMetrics::PipelineMetrics(prometheus::Registry& r, std::function<Objects()> source)
@@ -57,6 +62,11 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
       {"kappa_pipelineversion_lag_seconds",
        "How far behind its source the version's worker is, in seconds (the slowest partition)",
        MetricType::Gauge,
+       {}},
+      {"kappa_pipelineversion_worker_ready",
+       "1 while every pod of the version's worker is ready (condition WorkerAvailable), else 0; "
+       "versions that run a worker (Replaying to Serving)",
+       MetricType::Gauge,
        {}}};
   Objects objects = source_ ? source_() : Objects{};
   // The cache lists objects in key order (namespace/name): the scrape is stable.
@@ -76,6 +86,11 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
                                    {"pipeline", v.pipeline},
                                    {"version", version}},
                                   1));
+    if (runsWorker(v.other.phase)) {
+      out[6].metric.push_back(
+          gauge({{"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}},
+                v.workerAvailable ? 1 : 0));
+    }
     if (!isCandidate(v.other.phase)) continue;
     std::vector<ClientMetric::Label> labels{
         {"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}};

@@ -372,6 +372,8 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
       v.retentionAtRisk = c.status == ConditionStatus::kFalse && c.reason == "AtRisk";
     } else if (c.type == kValidated) {
       v.validationFailed = c.status == ConditionStatus::kFalse;
+    } else if (c.type == kWorkerAvailable) {
+      v.workerAvailable = c.status == ConditionStatus::kTrue;
     }
   }
   return v;

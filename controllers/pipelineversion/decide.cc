@@ -305,12 +305,17 @@ void applyWorkerHealth(Pass& p) {
   if (!w.exists) return;
   std::string worker = "worker " + workerName(p.spec());
   const Condition* before = findCondition(p.s, kWorkerAvailable);
-  if (w.problem) {
-    if (!before || before->status != ConditionStatus::kFalse ||
-        before->reason != w.problem->reason) {
-      p.event(EventType::kWarning, w.problem->reason, worker + ": " + w.problem->message);
+  // Candidates fail on a crash loop (candidateGates); a serving version keeps serving what it
+  // wrote and says so.
+  std::optional<WorkerProblem> problem = w.problem;
+  if (!problem && w.crashLooping) {
+    problem = WorkerProblem{"CrashLooping", "a container is in CrashLoopBackOff"};
+  }
+  if (problem) {
+    if (!before || before->status != ConditionStatus::kFalse || before->reason != problem->reason) {
+      p.event(EventType::kWarning, problem->reason, worker + ": " + problem->message);
     }
-    p.condition(kWorkerAvailable, ConditionStatus::kFalse, w.problem->reason, w.problem->message);
+    p.condition(kWorkerAvailable, ConditionStatus::kFalse, problem->reason, problem->message);
     return;
   }
   // No pod counts in the messages: status changes at transitions only.
@@ -322,6 +327,14 @@ void applyWorkerHealth(Pass& p) {
   } else {
     // Starting, or scaling: a reported problem stays until the pods run.
     if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") return;
+    if (before && before->status == ConditionStatus::kTrue) {
+      // It ran, and now a pod does not: killed, evicted, failing its probe (or a new one
+      // after a change of replicas).
+      p.event(EventType::kWarning, "WorkerUnavailable", worker + ": a pod is not ready");
+      p.condition(kWorkerAvailable, ConditionStatus::kFalse, "PodsNotReady",
+                  "a pod of the worker is not ready");
+      return;
+    }
     p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Starting",
                 "waiting for pods to be ready");
   }

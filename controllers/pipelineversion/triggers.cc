@@ -30,4 +30,41 @@ void queueOnChanges(VersionInformer& informer, kube::WorkQueue& queue) {
       [enqueue](const VersionPtr& o) { enqueue(nullptr, o); }});
 }
 
+std::string keyOf(const ManagedObject& m) { return m.ns + "/" + m.name; }
+const std::string& resourceVersionOf(const ManagedObject& m) { return m.resourceVersion; }
+
+ManagedObject managedObjectFromJson(const kube::Json& obj) {
+  const kube::Json& meta = obj.value("metadata", kube::Json::object());
+  const kube::Json& labels = meta.value("labels", kube::Json::object());
+  ManagedObject m;
+  m.ns = meta.value("namespace", "");
+  m.name = meta.value("name", "");
+  m.resourceVersion = meta.value("resourceVersion", "");
+  m.pipeline = labels.value("kappa.io/pipeline", "");
+  m.version = labels.value("kappa.io/version", "");
+  return m;
+}
+
+std::vector<std::string> keysConcerned(const ManagedObject& m,
+                                       const std::vector<VersionPtr>& inNamespace) {
+  std::vector<std::string> keys;
+  if (m.pipeline.empty()) return keys;
+  for (const auto& v : inNamespace) {
+    if (v->ns != m.ns || v->pipeline != m.pipeline) continue;
+    if (m.version.empty() || v->other.version == m.version) keys.push_back(keyOf(*v));
+  }
+  return keys;
+}
+
+void queueOnManagedChanges(ManagedInformer& managed, VersionInformer& versions,
+                           kube::WorkQueue& queue) {
+  auto enqueue = [&versions, &queue](const ManagedInformer::Ptr& m) {
+    for (const auto& key : keysConcerned(*m, versions.store().listNamespace(m->ns))) {
+      queue.add(key);
+    }
+  };
+  managed.addHandlers(ManagedInformer::Handlers{
+      enqueue, [enqueue](const auto&, const auto& m) { enqueue(m); }, enqueue});
+}
+
 }  // namespace kappa::controllers

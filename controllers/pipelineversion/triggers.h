@@ -33,4 +33,33 @@ Triggered triggeredBy(const CachedVersion* before, const CachedVersion& after,
 // Registers informer handlers that queue what triggeredBy() says.
 void queueOnChanges(VersionInformer& informer, kube::WorkQueue& queue);
 
+// A worker Deployment, a worker Pod or a serving alias ConfigMap, as far as the queue cares:
+// the objects the operator labels app.kubernetes.io/managed-by=kappa-operator. A change of
+// one (a pod going unready, a Deployment deleted, an alias edited) queues the versions it
+// concerns at once, instead of at their next poll.
+struct ManagedObject {
+  std::string ns;
+  std::string name;
+  std::string resourceVersion;
+  std::string pipeline;  // kappa.io/pipeline
+  std::string version;   // kappa.io/version; empty on an alias
+  bool operator==(const ManagedObject&) const = default;
+};
+std::string keyOf(const ManagedObject& m);
+const std::string& resourceVersionOf(const ManagedObject& m);
+ManagedObject managedObjectFromJson(const kube::Json& obj);
+
+using ManagedInformer = kube::BasicInformer<ManagedObject>;
+// The selector of ManagedInformers: what the operator labels.
+inline constexpr const char* kManagedSelector = "app.kubernetes.io/managed-by=kappa-operator";
+
+// The versions a change of `m` concerns: a worker's version, every version of an alias's
+// pipeline.
+std::vector<std::string> keysConcerned(const ManagedObject& m,
+                                       const std::vector<VersionPtr>& inNamespace);
+
+// Registers handlers on `managed` that queue keysConcerned(), looked up in `versions`' cache.
+void queueOnManagedChanges(ManagedInformer& managed, VersionInformer& versions,
+                           kube::WorkQueue& queue);
+
 }  // namespace kappa::controllers

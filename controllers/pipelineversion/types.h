@@ -304,6 +304,7 @@ struct CachedVersion {
   double mismatchRatio = 0;
   bool retentionAtRisk = false;   // condition RetentionSafe is False with reason AtRisk
   bool validationFailed = false;  // condition Validated is False
+  bool workerAvailable = false;   // condition WorkerAvailable is True
   bool operator==(const CachedVersion&) const = default;
 };
 

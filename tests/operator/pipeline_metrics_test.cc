@@ -94,6 +94,33 @@ TEST(PipelineMetrics, GaugesFollowStatusAndDisappearWithTheObject) {
   EXPECT_EQ(t.find(R"(version="v2")"), std::string::npos) << t;
 }
 
+TEST(PipelineMetrics, WorkerReadyFollowsWorkerAvailableWhileAWorkerRuns) {
+  prometheus::Registry r;
+  PipelineMetrics::Objects cache;
+  PipelineMetrics m(r, [&cache] { return cache; });
+  auto available = [](const std::string& status) {
+    return json{{"conditions", json::array({{{"type", "WorkerAvailable"},
+                                             {"status", status},
+                                             {"reason", "PodsNotReady"}}})}};
+  };
+  cache = objects({version("v1", "Serving", available("False")),
+                   version("v2", "Replaying", available("True")), version("v0", "Retired")});
+  auto t = text(r, m);
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_worker_ready{namespace="ns",pipeline="sessions",version="v1"} 0)"))
+      << t;
+  EXPECT_TRUE(has(
+      t,
+      R"(kappa_pipelineversion_worker_ready{namespace="ns",pipeline="sessions",version="v2"} 1)"))
+      << t;
+  EXPECT_EQ(
+      t.find(
+          R"(kappa_pipelineversion_worker_ready{namespace="ns",pipeline="sessions",version="v0"})"),
+      std::string::npos)
+      << t;
+}
+
 TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
   prometheus::Registry r;
   PipelineMetrics m(r, {});

@@ -1598,9 +1598,44 @@ TEST(DecideServing, AMissingAliasIsRecreatedWithoutOverwriting) {
 TEST(DecideServing, CandidateGatesDoNotApply) {
   Observed o = observedIn(Phase::kServing);
   o.meta.annotations[kAbortAnnotation] = "true";
-  o.worker.crashLooping = true;
   o.others.push_back(otherVersion("v3", 500, Phase::kReplaying));
   expectConverged(o, at(0));
+}
+
+// A serving worker in trouble is reported, never failed: it keeps serving what it wrote.
+TEST(DecideServing, ACrashLoopingWorkerIsReportedNotFailed) {
+  Observed o = observedIn(Phase::kServing);
+  o.worker.crashLooping = true;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  const Condition& c = condition(*d.status, kWorkerAvailable);
+  EXPECT_EQ(c.status, ConditionStatus::kFalse);
+  EXPECT_EQ(c.reason, "CrashLooping");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "CrashLooping"));
+  EXPECT_FALSE(has<DeleteWorker>(d));
+}
+
+TEST(DecideServing, APodNoLongerReadyIsReportedOnceAndRecoveryToo) {
+  Observed o = observedIn(Phase::kServing);
+  o.worker.readyReplicas = o.worker.replicas - 1;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  const Condition& c = condition(*d.status, kWorkerAvailable);
+  EXPECT_EQ(c.status, ConditionStatus::kFalse);
+  EXPECT_EQ(c.reason, "PodsNotReady");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerUnavailable"));
+
+  o.status = *d.status;  // the next pass, the pod still not ready: nothing new
+  d = decide(o, at(1));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_FALSE(hasEvent(d, EventType::kWarning, "WorkerUnavailable"));
+
+  o.worker.readyReplicas = o.worker.replicas;  // back
+  d = decide(o, at(2));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).status, ConditionStatus::kTrue);
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "WorkerAvailable"));
 }
 
 TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {

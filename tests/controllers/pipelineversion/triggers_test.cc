@@ -61,5 +61,34 @@ TEST_F(TriggersTest, TheSamePipelineInAnotherNamespaceIsNotASibling) {
   EXPECT_EQ(t.siblings, std::vector<std::string>{"team-a/sessions-v2"});
 }
 
+ManagedObject managed(const std::string& name, const std::string& pipeline,
+                      const std::string& version) {
+  kube::Json labels = {{"app.kubernetes.io/managed-by", "kappa-operator"},
+                       {"kappa.io/pipeline", pipeline}};
+  if (!version.empty()) labels["kappa.io/version"] = version;
+  return managedObjectFromJson(
+      {{"metadata",
+        {{"namespace", "team-a"}, {"name", name}, {"resourceVersion", "7"}, {"labels", labels}}}});
+}
+
+TEST_F(TriggersTest, AWorkerPodOrDeploymentQueuesItsVersion) {
+  ManagedObject pod = managed("sessions-v2-5d9f-abcde", "sessions", "v2");
+  EXPECT_EQ(keyOf(pod), "team-a/sessions-v2-5d9f-abcde");
+  EXPECT_EQ(resourceVersionOf(pod), "7");
+  EXPECT_EQ(keysConcerned(pod, cache), std::vector<std::string>{"team-a/sessions-v2"});
+  EXPECT_EQ(keysConcerned(managed("sessions-v1", "sessions", "v1"), cache),
+            std::vector<std::string>{"team-a/sessions-v1"});
+}
+
+TEST_F(TriggersTest, TheAliasQueuesEveryVersionOfItsPipeline) {
+  EXPECT_EQ(keysConcerned(managed("sessions-serving", "sessions", ""), cache),
+            (std::vector<std::string>{"team-a/sessions-v1", "team-a/sessions-v2"}));
+}
+
+TEST_F(TriggersTest, AnObjectOfNoKnownVersionQueuesNothing) {
+  EXPECT_TRUE(keysConcerned(managed("sessions-v7", "sessions", "v7"), cache).empty());
+  EXPECT_TRUE(keysConcerned(managed("unlabelled", "", ""), cache).empty());
+}
+
 }  // namespace
 }  // namespace kappa::controllers
