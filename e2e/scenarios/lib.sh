@@ -8,7 +8,8 @@
 #   kk SUBCOMMAND ...             kubectl-kappa with the admin kubeconfig, -n NAMESPACE
 #   apply_version EXAMPLE NAME TOPIC [PATH=YAML ...]
 #                                 applies crds/examples/EXAMPLE as PipelineVersion NAME
-#                                 (spec.version = NAME without "<pipeline>-") reading TOPIC,
+#                                 (spec.version = NAME without "<pipeline>-", unless an
+#                                 override sets it) reading TOPIC,
 #                                 with short catch-up/drain settings (none with
 #                                 E2E_AS_SHIPPED=1) and overrides such as
 #                                 spec.promotion.mode=Manual
@@ -17,6 +18,7 @@
 #   wait_for SECONDS MESSAGE CMD...   until CMD succeeds
 #   alias_version PIPELINE        the version the serving alias names ("" when none)
 #   topic_exists TOPIC            whether the broker has TOPIC
+#   records_in TOPIC              the sum of TOPIC's end offsets ("" when it does not exist)
 #   group_exists GROUP            whether the broker knows consumer group GROUP
 #   operator_pods                 the names of the operator's pods
 #   operator_metric SERIES [POD]  the value of the first line of an operator's /metrics
@@ -124,8 +126,9 @@ for override in sys.argv[5:]:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = yaml.safe_load(value)
-# After the overrides: one of them may name another pipeline.
-spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
+# After the overrides: one of them may name another pipeline (or the version itself).
+if not any(o.startswith("spec.version=") for o in sys.argv[5:]):
+    spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
 print(yaml.safe_dump(doc))
 PY
     k apply -n "$E2E_NS" -f - >/dev/null
@@ -167,6 +170,11 @@ kafka_tool() { # kafka_tool CLASS ARGS...: one of Kafka's own command-line tools
   source "$E2E_REPO/e2e/kafka/versions.env"
   java -cp "${KAPPA_CACHE:-$HOME/.cache/kappa}/kafka-$KAFKA_VERSION/libs/*" \
     -Dlog4j2.level=error "$@" --bootstrap-server "$KAFKA_BOOTSTRAP" 2>/dev/null
+}
+
+records_in() { # records_in TOPIC: the sum of the topic's end offsets ("" when it is gone)
+  kafka_tool org.apache.kafka.tools.GetOffsetShell --topic "$1" --time -1 |
+    awk -F: '{n += $3; seen = 1} END {if (seen) print n}'
 }
 
 group_exists() {
