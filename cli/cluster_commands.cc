@@ -119,6 +119,50 @@ std::atomic<bool> interrupted{false};
 
 }  // namespace
 
+namespace {
+
+// Phases in which a version replays or waits for its flip: lag, progress and ETA mean
+// something only then (a serving version's last candidate sample would be stale).
+bool isCandidatePhase(const std::string& phase) {
+  return phase == "Pending" || phase == "Provisioning" || phase == "Replaying" ||
+         phase == "Validating" || phase == "AwaitingPromotion" || phase == "Promoting";
+}
+
+// A mismatch example as a field diff: the fields that differ, "field: serving -> candidate"
+// (the fields both sides share equal are left out); whole values when they are not objects.
+std::string exampleDiff(const Json& serving, const Json& candidate) {
+  auto parsed = [](const Json& v) {
+    if (!v.is_string()) return v;
+    Json j = Json::parse(v.get<std::string>(), nullptr, false);
+    return j.is_discarded() ? v : j;
+  };
+  Json a = parsed(serving), b = parsed(candidate);
+  if (!a.is_object() || !b.is_object()) return a.dump() + " -> " + b.dump();
+  std::ostringstream os;
+  std::string sep;
+  auto absent = [](const Json& o, const std::string& k) {
+    return o.contains(k) ? o.at(k).dump() : std::string("(none)");
+  };
+  for (const auto& [k, v] : a.items()) {
+    if (b.contains(k) && b.at(k) == v) continue;
+    os << sep << k << ": " << v.dump() << " -> " << absent(b, k);
+    sep = ", ";
+  }
+  for (const auto& [k, v] : b.items()) {
+    if (a.contains(k)) continue;
+    os << sep << k << ": (none) -> " << v.dump();
+    sep = ", ";
+  }
+  return os.str();
+}
+
+// One table cell: the text, padded to `width`, and always one space after it.
+void cell(std::ostream& os, const std::string& text, size_t width) {
+  os << text << std::string(text.size() < width ? width - text.size() : 0, ' ') << ' ';
+}
+
+}  // namespace
+
 std::string renderStatus(const std::string& pipeline, const std::vector<Json>& versions,
                          const Json& alias, std::chrono::system_clock::time_point now) {
   std::ostringstream os;
@@ -136,15 +180,17 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     os << "  no PipelineVersions of this pipeline\n";
     return os.str();
   }
-  os << std::left << std::setw(10) << "VERSION" << std::setw(18) << "PHASE" << std::setw(12)
-     << "LAG" << std::setw(10) << "BEHIND" << std::setw(29) << "PROGRESS" << std::setw(10) << "ETA"
-     << std::setw(12) << "MSGS/S" << std::setw(24) << "VALIDATION" << std::setw(9) << "SERVING"
-     << "AGE\n";
+  const size_t widths[] = {9, 17, 11, 9, 28, 9, 11, 23, 8};
+  const char* headers[] = {"VERSION", "PHASE",  "LAG",        "BEHIND", "PROGRESS",
+                           "ETA",     "MSGS/S", "VALIDATION", "SERVING"};
+  for (size_t i = 0; i < std::size(headers); ++i) cell(os, headers[i], widths[i]);
+  os << "AGE\n";
   for (const auto& v : versions) {
     std::string version = str(v, Json::json_pointer("/spec/version"));
     std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
-    auto lag = num(v, Json::json_pointer("/status/lag/messages"));
-    auto behind = num(v, Json::json_pointer("/status/lag/seconds"));
+    bool candidate = isCandidatePhase(phase);
+    auto lag = candidate ? num(v, Json::json_pointer("/status/lag/messages")) : std::nullopt;
+    auto behind = candidate ? num(v, Json::json_pointer("/status/lag/seconds")) : std::nullopt;
     bool estimated = v.value(Json::json_pointer("/status/lag/secondsEstimated"), false);
     std::string behindText = "-";
     if (behind && lag) {
@@ -158,9 +204,14 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
       }
       behindText = bs.str();
     }
-    auto pct = num(v, Json::json_pointer("/status/replay/progressPercent"));
-    auto eta = num(v, Json::json_pointer("/status/replay/etaSeconds"));
-    auto rate = num(v, Json::json_pointer("/status/replay/messagesPerSecond"));
+    // Progress while replaying, and after only until the flip; an ETA and a rate only while
+    // there is something left to read.
+    auto pct =
+        candidate ? num(v, Json::json_pointer("/status/replay/progressPercent")) : std::nullopt;
+    bool replaying = phase == "Replaying";
+    auto eta = replaying ? num(v, Json::json_pointer("/status/replay/etaSeconds")) : std::nullopt;
+    auto rate =
+        replaying ? num(v, Json::json_pointer("/status/replay/messagesPerSecond")) : std::nullopt;
     std::string vreason;
     std::string validated = conditionStatus(v, "Validated", &vreason);
     std::string validation = "-";
@@ -185,12 +236,17 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     }
     std::ostringstream progress;
     if (pct) progress << bar(*pct) << " " << std::fixed << std::setprecision(1) << *pct << "%";
-    os << std::setw(10) << version << std::setw(18) << phase << std::setw(12)
-       << (lag ? std::to_string(static_cast<int64_t>(*lag)) : "-") << std::setw(10) << behindText
-       << std::setw(29) << (pct ? progress.str() : "-") << std::setw(10)
-       << (eta ? duration(*eta) : "-") << std::setw(12)
-       << (rate ? std::to_string(static_cast<int64_t>(*rate)) : "-") << std::setw(24) << validation
-       << std::setw(9) << (version == servingVersion ? "yes" : "") << age << "\n";
+    const std::string cells[] = {version,
+                                 phase,
+                                 lag ? std::to_string(static_cast<int64_t>(*lag)) : "-",
+                                 behindText,
+                                 pct ? progress.str() : "-",
+                                 eta ? duration(*eta) : "-",
+                                 rate ? std::to_string(static_cast<int64_t>(*rate)) : "-",
+                                 validation,
+                                 version == servingVersion ? "yes" : ""};
+    for (size_t i = 0; i < std::size(cells); ++i) cell(os, cells[i], widths[i]);
+    os << age << "\n";
     std::string message = str(v, Json::json_pointer("/status/message"));
     if (!message.empty()) os << "           " << message << "\n";
     // Why its pods do not run (a quota, the scheduler, an image), in the cluster's words.
@@ -206,9 +262,8 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     const auto ex = Json::json_pointer("/status/validation/examples");
     if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
       for (const auto& e : v.at(ex)) {
-        os << "           key " << e.value("key", "") << ": serving "
-           << e.value("serving", Json()).dump() << " candidate "
-           << e.value("candidate", Json()).dump() << "\n";
+        os << "           key " << e.value("key", "") << ": "
+           << exampleDiff(e.value("serving", Json()), e.value("candidate", Json())) << "\n";
       }
     }
   }

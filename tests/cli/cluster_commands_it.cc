@@ -175,5 +175,44 @@ TEST(RenderStatus, ShowsWhyTheWorkersPodsDoNotRun) {
   EXPECT_EQ(out.find("pods:"), std::string::npos) << out;
 }
 
+// Lag, progress and ETA only for candidates; cells never run together; mismatch examples as
+// the fields that differ.
+TEST(RenderStatus, ServingRowsShowNoStaleLagAndExamplesAreFieldDiffs) {
+  auto version = [](const std::string& v, const std::string& phase, kube::Json status) {
+    status["phase"] = phase;
+    status["lag"] = {{"messages", 52}, {"seconds", 0.4}};
+    status["replay"] = {{"progressPercent", 100.0}, {"etaSeconds", 1}, {"messagesPerSecond", 9}};
+    return kube::Json{
+        {"metadata", {{"name", "sessions-" + v}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+        {"spec", {{"pipeline", "sessions"}, {"version", v}}},
+        {"status", status}};
+  };
+  kube::Json mismatch = {
+      {"validation",
+       {{"mismatchRatio", 0.5},
+        {"mismatchedKeys", 1},
+        {"comparedKeys", 2},
+        {"examples", kube::Json::array({{{"key", "u1"},
+                                         {"serving", R"({"revenue":466.6,"views":3})"},
+                                         {"candidate", R"({"revenue":3278.13,"views":3})"}}})}}},
+      {"conditions", kube::Json::array({{{"type", "Validated"}, {"status", "False"}}})}};
+  kube::Json alias = {{"data", {{"version", "v1"}, {"topic", "sessions.v1"}}}};
+  std::string out = renderStatus("sessions",
+                                 {version("v1", "Serving", kube::Json::object()),
+                                  version("v2", "AwaitingPromotion", mismatch)},
+                                 alias, std::chrono::system_clock::now());
+  std::istringstream lines(out);
+  std::string line, v1, v2;
+  while (std::getline(lines, line)) {
+    if (line.rfind("v1 ", 0) == 0) v1 = line;
+    if (line.rfind("v2 ", 0) == 0) v2 = line;
+  }
+  EXPECT_EQ(v1.find("52"), std::string::npos) << out;       // no frozen lag
+  EXPECT_EQ(v1.find("100.0%"), std::string::npos) << out;   // nor progress
+  EXPECT_NE(v2.find("100.0% "), std::string::npos) << out;  // a space after the cell
+  EXPECT_EQ(v2.find("1s"), std::string::npos) << out;       // no ETA once replayed
+  EXPECT_NE(out.find("key u1: revenue: 466.6 -> 3278.13\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace kappa::cli
