@@ -1,6 +1,7 @@
 #include "cli/cluster_commands.h"
 
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -336,6 +337,68 @@ int runRollback(const ClusterOptions& o, const std::string& pipeline) {
     return runAnnotate(same, name, "rollback");
   }
   return fail("pipeline " + pipeline + ": no PipelineVersion for serving version " + serving);
+}
+
+Json mergeHistory(const std::vector<Json>& versions) {
+  std::vector<Json> entries;
+  for (const auto& v : versions) {
+    const auto ptr = Json::json_pointer("/status/history");
+    if (!v.contains(ptr) || !v.at(ptr).is_array()) continue;
+    for (Json e : v.at(ptr)) {
+      e["version"] = str(v, Json::json_pointer("/spec/version"));
+      e["name"] = str(v, Json::json_pointer("/metadata/name"));
+      entries.push_back(std::move(e));
+    }
+  }
+  // RFC 3339 in UTC with a fixed number of digits: text order is time order.
+  std::stable_sort(entries.begin(), entries.end(), [](const Json& a, const Json& b) {
+    return a.value("time", "") < b.value("time", "");
+  });
+  return Json(entries);
+}
+
+std::string renderHistory(const std::string& pipeline, const Json& entries) {
+  std::ostringstream os;
+  if (entries.empty()) {
+    os << "pipeline " << pipeline << ": no transitions recorded\n";
+    return os.str();
+  }
+  os << "pipeline " << pipeline << ":\n";
+  const size_t widths[] = {20, 9, 36, 30};
+  const char* headers[] = {"TIME", "VERSION", "TRANSITION", "BY"};
+  for (size_t i = 0; i < std::size(headers); ++i) cell(os, headers[i], widths[i]);
+  os << "WHY\n";
+  for (const auto& e : entries) {
+    std::string time = e.value("time", "");
+    if (time.size() > 19) time = time.substr(0, 19) + "Z";
+    std::string why = e.value("reason", "");
+    std::string message = e.value("message", "");
+    if (!message.empty()) why += why.empty() ? message : ": " + message;
+    if (e.contains("comparedKeys")) {
+      why += " (" + std::to_string(e.value("mismatchedKeys", 0)) + " of " +
+             std::to_string(e.value("comparedKeys", 0)) + " compared keys differed)";
+    }
+    const std::string cells[] = {time, e.value("version", ""),
+                                 e.value("from", "") + " -> " + e.value("to", ""),
+                                 e.value("actor", "")};
+    for (size_t i = 0; i < std::size(cells); ++i) cell(os, cells[i], widths[i]);
+    os << why << "\n";
+  }
+  return os.str();
+}
+
+int runHistory(const ClusterOptions& o, const std::string& pipeline) {
+  auto c = connect(o);
+  if (!c) return fail(c.error().message);
+  auto versions = versionsOf(*c, pipeline);
+  if (!versions) return fail(versions.error().message);
+  Json entries = mergeHistory(*versions);
+  if (o.json) {
+    std::cout << Json{{"pipeline", pipeline}, {"history", entries}}.dump(2) << std::endl;
+  } else {
+    std::cout << renderHistory(pipeline, entries);
+  }
+  return 0;
 }
 
 }  // namespace kappa::cli

@@ -18,6 +18,12 @@ struct ClusterOptions {
 int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch);
 int runAnnotate(const ClusterOptions& o, const std::string& name, const std::string& gate);
 int runRollback(const ClusterOptions& o, const std::string& pipeline);
+int runHistory(const ClusterOptions& o, const std::string& pipeline);
+
+// Pure: the pipeline's timeline, every version's status.history merged in time order, as
+// JSON entries (with a "version" field) or as the table `history` prints.
+kube::Json mergeHistory(const std::vector<kube::Json>& versions);
+std::string renderHistory(const std::string& pipeline, const kube::Json& entries);
 
 // Pure: renders the status table of one pipeline (used by status and tested directly).
 // `versions` are PipelineVersion objects; `alias` the <pipeline>-serving ConfigMap or null.

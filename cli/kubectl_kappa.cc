@@ -1,5 +1,5 @@
 // kubectl-kappa: the kubectl plugin. Kafka-side tools that work without a cluster (lag,
-// preflight, validate) and the cluster commands (status, promote, abort, rollback; see
+// preflight, validate) and the cluster commands (status, history, promote, abort, rollback; see
 // cluster_commands.h). Exit codes: 0 ok, 1 the check failed, 2 usage or connection.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -347,7 +347,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--kubeconfig", clusterOpts.kubeconfig, "kubeconfig file");
     cmd->add_option("-n,--namespace", clusterOpts.ns, "Namespace (default: the context's)");
   };
-  std::string statusPipeline, gateName, rollbackPipeline;
+  std::string statusPipeline, gateName, rollbackPipeline, historyPipeline;
   bool watch = false;
   auto* status =
       app.add_subcommand("status", "Versions of a pipeline: phase, lag, progress, validation");
@@ -364,6 +364,11 @@ int main(int argc, char** argv) {
   auto* rollback = app.add_subcommand("rollback", "Flip a pipeline back to its previous version");
   addClusterOptions(rollback);
   rollback->add_option("pipeline", rollbackPipeline, "Pipeline name")->required();
+  auto* history = app.add_subcommand(
+      "history", "A pipeline's timeline: every version's phase transitions, who asked, and why");
+  addClusterOptions(history);
+  history->add_option("pipeline", historyPipeline, "Pipeline name")->required();
+  history->add_flag("--json", clusterOpts.json, "Print JSON");
 
   try {
     app.parse(argc, argv);
@@ -379,5 +384,6 @@ int main(int argc, char** argv) {
   if (promote->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "promote");
   if (abort->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "abort");
   if (rollback->parsed()) return kappa::cli::runRollback(clusterOpts, rollbackPipeline);
+  if (history->parsed()) return kappa::cli::runHistory(clusterOpts, historyPipeline);
   return fail(kUsageOrConnection, "no command given");
 }

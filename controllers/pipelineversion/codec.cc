@@ -265,6 +265,18 @@ Status statusFromJson(const Json& j) {
   s.drainingSince = timeField(j, "drainingSince");
   s.drainedAt = timeField(j, "drainedAt");
   s.outputDeletedAt = timeField(j, "outputDeletedAt");
+  for (const auto& h : j.value("history", Json::array())) {
+    HistoryEntry e;
+    e.time = timeField(h, "time").value_or(TimePoint{});
+    e.from = phaseFrom(str(h, "from"));
+    e.to = phaseFrom(str(h, "to"));
+    e.reason = str(h, "reason");
+    e.actor = str(h, "actor");
+    e.message = str(h, "message");
+    if (h.contains("comparedKeys")) e.comparedKeys = num<int64_t>(h, "comparedKeys", 0);
+    if (h.contains("mismatchedKeys")) e.mismatchedKeys = num<int64_t>(h, "mismatchedKeys", 0);
+    s.history.push_back(std::move(e));
+  }
   return s;
 }
 
@@ -323,6 +335,21 @@ Json statusToJson(const Status& s) {
   putTime(j, "drainingSince", s.drainingSince);
   putTime(j, "drainedAt", s.drainedAt);
   putTime(j, "outputDeletedAt", s.outputDeletedAt);
+  if (!s.history.empty()) {
+    Json history = Json::array();
+    for (const auto& e : s.history) {
+      Json h{{"time", formatTimeRfc3339(e.time)},
+             {"from", phaseName(e.from)},
+             {"to", phaseName(e.to)},
+             {"actor", e.actor}};
+      putString(h, "reason", e.reason);
+      putString(h, "message", e.message);
+      if (e.comparedKeys) h["comparedKeys"] = *e.comparedKeys;
+      if (e.mismatchedKeys) h["mismatchedKeys"] = *e.mismatchedKeys;
+      history.push_back(std::move(h));
+    }
+    j["history"] = std::move(history);
+  }
   return j;
 }
 

@@ -72,7 +72,38 @@ struct Pass {
     it->message = std::move(message);
     it->observedGeneration = o.meta.generation;
   }
+  // Who asked for a transition: a gate annotation, a deletion, or the policy of the spec.
+  std::string actor(Phase to, const std::string& reason) const {
+    if (reason == kAbortedReason) return std::string("annotation ") + kAbortAnnotation;
+    if (to == Phase::kPromoting && annotationSet(o.meta, kPromoteAnnotation)) {
+      return std::string("annotation ") + kPromoteAnnotation;
+    }
+    if (annotationSet(o.meta, kRollbackAnnotation)) {
+      return std::string("annotation ") + kRollbackAnnotation;
+    }
+    if (o.meta.deletionTimestamp) return "deletion";
+    return "policy";
+  }
+  void record(Phase to, const std::string& reason, const std::string& message) {
+    HistoryEntry e;
+    e.time = now;
+    e.from = s.phase;
+    e.to = to;
+    e.reason = reason;
+    e.actor = actor(to, reason);
+    e.message = message;
+    if (s.phase == Phase::kValidating || s.phase == Phase::kAwaitingPromotion) {
+      e.comparedKeys = s.validation.comparedKeys;
+      e.mismatchedKeys = s.validation.mismatchedKeys;
+    }
+    s.history.push_back(std::move(e));
+    if (s.history.size() > kHistoryLimit) {
+      s.history.erase(s.history.begin(), s.history.begin() + static_cast<std::ptrdiff_t>(
+                                                                 s.history.size() - kHistoryLimit));
+    }
+  }
   void enter(Phase phase, std::string reason, std::string message) {
+    if (phase != s.phase) record(phase, reason, message);
     s.phase = phase;
     s.reason = std::move(reason);
     s.message = std::move(message);

@@ -209,6 +209,23 @@ struct ValidationStatus {
   bool operator==(const ValidationStatus&) const = default;
 };
 
+// One phase transition, as status.history keeps it.
+struct HistoryEntry {
+  TimePoint time{};
+  Phase from = Phase::kPending;
+  Phase to = Phase::kPending;
+  std::string reason;
+  std::string actor;  // "policy", "annotation kappa.io/promote|abort|rollback", "deletion"
+  std::string message;
+  // Leaving Validating or AwaitingPromotion: the comparison the step was taken on.
+  std::optional<int64_t> comparedKeys;
+  std::optional<int64_t> mismatchedKeys;
+  bool operator==(const HistoryEntry&) const = default;
+};
+
+// status.history keeps this many transitions, the oldest dropped first.
+inline constexpr size_t kHistoryLimit = 20;
+
 struct Status {
   Phase phase = Phase::kPending;
   // CamelCase reason of the current phase, e.g. ReplayTimeout for Failed. Empty when the
@@ -227,6 +244,7 @@ struct Status {
   std::optional<TimePoint> drainingSince;
   std::optional<TimePoint> drainedAt;
   std::optional<TimePoint> outputDeletedAt;
+  std::vector<HistoryEntry> history;  // oldest first
   bool operator==(const Status&) const = default;
 };
 

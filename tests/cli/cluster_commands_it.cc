@@ -214,5 +214,39 @@ TEST(RenderStatus, ServingRowsShowNoStaleLagAndExamplesAreFieldDiffs) {
   EXPECT_NE(out.find("key u1: revenue: 466.6 -> 3278.13\n"), std::string::npos) << out;
 }
 
+TEST(RenderHistory, MergesEveryVersionsTransitionsInTimeOrder) {
+  auto version = [](const std::string& v, kube::Json history) {
+    return kube::Json{{"metadata", {{"name", "sessions-" + v}}},
+                      {"spec", {{"pipeline", "sessions"}, {"version", v}}},
+                      {"status", {{"history", history}}}};
+  };
+  kube::Json entries =
+      mergeHistory({version("v1", kube::Json::array({{{"time", "2026-12-01T10:00:00.000000Z"},
+                                                      {"from", "Promoting"},
+                                                      {"to", "Serving"},
+                                                      {"actor", "policy"}},
+                                                     {{"time", "2026-12-01T12:00:05.000000Z"},
+                                                      {"from", "Serving"},
+                                                      {"to", "Draining"},
+                                                      {"actor", "policy"}}})),
+                    version("v2", kube::Json::array({{{"time", "2026-12-01T12:00:00.000000Z"},
+                                                      {"from", "AwaitingPromotion"},
+                                                      {"to", "Promoting"},
+                                                      {"reason", "PromotionApproved"},
+                                                      {"actor", "annotation kappa.io/promote"},
+                                                      {"comparedKeys", 1000},
+                                                      {"mismatchedKeys", 3}}}))});
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0]["version"], "v1");
+  EXPECT_EQ(entries[1]["version"], "v2");
+  EXPECT_EQ(entries[2]["to"], "Draining");
+  std::string out = renderHistory("sessions", entries);
+  EXPECT_NE(out.find("AwaitingPromotion -> Promoting"), std::string::npos) << out;
+  EXPECT_NE(out.find("annotation kappa.io/promote"), std::string::npos) << out;
+  EXPECT_NE(out.find("PromotionApproved (3 of 1000 compared keys differed)"), std::string::npos)
+      << out;
+  EXPECT_LT(out.find("Promoting -> Serving"), out.find("AwaitingPromotion -> Promoting")) << out;
+}
+
 }  // namespace
 }  // namespace kappa::cli

@@ -1363,6 +1363,63 @@ TEST(DecideAwaitingPromotion, PromoteAnnotationOverridesAMismatch) {
   EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kFalse);  // still told
 }
 
+// ----- History ------------------------------------------------------------------------------
+
+TEST(DecideHistory, EachTransitionIsRecordedWithWhoAskedAndTheComparison) {
+  Decision d = decide(observedIn(Phase::kPending), at(0));
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_EQ(d.status->history.size(), 1u);
+  const HistoryEntry& first = d.status->history[0];
+  EXPECT_EQ(first.time, at(0));
+  EXPECT_EQ(first.from, Phase::kPending);
+  EXPECT_EQ(first.to, Phase::kProvisioning);
+  EXPECT_EQ(first.actor, "policy");
+  EXPECT_FALSE(first.comparedKeys.has_value());
+
+  // A mismatch waits for a human; the human promotes: the step says who, and on what counts.
+  Observed o = validatingWithRun(comparison(1000, 50));
+  d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_EQ(d.status->history.back().to, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->history.back().actor, "policy");
+  EXPECT_EQ(d.status->history.back().mismatchedKeys, 50);
+  o.status = *d.status;
+  o.meta.annotations[kPromoteAnnotation] = "true";
+  d = decide(o, at(100));
+  ASSERT_TRUE(d.status.has_value());
+  const HistoryEntry& promoted = d.status->history.back();
+  EXPECT_EQ(promoted.from, Phase::kAwaitingPromotion);
+  EXPECT_EQ(promoted.to, Phase::kPromoting);
+  EXPECT_EQ(promoted.actor, "annotation kappa.io/promote");
+  EXPECT_EQ(promoted.comparedKeys, 1000);
+  EXPECT_EQ(promoted.mismatchedKeys, 50);
+
+  // An abort says so.
+  o = observedIn(Phase::kReplaying);
+  o.meta.annotations[kAbortAnnotation] = "true";
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->history.back().to, Phase::kFailed);
+  EXPECT_EQ(d.status->history.back().actor, "annotation kappa.io/abort");
+}
+
+TEST(DecideHistory, KeepsTheLastTwentyAndNothingOnAConvergedPass) {
+  Observed o = observedIn(Phase::kPending);
+  for (int i = 0; i < 20; ++i) {
+    HistoryEntry e;
+    e.time = at(-100 + i);
+    e.actor = "policy";
+    e.reason = "old-" + std::to_string(i);
+    o.status.history.push_back(e);
+  }
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_EQ(d.status->history.size(), kHistoryLimit);
+  EXPECT_EQ(d.status->history.front().reason, "old-1");  // the oldest went
+  EXPECT_EQ(d.status->history.back().to, Phase::kProvisioning);
+  expectConverged(observedIn(Phase::kServing), at(0));
+}
+
 TEST(DecideAwaitingPromotion, AnnotationOtherThanTrueIsIgnored) {
   Observed o = observedIn(Phase::kAwaitingPromotion);
   o.meta.annotations[kPromoteAnnotation] = "false";
