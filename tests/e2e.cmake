@@ -30,6 +30,8 @@ kappa_e2e_scenario(supersede_replaying_candidate supersede.sh)
 kappa_e2e_scenario(kafka_credentials_secret kafka_credentials.sh)
 kappa_e2e_scenario(replay_quota_exceeded_then_resolved replay_quota.sh)
 kappa_e2e_scenario(container_streams_cutover container_streams.sh)
+kappa_e2e_scenario(ownership_guards ownership.sh)
+kappa_e2e_scenario(serving_worker_health serving_health.sh)
 
 # The local node (e2e/node): a real single-node cluster with containerd, kubelet, the
 # controller manager, the scheduler and kube-proxy; one at a time (it owns the bridge kappa0

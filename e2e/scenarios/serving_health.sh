@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# e2e.serving_worker_health: the serving version's worker is watched. Its container is killed
+# -9 five times: each time the status says so (WorkerAvailable False, with a Warning Event)
+# within seconds, and True again once the kubelet has restarted it; the time from the kill
+# to the status is printed (p50 and the slowest). Then its Deployment is deleted: the
+# operator creates it again and the worker serves on. The version stays Serving throughout.
+#
+#   serving_health.sh [STATE_DIR]     KAPPA_BIN=dir of the binaries (default build/bin)
+source "$(dirname "$0")/lib.sh"
+e2e_start e2e-health "${1:-}"
+
+available() { field sessions-v1 '.status.conditions[?(@.type=="WorkerAvailable")].status'; }
+worker_available() { [ "$(available)" = True ]; }
+now_ms() { date +%s%3N; }
+
+topic=e2e-health.clicks
+Given "sessions-v1 serving $topic with one worker pod"
+"$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
+  --count 5000 --keys 500 >/dev/null || fail "kappa-loadgen could not write $topic"
+apply_version sessions-v1.yaml sessions-v1 "$topic" spec.replicas=1
+wait_phase sessions-v1 Serving
+# The replay profile's pods give way to the steady one's: one pod, running, available.
+one_pod() {
+  local pods
+  pods=$(worker_pods sessions-v1)
+  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] && worker_available
+}
+wait_for 90 "sessions-v1 never had one running pod and WorkerAvailable True" one_pod
+
+When "its worker container is killed -9, five times"
+took=()
+for round in 1 2 3 4 5; do
+  pod=$(worker_pods sessions-v1 | awk '{print $1}')
+  pid=$(container_pid "$pod")
+  [ -n "$pid" ] || fail "the worker container of $pod is not running"
+  t0=$(now_ms)
+  kill -9 "$pid"
+  seen=""
+  while [ $(($(now_ms) - t0)) -lt 30000 ]; do
+    if [ "$(available)" = False ]; then seen=$(now_ms); break; fi
+    sleep 0.05
+  done
+  [ -n "$seen" ] || fail "round $round: the status did not say the worker was down within 30 s"
+  took+=($((seen - t0)))
+  reason=$(field sessions-v1 '.status.conditions[?(@.type=="WorkerAvailable")].reason')
+  say "  round $round: kill -9 of $pod's worker -> WorkerAvailable False ($reason) after ${took[-1]} ms"
+  wait_for 60 "round $round: the worker did not come back" one_pod
+done
+sorted=$(printf '%s\n' "${took[@]}" | sort -n)
+p50=$(echo "$sorted" | sed -n 3p)
+max=$(echo "$sorted" | tail -n 1)
+k get events -n "$E2E_NS" --field-selector "involvedObject.name=sessions-v1,type=Warning" \
+  -o jsonpath='{.items[*].reason}' | grep -qw WorkerUnavailable ||
+  fail "no Warning Event WorkerUnavailable on sessions-v1"
+Then "each time the status said so: kill to status p50 ${p50} ms, slowest ${max} ms"
+[ "$(field sessions-v1 .status.phase)" = Serving ] || fail "sessions-v1 is $(field sessions-v1 .status.phase)"
+
+When "its Deployment is deleted"
+old=$(k get deployment sessions-v1 -n "$E2E_NS" -o jsonpath='{.metadata.uid}')
+t0=$(now_ms)
+k delete deployment sessions-v1 -n "$E2E_NS" --wait=false >/dev/null
+restored() {
+  local uid
+  uid=$(k get deployment sessions-v1 -n "$E2E_NS" -o jsonpath='{.metadata.uid}' 2>/dev/null)
+  [ -n "$uid" ] && [ "$uid" != "$old" ]
+}
+wait_for 30 "the operator did not create the Deployment sessions-v1 again" restored
+say "  created again after $(($(now_ms) - t0)) ms"
+wait_for 90 "the restored worker is not ready" one_pod
+Then "the worker serves again and sessions-v1 never left Serving"
+[ "$(field sessions-v1 .status.phase)" = Serving ] || fail "sessions-v1 is $(field sessions-v1 .status.phase)"
+[ "$(alias_version sessions)" = v1 ] || fail "the alias names '$(alias_version sessions)'"
+say "PASS: worker down seen in p50 ${p50} ms / max ${max} ms (kill -9 to status), Deployment restored, v1 serving"
