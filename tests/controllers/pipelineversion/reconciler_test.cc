@@ -231,6 +231,17 @@ class ReconcilerTest : public ::testing::Test {
   FakeRunner runner_;
   FakeRecorder recorder_;
   testing::FakeClock clock_;
+
+  // A condition set now, at generation 3.
+  Condition condition(const std::string& type, ConditionStatus status, const std::string& reason,
+                      const std::string& message) {
+    return Condition{.type = type,
+                     .status = status,
+                     .reason = reason,
+                     .message = message,
+                     .lastTransitionTime = clock_.now(),
+                     .observedGeneration = 3};
+  }
   Reconciler reconciler_;
 };
 
@@ -399,12 +410,7 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   s.lag.sampledAt = clock_.now();
   s.replay.etaSeconds = 12;
   s.replay.progressPercent = 99.5;
-  s.conditions.push_back(Condition{.type = kCaughtUp,
-                                   .status = ConditionStatus::kTrue,
-                                   .reason = "LagWithinBound",
-                                   .message = "ok",
-                                   .lastTransitionTime = clock_.now(),
-                                   .observedGeneration = 3});
+  s.conditions.push_back(condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok"));
   s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
@@ -418,24 +424,9 @@ TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
   s.replay.progressPercent = 99.5;
   s.validation.mismatchRatio = 0.25;
   s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
-  s.conditions.push_back(Condition{.type = kCaughtUp,
-                                   .status = ConditionStatus::kTrue,
-                                   .reason = "LagWithinBound",
-                                   .message = "ok",
-                                   .lastTransitionTime = clock_.now(),
-                                   .observedGeneration = 3});
-  s.conditions.push_back(Condition{.type = kRetentionSafe,
-                                   .status = ConditionStatus::kFalse,
-                                   .reason = "AtRisk",
-                                   .message = "short",
-                                   .lastTransitionTime = clock_.now(),
-                                   .observedGeneration = 3});
-  s.conditions.push_back(Condition{.type = kValidated,
-                                   .status = ConditionStatus::kFalse,
-                                   .reason = "Mismatched",
-                                   .message = "1 of 4",
-                                   .lastTransitionTime = clock_.now(),
-                                   .observedGeneration = 3});
+  s.conditions.push_back(condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok"));
+  s.conditions.push_back(condition(kRetentionSafe, ConditionStatus::kFalse, "AtRisk", "short"));
+  s.conditions.push_back(condition(kValidated, ConditionStatus::kFalse, "Mismatched", "1 of 4"));
   Json full = create("v1", s);
   full["metadata"]["deletionTimestamp"] = formatTimeRfc3339(clock_.now());
   CachedVersion cached = cachedVersionFromJson(full);
