@@ -407,6 +407,22 @@ TEST_F(ReconcilerTest, ConvergedObjectWritesNothing) {
 TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   Status s = serving("v1");
   s.servingSince = clock_.now();
+  HistoryEntry h;
+  h.time = clock_.now();
+  h.from = Phase::kAwaitingPromotion;
+  h.to = Phase::kPromoting;
+  h.reason = "PromotionApproved";
+  h.actor = "annotation kappa.io/promote";
+  h.comparedKeys = 1000;
+  h.mismatchedKeys = 3;
+  s.history = {h, HistoryEntry{.time = clock_.now(),
+                               .from = Phase::kPromoting,
+                               .to = Phase::kServing,
+                               .reason = "",
+                               .actor = "policy",
+                               .message = "serving",
+                               .comparedKeys = std::nullopt,
+                               .mismatchedKeys = std::nullopt}};
   s.lag.sampledAt = clock_.now();
   s.replay.etaSeconds = 12;
   s.replay.progressPercent = 99.5;
