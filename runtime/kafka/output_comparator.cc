@@ -291,18 +291,9 @@ struct OutputRead {
   uint64_t records = 0;
 };
 
-// Reads `topic` (the partitions in `end`, each up to its end offset) into `out`.
-//
-// Parsing a record's headers costs librdkafka a few allocations, so the comparator reads the
-// kappa-src-offset header only where it is needed: on the records of sampled keys, and on
-// the last record of each partition in each consumed batch. A worker writes a partition's
-// records in source order, so the partition's last record, the last of its last batch,
-// carries its largest source offset. (With an output that is not in source order the cut
-// would only be earlier, never past what either output holds.) No record is kept past its
-// batch: a kept record would keep its whole fetch response in memory.
-Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic,
-                        const std::map<int32_t, int64_t>& end, OutputRead& out) {
-  if (end.empty()) return {};
+// A reader of `topic` assigned the partitions in `end` from their beginning.
+Result<KafkaHandle> openReader(const KafkaClientConfig& config, const std::string& topic,
+                               const std::map<int32_t, int64_t>& end) {
   PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(end.size())));
   for (const auto& [p, off] : end) {
     rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
@@ -317,32 +308,112 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
   auto reader = makeHandle(RD_KAFKA_CONSUMER, config.bootstrapServers, props);
   if (!reader) return reader.error();
   if (auto ae = rd_kafka_assign(reader->get(), assignment.get())) return errorOf(ae, "assign");
+  return reader;
+}
+
+// Where the read of one output stands, per partition number: its end offset (-1: not read,
+// or read to its end), and the index of its last record in the batch at hand (-1: none yet).
+struct ReadState {
+  explicit ReadState(const std::map<int32_t, int64_t>& end)
+      : partitions(end.rbegin()->first + 1),
+        endOf(static_cast<size_t>(partitions), -1),
+        lastIn(static_cast<size_t>(partitions), -1),
+        open(end.size()) {
+    for (const auto& [p, off] : end) endOf[static_cast<size_t>(p)] = off;
+  }
+  void close(size_t p) {
+    endOf[p] = -1;
+    --open;
+  }
+
+  const int32_t partitions;
+  std::vector<int64_t> endOf;
+  std::vector<ssize_t> lastIn;
+  std::vector<size_t> inBatch;  // the partitions with a record in the batch at hand
+  size_t open;                  // partitions not yet read to their end
+};
+
+constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
+
+// The source offset in a record's kappa-src-offset header, also raising the largest of its
+// partition; -1 (and the output is marked as without headers) if it has none.
+int64_t sourceOffset(const rd_kafka_message_t& m, OutputRead& out) {
+  auto src = headerInt(m, "kappa-src-offset");
+  if (!src) {
+    out.headers = false;
+    return -1;
+  }
+  auto& mo = out.maxOffset[m.partition];
+  mo = std::max(mo, *src);
+  return *src;
+}
+
+// Hashes the keys of the batch into `hashes`, prefetching the index slots of the first few.
+void hashKeys(rd_kafka_message_t* const* batch, ssize_t n, uint64_t* hashes,
+              const SampleTable& table) {
+  for (ssize_t i = 0; i < n; ++i) {
+    const rd_kafka_message_t* m = batch[i];
+    hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
+    if (i < kAhead) table.prefetchSlot(hashes[i]);
+  }
+}
+
+// Adds the records of the batch below their partitions' end offsets to the sample, noting
+// each partition's last record in the batch and closing the partitions read to their end.
+void sampleBatch(rd_kafka_message_t* const* batch, ssize_t n, const uint64_t* hashes,
+                 ReadState& state, OutputRead& out) {
+  SampleTable& table = out.table;
+  for (ssize_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
+    if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
+    const rd_kafka_message_t* m = batch[i];
+    auto p = static_cast<size_t>(m->partition);
+    if (m->partition < 0 || m->partition >= state.partitions || state.endOf[p] < 0) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      state.close(p);
+      continue;
+    }
+    if (m->err || m->offset >= state.endOf[p]) continue;
+    ++out.records;
+    std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+    if (table.mayTake(hashes[i], key)) {
+      Entry record{m->partition, m->payload == nullptr, sourceOffset(*m, out), {}};
+      if (m->payload) record.value = table.keep(m->payload, m->len);
+      table.add(hashes[i], key, record);
+    }
+    if (state.lastIn[p] < 0) state.inBatch.push_back(p);
+    state.lastIn[p] = i;
+    if (m->offset + 1 >= state.endOf[p]) state.close(p);
+  }
+}
+
+// Reads the source offsets of the partitions' last records in the batch.
+void readLastOffsets(rd_kafka_message_t* const* batch, ReadState& state, OutputRead& out) {
+  for (size_t p : state.inBatch) {
+    sourceOffset(*batch[state.lastIn[p]], out);
+    state.lastIn[p] = -1;
+  }
+  state.inBatch.clear();
+}
+
+// Reads `topic` (the partitions in `end`, each up to its end offset) into `out`.
+//
+// Parsing a record's headers costs librdkafka a few allocations, so the comparator reads the
+// kappa-src-offset header only where it is needed: on the records of sampled keys, and on
+// the last record of each partition in each consumed batch. A worker writes a partition's
+// records in source order, so the partition's last record, the last of its last batch,
+// carries its largest source offset. (With an output that is not in source order the cut
+// would only be earlier, never past what either output holds.) No record is kept past its
+// batch: a kept record would keep its whole fetch response in memory.
+Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic,
+                        const std::map<int32_t, int64_t>& end, OutputRead& out) {
+  if (end.empty()) return {};
+  auto reader = openReader(config, topic, end);
+  if (!reader) return reader.error();
   rd_kafka_poll_set_consumer(reader->get());
   RdPtr<rd_kafka_queue_t> queue(rd_kafka_queue_get_consumer(reader->get()));
 
-  // Per partition number: its end offset (-1: not read, or read to its end), and the index
-  // of its last record in the batch at hand (-1: none yet).
-  const int32_t partitions = end.rbegin()->first + 1;
-  std::vector<int64_t> endOf(static_cast<size_t>(partitions), -1);
-  std::vector<ssize_t> lastIn(static_cast<size_t>(partitions), -1);
-  std::vector<size_t> inBatch;  // the partitions with a record in the batch at hand
-  for (const auto& [p, off] : end) endOf[static_cast<size_t>(p)] = off;
-  size_t open = end.size();
-  auto sourceOffset = [&](const rd_kafka_message_t& m) -> int64_t {
-    auto src = headerInt(m, "kappa-src-offset");
-    if (!src) {
-      out.headers = false;
-      return -1;
-    }
-    auto& mo = out.maxOffset[m.partition];
-    mo = std::max(mo, *src);
-    return *src;
-  };
-  auto close = [&](size_t p) {
-    endOf[p] = -1;
-    --open;
-  };
-
+  ReadState state(end);
   std::vector<rd_kafka_message_t*> batch(10000);
   ssize_t n = 0;
   struct Release {  // the messages of the batch at hand, whatever way the loop is left
@@ -353,10 +424,8 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
     }
   } release{batch, n};
   std::vector<uint64_t> hashes(batch.size());
-  constexpr ssize_t kAhead = 8;  // records between prefetching a slot and using it
-  SampleTable& table = out.table;
   auto lastProgress = SteadyClock::now();
-  while (open > 0) {
+  while (state.open > 0) {
     n = consumeQueued(queue.get(), batch.data(), batch.size(), 20);
     if (n > 0) {
       lastProgress = SteadyClock::now();
@@ -364,74 +433,39 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
       return Error{ErrorCode::kTimeout,
                    "no progress for " + std::to_string(config.timeout.count()) + " ms"};
     }
-    for (ssize_t i = 0; i < n; ++i) {
-      const rd_kafka_message_t* m = batch[i];
-      hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
-      if (i < kAhead) table.prefetchSlot(hashes[i]);
-    }
-    for (ssize_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) table.prefetchSlot(hashes[i + kAhead]);
-      if (i + kAhead / 2 < n) table.prefetchEntry(hashes[i + kAhead / 2]);
-      const rd_kafka_message_t* m = batch[i];
-      auto p = static_cast<size_t>(m->partition);
-      if (m->partition < 0 || m->partition >= partitions || endOf[p] < 0) continue;
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        close(p);
-        continue;
-      }
-      if (m->err || m->offset >= endOf[p]) continue;
-      ++out.records;
-      std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-      if (table.mayTake(hashes[i], key)) {
-        Entry record{m->partition, m->payload == nullptr, sourceOffset(*m), {}};
-        if (m->payload) record.value = table.keep(m->payload, m->len);
-        table.add(hashes[i], key, record);
-      }
-      if (lastIn[p] < 0) inBatch.push_back(p);
-      lastIn[p] = i;
-      if (m->offset + 1 >= endOf[p]) close(p);
-    }
-    for (size_t p : inBatch) {
-      sourceOffset(*batch[lastIn[p]]);
-      lastIn[p] = -1;
-    }
-    inBatch.clear();
+    hashKeys(batch.data(), n, hashes.data(), out.table);
+    sampleBatch(batch.data(), n, hashes.data(), state, out);
+    readLastOffsets(batch.data(), state, out);
     for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(batch[i]);
     n = 0;
   }
   return {};
 }
 
-}  // namespace
-
-Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
-                                                        const std::string& candidateTopic,
-                                                        const ComparePolicy& policy) {
-  if (policy.sampleKeys <= 0) return Error{ErrorCode::kInvalidArgument, "sampleKeys must be > 0"};
-  auto admin = RdKafkaAdmin::create(config_);
-  if (!admin) return admin.error();
-  const std::string* topics[2] = {&servingTopic, &candidateTopic};
-  std::map<int32_t, int64_t> end[2];
-  for (int v = 0; v < 2; ++v) {
-    auto e = (*admin)->endOffsets(*topics[v]);
-    if (!e) return Error{e.error().code, *topics[v] + ": " + e.error().message};
-    for (const auto& [p, off] : *e) {
-      if (off > 0) end[v][p] = off;
-    }
+// The end offsets of the partitions of `topic` that hold records.
+Result<std::map<int32_t, int64_t>> nonEmptyEnds(KafkaAdmin& admin, const std::string& topic) {
+  auto e = admin.endOffsets(topic);
+  if (!e) return Error{e.error().code, topic + ": " + e.error().message};
+  std::map<int32_t, int64_t> end;
+  for (const auto& [p, off] : *e) {
+    if (off > 0) end[p] = off;
   }
+  return end;
+}
 
-  // Each output is read by a reader of its own on a thread of its own (a librdkafka client
-  // decodes fetched records on one thread per broker, so one client for both outputs would
-  // decode them one after the other), into a bottom-k sample of its own keys. The sample of
-  // the union is the k smallest keys of the two samples together: a key among the k smallest
-  // of the union is among the k smallest of each output it occurs in.
-  auto k = static_cast<size_t>(policy.sampleKeys);
-  OutputRead reads[2] = {OutputRead(k), OutputRead(k)};
+// Reads the serving (0) and candidate (1) outputs into `reads`.
+//
+// Each output is read by a reader of its own on a thread of its own (a librdkafka client
+// decodes fetched records on one thread per broker, so one client for both outputs would
+// decode them one after the other), into a bottom-k sample of its own keys. The sample of
+// the union is the k smallest keys of the two samples together: a key among the k smallest
+// of the union is among the k smallest of each output it occurs in.
+Result<void> readBoth(const KafkaClientConfig& config, const std::string* const (&topics)[2],
+                      const std::map<int32_t, int64_t> (&end)[2], OutputRead (&reads)[2]) {
   Result<void> outcome[2];
   {
-    std::jthread candidate(
-        [&] { outcome[1] = readOutput(config_, candidateTopic, end[1], reads[1]); });
-    outcome[0] = readOutput(config_, servingTopic, end[0], reads[0]);
+    std::jthread candidate([&] { outcome[1] = readOutput(config, *topics[1], end[1], reads[1]); });
+    outcome[0] = readOutput(config, *topics[0], end[0], reads[0]);
   }
   for (int v = 0; v < 2; ++v) {
     if (!outcome[v]) {
@@ -439,25 +473,32 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
                    "reading " + *topics[v] + ": " + outcome[v].error().message};
     }
   }
+  return {};
+}
 
-  ComparisonResult result;
-  result.consistentCut =
-      reads[0].headers && reads[1].headers && reads[0].records > 0 && reads[1].records > 0;
-  if (result.consistentCut) {
-    for (const auto& [p, a] : reads[0].maxOffset) {
-      auto b = reads[1].maxOffset.find(p);
-      result.cut[p] = b == reads[1].maxOffset.end() ? 0 : std::min(a, b->second) + 1;
-    }
-    for (const auto& [p, b] : reads[1].maxOffset) result.cut.emplace(p, 0);
+// C_p per partition: the smaller of the two outputs' largest source offsets, + 1 (0 where
+// only one output has the partition).
+PartitionOffsets cutOf(const OutputRead (&reads)[2]) {
+  PartitionOffsets cut;
+  for (const auto& [p, a] : reads[0].maxOffset) {
+    auto b = reads[1].maxOffset.find(p);
+    cut[p] = b == reads[1].maxOffset.end() ? 0 : std::min(a, b->second) + 1;
   }
-  // The k smallest (hash, key) of both samples, each key once with both outputs' records:
-  // the serving sample's keys, each joined with the candidate's entry through its index, then
-  // the keys only the candidate has; trimmed to k in linear time when there are more.
-  struct Joined {
-    const SampleTable::Sampled* serving;
-    const SampleTable::Sampled* candidate;
-    const SampleTable::Sampled& any() const { return serving ? *serving : *candidate; }
-  };
+  for (const auto& [p, b] : reads[1].maxOffset) cut.emplace(p, 0);
+  return cut;
+}
+
+// A key of the union sample, with its entry in each output's sample (nullptr: not there).
+struct Joined {
+  const SampleTable::Sampled* serving;
+  const SampleTable::Sampled* candidate;
+  const SampleTable::Sampled& any() const { return serving ? *serving : *candidate; }
+};
+
+// The k smallest (hash, key) of both samples, each key once with both outputs' records:
+// the serving sample's keys, each joined with the candidate's entry through its index, then
+// the keys only the candidate has; trimmed to k in linear time when there are more.
+std::vector<Joined> joinSamples(OutputRead (&reads)[2], size_t k) {
   const auto& servingSample = reads[0].table.finish();
   const auto& candidateSample = reads[1].table.finish();
   std::vector<Joined> joined;
@@ -474,20 +515,52 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
         [](const Joined& a, const Joined& b) { return SampleTable::before(a.any(), b.any()); });
     joined.resize(k);
   }
-  auto choose = [&](const SampleTable::Sampled* e, int v) -> std::optional<std::string_view> {
-    if (!e) return std::nullopt;
-    const Entry* chosen = nullptr;
-    reads[v].table.forEach(*e, [&](const Entry& r) {
-      if (result.consistentCut && r.sourceOffset >= result.cut[r.partition]) return;
-      chosen = &r;
-    });
-    if (!chosen || chosen->tombstone) return std::nullopt;
-    return chosen->value;
-  };
+  return joined;
+}
+
+// The value of a sampled key in one output: that of its last record below the cut (its
+// latest without a consistent cut); nullopt if it has none there or that is a tombstone.
+std::optional<std::string_view> valueAtCut(const SampleTable& table, const SampleTable::Sampled* e,
+                                           ComparisonResult& result) {
+  if (!e) return std::nullopt;
+  const Entry* chosen = nullptr;
+  table.forEach(*e, [&](const Entry& r) {
+    if (result.consistentCut && r.sourceOffset >= result.cut[r.partition]) return;
+    chosen = &r;
+  });
+  if (!chosen || chosen->tombstone) return std::nullopt;
+  return chosen->value;
+}
+
+}  // namespace
+
+Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
+                                                        const std::string& candidateTopic,
+                                                        const ComparePolicy& policy) {
+  if (policy.sampleKeys <= 0) return Error{ErrorCode::kInvalidArgument, "sampleKeys must be > 0"};
+  auto admin = RdKafkaAdmin::create(config_);
+  if (!admin) return admin.error();
+  const std::string* const topics[2] = {&servingTopic, &candidateTopic};
+  std::map<int32_t, int64_t> end[2];
+  for (int v = 0; v < 2; ++v) {
+    auto e = nonEmptyEnds(**admin, *topics[v]);
+    if (!e) return e.error();
+    end[v] = std::move(*e);
+  }
+  auto k = static_cast<size_t>(policy.sampleKeys);
+  OutputRead reads[2] = {OutputRead(k), OutputRead(k)};
+  if (auto r = readBoth(config_, topics, end, reads); !r) return r.error();
+
+  ComparisonResult result;
+  result.consistentCut =
+      reads[0].headers && reads[1].headers && reads[0].records > 0 && reads[1].records > 0;
+  if (result.consistentCut) result.cut = cutOf(reads);
+  std::vector<Joined> joined = joinSamples(reads, k);
   std::vector<SampleView> sample;
   sample.reserve(joined.size());
   for (const auto& j : joined) {
-    sample.push_back({j.any().key, choose(j.serving, 0), choose(j.candidate, 1)});
+    sample.push_back({j.any().key, valueAtCut(reads[0].table, j.serving, result),
+                      valueAtCut(reads[1].table, j.candidate, result)});
   }
   auto compared = compareViews(sample, policy);
   compared.consistentCut = result.consistentCut;

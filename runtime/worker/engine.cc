@@ -20,6 +20,55 @@ int64_t floorDiv(int64_t a, int64_t b) {
   return q;
 }
 
+// Validation steps of Engine::process(), each false with `error` set if the event is invalid
+// (rather than returning the error, which left a test of it on the per-event path). The
+// record key in field `kv` goes to `key`, an integer one formatted into `buf`.
+bool readKey(const FieldValue& kv, char (&buf)[24], std::string_view& key,
+             std::string_view& error) {
+  if (kv.kind == FieldValue::Kind::kString) {
+    key = kv.text;
+  } else if (kv.kind == FieldValue::Kind::kNumber && kv.isInteger) {
+    auto r = std::to_chars(buf, buf + sizeof buf, kv.integer);
+    key = std::string_view(buf, r.ptr - buf);
+  } else if (kv.kind == FieldValue::Kind::kMissing || kv.kind == FieldValue::Kind::kNull) {
+    error = "missing key field";
+    return false;
+  } else {
+    error = "key field is not a string or integer";
+    return false;
+  }
+  return true;
+}
+// The event time (epoch ms) in field `tv` goes to `ts`.
+bool readTimestamp(const FieldValue& tv, int64_t& ts, std::string_view& error) {
+  if (tv.kind == FieldValue::Kind::kMissing || tv.kind == FieldValue::Kind::kNull) {
+    error = "missing timestamp field";
+    return false;
+  }
+  if (tv.kind != FieldValue::Kind::kNumber || !tv.isInteger) {
+    error = "timestamp field is not an integer (epoch ms)";
+    return false;
+  }
+  ts = tv.integer;
+  return true;
+}
+
+// The first window of `list` (in start order) that starts at or after `start`. (Inline, as
+// std::lower_bound itself, for the per-event path.)
+template <typename List>
+inline auto startingFrom(List& list, int64_t start) {
+  return std::lower_bound(list.begin(), list.end(), start,
+                          [](const auto& a, int64_t s) { return a.start < s; });
+}
+
+// Errors of restore() for an output record this engine did not write.
+Error notOurs() {
+  return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
+}
+Error noBounds() {
+  return Error{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
+}
+
 }  // namespace
 
 size_t Engine::Hash::operator()(std::string_view s) const {
@@ -207,39 +256,24 @@ std::string_view Engine::windowKey(std::string_view key, int64_t start) {
 ProcessResult Engine::process(int32_t partition, int64_t offset, const EventParser& e,
                               Emitter& out) {
   // Validate everything before changing anything: an invalid event leaves no trace.
-  const auto& kv = e.field(program_.keyField);
   char intKey[24];
-  std::string_view key;
-  if (kv.kind == FieldValue::Kind::kString) {
-    key = kv.text;
-  } else if (kv.kind == FieldValue::Kind::kNumber && kv.isInteger) {
-    auto r = std::to_chars(intKey, intKey + sizeof intKey, kv.integer);
-    key = std::string_view(intKey, r.ptr - intKey);
-  } else if (kv.kind == FieldValue::Kind::kMissing || kv.kind == FieldValue::Kind::kNull) {
-    return {Outcome::kInvalid, "missing key field"};
-  } else {
-    return {Outcome::kInvalid, "key field is not a string or integer"};
+  std::string_view key, error;
+  if (!readKey(e.field(program_.keyField), intKey, key, error)) {
+    return {Outcome::kInvalid, error};
   }
   int64_t ts = 0;
-  bool hasTs = false;
-  if (program_.timestampField >= 0) {
-    const auto& tv = e.field(program_.timestampField);
-    if (tv.kind == FieldValue::Kind::kMissing || tv.kind == FieldValue::Kind::kNull) {
-      return {Outcome::kInvalid, "missing timestamp field"};
-    }
-    if (tv.kind != FieldValue::Kind::kNumber || !tv.isInteger) {
-      return {Outcome::kInvalid, "timestamp field is not an integer (epoch ms)"};
-    }
-    ts = tv.integer;
-    hasTs = true;
+  const bool hasTs = program_.timestampField >= 0;
+  if (hasTs && !readTimestamp(e.field(program_.timestampField), ts, error)) {
+    return {Outcome::kInvalid, error};
   }
   if (auto err = checkAggregateTypes(e); !err.empty()) return {Outcome::kInvalid, err};
   if (!passesFilter(e)) return {Outcome::kFiltered, {}};
 
   PartitionState& ps = parts_[partition];
-  const auto& w = program_.window;
-
-  if (w.type == Window::Type::kNone) {
+  const auto type = program_.window.type;
+  if (type == Window::Type::kNone) {
+    // The key's running aggregate, here rather than in a step of its own: the commonest
+    // program's per-event path, without a call.
     auto it = ps.running.find(key);
     if (it == ps.running.end()) {
       it = ps.running.emplace(std::string(key), Values()).first;
@@ -250,82 +284,91 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
     out.emit(partition, key, &formatValue(key, nullptr, it->second), offset, ps.watermark);
     return {Outcome::kEmitted, {}};
   }
-
-  if (w.type == Window::Type::kTumbling) {
-    int64_t start = floorDiv(ts, w.sizeMs) * w.sizeMs;
-    Span probe{start, start + w.sizeMs, {}};
-    if (closed(probe, ps.watermark)) {
-      ++lateDropped_;
-      return {Outcome::kLate, {}};
-    }
-    auto it = ps.windows.find(key);
-    if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
-    WindowList& list = it->second;
-    auto pos = std::lower_bound(list.begin(), list.end(), start,
-                                [](const Span& a, int64_t s) { return a.start < s; });
-    if (pos == list.end() || pos->start != start) {
-      pos = list.insert(pos, Span{start, start + w.sizeMs, {}});
-      initValues(pos->values);
-    }
-    apply(pos->values, e);
-    ps.watermark = std::max(ps.watermark, ts);
-    const Span& win = *pos;
-    auto rk = windowKey(key, win.start);
-    out.emit(partition, rk, &formatValue(key, &win, win.values), offset, ps.watermark);
-  } else {
-    // Session: the event opens [ts, ts + gap) and absorbs every open session it overlaps.
-    // It is late only when it overlaps no open session and its own window is closed.
-    const int64_t before = ps.watermark;
-    Span merged{ts, ts + w.gapMs, {}};
-    auto it = ps.windows.find(key);
-    bool joinsOpen = false;
-    if (it != ps.windows.end()) {
-      for (const auto& s : it->second) {
-        joinsOpen =
-            joinsOpen || (s.start < merged.end && merged.start < s.end && !closed(s, before));
-      }
-    }
-    if (!joinsOpen && closed(merged, before)) {
-      ++lateDropped_;
-      return {Outcome::kLate, {}};
-    }
-    if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
-    WindowList& list = it->second;
-    initValues(merged.values);
-    apply(merged.values, e);
-    // Absorbed sessions, in start order; closed ones are final and never absorbed. Merging
-    // only grows the window, so it may now reach sessions the event alone did not.
-    std::vector<int64_t> tombstones;
-    for (bool grew = true; grew;) {
-      grew = false;
-      for (auto s = list.begin(); s != list.end();) {
-        if (s->start < merged.end && merged.start < s->end && !closed(*s, before)) {
-          merged.start = std::min(merged.start, s->start);
-          merged.end = std::max(merged.end, s->end);
-          merge(merged.values, s->values);
-          tombstones.push_back(s->start);
-          s = list.erase(s);
-          grew = true;
-        } else {
-          ++s;
-        }
-      }
-    }
-    std::sort(tombstones.begin(), tombstones.end());
-    ps.watermark = std::max(ps.watermark, ts);
-    for (int64_t start : tombstones) {
-      if (start == merged.start) continue;  // same record key: overwritten below
-      out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
-    }
-    auto pos = std::lower_bound(list.begin(), list.end(), merged.start,
-                                [](const Span& a, int64_t s) { return a.start < s; });
-    pos = list.insert(pos, std::move(merged));
-    const Span& win = *pos;
-    auto rk = windowKey(key, win.start);
-    out.emit(partition, rk, &formatValue(key, &win, win.values), offset, ps.watermark);
+  bool accepted = type == Window::Type::kTumbling
+                      ? addToTumbling(ps, partition, offset, key, ts, e, out)
+                      : addToSession(ps, partition, offset, key, ts, e, out);
+  if (!accepted) {
+    ++lateDropped_;
+    return {Outcome::kLate, {}};
   }
   if (++ps.sinceSweep >= kSweepEvery) sweep(ps);
   return {Outcome::kEmitted, {}};
+}
+
+bool Engine::addToTumbling(PartitionState& ps, int32_t partition, int64_t offset,
+                           std::string_view key, int64_t ts, const EventParser& e, Emitter& out) {
+  const auto& w = program_.window;
+  int64_t start = floorDiv(ts, w.sizeMs) * w.sizeMs;
+  Span probe{start, start + w.sizeMs, {}};
+  if (closed(probe, ps.watermark)) return false;
+  auto it = ps.windows.find(key);
+  if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
+  WindowList& list = it->second;
+  auto pos = startingFrom(list, start);
+  if (pos == list.end() || pos->start != start) {
+    pos = list.insert(pos, Span{start, start + w.sizeMs, {}});
+    initValues(pos->values);
+  }
+  apply(pos->values, e);
+  ps.watermark = std::max(ps.watermark, ts);
+  emitWindow(out, partition, key, *pos, offset, ps.watermark);
+  return true;
+}
+
+bool Engine::addToSession(PartitionState& ps, int32_t partition, int64_t offset,
+                          std::string_view key, int64_t ts, const EventParser& e, Emitter& out) {
+  // Session: the event opens [ts, ts + gap) and absorbs every open session it overlaps.
+  // It is late only when it overlaps no open session and its own window is closed.
+  const int64_t before = ps.watermark;
+  Span merged{ts, ts + program_.window.gapMs, {}};
+  auto it = ps.windows.find(key);
+  bool joinsOpen = false;
+  if (it != ps.windows.end()) {
+    for (const auto& s : it->second) joinsOpen = joinsOpen || overlapsOpen(s, merged, before);
+  }
+  if (!joinsOpen && closed(merged, before)) return false;
+  if (it == ps.windows.end()) it = ps.windows.emplace(std::string(key), WindowList()).first;
+  WindowList& list = it->second;
+  initValues(merged.values);
+  apply(merged.values, e);
+  // Absorbed sessions, in start order; closed ones are final and never absorbed. Merging
+  // only grows the window, so it may now reach sessions the event alone did not.
+  std::vector<int64_t> tombstones;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto s = list.begin(); s != list.end();) {
+      if (overlapsOpen(*s, merged, before)) {
+        merged.start = std::min(merged.start, s->start);
+        merged.end = std::max(merged.end, s->end);
+        merge(merged.values, s->values);
+        tombstones.push_back(s->start);
+        s = list.erase(s);
+        grew = true;
+      } else {
+        ++s;
+      }
+    }
+  }
+  std::sort(tombstones.begin(), tombstones.end());
+  ps.watermark = std::max(ps.watermark, ts);
+  for (int64_t start : tombstones) {
+    if (start == merged.start) continue;  // same record key: overwritten below
+    out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+  }
+  auto pos = startingFrom(list, merged.start);
+  pos = list.insert(pos, std::move(merged));
+  emitWindow(out, partition, key, *pos, offset, ps.watermark);
+  return true;
+}
+
+bool Engine::overlapsOpen(const Span& s, const Span& w, int64_t watermark) const {
+  return s.start < w.end && w.start < s.end && !closed(s, watermark);
+}
+
+void Engine::emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
+                        int64_t offset, int64_t watermark) {
+  auto rk = windowKey(key, w.start);
+  out.emit(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
 }
 
 void Engine::sweep(PartitionState& ps) {
@@ -348,52 +391,68 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
                              std::optional<int64_t> watermark) {
   PartitionState& ps = parts_[partition];
   if (watermark) ps.watermark = std::max(ps.watermark, *watermark);
-  bool windowed = program_.window.type != Window::Type::kNone;
-  if (!value) {
-    if (!windowed) {
-      ps.running.erase(std::string(recordKey));
-      return {};
-    }
-    auto at = recordKey.rfind('@');
-    if (at == std::string_view::npos) return {};
-    int64_t start = 0;
-    auto digits = recordKey.substr(at + 1);
-    if (std::from_chars(digits.data(), digits.data() + digits.size(), start).ec != std::errc()) {
-      return Error{ErrorCode::kInvalidArgument, "output record key without window start"};
-    }
-    auto it = ps.windows.find(recordKey.substr(0, at));
-    if (it == ps.windows.end()) return {};
-    auto& list = it->second;
-    list.erase(
-        std::remove_if(list.begin(), list.end(), [&](const Span& w) { return w.start == start; }),
-        list.end());
-    if (list.empty()) ps.windows.erase(it);
+  if (!value) return restoreTombstone(ps, recordKey);
+  Values values;
+  std::optional<int64_t> start, end;
+  if (auto r = parseRecord(*value, values, start, end); !r) return r;
+  const std::string& key = restoreKey_;
+  if (program_.window.type == Window::Type::kNone) {
+    ps.running.insert_or_assign(key, std::move(values));
     return {};
   }
+  if (!start || !end) return noBounds();
+  Span w{*start, *end, std::move(values)};
+  auto& list = ps.windows[key];
+  auto pos = startingFrom(list, w.start);
+  if (pos != list.end() && pos->start == w.start) {
+    *pos = std::move(w);
+  } else {
+    list.insert(pos, std::move(w));
+  }
+  return {};
+}
+
+Result<void> Engine::restoreTombstone(PartitionState& ps, std::string_view recordKey) {
+  if (program_.window.type == Window::Type::kNone) {
+    ps.running.erase(std::string(recordKey));
+    return {};
+  }
+  auto at = recordKey.rfind('@');
+  if (at == std::string_view::npos) return {};
+  int64_t start = 0;
+  auto digits = recordKey.substr(at + 1);
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), start).ec != std::errc()) {
+    return Error{ErrorCode::kInvalidArgument, "output record key without window start"};
+  }
+  auto it = ps.windows.find(recordKey.substr(0, at));
+  if (it == ps.windows.end()) return {};
+  auto& list = it->second;
+  list.erase(
+      std::remove_if(list.begin(), list.end(), [&](const Span& w) { return w.start == start; }),
+      list.end());
+  if (list.empty()) ps.windows.erase(it);
+  return {};
+}
+
+Result<void> Engine::parseRecord(std::string_view value, Values& values,
+                                 std::optional<int64_t>& start, std::optional<int64_t>& end) {
   // The value is a record this engine wrote (formatValue): {"key":..., ["window_start":..,
   // "window_end":..,] "<aggregate>":number|null, ...}.
-  if (restoreBuf_.size() < value->size() + simdjson::SIMDJSON_PADDING) {
-    restoreBuf_.resize(value->size() + simdjson::SIMDJSON_PADDING);
+  if (restoreBuf_.size() < value.size() + simdjson::SIMDJSON_PADDING) {
+    restoreBuf_.resize(value.size() + simdjson::SIMDJSON_PADDING);
   }
-  std::memcpy(restoreBuf_.data(), value->data(), value->size());
-  auto notOurs = [] {
-    return Error{ErrorCode::kInvalidArgument, "output record is not a worker record"};
-  };
-  auto noBounds = [] {
-    return Error{ErrorCode::kInvalidArgument, "windowed output record without window bounds"};
-  };
+  std::memcpy(restoreBuf_.data(), value.data(), value.size());
   simdjson::ondemand::document doc;
   simdjson::ondemand::object obj;
-  if (restoreParser_.iterate(restoreBuf_.data(), value->size(), restoreBuf_.size()).get(doc) ||
+  if (restoreParser_.iterate(restoreBuf_.data(), value.size(), restoreBuf_.size()).get(doc) ||
       doc.get_object().get(obj)) {
     return notOurs();
   }
+  const bool windowed = program_.window.type != Window::Type::kNone;
   const auto& aggs = program_.aggregates;
-  Values values;
   initValues(values);
   absl::InlinedVector<bool, 8> seen(aggs.size(), false);
   bool hasKey = false;
-  std::optional<int64_t> start, end;
   for (auto field : obj) {
     std::string_view name;
     simdjson::ondemand::value v;
@@ -424,21 +483,6 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
                    "output record lacks aggregate '" + aggs[i].name +
                        "': was the output written by another program?"};
     }
-  }
-  const std::string& key = restoreKey_;
-  if (!windowed) {
-    ps.running.insert_or_assign(key, std::move(values));
-    return {};
-  }
-  if (!start || !end) return noBounds();
-  Span w{*start, *end, std::move(values)};
-  auto& list = ps.windows[key];
-  auto pos = std::lower_bound(list.begin(), list.end(), w.start,
-                              [](const Span& a, int64_t s) { return a.start < s; });
-  if (pos != list.end() && pos->start == w.start) {
-    *pos = std::move(w);
-  } else {
-    list.insert(pos, std::move(w));
   }
   return {};
 }

@@ -86,6 +86,22 @@ class Engine {
 
   bool passesFilter(const EventParser& e) const;
   std::string_view checkAggregateTypes(const EventParser& e) const;
+  // The steps of process() after validation for a windowed program: each adds the event to
+  // its window of the key and emits what changed; false (and nothing changed) if it is late.
+  bool addToTumbling(PartitionState& ps, int32_t partition, int64_t offset, std::string_view key,
+                     int64_t ts, const EventParser& e, Emitter& out);
+  bool addToSession(PartitionState& ps, int32_t partition, int64_t offset, std::string_view key,
+                    int64_t ts, const EventParser& e, Emitter& out);
+  // Whether session `s` overlaps `w` and was still open at `watermark`.
+  bool overlapsOpen(const Span& s, const Span& w, int64_t watermark) const;
+  // Emits the value of window `w` of `key` under the window's record key.
+  void emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
+                  int64_t offset, int64_t watermark);
+  // The restore() of a tombstone: forgets the key (or window) the record key names.
+  Result<void> restoreTombstone(PartitionState& ps, std::string_view recordKey);
+  // Reads an output record's value into restoreKey_, `values` and the window bounds.
+  Result<void> parseRecord(std::string_view value, Values& values, std::optional<int64_t>& start,
+                           std::optional<int64_t>& end);
   void initValues(Values& v) const;
   void apply(Values& v, const EventParser& e) const;
   void merge(Values& into, const Values& from) const;

@@ -38,6 +38,65 @@ Error txnError(rd_kafka_error_t* e, const std::string& what) {
   return Error{kafka::errorCodeOf(rd_kafka_error_code(e)), what + ": " + rd_kafka_error_string(e)};
 }
 
+// The partition count of an output topic; with `create`, a missing topic is created first,
+// with as many partitions as the source.
+Result<int32_t> partitionsOf(kafka::RdKafkaAdmin& admin, const std::string& topic,
+                             int32_t sourcePartitions, bool create) {
+  auto count = admin.partitionCount(topic);
+  if (!count && count.error().code == ErrorCode::kNotFound && create) {
+    auto c = admin.createTopic({topic, sourcePartitions, 1, {}});
+    if (!c && c.error().code != ErrorCode::kAlreadyExists) return c.error();
+    // Another replica may have created it a moment ago: wait until brokers serve it.
+    if (auto m = admin.awaitMetadata(topic, true); !m) return m.error();
+    count = admin.partitionCount(topic);
+  }
+  if (!count) {
+    return Error{count.error().code,
+                 "topic " + topic + ": " + count.error().message +
+                     (count.error().code == ErrorCode::kNotFound
+                          ? " (the operator creates it; run with --create-topics to have the "
+                            "worker do it)"
+                          : "")};
+  }
+  return count;
+}
+
+// A reader of the output for restore(): assigns partitions itself, never joins the group.
+Result<KafkaHandle> makeRestoreReader(const WorkerConfig& config) {
+  auto props = config.kafkaProperties;
+  props["group.id"] = config.consumerGroup + "-restore";  // never joined nor committed
+  props["isolation.level"] = "read_committed";
+  props["enable.partition.eof"] = "true";
+  props["fetch.wait.max.ms"] = "50";
+  props.emplace("queued.min.messages", "1000000");  // as the worker's own consumer: throughput
+  return kafka::makeHandle(RD_KAFKA_CONSUMER, config.bootstrapServers, props);
+}
+
+// Assigns `reader` the output partitions among `partitions` that hold records, from their
+// beginning, and returns their end offsets (empty: none holds any, nothing assigned).
+Result<std::map<int32_t, int64_t>> assignOutput(rd_kafka_t* reader, const WorkerConfig& config,
+                                                const std::vector<int32_t>& partitions) {
+  PartitionList ends(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (int32_t p : partitions) {
+    rd_kafka_topic_partition_list_add(ends.get(), config.outputTopic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_END;
+  }
+  auto e = rd_kafka_offsets_for_times(reader, ends.get(), static_cast<int>(config.timeout.count()));
+  if (e) return kafka::errorOf(e, "end offsets of " + config.outputTopic);
+  std::map<int32_t, int64_t> end;
+  PartitionList assignment(rd_kafka_topic_partition_list_new(1));
+  for (int i = 0; i < ends->cnt; ++i) {
+    if (ends->elems[i].offset <= 0) continue;
+    end[ends->elems[i].partition] = ends->elems[i].offset;
+    rd_kafka_topic_partition_list_add(assignment.get(), config.outputTopic.c_str(),
+                                      ends->elems[i].partition)
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (end.empty()) return end;
+  if (auto ae = rd_kafka_assign(reader, assignment.get())) return kafka::errorOf(ae, "assign");
+  return end;
+}
+
 }  // namespace
 
 class StreamWorker::Metrics {
@@ -147,30 +206,26 @@ Result<std::unique_ptr<StreamWorker>> StreamWorker::create(WorkerConfig config, 
 Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   if (metrics) metrics_ = std::make_unique<Metrics>(*metrics);
   emitter_ = std::make_unique<OutputEmitter>(*this);
-
   kafka::KafkaClientConfig adminCfg{config_.bootstrapServers, config_.kafkaProperties,
                                     config_.timeout};
   auto admin = kafka::RdKafkaAdmin::create(adminCfg);
   if (!admin) return admin.error();
-  auto source = (*admin)->partitionCount(config_.sourceTopic);
+  if (auto r = checkTopics(**admin); !r) return r;
+  if (auto r = createProducer(); !r) return r;
+  if (auto r = createConsumer(); !r) return r;
+  spdlog::info("worker: {} -> {} (dlq {}), group {}, transactional.id {}", config_.sourceTopic,
+               config_.outputTopic, config_.dlqTopic, config_.consumerGroup,
+               config_.transactionalId);
+  spdlog::info("worker: event parser: {}", parser_.kernelChoice());
+  return {};
+}
+
+Result<void> StreamWorker::checkTopics(kafka::RdKafkaAdmin& admin) {
+  auto source = admin.partitionCount(config_.sourceTopic);
   if (!source) return Error{source.error().code, "source topic: " + source.error().message};
   for (auto* t : {&config_.outputTopic, &config_.dlqTopic}) {
-    auto count = (*admin)->partitionCount(*t);
-    if (!count && count.error().code == ErrorCode::kNotFound && config_.createTopics) {
-      auto c = (*admin)->createTopic({*t, *source, 1, {}});
-      if (!c && c.error().code != ErrorCode::kAlreadyExists) return c.error();
-      // Another replica may have created it a moment ago: wait until brokers serve it.
-      if (auto m = (*admin)->awaitMetadata(*t, true); !m) return m.error();
-      count = (*admin)->partitionCount(*t);
-    }
-    if (!count) {
-      return Error{count.error().code,
-                   "topic " + *t + ": " + count.error().message +
-                       (count.error().code == ErrorCode::kNotFound
-                            ? " (the operator creates it; run with --create-topics to have the "
-                              "worker do it)"
-                            : "")};
-    }
+    auto count = partitionsOf(admin, *t, *source, config_.createTopics);
+    if (!count) return count.error();
     (t == &config_.outputTopic ? outputPartitions_ : dlqPartitions_) = *count;
   }
   if (outputPartitions_ < *source) {
@@ -180,7 +235,10 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
                      std::to_string(*source) +
                      ": the output must be partition-aligned with the source"};
   }
+  return {};
+}
 
+Result<void> StreamWorker::createProducer() {
   std::map<std::string, std::string> pp = config_.kafkaProperties;
   pp["transactional.id"] = config_.transactionalId;
   pp.emplace("transaction.timeout.ms", "60000");
@@ -202,7 +260,10 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   if (!outputTopic_ || !dlqTopic_) {
     return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.outputTopic);
   }
+  return {};
+}
 
+Result<void> StreamWorker::createConsumer() {
   std::map<std::string, std::string> cp = config_.kafkaProperties;
   cp["group.id"] = config_.consumerGroup;
   cp["isolation.level"] = "read_committed";
@@ -237,10 +298,6 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   if (auto se = rd_kafka_subscribe(consumer_.get(), topics.get())) {
     return kafka::errorOf(se, "subscribe to " + config_.sourceTopic);
   }
-  spdlog::info("worker: {} -> {} (dlq {}), group {}, transactional.id {}", config_.sourceTopic,
-               config_.outputTopic, config_.dlqTopic, config_.consumerGroup,
-               config_.transactionalId);
-  spdlog::info("worker: event parser: {}", parser_.kernelChoice());
   return {};
 }
 
@@ -314,40 +371,13 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   std::map<int32_t, int64_t> resume;
   for (int32_t p : partitions) engine_.dropPartition(p);
   if (partitions.empty()) return resume;
-  auto props = config_.kafkaProperties;
-  props["group.id"] = config_.consumerGroup + "-restore";  // never joined nor committed
-  props["isolation.level"] = "read_committed";
-  props["enable.partition.eof"] = "true";
-  props["fetch.wait.max.ms"] = "50";
-  props.emplace("queued.min.messages", "1000000");  // as the worker's own consumer: throughput
-  auto reader = kafka::makeHandle(RD_KAFKA_CONSUMER, config_.bootstrapServers, props);
+  auto reader = makeRestoreReader(config_);
   if (!reader) return reader.error();
-  PartitionList ends(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
-  for (int32_t p : partitions) {
-    rd_kafka_topic_partition_list_add(ends.get(), config_.outputTopic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_END;
-  }
-  auto e = rd_kafka_offsets_for_times(reader->get(), ends.get(),
-                                      static_cast<int>(config_.timeout.count()));
-  if (e) return kafka::errorOf(e, "end offsets of " + config_.outputTopic);
-  std::map<int32_t, int64_t> end;
-  PartitionList assignment(rd_kafka_topic_partition_list_new(1));
-  for (int i = 0; i < ends->cnt; ++i) {
-    if (ends->elems[i].offset <= 0) continue;
-    end[ends->elems[i].partition] = ends->elems[i].offset;
-    rd_kafka_topic_partition_list_add(assignment.get(), config_.outputTopic.c_str(),
-                                      ends->elems[i].partition)
-        ->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  if (end.empty()) return resume;
-  if (auto ae = rd_kafka_assign(reader->get(), assignment.get()))
-    return kafka::errorOf(ae, "assign");
-  // Batches, not one message per call. Every record's key and value are restored; headers
-  // are read only from each partition's last record in a batch, since a worker writes a
-  // partition in source order: its last record carries the largest source offset and the
-  // largest watermark (kept until the batch's messages are destroyed, at its end).
+  auto end = assignOutput(reader->get(), config_, partitions);
+  if (!end) return end.error();
+  if (end->empty()) return resume;
+  // Batches, not one message per call.
   std::vector<rd_kafka_message_t*> batch(10000);
-  std::map<int32_t, rd_kafka_message_t*> lastOf;
   struct Destroy {
     std::vector<rd_kafka_message_t*>& batch;
     ssize_t n = 0;
@@ -360,7 +390,7 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   uint64_t records = 0;
   const auto started = SteadyClock::now();
   auto lastProgress = started;
-  while (!end.empty()) {
+  while (!end->empty()) {
     Destroy taken{batch, kafka::consumeQueued(queue.get(), batch.data(), batch.size(), 1000)};
     if (taken.n < 0)
       return kafka::errorOf(rd_kafka_last_error(), "restoring from " + config_.outputTopic);
@@ -373,40 +403,7 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
       continue;
     }
     lastProgress = SteadyClock::now();
-    lastOf.clear();
-    for (ssize_t i = 0; i < taken.n; ++i) {
-      const rd_kafka_message_t* m = batch[i];
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        end.erase(m->partition);
-        continue;
-      }
-      if (m->err) {
-        if (kafka::errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;
-        return kafka::errorOf(m->err, "restoring from " + config_.outputTopic);
-      }
-      auto it = end.find(m->partition);
-      if (it == end.end() || m->offset >= it->second) continue;
-      std::string_view key(static_cast<const char*>(m->key), m->key_len);
-      std::optional<std::string_view> value;
-      if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
-      auto r = engine_.restore(m->partition, key, value, std::nullopt);
-      if (!r) {
-        return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
-                                         std::to_string(m->partition) + " at offset " +
-                                         std::to_string(m->offset) + ": " + r.error().message};
-      }
-      lastOf[m->partition] = batch[i];
-      ++records;
-      if (m->offset + 1 >= it->second) end.erase(it);
-    }
-    for (const auto& [partition, m] : lastOf) {
-      if (auto offset = kafka::headerInt(*m, kHeaderOffset)) {
-        auto source = kafka::headerInt(*m, kHeaderPartition);
-        resume[source ? static_cast<int32_t>(*source) : partition] = *offset + 1;
-      }
-      if (auto wm = kafka::headerInt(*m, kHeaderWatermark))
-        engine_.restoreWatermark(partition, *wm);
-    }
+    if (auto r = restoreBatch(batch.data(), taken.n, *end, resume, records); !r) return r.error();
   }
   stats_.restored += records;
   if (records) {
@@ -415,6 +412,49 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
                  seconds, seconds > 0 ? records / seconds : 0.0);
   }
   return resume;
+}
+
+Result<void> StreamWorker::restoreBatch(rd_kafka_message_t* const* batch, ssize_t n,
+                                        std::map<int32_t, int64_t>& end,
+                                        std::map<int32_t, int64_t>& resume, uint64_t& records) {
+  // Every record's key and value are restored; headers are read only from each partition's
+  // last record in the batch, since a worker writes a partition in source order: its last
+  // record carries the largest source offset and the largest watermark (the messages stay
+  // valid until the caller destroys the batch, after this returns).
+  std::map<int32_t, rd_kafka_message_t*> lastOf;
+  for (ssize_t i = 0; i < n; ++i) {
+    const rd_kafka_message_t* m = batch[i];
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      end.erase(m->partition);
+      continue;
+    }
+    if (m->err) {
+      if (kafka::errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;
+      return kafka::errorOf(m->err, "restoring from " + config_.outputTopic);
+    }
+    auto it = end.find(m->partition);
+    if (it == end.end() || m->offset >= it->second) continue;
+    std::string_view key(static_cast<const char*>(m->key), m->key_len);
+    std::optional<std::string_view> value;
+    if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
+    auto r = engine_.restore(m->partition, key, value, std::nullopt);
+    if (!r) {
+      return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
+                                       std::to_string(m->partition) + " at offset " +
+                                       std::to_string(m->offset) + ": " + r.error().message};
+    }
+    lastOf[m->partition] = batch[i];
+    ++records;
+    if (m->offset + 1 >= it->second) end.erase(it);
+  }
+  for (const auto& [partition, m] : lastOf) {
+    if (auto offset = kafka::headerInt(*m, kHeaderOffset)) {
+      auto source = kafka::headerInt(*m, kHeaderPartition);
+      resume[source ? static_cast<int32_t>(*source) : partition] = *offset + 1;
+    }
+    if (auto wm = kafka::headerInt(*m, kHeaderWatermark)) engine_.restoreWatermark(partition, *wm);
+  }
+  return {};
 }
 
 void StreamWorker::produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key,

@@ -23,6 +23,10 @@ namespace prometheus {
 class Registry;
 }
 
+namespace kappa::kafka {
+class RdKafkaAdmin;
+}
+
 namespace kappa::worker {
 
 struct WorkerConfig {
@@ -68,6 +72,12 @@ class StreamWorker {
   class OutputEmitter;
   StreamWorker(WorkerConfig config, Program program);
   Result<void> connect(prometheus::Registry* metrics);
+  // The steps of connect(): checks the source, output and dead-letter topics (creating the
+  // latter two if config_.createTopics) and counts their partitions; creates the
+  // transactional producer and the topic handles; creates the consumer and subscribes it.
+  Result<void> checkTopics(kafka::RdKafkaAdmin& admin);
+  Result<void> createProducer();
+  Result<void> createConsumer();
   static void rebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque);
   Result<void> onAssign(rd_kafka_topic_partition_list_t* partitions);
@@ -75,6 +85,12 @@ class StreamWorker {
   // Rebuilds the engine state of the partitions from the output and returns, per partition,
   // the next source offset after the last one the output reflects (absent: empty output).
   Result<std::map<int32_t, int64_t>> restore(const std::vector<int32_t>& partitions);
+  // Restores the records of one batch read back from the output (`n` messages), below the
+  // `end` offsets: erases from `end` the partitions read to their end, sets `resume` from
+  // the headers and counts the records in `records`.
+  Result<void> restoreBatch(rd_kafka_message_t* const* batch, ssize_t n,
+                            std::map<int32_t, int64_t>& end, std::map<int32_t, int64_t>& resume,
+                            uint64_t& records);
   void handle(const rd_kafka_message_t& m);
   void produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key, const void* value,
                size_t valueSize, rd_kafka_headers_t* headers);
