@@ -276,7 +276,7 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
     // program's per-event path, without a call.
     auto it = ps.running.find(key);
     if (it == ps.running.end()) {
-      it = ps.running.emplace(std::string(key), Values()).first;
+      it = ps.running.try_emplace(std::string(key)).first;
       initValues(it->second);
     }
     apply(it->second, e);
