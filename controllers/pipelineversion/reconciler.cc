@@ -87,14 +87,16 @@ Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
                        std::function<void(const std::string& key)> onValidationDone)
     : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
 
-Result<std::vector<TopicClaim>> Reconciler::claims(const ObjectKey& key) {
+Result<std::vector<TopicClaim>> Reconciler::claims(const ObjectKey& key,
+                                                   const std::set<std::string>& topics) {
   std::vector<TopicClaim> out;
   auto add = [&](const std::string& ns, const OtherVersion& v) {
     if (ns == key.ns && v.name == key.name) return;
     if (v.outputDeleted) return;
     // A version that has not provisioned yet claims its planned topic too: of two that want
     // the same one, the older gets it.
-    std::string topic = v.outputTopic.empty() ? v.plannedOutputTopic : v.outputTopic;
+    const std::string& topic = v.outputTopic.empty() ? v.plannedOutputTopic : v.outputTopic;
+    if (!topics.contains(topic)) return;  // only this version's topics matter to it
     out.push_back(TopicClaim{topic, v.bootstrapServers, ns, v.name});
   };
   if (ports_.cache) {
@@ -436,7 +438,9 @@ std::optional<kube::Outcome> Reconciler::observe(Pass& p) {
   auto others = siblings(key, o.spec.pipeline);
   if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
   o.others = std::move(*others);
-  auto claims = this->claims(key);
+  std::set<std::string> mine{outputTopicName(o.spec)};
+  if (!o.status.outputTopic.empty()) mine.insert(o.status.outputTopic);
+  auto claims = this->claims(key, mine);
   if (!claims.ok()) return retryable("listing the output topics in use", claims.error());
   o.claims = std::move(*claims);
 

@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "controllers/pipelineversion/decide.h"
@@ -78,8 +79,8 @@ class Reconciler {
   struct Pass;
   // The other versions of `pipeline` in key.ns, from the cache when there is one.
   Result<std::vector<OtherVersion>> siblings(const ObjectKey& key, const std::string& pipeline);
-  // The output topics of every other version, any pipeline, in every namespace seen.
-  Result<std::vector<TopicClaim>> claims(const ObjectKey& key);
+  // Which other versions (any pipeline, every namespace seen) use one of `topics`.
+  Result<std::vector<TopicClaim>> claims(const ObjectKey& key, const std::set<std::string>& topics);
   // nullopt when every fact was read; else the outcome of the pass (a retry).
   std::optional<kube::Outcome> gatherKafka(Pass& pass);
   // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without
