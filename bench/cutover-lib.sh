@@ -15,8 +15,15 @@
 #       waits until the alias names VERSION; prints the time its watch event arrived
 #   cl_operator_rss_mib
 #       the operator's VmRSS
+#   cl_operator_threads
+#       the operator process's threads
 #   cl_rfc3339 TIME
 #       an RFC 3339 time (fractions allowed) as unix seconds
+#   cl_watch_condition TYPE
+#       records changes of condition TYPE of the namespace's PipelineVersions in
+#       "$CL_WORK/condition-TYPE.log": "<unix time> <name> <status> <reason>"
+#   cl_percentiles NAME FILE
+#       BENCH NAME_p50_ms and NAME_p99_ms of the values (ms) in FILE, one a line
 # shellcheck shell=bash
 
 CL_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,12 +69,36 @@ cl_flip_time() {
   fail "alias $pipeline-serving does not name $version after ${secs}s (phase $(field "$pipeline-$version" .status.phase): $(field "$pipeline-$version" .status.message))"
 }
 
-cl_operator_rss_mib() { # of the operator pod's process, found through the node's containerd
-  local pid
-  pid=$(container_pid "$(operator_pods | awk '{print $1}')" "$OPERATOR_NAMESPACE")
-  awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"
+cl_operator_pid() { # the operator pod's process, found through the node's containerd
+  container_pid "$(operator_pods | awk '{print $1}')" "$OPERATOR_NAMESPACE"
+}
+
+cl_operator_rss_mib() {
+  awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$(cl_operator_pid)/status"
+}
+
+cl_operator_threads() {
+  awk '/^Threads:/ {print $2}' "/proc/$(cl_operator_pid)/status"
 }
 
 cl_rfc3339() {
   python3 -c 'import sys, datetime; print(datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00")).timestamp())' "$1"
+}
+
+cl_watch_condition() {
+  python3 "$CL_REPO/bench/kube_client.py" "$E2E_STATE/apiserver.env" watch-condition "$E2E_NS" \
+    "$1" >"$CL_WORK/condition-$1.log" 2>"$CL_WORK/condition-$1.err" &
+  CL_PIDS+=($!)
+}
+
+cl_percentiles() {
+  python3 - "$@" <<'PY'
+import math, sys
+name, path = sys.argv[1], sys.argv[2]
+v = sorted(float(l) for l in open(path) if l.strip())
+def pct(p):  # nearest rank
+    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+print(f"BENCH {name}_p50_ms {pct(50):.0f} ms (n={len(v)}, min {v[0]:.0f}, max {v[-1]:.0f})")
+print(f"BENCH {name}_p99_ms {pct(99):.0f} ms (n={len(v)})")
+PY
 }

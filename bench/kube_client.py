@@ -16,6 +16,9 @@ Reads the admin credentials from an apiserver.env written by e2e/cluster/apiserv
   kube_client.py ENV watch-plv NAMESPACE
       watches PipelineVersions and prints one line per change of status.phase:
       "<unix time> <name> <phase>" (flushed), until killed
+  kube_client.py ENV watch-condition NAMESPACE TYPE
+      watches PipelineVersions and prints one line per change of the status of their
+      condition TYPE: "<unix time> <name> <status> <reason>" (flushed), until killed
 """
 import argparse
 import http.client
@@ -186,19 +189,32 @@ def watch_alias(env, args):
                 print(f"{time.time():.6f} {version or '-'} {rv}", flush=True)
 
 
-def watch_plv(env, args):
+def watch_changes(env, namespace, state_of):
+    """Prints "<unix time> <name> <state...>" whenever state_of(object) changes."""
     c = Client(env)
-    phases = {}
+    seen = {}
     while True:
-        for ev in c.watch(f"{PLV}/namespaces/{args.namespace}/pipelineversions"):
+        for ev in c.watch(f"{PLV}/namespaces/{namespace}/pipelineversions"):
             obj = ev.get("object", {})
             name = obj.get("metadata", {}).get("name", "")
-            phase = (obj.get("status") or {}).get("phase", "") or "-"
-            if ev.get("type") == "DELETED":
-                phase = "Deleted"
-            if phases.get(name) != phase:
-                phases[name] = phase
-                print(f"{time.time():.6f} {name} {phase}", flush=True)
+            state = state_of(ev.get("type"), obj)
+            if seen.get(name) != state:
+                seen[name] = state
+                print(f"{time.time():.6f} {name} {' '.join(state)}", flush=True)
+
+
+def watch_plv(env, args):
+    def phase(kind, obj):
+        return ("Deleted",) if kind == "DELETED" else ((obj.get("status") or {}).get("phase", "") or "-",)
+    watch_changes(env, args.namespace, phase)
+
+
+def watch_condition(env, args):
+    def condition(kind, obj):
+        conds = (obj.get("status") or {}).get("conditions") or []
+        cond = next((x for x in conds if x.get("type") == args.type), {})
+        return (cond.get("status", "-"), cond.get("reason", "-") or "-")
+    watch_changes(env, args.namespace, condition)
 
 
 def main():
@@ -219,10 +235,13 @@ def main():
     p.add_argument("name")
     p = sub.add_parser("watch-plv")
     p.add_argument("namespace")
+    p = sub.add_parser("watch-condition")
+    p.add_argument("namespace")
+    p.add_argument("type")
     args = ap.parse_args()
     env = load_env(args.env)
     {"create-plvs": create_plvs, "count-phases": count_phases, "watch-alias": watch_alias,
-     "watch-plv": watch_plv}[args.cmd](env, args)
+     "watch-plv": watch_plv, "watch-condition": watch_condition}[args.cmd](env, args)
 
 
 if __name__ == "__main__":

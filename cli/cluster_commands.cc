@@ -1,16 +1,26 @@
 #include "cli/cluster_commands.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "runtime/kafka/output_comparator.h"
 #include "runtime/kube/http_kube_api.h"
+#include "runtime/kube/informer.h"
 #include "runtime/kube/kube_config.h"
 
 namespace kappa::cli {
@@ -97,18 +107,28 @@ std::optional<std::chrono::system_clock::time_point> parseTime(const std::string
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-Result<std::vector<Json>> versionsOf(Client& c, const std::string& pipeline) {
-  auto list = c.api->listAll({kPipelineVersions, c.ns}, {});
-  if (!list) return list.error();
-  std::vector<Json> out;
-  for (auto& item : list->items) {
-    if (str(item, Json::json_pointer("/spec/pipeline")) == pipeline) out.push_back(item);
-  }
-  std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+// Oldest first.
+void sortByCreation(std::vector<Json>& versions) {
+  std::sort(versions.begin(), versions.end(), [](const Json& a, const Json& b) {
     return str(a, Json::json_pointer("/metadata/creationTimestamp")) <
            str(b, Json::json_pointer("/metadata/creationTimestamp"));
   });
+}
+
+// The versions of `pipeline` among `items`, oldest first.
+std::vector<Json> ofPipeline(const std::vector<Json>& items, const std::string& pipeline) {
+  std::vector<Json> out;
+  for (const auto& item : items) {
+    if (str(item, Json::json_pointer("/spec/pipeline")) == pipeline) out.push_back(item);
+  }
+  sortByCreation(out);
   return out;
+}
+
+Result<std::vector<Json>> versionsOf(Client& c, const std::string& pipeline) {
+  auto list = c.api->listAll({kPipelineVersions, c.ns}, {});
+  if (!list) return list.error();
+  return ofPipeline(list->items, pipeline);
 }
 
 Json aliasOf(Client& c, const std::string& pipeline) {
@@ -129,32 +149,23 @@ bool isCandidatePhase(const std::string& phase) {
          phase == "Validating" || phase == "AwaitingPromotion" || phase == "Promoting";
 }
 
-// A mismatch example as a field diff: the fields that differ, "field: serving -> candidate"
-// (the fields both sides share equal are left out); whole values when they are not objects.
-std::string exampleDiff(const Json& serving, const Json& candidate) {
-  auto parsed = [](const Json& v) {
-    if (!v.is_string()) return v;
-    Json j = Json::parse(v.get<std::string>(), nullptr, false);
-    return j.is_discarded() ? v : j;
+// A mismatch example of status.validation.examples as a field diff: the operator's own
+// (`diff`), else made here from the two values (a status written by an older operator).
+std::string exampleDiff(const Json& example) {
+  if (auto d = example.find("diff"); d != example.end() && d->is_string()) return *d;
+  auto side = [&](const char* name) -> std::optional<std::string> {
+    auto it = example.find(name);
+    if (it == example.end() || it->is_null()) return std::nullopt;
+    return it->is_string() ? it->get<std::string>() : it->dump();
   };
-  Json a = parsed(serving), b = parsed(candidate);
-  if (!a.is_object() || !b.is_object()) return a.dump() + " -> " + b.dump();
-  std::ostringstream os;
-  std::string sep;
-  auto absent = [](const Json& o, const std::string& k) {
-    return o.contains(k) ? o.at(k).dump() : std::string("(none)");
-  };
-  for (const auto& [k, v] : a.items()) {
-    if (b.contains(k) && b.at(k) == v) continue;
-    os << sep << k << ": " << v.dump() << " -> " << absent(b, k);
-    sep = ", ";
-  }
-  for (const auto& [k, v] : b.items()) {
-    if (a.contains(k)) continue;
-    os << sep << k << ": (none) -> " << v.dump();
-    sep = ", ";
-  }
-  return os.str();
+  return kafka::fieldDiff(side("serving"), side("candidate"));
+}
+
+// The number at `pointer` when `shown`; NaN otherwise or when absent (not an optional: GCC 12
+// at -O2 warns maybe-uninitialized about optional<double> copies here).
+double numIf(bool shown, const Json& v, const char* pointer) {
+  if (!shown) return std::nan("");
+  return num(v, Json::json_pointer(pointer)).value_or(std::nan(""));
 }
 
 // One table cell: the text, padded to `width`, and always one space after it.
@@ -190,29 +201,27 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     std::string version = str(v, Json::json_pointer("/spec/version"));
     std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
     bool candidate = isCandidatePhase(phase);
-    auto lag = candidate ? num(v, Json::json_pointer("/status/lag/messages")) : std::nullopt;
-    auto behind = candidate ? num(v, Json::json_pointer("/status/lag/seconds")) : std::nullopt;
+    auto lag = numIf(candidate, v, "/status/lag/messages");
+    auto behind = numIf(candidate, v, "/status/lag/seconds");
     bool estimated = v.value(Json::json_pointer("/status/lag/secondsEstimated"), false);
     std::string behindText = "-";
-    if (behind && lag) {
+    if (!std::isnan(behind) && !std::isnan(lag)) {
       // Below a minute to the tenth of a second: the scale of the catch-up bound.
       std::ostringstream bs;
       if (estimated) bs << "~";
-      if (*behind < 60) {
-        bs << std::fixed << std::setprecision(1) << *behind << "s";
+      if (behind < 60) {
+        bs << std::fixed << std::setprecision(1) << behind << "s";
       } else {
-        bs << duration(*behind);
+        bs << duration(behind);
       }
       behindText = bs.str();
     }
     // Progress while replaying, and after only until the flip; an ETA and a rate only while
     // there is something left to read.
-    auto pct =
-        candidate ? num(v, Json::json_pointer("/status/replay/progressPercent")) : std::nullopt;
+    auto pct = numIf(candidate, v, "/status/replay/progressPercent");
     bool replaying = phase == "Replaying";
-    auto eta = replaying ? num(v, Json::json_pointer("/status/replay/etaSeconds")) : std::nullopt;
-    auto rate =
-        replaying ? num(v, Json::json_pointer("/status/replay/messagesPerSecond")) : std::nullopt;
+    auto eta = numIf(replaying, v, "/status/replay/etaSeconds");
+    auto rate = numIf(replaying, v, "/status/replay/messagesPerSecond");
     std::string vreason;
     std::string validated = conditionStatus(v, "Validated", &vreason);
     std::string validation = "-";
@@ -236,20 +245,30 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
       age = duration(std::chrono::duration<double>(now - *created).count());
     }
     std::ostringstream progress;
-    if (pct) progress << bar(*pct) << " " << std::fixed << std::setprecision(1) << *pct << "%";
-    const std::string cells[] = {version,
-                                 phase,
-                                 lag ? std::to_string(static_cast<int64_t>(*lag)) : "-",
-                                 behindText,
-                                 pct ? progress.str() : "-",
-                                 eta ? duration(*eta) : "-",
-                                 rate ? std::to_string(static_cast<int64_t>(*rate)) : "-",
-                                 validation,
-                                 version == servingVersion ? "yes" : ""};
+    if (!std::isnan(pct)) {
+      progress << bar(pct) << " " << std::fixed << std::setprecision(1) << pct << "%";
+    }
+    const std::string cells[] = {
+        version,
+        phase,
+        std::isnan(lag) ? "-" : std::to_string(static_cast<int64_t>(lag)),
+        behindText,
+        std::isnan(pct) ? "-" : progress.str(),
+        std::isnan(eta) ? "-" : duration(eta),
+        std::isnan(rate) ? "-" : std::to_string(static_cast<int64_t>(rate)),
+        validation,
+        version == servingVersion ? "yes" : ""};
     for (size_t i = 0; i < std::size(cells); ++i) cell(os, cells[i], widths[i]);
     os << age << "\n";
     std::string message = str(v, Json::json_pointer("/status/message"));
     if (!message.empty()) os << "           " << message << "\n";
+    // A tier of a medallion pipeline: the upstream version it reads.
+    std::string upstream = str(v, Json::json_pointer("/status/source/pipeline"));
+    if (!upstream.empty()) {
+      os << "           reads " << upstream << " version "
+         << str(v, Json::json_pointer("/status/source/version")) << " ("
+         << str(v, Json::json_pointer("/status/source/topic")) << ")\n";
+    }
     // Why its pods do not run (a quota, the scheduler, an image), in the cluster's words.
     std::string workerReason;
     if (conditionStatus(v, "WorkerAvailable", &workerReason) == "False" &&
@@ -263,43 +282,102 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     const auto ex = Json::json_pointer("/status/validation/examples");
     if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
       for (const auto& e : v.at(ex)) {
-        os << "           key " << e.value("key", "") << ": "
-           << exampleDiff(e.value("serving", Json()), e.value("candidate", Json())) << "\n";
+        os << "           key " << e.value("key", "") << ": " << exampleDiff(e) << "\n";
       }
     }
   }
   return os.str();
 }
 
+namespace {
+
+void printStatus(const ClusterOptions& o, const std::string& pipeline,
+                 const std::vector<Json>& versions, const Json& alias, bool watch) {
+  static const bool tty = isatty(STDOUT_FILENO);
+  if (o.json) {
+    Json out = {{"pipeline", pipeline},
+                {"alias", alias.is_object() ? alias["data"] : Json()},
+                {"versions", Json::array()}};
+    for (const auto& v : versions) {
+      out["versions"].push_back({{"name", str(v, Json::json_pointer("/metadata/name"))},
+                                 {"version", str(v, Json::json_pointer("/spec/version"))},
+                                 {"status", v.value("status", Json::object())}});
+    }
+    std::cout << out.dump(2) << std::endl;
+    return;
+  }
+  if (watch && tty) std::cout << "\033[H\033[2J";
+  std::cout << renderStatus(pipeline, versions, alias, std::chrono::system_clock::now());
+  if (watch && !tty) std::cout << "\n";
+  std::cout.flush();
+}
+
+// -w: the namespace's PipelineVersions and the alias ConfigMap followed by two informers
+// (list, then watch); the status is printed again on every change (changes within 100 ms
+// print once) and every 10 s (for the ages).
+int followStatus(const ClusterOptions& o, Client& c, const std::string& pipeline) {
+  using namespace std::chrono_literals;
+  // The informers' log lines on stderr, warnings only: stdout is the status.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kubectl-kappa"));
+  spdlog::set_level(spdlog::level::warn);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool changed = true;
+  auto notify = [&] {
+    std::lock_guard lock(mu);
+    changed = true;
+    cv.notify_one();
+  };
+  kube::InformerHandlers handlers{[&](const auto&) { notify(); },
+                                  [&](const auto&, const auto&) { notify(); },
+                                  [&](const auto&) { notify(); }};
+  kube::InformerOptions versionOptions;
+  versionOptions.collection = {kPipelineVersions, c.ns};
+  kube::Informer versions(*c.api, versionOptions);
+  kube::InformerOptions aliasOptions;
+  aliasOptions.collection = {kube::resources::configMaps(), c.ns};
+  aliasOptions.fieldSelector = "metadata.name=" + pipeline + "-serving";
+  kube::Informer alias(*c.api, aliasOptions);
+  versions.addHandlers(handlers);
+  alias.addHandlers(handlers);
+  versions.start();
+  alias.start();
+  if (!versions.waitForSync(std::chrono::seconds(30)) ||
+      !alias.waitForSync(std::chrono::seconds(30))) {
+    return fail("could not list PipelineVersions and the alias of " + pipeline + " in " + c.ns);
+  }
+  auto next = std::chrono::steady_clock::now();
+  while (!interrupted) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait_until(lock, std::min(next, std::chrono::steady_clock::now() + 100ms),
+                    [&] { return changed || interrupted; });
+      if (!changed && std::chrono::steady_clock::now() < next) continue;
+      changed = false;
+    }
+    std::this_thread::sleep_for(100ms);  // a burst of events prints once
+    std::vector<Json> items;
+    for (const auto& v : versions.store().list()) items.push_back(*v);
+    auto cms = alias.store().list();
+    printStatus(o, pipeline, ofPipeline(items, pipeline), cms.empty() ? Json() : *cms.front(),
+                true);
+    next = std::chrono::steady_clock::now() + 10s;
+  }
+  alias.stop();
+  versions.stop();
+  return 0;
+}
+
+}  // namespace
+
 int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch) {
   auto c = connect(o);
   if (!c) return fail(c.error().message);
   std::signal(SIGINT, [](int) { interrupted = true; });
-  bool tty = isatty(STDOUT_FILENO);
-  do {
-    auto versions = versionsOf(*c, pipeline);
-    if (!versions) return fail(versions.error().message);
-    auto alias = aliasOf(*c, pipeline);
-    if (o.json) {
-      Json out = {{"pipeline", pipeline},
-                  {"alias", alias.is_object() ? alias["data"] : Json()},
-                  {"versions", Json::array()}};
-      for (const auto& v : *versions) {
-        out["versions"].push_back({{"name", str(v, Json::json_pointer("/metadata/name"))},
-                                   {"version", str(v, Json::json_pointer("/spec/version"))},
-                                   {"status", v.value("status", Json::object())}});
-      }
-      std::cout << out.dump(2) << std::endl;
-    } else {
-      if (watch && tty) std::cout << "\033[H\033[2J";
-      std::cout << renderStatus(pipeline, *versions, alias, std::chrono::system_clock::now());
-      if (watch && !tty) std::cout << "\n";
-      std::cout.flush();
-    }
-    for (int i = 0; watch && i < 20 && !interrupted; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  } while (watch && !interrupted);
+  if (watch) return followStatus(o, *c, pipeline);
+  auto versions = versionsOf(*c, pipeline);
+  if (!versions) return fail(versions.error().message);
+  printStatus(o, pipeline, *versions, aliasOf(*c, pipeline), false);
   return 0;
 }
 
@@ -385,6 +463,127 @@ std::string renderHistory(const std::string& pipeline, const Json& entries) {
     os << why << "\n";
   }
   return os.str();
+}
+
+Json pipelineGraph(const std::vector<Json>& versions, const std::vector<Json>& aliases) {
+  std::map<std::string, Json> serving;  // pipeline -> the alias's data
+  for (const auto& a : aliases) {
+    std::string p = str(a, Json::json_pointer("/data/pipeline"));
+    if (!p.empty()) serving[p] = a.at("data");
+  }
+  struct Tier {
+    std::string reads;  // a pipeline, or "" for a topic
+    std::string topic;
+    Json candidates = Json::array();
+    Json servingVersion;
+  };
+  std::map<std::string, Tier> tiers;
+  std::vector<Json> sorted = versions;
+  sortByCreation(sorted);
+  for (const auto& v : sorted) {
+    std::string p = str(v, Json::json_pointer("/spec/pipeline"));
+    Tier& t = tiers[p];
+    std::string version = str(v, Json::json_pointer("/spec/version"));
+    std::string phase = str(v, Json::json_pointer("/status/phase"), "Pending");
+    std::string reads = str(v, Json::json_pointer("/spec/source/pipeline"));
+    if (t.reads.empty()) t.reads = reads;
+    if (t.topic.empty()) t.topic = str(v, Json::json_pointer("/spec/source/topic"));
+    auto it = serving.find(p);
+    if (it != serving.end() && str(it->second, Json::json_pointer("/version")) == version) {
+      t.servingVersion = {{"version", version},
+                          {"topic", str(it->second, Json::json_pointer("/topic"))},
+                          {"reads", str(v, Json::json_pointer("/status/source/version"))}};
+    } else if (isCandidatePhase(phase)) {
+      Json c = {{"version", version}, {"phase", phase}};
+      std::string from = str(v, Json::json_pointer("/metadata/labels/kappa.io~1cascade-from"));
+      if (!from.empty()) {
+        c["cascadeFrom"] =
+            from + " " +
+            str(v, Json::json_pointer("/metadata/labels/kappa.io~1cascade-upstream-version"));
+      }
+      t.candidates.push_back(std::move(c));
+    }
+  }
+  // Each tier after the tiers it reads (a cycle, which the operator refuses, ends the walk).
+  std::vector<std::string> order;
+  std::set<std::string> placed, visiting;
+  std::function<void(const std::string&)> place = [&](const std::string& p) {
+    if (placed.contains(p) || visiting.contains(p)) return;
+    visiting.insert(p);
+    auto it = tiers.find(p);
+    if (it != tiers.end() && !it->second.reads.empty()) place(it->second.reads);
+    visiting.erase(p);
+    if (tiers.contains(p)) {
+      placed.insert(p);
+      order.push_back(p);
+    }
+  };
+  for (const auto& [p, t] : tiers) place(p);
+  Json out = Json::array();
+  for (const auto& p : order) {
+    const Tier& t = tiers.at(p);
+    Json row = {{"pipeline", p}, {"candidates", t.candidates}};
+    if (!t.servingVersion.is_null()) row["serving"] = t.servingVersion;
+    if (!t.reads.empty()) {
+      row["readsPipeline"] = t.reads;
+    } else {
+      row["readsTopic"] = t.topic;
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::string renderPipelines(const Json& graph) {
+  std::ostringstream os;
+  if (graph.empty()) return "no PipelineVersions in this namespace\n";
+  const size_t widths[] = {14, 24, 30};
+  const char* headers[] = {"PIPELINE", "SERVING", "READS"};
+  for (size_t i = 0; i < std::size(headers); ++i) cell(os, headers[i], widths[i]);
+  os << "IN FLIGHT\n";
+  for (const auto& row : graph) {
+    std::string serving = "-", reads;
+    if (row.contains("serving")) serving = str(row["serving"], Json::json_pointer("/version"));
+    if (row.contains("readsPipeline")) {
+      reads = row["readsPipeline"].get<std::string>();
+      if (row.contains("serving")) {
+        std::string v = str(row["serving"], Json::json_pointer("/reads"));
+        if (!v.empty()) reads += " " + v;
+      }
+    } else {
+      reads = "topic " + str(row, Json::json_pointer("/readsTopic"));
+    }
+    std::string flight;
+    for (const auto& c : row["candidates"]) {
+      if (!flight.empty()) flight += ", ";
+      flight += c.value("version", "") + " " + c.value("phase", "");
+      if (c.contains("cascadeFrom"))
+        flight += " (cascade from " + c["cascadeFrom"].get<std::string>() + ")";
+    }
+    cell(os, row.value("pipeline", ""), widths[0]);
+    cell(os, serving, widths[1]);
+    cell(os, reads, widths[2]);
+    os << (flight.empty() ? "-" : flight) << "\n";
+  }
+  return os.str();
+}
+
+int runPipelines(const ClusterOptions& o) {
+  auto c = connect(o);
+  if (!c) return fail(c.error().message);
+  auto list = c->api->listAll({kPipelineVersions, c->ns}, {});
+  if (!list) return fail(list.error().message);
+  kube::ListOptions managed;
+  managed.labelSelector = "app.kubernetes.io/managed-by=kappa-operator";
+  auto cms = c->api->listAll({kube::resources::configMaps(), c->ns}, managed);
+  if (!cms) return fail(cms.error().message);
+  Json graph = pipelineGraph(list->items, cms->items);
+  if (o.json) {
+    std::cout << Json{{"namespace", c->ns}, {"pipelines", graph}}.dump(2) << std::endl;
+  } else {
+    std::cout << renderPipelines(graph);
+  }
+  return 0;
 }
 
 int runHistory(const ClusterOptions& o, const std::string& pipeline) {

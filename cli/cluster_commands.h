@@ -19,11 +19,20 @@ int runStatus(const ClusterOptions& o, const std::string& pipeline, bool watch);
 int runAnnotate(const ClusterOptions& o, const std::string& name, const std::string& gate);
 int runRollback(const ClusterOptions& o, const std::string& pipeline);
 int runHistory(const ClusterOptions& o, const std::string& pipeline);
+int runPipelines(const ClusterOptions& o);
 
 // Pure: the pipeline's timeline, every version's status.history merged in time order, as
 // JSON entries (with a "version" field) or as the table `history` prints.
 kube::Json mergeHistory(const std::vector<kube::Json>& versions);
 std::string renderHistory(const std::string& pipeline, const kube::Json& entries);
+
+// Pure: the namespace's pipelines as a DAG, each tier after the one it reads: its serving
+// version, what it reads (a topic, or a pipeline and the version of it the serving version
+// reads), and the candidates in flight (a cascade says which upstream version made it).
+// `versions` are PipelineVersion objects, `aliases` the <pipeline>-serving ConfigMaps.
+kube::Json pipelineGraph(const std::vector<kube::Json>& versions,
+                         const std::vector<kube::Json>& aliases);
+std::string renderPipelines(const kube::Json& graph);
 
 // Pure: renders the status table of one pipeline (used by status and tested directly).
 // `versions` are PipelineVersion objects; `alias` the <pipeline>-serving ConfigMap or null.

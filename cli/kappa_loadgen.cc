@@ -32,10 +32,18 @@ int main(int argc, char** argv) {
   app.add_option("--bad-every", badEvery, "Every Nth event is malformed (0: none)");
   app.add_option("--seed", seed);
   app.add_flag("--transactional", transactional, "Write in transactions of 1000 events");
+  std::string eventType;
+  app.add_option("--event-type", eventType,
+                 "Every event of this event_type (default: a mix of view, add_to_cart, "
+                 "purchase and click)");
   int32_t createPartitions = 0;
   app.add_option("--create-partitions", createPartitions,
                  "Create the topic with this many partitions if it does not exist");
   CLI11_PARSE(app, argc, argv);
+  if (eventType.size() > 32 || eventType.find_first_of("\"\\") != std::string::npos) {
+    std::cerr << "kappa-loadgen: --event-type takes up to 32 characters, no quote or backslash\n";
+    return 2;
+  }
 
   if (createPartitions > 0) {
     auto admin = kappa::kafka::RdKafkaAdmin::create({bootstrap, {}, std::chrono::seconds(30)});
@@ -87,8 +95,9 @@ int main(int argc, char** argv) {
           value, sizeof value,
           "{\"user_id\":\"%.*s\",\"event_type\":\"%s\",\"page\":\"/p/%03u\","
           "\"price\":%u.%02u,\"timestamp_ms\":%lld}",
-          kl, key, kTypes[(r >> 20) % 6], static_cast<unsigned>((r >> 8) % 1000),
-          static_cast<unsigned>((r >> 32) % 200), static_cast<unsigned>((r >> 40) % 100),
+          kl, key, eventType.empty() ? kTypes[(r >> 20) % 6] : eventType.c_str(),
+          static_cast<unsigned>((r >> 8) % 1000), static_cast<unsigned>((r >> 32) % 200),
+          static_cast<unsigned>((r >> 40) % 100),
           static_cast<long long>(startMs + i * stepMs - static_cast<int64_t>((r >> 48) % 5000)));
     }
     while (true) {

@@ -252,6 +252,7 @@ int runValidate(const KafkaOptions& o, const std::string& serving, const std::st
     json out = {{"sampledKeys", r->sampledKeys},
                 {"comparedKeys", r->comparedKeys},
                 {"mismatchedKeys", r->mismatchedKeys},
+                {"notComparableKeys", r->notComparableKeys},
                 {"mismatchRatio", r->mismatchRatio},
                 {"completedAt", rfc3339(std::chrono::system_clock::now())},
                 {"withinPolicy", r->withinPolicy},
@@ -262,7 +263,8 @@ int runValidate(const KafkaOptions& o, const std::string& serving, const std::st
   } else {
     std::cout << serving << " vs " << candidate << ": " << r->mismatchedKeys << " of "
               << r->comparedKeys << " compared keys differ (ratio " << r->mismatchRatio
-              << ", policy " << policy.maxMismatchRatio << "); "
+              << ", policy " << policy.maxMismatchRatio << "); " << r->notComparableKeys
+              << " not comparable (their latest record lies past the cut); "
               << (r->consistentCut ? "cut at a consistent source position"
                                    : "latest values (no source-offset headers)")
               << "\n";
@@ -353,7 +355,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("status", "Versions of a pipeline: phase, lag, progress, validation");
   addClusterOptions(status);
   status->add_option("pipeline", statusPipeline, "Pipeline name")->required();
-  status->add_flag("-w,--watch", watch, "Refresh every 2 seconds until interrupted");
+  status->add_flag("-w,--watch", watch,
+                   "Follow the versions and the alias (a watch): print again on every change "
+                   "until interrupted");
   status->add_flag("--json", clusterOpts.json, "Print JSON");
   auto* promote = app.add_subcommand("promote", "Promote a version waiting for promotion");
   auto* abort = app.add_subcommand("abort", "Abort a candidate version and clean it up");
@@ -369,6 +373,12 @@ int main(int argc, char** argv) {
   addClusterOptions(history);
   history->add_option("pipeline", historyPipeline, "Pipeline name")->required();
   history->add_flag("--json", clusterOpts.json, "Print JSON");
+  auto* pipelines = app.add_subcommand(
+      "pipelines",
+      "The namespace's pipelines as a DAG: each tier after the one it reads, its serving "
+      "version, and the versions in flight (cascades included)");
+  addClusterOptions(pipelines);
+  pipelines->add_flag("--json", clusterOpts.json, "Print JSON");
 
   try {
     app.parse(argc, argv);
@@ -385,5 +395,6 @@ int main(int argc, char** argv) {
   if (abort->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "abort");
   if (rollback->parsed()) return kappa::cli::runRollback(clusterOpts, rollbackPipeline);
   if (history->parsed()) return kappa::cli::runHistory(clusterOpts, historyPipeline);
+  if (pipelines->parsed()) return kappa::cli::runPipelines(clusterOpts);
   return fail(kUsageOrConnection, "no command given");
 }

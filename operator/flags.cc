@@ -24,6 +24,13 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& f) {
   app.add_option("--health-probe-address", f.healthProbeAddress,
                  "host:port of /healthz and /readyz")
       ->envname("KAPPA_HEALTH_PROBE_ADDRESS");
+  app.add_option("--webhook-address", f.webhookAddress,
+                 "host:port of the validating admission webhook (HTTPS, POST /validate); "
+                 "empty: no webhook")
+      ->envname("KAPPA_WEBHOOK_ADDRESS");
+  app.add_option("--webhook-cert-dir", f.webhookCertDir,
+                 "Directory with the webhook's tls.crt and tls.key (reloaded when they change)")
+      ->envname("KAPPA_WEBHOOK_CERT_DIR");
   app.add_option("--leader-election", f.leaderElection,
                  "Elect a leader through a Lease (true/false)")
       ->envname("KAPPA_LEADER_ELECTION");

@@ -14,6 +14,8 @@ struct Flags {
   std::string workerCommand;
   std::string metricsAddress = "0.0.0.0:8080";
   std::string healthProbeAddress = "0.0.0.0:8081";
+  std::string webhookAddress;  // empty: no admission webhook
+  std::string webhookCertDir = "/etc/kappa/webhook";
   bool leaderElection = true;
   std::string leaseName = "kappa-operator";
   std::string leaseNamespace;

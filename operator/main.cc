@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include "controllers/pipelineversion/adapters/kafka_connector.h"
@@ -21,6 +22,7 @@
 #include "operator/flags.h"
 #include "operator/pipeline_metrics.h"
 #include "operator/probe_server.h"
+#include "runtime/kube/admission_server.h"
 #include "runtime/kube/controller.h"
 #include "runtime/kube/event_recorder.h"
 #include "runtime/kube/http_kube_api.h"
@@ -43,6 +45,32 @@ std::string defaultIdentity() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return std::string(host) + "_" + std::to_string(getpid());
+}
+
+// The validating webhook for PipelineVersions: a create that breaks an ownership rule is
+// refused with the field and the other object named. Served by every replica (each has the
+// informer's cache); the controller checks the same rules again.
+// Until the informer has synced, a review gets 503 (the cache would let anything in).
+Result<std::unique_ptr<kube::AdmissionServer>> startWebhook(const op::Flags& flags,
+                                                            controllers::Reconciler& reconciler,
+                                                            std::function<bool()> synced) {
+  kube::AdmissionServer::Options o;
+  o.ready = std::move(synced);
+  o.address = flags.webhookAddress;
+  o.certFile = flags.webhookCertDir + "/tls.crt";
+  o.keyFile = flags.webhookCertDir + "/tls.key";
+  return kube::AdmissionServer::start(
+      o, [&reconciler](const kube::AdmissionRequest& r) -> std::optional<std::string> {
+        if (r.operation != "CREATE") return std::nullopt;
+        kube::Json object = r.object;
+        // The request's namespace is the object's (an object may leave it out).
+        if (object.is_object() && !r.ns.empty()) object["metadata"]["namespace"] = r.ns;
+        auto refusal = reconciler.admit(object);
+        if (!refusal) return std::nullopt;
+        spdlog::info("msg=\"admission denied\" object={}/{} reason={}", r.ns, r.name,
+                     refusal->reason);
+        return refusal->field + ": " + refusal->message;
+      });
 }
 
 int run(const op::Flags& flags) {
@@ -92,16 +120,7 @@ int run(const op::Flags& flags) {
   controllers::queueOnChanges(informer, queue);
   // Worker Deployments and Pods and alias ConfigMaps, watched: a worker going unready or an
   // alias edited queues its versions at once.
-  std::vector<std::unique_ptr<controllers::ManagedInformer>> managed;
-  for (auto resource :
-       {kube::resources::deployments(), kube::resources::pods(), kube::resources::configMaps()}) {
-    controllers::ManagedInformer::Options o;
-    o.collection = kube::CollectionRef{resource, flags.ns};
-    o.labelSelector = controllers::kManagedSelector;
-    o.transform = [](kube::Json obj) { return controllers::managedObjectFromJson(obj); };
-    managed.push_back(std::make_unique<controllers::ManagedInformer>(kube, o));
-    controllers::queueOnManagedChanges(*managed.back(), informer, queue);
-  }
+  auto managed = controllers::watchManaged(kube, flags.ns, informer, queue);
   auto pipelineMetrics = std::make_shared<op::PipelineMetrics>(
       registry, [&informer] { return informer.store().list(); });
   (*metrics)->add(pipelineMetrics);
@@ -128,6 +147,16 @@ int run(const op::Flags& flags) {
       controllers::Reconciler::Ports{kube, kafka, workloads, events, systemClock(),
                                      &informer.store()},
       reconcilerOptions, [&](const std::string& key) { queue.add(key); });
+
+  std::unique_ptr<kube::AdmissionServer> webhook;
+  if (!flags.webhookAddress.empty()) {
+    auto started = startWebhook(flags, reconciler, [&informer] { return informer.hasSynced(); });
+    if (!started) {
+      spdlog::error("msg=\"admission webhook\" error=\"{}\"", started.error().message);
+      return 2;
+    }
+    webhook = std::move(*started);
+  }
 
   informer.start();
   for (auto& m : managed) m->start();

@@ -67,6 +67,16 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
        "1 while every pod of the version's worker is ready (condition WorkerAvailable), else 0; "
        "versions that run a worker (Replaying to Serving)",
        MetricType::Gauge,
+       {}},
+      {"kappa_shadow_mismatch_ratio",
+       "Mismatched / compared sampled keys of the last shadow round after the flip, between "
+       "the serving version and the previous one (versions Serving or Draining with a shadow)",
+       MetricType::Gauge,
+       {}},
+      {"kappa_shadow_drifted",
+       "1 when a shadow round found the serving version's output drifted from the previous "
+       "version's beyond validation.maxMismatchRatio (condition ShadowMatched False), else 0",
+       MetricType::Gauge,
        {}}};
   Objects objects = source_ ? source_() : Objects{};
   // The cache lists objects in key order (namespace/name): the scrape is stable.
@@ -90,6 +100,12 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
       out[6].metric.push_back(
           gauge({{"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}},
                 v.workerAvailable ? 1 : 0));
+    }
+    if (v.shadowing && (v.other.phase == Phase::kServing || v.other.phase == Phase::kDraining)) {
+      std::vector<ClientMetric::Label> labels{
+          {"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}};
+      out[7].metric.push_back(gauge(labels, v.shadowMismatchRatio));
+      out[8].metric.push_back(gauge(std::move(labels), v.shadowDrifted ? 1 : 0));
     }
     if (!isCandidate(v.other.phase)) continue;
     std::vector<ClientMetric::Label> labels{

@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
+#include "runtime/kube/tcp_listen.h"
+
 namespace kappa::op {
 
 namespace asio = boost::asio;
@@ -77,34 +79,10 @@ struct ProbeServer::Impl {
 
 Result<std::unique_ptr<ProbeServer>> ProbeServer::start(const std::string& address,
                                                         std::function<bool()> ready) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "health probe address " + address + ": expected host:port"};
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-  std::string port = address.substr(colon + 1);
   auto impl = std::make_unique<Impl>();
   impl->ready = std::move(ready);
-  beast::error_code ec;
-  tcp::resolver resolver(impl->ioc);
-  auto endpoints = resolver.resolve(host, port, tcp::resolver::passive, ec);
-  if (!ec && endpoints.empty()) ec = asio::error::host_not_found;
-  tcp::endpoint endpoint;
-  if (!ec) {
-    endpoint = endpoints.begin()->endpoint();
-    impl->acceptor.open(endpoint.protocol(), ec);
-  }
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "health probe address " + address + ": cannot listen (" + ec.message() + ")"};
+  if (auto listening = kube::listenOn(impl->acceptor, address, "health probe"); !listening.ok()) {
+    return listening.error();
   }
   impl->accept();
   impl->thread = std::thread([io = &impl->ioc] { io->run(); });

@@ -19,3 +19,15 @@ set_tests_properties(e2e.crd_validation_catalogue PROPERTIES
   ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV}"
   LABELS integration
   TIMEOUT 300)
+
+# The cross-object cases (tests/crds/cross-object): refused at apply by the operator's
+# validating admission webhook, served by the real kappa-operator binary on this host and
+# registered for the test's namespace only. Same lock, since it applies the CRD too.
+add_test(NAME e2e.admission_cross_object_catalogue
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/crds/run-cross-object.sh)
+set_tests_properties(e2e.admission_cross_object_catalogue PROPERTIES
+  FIXTURES_REQUIRED apiserver
+  RESOURCE_LOCK kappa_crds
+  ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV};KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+  LABELS integration
+  TIMEOUT 300)

@@ -32,6 +32,9 @@ kappa_e2e_scenario(replay_quota_exceeded_then_resolved replay_quota.sh)
 kappa_e2e_scenario(container_streams_cutover container_streams.sh)
 kappa_e2e_scenario(ownership_guards ownership.sh)
 kappa_e2e_scenario(serving_worker_health serving_health.sh)
+kappa_e2e_scenario(parallel_run_catches_a_live_bug parallel_run.sh)
+kappa_e2e_scenario(shadow_drift_rolls_back shadow.sh)
+kappa_e2e_scenario(medallion_cascade medallion.sh 900)
 
 # The local node (e2e/node): a real single-node cluster with containerd, kubelet, the
 # controller manager, the scheduler and kube-proxy; one at a time (it owns the bridge kappa0

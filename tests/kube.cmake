@@ -14,6 +14,10 @@ kappa_unit_test(kube_informer_test runtime/kube/informer_test.cc
   LIBS kappa_kube kappa_kube_test_support)
 kappa_unit_test(kube_event_recorder_test runtime/kube/event_recorder_test.cc
   LIBS kappa_kube kappa_kube_test_support)
+find_package(Boost REQUIRED)
+find_package(OpenSSL REQUIRED)
+kappa_unit_test(kube_admission_server_test runtime/kube/admission_server_test.cc
+  LIBS kappa_kube Boost::headers OpenSSL::SSL OpenSSL::Crypto)
 kappa_unit_test(kube_leader_election_test runtime/kube/leader_election_test.cc
   LIBS kappa_kube kappa_kube_test_support)
 

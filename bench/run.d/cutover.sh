@@ -39,39 +39,33 @@
 #    (sessions-v2.yaml, Sampled validation against v1, replay.replicas
 #    KAPPA_BENCH_CUTOVER_REPLICAS) is applied and timed from `kubectl apply` to phase Serving:
 #      full_cutover_10m_events_s and full_cutover_10m_phase_<phase>_s, the time v2 spent in
-#      each phase (from the watch events of its status.phase).
+#      each phase (from the watch events of its status.phase). v1 and v2 write a sample tap
+#      (one key in KEYS/2500), and v2 is compared with v1 on the taps. Then v3, the same
+#      program without a tap, is compared with v2 on the whole outputs:
+#      full_cutover_10m_untapped_events_s and full_cutover_10m_untapped_phase_validating_s;
+#      full_cutover_10m_outside_replay_s is apply to Serving minus Replaying, for both;
+#      full_cutover_10m_tap_replay_ratio is v3's Replaying time over v2's (same history, same run).
 #
 #   cutover.sh BUILD_DIR BOOTSTRAP      (run by bench/run.sh; BOOTSTRAP is not used: the
 #                                        stack has its own broker)
 # Environment: KAPPA_BENCH_CUTOVERS (20), KAPPA_BENCH_CUTOVER_STABLE_SECONDS (1),
 #              KAPPA_BENCH_LIVE_CUTOVERS (10; 0 skips part 3), KAPPA_BENCH_LIVE_RATE (2000),
 #              KAPPA_BENCH_CUTOVER_EVENTS (10000000; 0 skips part 2),
-#              KAPPA_BENCH_CUTOVER_REPLICAS (2), KAPPA_BENCH_CUTOVER_KEYS (10000).
+#              KAPPA_BENCH_CUTOVER_REPLICAS (2), KAPPA_BENCH_CUTOVER_KEYS (100000).
 set -euo pipefail
 build=$(cd "$1" && pwd)
 cutovers=${KAPPA_BENCH_CUTOVERS:-20}
 stable=${KAPPA_BENCH_CUTOVER_STABLE_SECONDS:-1}
 events=${KAPPA_BENCH_CUTOVER_EVENTS:-10000000}
 replicas=${KAPPA_BENCH_CUTOVER_REPLICAS:-2}
-keys=${KAPPA_BENCH_CUTOVER_KEYS:-10000}
+keys=${KAPPA_BENCH_CUTOVER_KEYS:-100000}
+tap_rate=$((keys / 2500 > 0 ? keys / 2500 : 1)) # the tap holds ~2,500 keys: the 2,000 sampled
 export KAPPA_BIN="$build/bin"
 export KAPPA_IMAGES=${KAPPA_IMAGES:-$build/images} # make bench builds them (make images)
 # shellcheck source=bench/cutover-lib.sh
 source "$(dirname "$0")/../cutover-lib.sh"
 cl_start bench-cutover "$build/bench-cutover"
 
-percentiles() {  # NAME FILE: BENCH NAME_p50_ms and NAME_p99_ms from one value (ms) a line
-  python3 - "$@" <<'PY'
-import sys
-name, path = sys.argv[1], sys.argv[2]
-v = sorted(float(l) for l in open(path) if l.strip())
-def pct(p):  # nearest rank
-    import math
-    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
-print(f"BENCH {name}_p50_ms {pct(50):.0f} ms (n={len(v)}, min {v[0]:.0f}, max {v[-1]:.0f})")
-print(f"BENCH {name}_p99_ms {pct(99):.0f} ms (n={len(v)})")
-PY
-}
 
 # --- 1. decision latency ------------------------------------------------------------------
 if [ "$cutovers" -gt 0 ]; then
@@ -118,9 +112,9 @@ if [ "$cutovers" -gt 0 ]; then
       "$flip" "$lag0" >>"$CL_WORK/external.ms"
     echo "bench: cutover to $name: caughtUpAt -> alias $(tail -n 1 "$CL_WORK/decision.ms") ms, lag 0 seen -> alias ${lag0:+$(tail -n 1 "$CL_WORK/external.ms")} ms" >&2
   done
-  percentiles cutover_decision_latency "$CL_WORK/decision.ms" | tee "$CL_WORK/decision.bench"
+  cl_percentiles cutover_decision_latency "$CL_WORK/decision.ms" | tee "$CL_WORK/decision.bench"
   awk '/_p99_ms/ {print "BENCH cutover_decision_latency_ms", $3, "ms (p99; target < 2000)"}' "$CL_WORK/decision.bench"
-  percentiles cutover_lag_zero_to_flip "$CL_WORK/external.ms"
+  cl_percentiles cutover_lag_zero_to_flip "$CL_WORK/external.ms"
 fi
 
 # --- 3. catch-up under live traffic -------------------------------------------------------
@@ -159,7 +153,7 @@ if [ "$live_cutovers" -gt 0 ]; then
     echo "bench: $name under $live_rate events/s: replay end -> caughtUpAt $(tail -n 1 "$CL_WORK/caughtup.ms") ms" >&2
   done
   kill "$live_pid" 2>/dev/null || true
-  percentiles cutover_replay_end_to_caught_up "$CL_WORK/caughtup.ms"
+  cl_percentiles cutover_replay_end_to_caught_up "$CL_WORK/caughtup.ms"
 fi
 
 # --- 2. full cutover of a long history ----------------------------------------------------
@@ -174,29 +168,62 @@ if [ "$events" -gt 0 ]; then
   bound=$((events / 20000 + 300))
   hist=(spec.pipeline=history "spec.replay.replicas=$replicas" spec.replay.maxDurationSeconds=21600
     "spec.catchUp.stableSeconds=$stable" spec.validation.timeoutSeconds=1800)
-  apply_version sessions-v1.yaml history-v1 "$big" "${hist[@]}" spec.version=v1
+  # Every version taps one key in $tap_rate: the tap then holds about 1.25 x the 2,000
+  # sampled keys, so v2 is compared with v1 on the two taps. v3 writes no tap and is compared
+  # with v2 on the whole outputs: the two side by side, same history, same run.
+  tapped=("spec.validation.tapRate=$tap_rate")
+  apply_version sessions-v1.yaml history-v1 "$big" "${hist[@]}" "${tapped[@]}" spec.version=v1
   wait_phase history-v1 Serving "$bound" >&2
   applied=$(date +%s.%N)
-  apply_version sessions-v2.yaml history-v2 "$big" "${hist[@]}" spec.version=v2
+  apply_version sessions-v2.yaml history-v2 "$big" "${hist[@]}" "${tapped[@]}" spec.version=v2
   wait_phase history-v2 Serving "$bound" >&2
-  python3 - "$CL_WORK/phases.log" "$applied" "$events" <<'PY'
+  v2_source=$(field history-v2 .status.validation.source)
+  untapped_applied=$(date +%s.%N)
+  apply_version sessions-v2.yaml history-v3 "$big" "${hist[@]}" spec.validation.tapRate=0 \
+    spec.version=v3
+  wait_phase history-v3 Serving "$bound" >&2
+  v3_source=$(field history-v3 .status.validation.source)
+  python3 - "$CL_WORK/phases.log" "$applied" "$untapped_applied" "$events" "$tap_rate" \
+    "$v2_source" "$v3_source" <<'PY'
 import sys
-path, applied, events = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-marks = [(applied, "Pending")]
-for line in open(path):
-    t, name, phase = line.split()
-    if name != "history-v2" or float(t) < applied:
-        continue
-    phase = "Pending" if phase == "-" else phase
-    if phase != marks[-1][1]:
-        marks.append((float(t), phase))
-served = next(t for t, p in marks if p == "Serving")
-print(f"BENCH full_cutover_10m_events_s {served - applied:.1f} s ({events} events, apply to Serving)")
-spent = {}
-for (t, p), (t2, _) in zip(marks, marks[1:]):
-    if t < served:
-        spent[p] = spent.get(p, 0) + t2 - t
+path, applied, untapped_applied, events, rate, v2_source, v3_source = sys.argv[1:8]
+applied, untapped_applied, events = float(applied), float(untapped_applied), int(events)
+
+def phases(name, since):
+    """Seconds the version spent in each phase from its apply to Serving, and the total."""
+    marks = [(since, "Pending")]
+    for line in open(path):
+        t, n, phase = line.split()
+        if n != name or float(t) < since:
+            continue
+        phase = "Pending" if phase == "-" else phase
+        if phase != marks[-1][1]:
+            marks.append((float(t), phase))
+    served = next(t for t, p in marks if p == "Serving")
+    spent = {}
+    for (t, p), (t2, _) in zip(marks, marks[1:]):
+        if t < served:
+            spent[p] = spent.get(p, 0) + t2 - t
+    return served - since, spent
+
+total, spent = phases("history-v2", applied)
+print(f"BENCH full_cutover_10m_events_s {total:.1f} s ({events} events, apply to Serving, "
+      f"validated on {v2_source}, tap rate {rate})")
 for p, s in spent.items():
     print(f"BENCH full_cutover_10m_phase_{p.lower()}_s {s:.1f} s ({events} events)")
+untapped_total, untapped = phases("history-v3", untapped_applied)
+print(f"BENCH full_cutover_10m_untapped_events_s {untapped_total:.1f} s ({events} events, "
+      f"no tap, validated on {v3_source})")
+print(f"BENCH full_cutover_10m_untapped_phase_validating_s {untapped['Validating']:.1f} s "
+      f"(the whole outputs read)")
+# What the operator adds to the replay (every phase but Replaying), tapped and untapped: two
+# replays of the same history differ in time by more than the comparison takes, so this is
+# where the taps' gain shows.
+print(f"BENCH full_cutover_10m_outside_replay_s {total - spent['Replaying']:.1f} s tapped, "
+      f"{untapped_total - untapped['Replaying']:.1f} s untapped (apply to Serving minus Replaying)")
+# The worker writes the tap in the same transactions as its output: the replay of the same
+# history with and without it (v3 replays after v2; the worker bench alternates the two).
+print(f"BENCH full_cutover_10m_tap_replay_ratio {untapped['Replaying'] / spent['Replaying']:.3f} "
+      f"(replay time without tap / with tap, {events} events)")
 PY
 fi

@@ -6,7 +6,7 @@
 #                       ~100-byte JSON events from kappa-loadgen (seed 7) into a new topic
 #   wl_count_program FILE
 #                       writes the benchmark program: keyed count by user_id
-#   wl_start_worker GROUP SOURCE OUTPUT REPLICA_ID LOG
+#   wl_start_worker GROUP SOURCE OUTPUT REPLICA_ID LOG [KAPPA-WORKER FLAGS...]
 #                       one kappa-worker in the background (pid in $!); REPLICA_ID "" for a
 #                       single worker, else appended to the transactional id kappa-GROUP
 #   wl_measure NAME GROUP SOURCE EVENTS START PID...
@@ -34,9 +34,10 @@ PROGRAM
 
 wl_start_worker() {
   local group=$1 source=$2 output=$3 replica=$4 log=$5
-  local extra=()
+  shift 5
+  local extra=("$@") # more kappa-worker flags
   # The replica id is appended to an explicit transactional id only (runtime/worker/main.cc).
-  [ -n "$replica" ] && extra=(--transactional-id "kappa-$group" --replica-id "$replica")
+  [ -n "$replica" ] && extra+=(--transactional-id "kappa-$group" --replica-id "$replica")
   "$bin/kappa-worker" --program "$work/count.yaml" --bootstrap "$bootstrap" --source-topic "$source" \
     --output-topic "$output" --group "$group" --create-topics "${extra[@]}" >"$log" 2>&1 &
 }

@@ -59,6 +59,35 @@ fi
 echo "bench: worker restored $restored output records in ${restore_s}s" >&2
 echo "BENCH worker_restore_records_per_s $restore_rate records/s ($restored output records)"
 
+# The same replay with the sample tap on (one key in 256, the operator's default): the
+# tapped keys' records also go to a second topic, in the same transactions. Replays with and
+# without it alternate, twice each, each in a group and to an output of its own, after the
+# first replay above has warmed the broker's page cache; the ratio is of their summed rates.
+tap_rates=0
+plain_rates=0
+for round in 1 2; do
+  for tap in on off; do
+    run="$tap-$round"
+    flags=()
+    [ "$tap" = on ] && flags=(--tap-topic "$source.$run.tap" --tap-rate 256)
+    start=$(date +%s.%N)
+    wl_start_worker "bench-worker-$run-$run_id" "$source" "$source.$run" "" "$work/$run.log" \
+      "${flags[@]}"
+    read -r rate _ secs < <(wl_measure "$run" "bench-worker-$run-$run_id" "$source" "$events" \
+      "$start" $!)
+    echo "bench: worker (tap $tap) replayed $events events in ${secs}s" >&2
+    if [ "$tap" = on ]; then
+      grep -q "sample tap $source.$run.tap" "$work/$run.log" ||
+        { echo "bench: the worker ran without its tap:" >&2; cat "$work/$run.log" >&2; exit 1; }
+      tap_rates=$(python3 -c "print($tap_rates + $rate)")
+    else
+      plain_rates=$(python3 -c "print($plain_rates + $rate)")
+    fi
+  done
+done
+python3 -c "import sys; print(f'BENCH worker_tap_throughput_ratio {float(sys.argv[1]) / float(sys.argv[2]):.3f} (replay rate with tap / without, {sys.argv[3]} events, same topic, tap rate 256, 2 runs each)')" \
+  "$tap_rates" "$plain_rates" "$events"
+
 kslibs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kstreams-libs"
 if [ ! -f "$repo/bench/kstreams/target/kstreams-replay-1.jar" ] || [ ! -d "$kslibs" ]; then
   echo "bench: building the Kafka Streams peer" >&2

@@ -51,7 +51,8 @@ struct Printer {
     printMap(os, a.resources.requests);
     os << " limits=";
     printMap(os, a.resources.limits);
-    os << " group=" << a.consumerGroup << " output=" << a.outputTopic << "}";
+    os << " group=" << a.consumerGroup << " source=" << a.sourceTopic << " output=" << a.outputTopic
+       << "}";
   }
   void operator()(const DeleteWorker& a) { os << "DeleteWorker{" << a.name << "}"; }
   void operator()(const EnsureReplayQuota& a) {
@@ -63,7 +64,9 @@ struct Printer {
   void operator()(const RunValidation& a) {
     os << "RunValidation{requestedAt=" << formatTime(a.requestedAt)
        << " serving=" << a.servingVersion << "/" << a.servingTopic
-       << " candidate=" << a.candidateTopic << " sampleKeys=" << a.sampleKeys << " compare=";
+       << " candidate=" << a.candidateTopic;
+    if (!a.servingTap.empty()) os << " taps=" << a.servingTap << "," << a.candidateTap;
+    os << " sampleKeys=" << a.sampleKeys << " compare=";
     printList(os, a.compareFields);
     os << " ignore=";
     printList(os, a.ignoreFields);
@@ -74,7 +77,13 @@ struct Printer {
        << " expectedResourceVersion=" << a.expectedResourceVersion.value_or("<create>")
        << " version=" << a.version << " topic=" << a.topic
        << " previousVersion=" << a.previousVersion << " promotedAt=" << formatTime(a.promotedAt)
-       << "}";
+       << " reason=" << a.reason << " equal=" << a.equal << "}";
+  }
+  void operator()(const CreateCascadedVersion& a) {
+    os << "CreateCascadedVersion{" << a.name << " version=" << a.version
+       << " upstream=" << a.upstreamPipeline << "/" << a.upstreamVersion << ":" << a.upstreamTopic
+       << " equal=" << a.upstreamEqual << " skipValidation=" << a.skipValidation
+       << " manualPromotion=" << a.manualPromotion << "}";
   }
   void operator()(const RecordEvent& a) {
     os << "RecordEvent{" << (a.type == EventType::kNormal ? "Normal" : "Warning") << " " << a.reason

@@ -63,7 +63,9 @@ struct EnsureWorker {
   std::string priorityClassName;  // empty: the namespace default
   Resources resources;
   std::string consumerGroup;
+  std::string sourceTopic;  // spec.source.topic, or the one status.source resolved
   std::string outputTopic;
+  std::string tapTopic;  // empty: no tap
   bool operator==(const EnsureWorker&) const = default;
 };
 
@@ -95,10 +97,18 @@ struct RunValidation {
   std::string servingVersion;
   std::string servingTopic;
   std::string candidateTopic;
+  // Both versions' sample taps, read instead of the outputs when both hold records; empty:
+  // no taps to read (one has none, or their rates differ).
+  std::string servingTap;
+  std::string candidateTap;
   int32_t sampleKeys = 0;
   std::vector<std::string> compareFields;
   std::vector<std::string> ignoreFields;
   double numericTolerance = 0;
+  // Both versions read the same source topic, so their source-offset headers make a cut.
+  // False (a cascaded version reads another upstream output than the serving version): the
+  // outputs are compared at their latest values.
+  bool sameSource = true;
   bool operator==(const RunValidation&) const = default;
 };
 
@@ -114,7 +124,27 @@ struct FlipAlias {
   std::string bootstrapServers;
   std::string previousVersion;
   TimePoint promotedAt{};
+  std::string reason;  // kept in the alias's flips: Promotion, Rollback, Recreate
+  bool equal = false;  // kept in the alias's flips (AliasFlip::equal)
   bool operator==(const FlipAlias&) const = default;
+};
+
+// Creates the successor of this serving version after a flip of the pipeline it reads
+// (spec.cascade.mode Follow): a PipelineVersion <pipeline>-<version> with this one's spec,
+// but `version`, the default output topic, and, when the flip upstream changed that output by
+// intent, the comparison skipped or the promotion manual. Creating one that exists already
+// succeeds: the name is a function of the flip, so a crash between two passes creates it
+// once.
+struct CreateCascadedVersion {
+  std::string name;
+  std::string version;
+  std::string upstreamPipeline;
+  std::string upstreamVersion;
+  std::string upstreamTopic;
+  bool upstreamEqual = false;    // the flip upstream was validated equal
+  bool skipValidation = false;   // spec.validation.mode Skip
+  bool manualPromotion = false;  // spec.promotion.mode Manual
+  bool operator==(const CreateCascadedVersion&) const = default;
 };
 
 enum class EventType { kNormal, kWarning };
@@ -129,7 +159,7 @@ struct RecordEvent {
 using Action =
     std::variant<AddFinalizer, RemoveFinalizer, RemoveAnnotation, CreateTopics, DeleteTopics,
                  DeleteConsumerGroup, EnsureWorker, DeleteWorker, EnsureReplayQuota,
-                 DeleteReplayQuota, RunValidation, FlipAlias, RecordEvent>;
+                 DeleteReplayQuota, RunValidation, FlipAlias, CreateCascadedVersion, RecordEvent>;
 
 std::ostream& operator<<(std::ostream& os, const Action& a);
 

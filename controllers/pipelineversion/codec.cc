@@ -80,6 +80,70 @@ ConditionStatus conditionStatusFrom(const std::string& s) {
   return ConditionStatus::kUnknown;
 }
 
+// status.validation and status.shadow: a comparison (its rounds, figures and examples).
+ValidationStatus comparisonFromJson(const Json& v) {
+  ValidationStatus c;
+  c.servingVersion = str(v, "servingVersion");
+  c.source = str(v, "source");
+  c.startedAt = timeField(v, "startedAt");
+  c.roundStartedAt = timeField(v, "roundStartedAt");
+  c.roundsPassed = num<int64_t>(v, "roundsPassed", 0);
+  c.roundsPlanned = num<int64_t>(v, "roundsPlanned", 0);
+  c.sampledKeys = num<int64_t>(v, "sampledKeys", 0);
+  c.comparedKeys = num<int64_t>(v, "comparedKeys", 0);
+  c.mismatchedKeys = num<int64_t>(v, "mismatchedKeys", 0);
+  c.notComparableKeys = num<int64_t>(v, "notComparableKeys", 0);
+  c.mismatchRatio = num<double>(v, "mismatchRatio", 0);
+  c.completedAt = timeField(v, "completedAt");
+  c.recordsRead = num<int64_t>(v, "recordsRead", 0);
+  c.recordsToRead = num<int64_t>(v, "recordsToRead", 0);
+  if (auto it = v.find("examples"); it != v.end() && it->is_array()) {
+    for (const auto& e : *it) {
+      MismatchExample ex;
+      ex.key = str(e, "key");
+      for (auto [field, out] : {std::pair{"serving", &ex.serving}, {"candidate", &ex.candidate}}) {
+        auto f = e.find(field);
+        if (f == e.end() || f->is_null()) continue;
+        *out = f->is_string() ? f->get<std::string>() : f->dump();
+      }
+      ex.diff = str(e, "diff");
+      c.examples.push_back(std::move(ex));
+    }
+  }
+  return c;
+}
+
+Json comparisonToJson(const ValidationStatus& v) {
+  Json vj{{"sampledKeys", v.sampledKeys},
+          {"comparedKeys", v.comparedKeys},
+          {"mismatchedKeys", v.mismatchedKeys},
+          {"notComparableKeys", v.notComparableKeys},
+          {"mismatchRatio", v.mismatchRatio}};
+  putString(vj, "servingVersion", v.servingVersion);
+  putString(vj, "source", v.source);
+  putTime(vj, "startedAt", v.startedAt);
+  putTime(vj, "roundStartedAt", v.roundStartedAt);
+  if (v.roundsPlanned > 0) {
+    vj["roundsPassed"] = v.roundsPassed;
+    vj["roundsPlanned"] = v.roundsPlanned;
+  }
+  putTime(vj, "completedAt", v.completedAt);
+  if (v.recordsToRead > 0) {
+    vj["recordsRead"] = v.recordsRead;
+    vj["recordsToRead"] = v.recordsToRead;
+  }
+  Json examples = Json::array();
+  for (const auto& e : v.examples) {
+    Json ej{{"key", e.key}};
+    if (e.serving) ej["serving"] = *e.serving;
+    if (e.candidate) ej["candidate"] = *e.candidate;
+    putString(ej, "diff", e.diff);
+    examples.push_back(std::move(ej));
+  }
+  vj["examples"] = std::move(examples);
+  return vj;
+}
+
 }  // namespace
 
 TimePoint roundToMicros(TimePoint t) {
@@ -148,6 +212,7 @@ ObjectMeta metaFromJson(const Json& obj) {
     if (f == kFinalizer) meta.hasFinalizer = true;
   }
   meta.annotations = stringMap(child(m, "annotations"));
+  meta.cascadeUpstreamVersion = str(child(m, "labels"), "kappa.io/cascade-upstream-version");
   return meta;
 }
 
@@ -161,6 +226,7 @@ Result<Spec> specFromJson(const Json& j) {
   spec.kafka.credentialsSecret = str(kafka, "credentialsSecret");
   const Json& source = child(j, "source");
   spec.source.topic = str(source, "topic");
+  spec.source.pipeline = str(source, "pipeline");
   spec.source.allowTruncatedHistory = source.value("allowTruncatedHistory", false);
   const Json& output = child(j, "output");
   spec.output.topic = str(output, "topic");
@@ -197,6 +263,10 @@ Result<Spec> specFromJson(const Json& j) {
   spec.validation.maxMismatchRatio = num<double>(v, "maxMismatchRatio", 0);
   spec.validation.timeoutSeconds =
       num<int64_t>(v, "timeoutSeconds", spec.validation.timeoutSeconds);
+  spec.validation.tapRate = num<uint32_t>(v, "tapRate", spec.validation.tapRate);
+  spec.validation.windowSeconds = num<int64_t>(v, "windowSeconds", 0);
+  spec.validation.roundIntervalSeconds =
+      num<int64_t>(v, "roundIntervalSeconds", spec.validation.roundIntervalSeconds);
   const Json& promotion = child(j, "promotion");
   spec.promotion.mode =
       str(promotion, "mode") == "Manual" ? PromotionMode::kManual : PromotionMode::kAuto;
@@ -204,10 +274,22 @@ Result<Spec> specFromJson(const Json& j) {
       num<int64_t>(promotion, "drainDelaySeconds", spec.promotion.drainDelaySeconds);
   spec.promotion.retainOutputSeconds =
       num<int64_t>(promotion, "retainOutputSeconds", spec.promotion.retainOutputSeconds);
-  if (spec.pipeline.empty() || spec.version.empty() || spec.source.topic.empty() ||
+  spec.promotion.shadowSeconds = num<int64_t>(promotion, "shadowSeconds", 0);
+  if (auto it = promotion.find("shadowRollback"); it != promotion.end() && it->is_boolean()) {
+    spec.promotion.shadowRollback = it->get<bool>();
+  }
+  const Json& cascade = child(j, "cascade");
+  spec.cascade.mode =
+      str(cascade, "mode") == "Follow" ? CascadeMode::kFollow : CascadeMode::kPinned;
+  spec.cascade.whenUpstreamChanged = str(cascade, "whenUpstreamChanged") == "SkipValidation"
+                                         ? UpstreamChangePolicy::kSkipValidation
+                                         : UpstreamChangePolicy::kManualPromotion;
+  if (spec.pipeline.empty() || spec.version.empty() ||
+      spec.source.topic.empty() == spec.source.pipeline.empty() ||
       spec.kafka.bootstrapServers.empty()) {
     return Error{ErrorCode::kInvalidArgument,
-                 "spec needs pipeline, version, source.topic and kafka.bootstrapServers"};
+                 "spec needs pipeline, version, one of source.topic and source.pipeline, and "
+                 "kafka.bootstrapServers"};
   }
   return spec;
 }
@@ -229,6 +311,9 @@ Status statusFromJson(const Json& j) {
   }
   s.consumerGroup = str(j, "consumerGroup");
   s.outputTopic = str(j, "outputTopic");
+  s.tapTopic = str(j, "tapTopic");
+  const Json& source = child(j, "source");
+  s.source = SourceStatus{str(source, "pipeline"), str(source, "version"), str(source, "topic")};
   const Json& lag = child(j, "lag");
   s.lag = LagStatus{num<int64_t>(lag, "messages", 0), num<int32_t>(lag, "partitions", 0),
                     num<int64_t>(lag, "consumed", 0), timeField(lag, "sampledAt"),
@@ -240,26 +325,8 @@ Status statusFromJson(const Json& j) {
   s.replay.messagesPerSecond = num<double>(r, "messagesPerSecond", 0);
   if (r.contains("etaSeconds")) s.replay.etaSeconds = num<int64_t>(r, "etaSeconds", 0);
   s.replay.lagWithinSince = timeField(r, "lagWithinSince");
-  const Json& v = child(j, "validation");
-  s.validation.servingVersion = str(v, "servingVersion");
-  s.validation.startedAt = timeField(v, "startedAt");
-  s.validation.sampledKeys = num<int64_t>(v, "sampledKeys", 0);
-  s.validation.comparedKeys = num<int64_t>(v, "comparedKeys", 0);
-  s.validation.mismatchedKeys = num<int64_t>(v, "mismatchedKeys", 0);
-  s.validation.mismatchRatio = num<double>(v, "mismatchRatio", 0);
-  s.validation.completedAt = timeField(v, "completedAt");
-  if (auto it = v.find("examples"); it != v.end() && it->is_array()) {
-    for (const auto& e : *it) {
-      MismatchExample ex;
-      ex.key = str(e, "key");
-      for (auto [field, out] : {std::pair{"serving", &ex.serving}, {"candidate", &ex.candidate}}) {
-        auto f = e.find(field);
-        if (f == e.end() || f->is_null()) continue;
-        *out = f->is_string() ? f->get<std::string>() : f->dump();
-      }
-      s.validation.examples.push_back(std::move(ex));
-    }
-  }
+  s.validation = comparisonFromJson(child(j, "validation"));
+  if (j.contains("shadow")) s.shadow = comparisonFromJson(child(j, "shadow"));
   s.servingSince = timeField(j, "servingSince");
   s.previousVersion = str(j, "previousVersion");
   s.drainingSince = timeField(j, "drainingSince");
@@ -299,6 +366,14 @@ Json statusToJson(const Status& s) {
   j["conditions"] = std::move(conditions);
   putString(j, "consumerGroup", s.consumerGroup);
   putString(j, "outputTopic", s.outputTopic);
+  putString(j, "tapTopic", s.tapTopic);
+  if (!s.source.topic.empty()) {
+    Json source = Json::object();
+    putString(source, "pipeline", s.source.pipeline);
+    putString(source, "version", s.source.version);
+    putString(source, "topic", s.source.topic);
+    j["source"] = std::move(source);
+  }
   Json lag{{"messages", s.lag.messages},
            {"partitions", s.lag.partitions},
            {"consumed", s.lag.consumed},
@@ -313,23 +388,8 @@ Json statusToJson(const Status& s) {
   if (s.replay.etaSeconds) replay["etaSeconds"] = *s.replay.etaSeconds;
   putTime(replay, "lagWithinSince", s.replay.lagWithinSince);
   j["replay"] = std::move(replay);
-  const ValidationStatus& v = s.validation;
-  Json vj{{"sampledKeys", v.sampledKeys},
-          {"comparedKeys", v.comparedKeys},
-          {"mismatchedKeys", v.mismatchedKeys},
-          {"mismatchRatio", v.mismatchRatio}};
-  putString(vj, "servingVersion", v.servingVersion);
-  putTime(vj, "startedAt", v.startedAt);
-  putTime(vj, "completedAt", v.completedAt);
-  Json examples = Json::array();
-  for (const auto& e : v.examples) {
-    Json ej{{"key", e.key}};
-    if (e.serving) ej["serving"] = *e.serving;
-    if (e.candidate) ej["candidate"] = *e.candidate;
-    examples.push_back(std::move(ej));
-  }
-  vj["examples"] = std::move(examples);
-  j["validation"] = std::move(vj);
+  j["validation"] = comparisonToJson(s.validation);
+  if (s.shadow.startedAt) j["shadow"] = comparisonToJson(s.shadow);
   putTime(j, "servingSince", s.servingSince);
   putString(j, "previousVersion", s.previousVersion);
   putTime(j, "drainingSince", s.drainingSince);
@@ -363,6 +423,8 @@ OtherVersion otherFrom(const ObjectMeta& meta, const Json& spec, const Status& s
   o.deleting = meta.deletionTimestamp.has_value();
   o.phase = status.phase;
   o.outputTopic = status.outputTopic;
+  o.tapTopic = status.tapTopic;
+  o.tapRate = num<uint32_t>(child(spec, "validation"), "tapRate", ValidationSpec{}.tapRate);
   o.consumerGroup = status.consumerGroup;
   o.drainedAt = status.drainedAt;
   o.retainOutputSeconds = num<int64_t>(child(spec, "promotion"), "retainOutputSeconds", 86400);
@@ -370,6 +432,15 @@ OtherVersion otherFrom(const ObjectMeta& meta, const Json& spec, const Status& s
   o.bootstrapServers = str(child(spec, "kafka"), "bootstrapServers");
   std::string topic = str(child(spec, "output"), "topic");
   o.plannedOutputTopic = topic.empty() ? str(spec, "pipeline") + "." + o.version : topic;
+  o.shadowSeconds = num<int64_t>(child(spec, "promotion"), "shadowSeconds", 0);
+  o.validationTimeoutSeconds =
+      num<int64_t>(child(spec, "validation"), "timeoutSeconds", ValidationSpec{}.timeoutSeconds);
+  o.shadowDone = status.shadow.completedAt.has_value();
+  o.sourcePipeline = str(child(spec, "source"), "pipeline");
+  o.sourceVersion = status.source.version;
+  o.sourceTopic = str(child(spec, "source"), "topic");
+  if (o.sourceTopic.empty()) o.sourceTopic = status.source.topic;
+  o.cascaded = !meta.cascadeUpstreamVersion.empty();
   return o;
 }
 
@@ -394,6 +465,8 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
   v.lagSeconds = status.lag.seconds;
   v.progressPercent = status.replay.progressPercent;
   v.mismatchRatio = status.validation.mismatchRatio;
+  v.shadowing = status.shadow.startedAt.has_value();
+  v.shadowMismatchRatio = status.shadow.mismatchRatio;
   for (const auto& c : status.conditions) {
     if (c.type == kRetentionSafe) {
       v.retentionAtRisk = c.status == ConditionStatus::kFalse && c.reason == "AtRisk";
@@ -401,6 +474,8 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
       v.validationFailed = c.status == ConditionStatus::kFalse;
     } else if (c.type == kWorkerAvailable) {
       v.workerAvailable = c.status == ConditionStatus::kTrue;
+    } else if (c.type == kShadowMatched) {
+      v.shadowDrifted = c.status == ConditionStatus::kFalse;
     }
   }
   return v;
@@ -418,28 +493,93 @@ ServingAlias aliasFromJson(const Json& cm) {
   a.previousVersion = str(data, "previousVersion");
   a.promotedAt = timeField(data, "promotedAt");
   a.resourceVersion = str(child(cm, "metadata"), "resourceVersion");
+  // Kept as text (ConfigMap data is strings); unreadable text keeps no flips.
+  Json flips = Json::parse(str(data, "flips"), nullptr, false);
+  if (flips.is_array()) {
+    for (const auto& f : flips) {
+      if (!f.is_object()) continue;
+      a.flips.push_back(
+          AliasFlip{str(f, "version"), str(f, "previousVersion"), str(f, "topic"),
+                    timeField(f, "at"), str(f, "reason"),
+                    f.contains("equal") && f["equal"].is_boolean() && f["equal"].get<bool>()});
+    }
+  }
   return a;
 }
 
-Json aliasToJson(const std::string& ns, const std::string& name, const std::string& pipeline,
-                 const std::string& version, const std::string& topic,
-                 const std::string& bootstrapServers, const std::string& previousVersion,
-                 TimePoint promotedAt) {
+Json cascadedVersionToJson(const std::string& ns, const Json& serving,
+                           const CreateCascadedVersion& a) {
+  Json spec = child(serving, "spec");
+  spec["version"] = a.version;
+  if (spec.contains("output") && spec["output"].is_object()) spec["output"].erase("topic");
+  // The modes the pipeline's own versions had before any cascade changed them, carried from
+  // successor to successor: a flip validated equal gets them back.
+  Json base =
+      Json::parse(str(child(child(serving, "metadata"), "annotations"), "kappa.io/cascade-base"),
+                  nullptr, false);
+  if (!base.is_object()) {
+    base = {{"validationMode", str(child(spec, "validation"), "mode").empty()
+                                   ? "Sampled"
+                                   : str(child(spec, "validation"), "mode")},
+            {"promotionMode", str(child(spec, "promotion"), "mode").empty()
+                                  ? "Auto"
+                                  : str(child(spec, "promotion"), "mode")}};
+  }
+  spec["validation"]["mode"] = a.skipValidation ? "Skip" : str(base, "validationMode");
+  spec["promotion"]["mode"] = a.manualPromotion ? "Manual" : str(base, "promotionMode");
+  std::string pipeline = str(spec, "pipeline");
+  std::string why = "pipeline " + a.upstreamPipeline + " flipped to version " + a.upstreamVersion +
+                    (a.upstreamEqual ? " (validated equal)" : " (its output changed by intent)") +
+                    "; cascaded from " + str(child(serving, "metadata"), "name");
   return Json{
-      {"apiVersion", "v1"},
-      {"kind", "ConfigMap"},
+      {"apiVersion", kApiVersion},
+      {"kind", kKind},
       {"metadata",
-       {{"name", name},
+       {{"name", a.name},
         {"namespace", ns},
         {"labels",
-         {{"app.kubernetes.io/managed-by", "kappa-operator"}, {"kappa.io/pipeline", pipeline}}}}},
-      {"data",
-       {{"pipeline", pipeline},
-        {"version", version},
-        {"topic", topic},
-        {"bootstrapServers", bootstrapServers},
-        {"promotedAt", formatTimeRfc3339(promotedAt)},
-        {"previousVersion", previousVersion}}}};
+         {{"kappa.io/pipeline", pipeline},
+          {"kappa.io/cascade-from", a.upstreamPipeline},
+          {"kappa.io/cascade-upstream-version", a.upstreamVersion}}},
+        {"annotations", {{"kappa.io/cascade", why}, {"kappa.io/cascade-base", base.dump()}}}}},
+      {"spec", std::move(spec)}};
+}
+
+Json aliasToJson(const std::string& ns, const FlipAlias& flip,
+                 const std::vector<AliasFlip>& earlier) {
+  std::string at = formatTimeRfc3339(flip.promotedAt);
+  Json flips = Json::array();
+  flips.push_back(Json{{"version", flip.version},
+                       {"previousVersion", flip.previousVersion},
+                       {"topic", flip.topic},
+                       {"at", at},
+                       {"reason", flip.reason},
+                       {"equal", flip.equal}});
+  for (const auto& f : earlier) {
+    if (flips.size() >= kAliasFlipsKept) break;
+    flips.push_back(Json{{"version", f.version},
+                         {"previousVersion", f.previousVersion},
+                         {"topic", f.topic},
+                         {"at", f.at ? formatTimeRfc3339(*f.at) : std::string()},
+                         {"reason", f.reason},
+                         {"equal", f.equal}});
+  }
+  return Json{{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata",
+               {{"name", flip.name},
+                {"namespace", ns},
+                {"labels",
+                 {{"app.kubernetes.io/managed-by", "kappa-operator"},
+                  {"kappa.io/pipeline", flip.pipeline}}}}},
+              {"data",
+               {{"pipeline", flip.pipeline},
+                {"version", flip.version},
+                {"topic", flip.topic},
+                {"bootstrapServers", flip.bootstrapServers},
+                {"promotedAt", at},
+                {"previousVersion", flip.previousVersion},
+                {"flips", flips.dump()}}}};
 }
 
 std::string builtinProgram(const Json& spec) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controllers/pipelineversion/actions.h"
 #include "controllers/pipelineversion/ports.h"
 #include "controllers/pipelineversion/types.h"
 #include "runtime/core/result.h"
@@ -41,10 +42,16 @@ const std::string& resourceVersionOf(const CachedVersion& v);
 
 // The alias ConfigMap's data.
 ServingAlias aliasFromJson(const Json& configMap);
-Json aliasToJson(const std::string& ns, const std::string& name, const std::string& pipeline,
-                 const std::string& version, const std::string& topic,
-                 const std::string& bootstrapServers, const std::string& previousVersion,
-                 TimePoint promotedAt);
+// The ConfigMap the flip writes. Its data.flips holds the flip and the `earlier` ones (the
+// alias's flips as observed), newest first, kAliasFlipsKept in all.
+Json aliasToJson(const std::string& ns, const FlipAlias& flip,
+                 const std::vector<AliasFlip>& earlier);
+
+// The PipelineVersion a cascade creates in `ns`, from the serving version `serving` (the
+// object as read): its spec, with the action's version, the default output topic and the
+// action's comparison policy; labels and an annotation naming the flip upstream.
+Json cascadedVersionToJson(const std::string& ns, const Json& serving,
+                           const CreateCascadedVersion& a);
 
 // processor.builtin as the program text kappa-worker reads (KAPPA_PROGRAM), or the container.
 std::string builtinProgram(const Json& spec);

@@ -32,8 +32,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <functional>
 #include <iomanip>
 #include <sstream>
+
+#include "runtime/kafka/key_sample.h"
 
 namespace kappa::controllers {
 namespace {
@@ -153,6 +157,21 @@ const OtherVersion* supersededBy(const Observed& o) {
   return newest;
 }
 
+// Pending to Promoting: a version on its way to the alias.
+bool isCandidate(Phase phase) {
+  switch (phase) {
+    case Phase::kPending:
+    case Phase::kProvisioning:
+    case Phase::kReplaying:
+    case Phase::kValidating:
+    case Phase::kAwaitingPromotion:
+    case Phase::kPromoting:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string seconds(Seconds d) { return std::to_string(d.count()) + "s"; }
 
 std::string formatRatio(double r) {
@@ -171,7 +190,8 @@ void ensureWorker(Pass& p, WorkerProfile profile) {
   if (w.exists && w.profile == profile && w.replicas == replicas) return;
   p.actions.push_back(EnsureWorker{
       workerName(spec), profile, replicas, replay ? spec.replay.priorityClassName : std::string(),
-      replay ? spec.replay.resources : spec.resources, p.s.consumerGroup, p.s.outputTopic});
+      replay ? spec.replay.resources : spec.resources, p.s.consumerGroup,
+      sourceTopic(spec, p.s.source), p.s.outputTopic, p.s.tapTopic});
 }
 
 void ensureReplayQuota(Pass& p) {
@@ -200,48 +220,96 @@ bool ownsWorker(const Pass& p) {
 
 // Who else uses `topic` (on this version's Kafka cluster): "PipelineVersion ns/name", "the
 // serving alias ns/<pipeline>-serving (version v)", or nullopt.
-std::optional<std::string> topicUser(const Pass& p, const std::string& topic) {
-  for (const auto& c : p.o.claims) {
-    if (c.topic == topic && c.bootstrapServers == p.spec().kafka.bootstrapServers) {
+std::optional<std::string> topicUser(const Observed& o, const std::string& topic) {
+  for (const auto& c : o.claims) {
+    if (c.topic == topic && c.bootstrapServers == o.spec.kafka.bootstrapServers) {
       return "PipelineVersion " + c.ns + "/" + c.name;
     }
   }
-  const auto& alias = p.o.alias;
-  if (alias && alias->topic == topic && alias->version != p.version()) {
-    return "the serving alias " + aliasName(p.spec().pipeline) + " (version " + alias->version +
-           ")";
+  const auto& alias = o.alias;
+  if (alias && alias->topic == topic && alias->version != o.spec.version) {
+    return "the serving alias " + aliasName(o.spec.pipeline) + " (version " + alias->version + ")";
   }
   return std::nullopt;
 }
 
-// Why this version may not create anything (reason, message), checked in Pending: a second
-// object for the same pipeline and version (they would share the Deployment and quota named
-// after it), an output topic another version uses or the alias names, an output topic that
-// holds records already (not this version's; spec.output.adoptExisting takes it).
-std::optional<std::pair<std::string, std::string>> ownershipRefusal(const Pass& p) {
-  for (const auto& other : p.o.others) {
-    if (other.version == p.version() && !other.deleting && !newerThanMe(other, p.o.meta)) {
-      return std::pair{std::string(kDuplicateVersionReason),
-                       "PipelineVersion " + other.name + " is already version " + p.version() +
-                           " of pipeline " + p.spec().pipeline + " (worker " +
-                           workerName(p.spec()) + "); give this one another spec.version"};
+}  // namespace
+
+std::optional<Refusal> ownershipRefusal(const Observed& o) {
+  const Spec& spec = o.spec;
+  for (const auto& other : o.others) {
+    if (other.version == spec.version && !other.deleting && !newerThanMe(other, o.meta)) {
+      return Refusal{std::string(kDuplicateVersionReason), "spec.version",
+                     "PipelineVersion " + other.name + " is already version " + spec.version +
+                         " of pipeline " + spec.pipeline + " (worker " + workerName(spec) +
+                         "); give this one another spec.version"};
     }
   }
-  std::string topic = outputTopicName(p.spec());
-  if (auto user = topicUser(p, topic)) {
-    return std::pair{std::string(kOutputTopicInUseReason),
-                     "output topic " + topic + " is used by " + *user +
-                         "; name another one in spec.output.topic"};
+  std::string topic = outputTopicName(spec);
+  if (auto user = topicUser(o, topic)) {
+    return Refusal{std::string(kOutputTopicInUseReason), "spec.output.topic",
+                   "output topic " + topic + " is used by " + *user +
+                       "; name another one in spec.output.topic"};
   }
-  const auto& records = p.o.kafka.existingOutputRecords;
-  if (records && *records > 0 && !p.spec().output.adoptExisting) {
-    return std::pair{std::string(kOutputTopicNotEmptyReason),
-                     "output topic " + topic + " already holds " + std::to_string(*records) +
-                         " records and is not this version's; set spec.output.adoptExisting to "
-                         "resume it, or name another topic"};
+  const auto& records = o.kafka.existingOutputRecords;
+  if (records && *records > 0 && !spec.output.adoptExisting) {
+    return Refusal{std::string(kOutputTopicNotEmptyReason), "spec.output.topic",
+                   "output topic " + topic + " already holds " + std::to_string(*records) +
+                       " records and is not this version's; set spec.output.adoptExisting to "
+                       "resume it, or name another topic"};
   }
   return std::nullopt;
 }
+
+std::optional<Refusal> programRefusal(const Observed& o) {
+  if (!o.programError) return std::nullopt;
+  const std::string& e = *o.programError;
+  auto colon = e.find(": ");
+  std::string path = colon == std::string::npos ? "" : e.substr(0, colon);
+  std::string field =
+      "spec.processor.builtin" + (path.empty() || path == "program" ? "" : "." + path);
+  return Refusal{std::string(kInvalidProgramReason), field,
+                 colon == std::string::npos ? e : e.substr(colon + 2)};
+}
+
+std::optional<Refusal> sourceRefusal(const Observed& o) {
+  const std::string& me = o.spec.pipeline;
+  const std::string& start = o.spec.source.pipeline;
+  if (start.empty()) return std::nullopt;
+  // Breadth first from the pipeline read, each pipeline reached remembering where from.
+  std::map<std::string, std::string> from{{start, me}};
+  std::deque<std::string> next{start};
+  bool cycle = start == me;
+  while (!cycle && !next.empty()) {
+    std::string at = std::move(next.front());
+    next.pop_front();
+    auto reads = o.pipelineSources.find(at);
+    if (reads == o.pipelineSources.end()) continue;
+    for (const auto& read : reads->second) {
+      if (from.contains(read)) continue;
+      from[read] = at;
+      if (read == me) cycle = true;
+      next.push_back(read);
+    }
+  }
+  if (!cycle) return std::nullopt;
+  // me <- ... <- start <- me, walked back from me.
+  std::vector<std::string> path{me};
+  for (std::string at = from.at(me); start != me; at = from.at(at)) {
+    path.push_back(at);
+    if (at == start) break;
+  }
+  path.push_back(me);
+  std::string text;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    text += (text.empty() ? "" : " -> ") + *it;
+  }
+  return Refusal{std::string(kSourceCycleReason), "spec.source.pipeline",
+                 "pipeline " + me + " would read its own output: " + text +
+                     " (each reads the next); name a pipeline that does not read " + me};
+}
+
+namespace {
 
 void deleteReplayQuota(Pass& p) {
   if (p.o.replayQuota && provisioned(p)) {
@@ -264,10 +332,11 @@ void deleteOutput(Pass& p) {
   if (p.s.outputTopic.empty() || !provisioned(p)) return;
   // A topic another version uses (an object that took it before its owner's check existed)
   // stays, however this version ends.
-  if (topicUser(p, p.s.outputTopic)) return;
+  if (topicUser(p.o, p.s.outputTopic)) return;
   DeleteTopics del;
   if (p.o.kafka.outputTopicExists) del.topics.push_back(p.s.outputTopic);
   if (p.o.kafka.deadLetterTopicExists) del.topics.push_back(deadLetterTopicName(p.s.outputTopic));
+  if (p.o.kafka.tapTopicExists) del.topics.push_back(p.s.tapTopic);
   if (!del.topics.empty()) p.actions.push_back(std::move(del));
 }
 
@@ -318,6 +387,17 @@ bool candidateGates(Pass& p, bool checkWorker) {
   if (const OtherVersion* newer = supersededBy(p.o)) {
     supersede(p, "NewerVersion",
               "superseded by version " + newer->version + " (" + newer->name + ")");
+    return true;
+  }
+  // A candidate that follows its upstream pipeline (spec.cascade.mode Follow) and reads a
+  // version that no longer serves there (a rollback upstream, or a flip the cascade has not
+  // answered yet) would promote an output built on one that is gone.
+  const auto& up = p.o.upstream;
+  if (p.spec().cascade.mode == CascadeMode::kFollow && !p.s.source.version.empty() && up &&
+      !up->version.empty() && up->version != p.s.source.version) {
+    supersede(p, "UpstreamMoved",
+              "pipeline " + p.s.source.pipeline + " now serves version " + up->version +
+                  "; this version reads version " + p.s.source.version);
     return true;
   }
   if (checkWorker && p.o.worker.exists && p.o.worker.crashLooping) {
@@ -412,7 +492,7 @@ bool createTopics(Pass& p) {
   if (partitions == 0) {
     if (!p.o.kafka.sourcePartitions) {
       p.condition(kProvisioned, ConditionStatus::kFalse, "SourceTopicMissing",
-                  "source topic " + spec.source.topic + " does not exist");
+                  "source topic " + sourceTopic(spec, p.s.source) + " does not exist");
       return false;
     }
     partitions = *p.o.kafka.sourcePartitions;
@@ -426,6 +506,11 @@ bool createTopics(Pass& p) {
     // The dead letters keep the default config: a compacted DLQ would drop repeats of a key.
     create.topics.push_back(TopicToCreate{
         deadLetterTopicName(p.s.outputTopic), partitions, spec.output.replicationFactor, {}});
+  }
+  if (!p.s.tapTopic.empty() && !p.o.kafka.tapTopicExists) {
+    // Partition-aligned, and compacted whatever the output keeps.
+    create.topics.push_back(TopicToCreate{p.s.tapTopic, partitions, spec.output.replicationFactor,
+                                          kafka::tapTopicConfig(spec.output.config)});
   }
   if (!create.topics.empty()) p.actions.push_back(std::move(create));
   p.condition(kProvisioned, ConditionStatus::kUnknown, "CreatingTopics",
@@ -456,6 +541,17 @@ void resumeServing(Pass& p) {
   p.condition(kServingCondition, ConditionStatus::kTrue, "RolledBack",
               "alias " + aliasName(p.spec().pipeline) + " names this version again");
   p.condition(kDrained, ConditionStatus::kFalse, "RolledBack", "serving again");
+  // No shadow after a rollback: the version rolled back from drains as usual, and is never
+  // compared (nor rolled back to) again.
+  if (p.spec().promotion.shadowSeconds > 0 && !p.s.shadow.completedAt) {
+    if (!p.s.shadow.startedAt) p.s.shadow.startedAt = p.now;
+    p.s.shadow.servingVersion = alias.previousVersion;
+    p.s.shadow.completedAt = p.now;
+    p.s.shadow.recordsRead = 0;
+    p.s.shadow.recordsToRead = 0;
+    p.condition(kShadowMatched, ConditionStatus::kUnknown, "RolledBack",
+                "no shadow after a rollback; version " + alias.previousVersion + " drains");
+  }
   p.event(EventType::kNormal, "RolledBack",
           "serving again; alias " + aliasName(p.spec().pipeline) + " names version " + p.version());
   ensureWorker(p, WorkerProfile::kSteady);
@@ -470,16 +566,75 @@ void removeRollbackGate(Pass& p) {
 
 // ----- one handler per phase ----------------------------------------------------------------
 
+// spec.source.pipeline: the output of the version that pipeline's alias names, fixed in
+// status.source once. False while it cannot be (nothing serves there yet; a cycle fails the
+// version).
+bool resolveSource(Pass& p) {
+  const std::string& upstream = p.spec().source.pipeline;
+  if (upstream.empty() || !p.s.source.topic.empty()) return true;
+  if (auto refusal = sourceRefusal(p.o)) {
+    p.condition(kProvisioned, ConditionStatus::kFalse, refusal->reason, refusal->message);
+    fail(p, refusal->reason, refusal->message);
+    return false;
+  }
+  const auto& alias = p.o.upstream;
+  if (!alias || alias->topic.empty()) {
+    std::string why = "waiting for pipeline " + upstream + " to serve a version (its alias " +
+                      aliasName(upstream) + " " + (alias ? "names no topic" : "does not exist") +
+                      ")";
+    if (p.s.message != why) p.event(EventType::kNormal, "WaitingForSource", why);
+    p.s.message = why;
+    p.condition(kProvisioned, ConditionStatus::kUnknown, "WaitingForSource", why);
+    p.requeueAfter(kResyncInterval);  // the alias appearing queues this version at once
+    return false;
+  }
+  const std::string& madeFor = p.o.meta.cascadeUpstreamVersion;
+  if (!madeFor.empty() && madeFor != alias->version) {
+    // Made by a cascade for a flip that another flip has replaced: its name, labels and
+    // comparison policy are that flip's. The serving version makes the next one.
+    supersede(p, "UpstreamMoved",
+              "made for version " + madeFor + " of pipeline " + upstream + ", which now serves " +
+                  alias->version);
+    return false;
+  }
+  p.s.source = SourceStatus{upstream, alias->version, alias->topic};
+  p.event(EventType::kNormal, "SourceResolved",
+          "reading " + alias->topic + ", the output of " + upstream + " version " + alias->version);
+  return true;
+}
+
+// The versions of other pipelines reading this one's output, for a message: "gold/gold-v1
+// (Serving), ...".
+std::string readersText(const std::vector<Reader>& readers) {
+  std::string text;
+  for (const auto& r : readers) {
+    text +=
+        (text.empty() ? "" : ", ") + r.pipeline + "/" + r.name + " (" + phaseName(r.phase) + ")";
+  }
+  return text;
+}
+
 void onPending(Pass& p) {
   if (candidateGates(p, false)) return;
-  if (auto refusal = ownershipRefusal(p)) {
-    p.condition(kProvisioned, ConditionStatus::kFalse, refusal->first, refusal->second);
-    fail(p, refusal->first, refusal->second);
+  if (auto refusal = ownershipRefusal(p.o)) {
+    p.condition(kProvisioned, ConditionStatus::kFalse, refusal->reason, refusal->message);
+    fail(p, refusal->reason, refusal->message);
     return;
   }
+  if (auto refusal = programRefusal(p.o)) {
+    std::string message = refusal->field + ": " + refusal->message;
+    p.condition(kProvisioned, ConditionStatus::kFalse, refusal->reason, message);
+    fail(p, refusal->reason, message);
+    return;
+  }
+  if (!resolveSource(p)) return;
   // Fixed once, before anything uses them: the group is never reused by another object.
   if (p.s.consumerGroup.empty()) p.s.consumerGroup = consumerGroupName(p.spec(), p.o.meta.uid);
   if (p.s.outputTopic.empty()) p.s.outputTopic = outputTopicName(p.spec());
+  // An adopted output holds records its tap would lack: such a tap would not be complete.
+  if (p.s.tapTopic.empty() && p.spec().validation.tapRate > 0 && !p.spec().output.adoptExisting) {
+    p.s.tapTopic = tapTopicName(p.s.outputTopic);
+  }
   p.enter(Phase::kProvisioning, "", "creating output topics, checking source retention");
   createTopics(p);
   p.requeueAfter(kPollInterval);
@@ -493,7 +648,8 @@ void onProvisioning(Pass& p) {
     fail(p, "TopicCreationRefused", "creating the output topics: " + *k.topicCreateError);
     return;
   }
-  if (!k.outputTopicExists || !k.deadLetterTopicExists) {
+  if (!k.outputTopicExists || !k.deadLetterTopicExists ||
+      (!p.s.tapTopic.empty() && !k.tapTopicExists)) {
     createTopics(p);
     p.requeueAfter(kPollInterval);
     return;
@@ -506,12 +662,11 @@ void onProvisioning(Pass& p) {
   p.condition(kProvisioned, ConditionStatus::kTrue, "TopicsCreated",
               "output " + p.s.outputTopic + ", group " + p.s.consumerGroup);
   p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", "replay started");
-  p.enter(Phase::kReplaying, "",
-          "replaying " + p.spec().source.topic + " from the earliest offset");
+  std::string source = sourceTopic(p.spec(), p.s.source);
+  p.enter(Phase::kReplaying, "", "replaying " + source + " from the earliest offset");
   p.s.replay.startedAt = p.now;
   p.event(EventType::kNormal, "ReplayStarted",
-          "replaying " + p.spec().source.topic + " into " + p.s.outputTopic + " with group " +
-              p.s.consumerGroup);
+          "replaying " + source + " into " + p.s.outputTopic + " with group " + p.s.consumerGroup);
   ensureReplayQuota(p);
   ensureWorker(p, WorkerProfile::kReplay);
   p.requeueAfter(kLagSampleInterval);
@@ -596,7 +751,8 @@ void onReplaying(Pass& p) {
     p.enter(Phase::kValidating, "", "caught up; validating");
     p.condition(kValidated, ConditionStatus::kUnknown, "Pending", "validation starts");
     p.event(EventType::kNormal, "CaughtUp",
-            "caught up with " + spec.source.topic + "; moving the worker to the steady profile");
+            "caught up with " + sourceTopic(spec, p.s.source) +
+                "; moving the worker to the steady profile");
     ensureWorker(p, WorkerProfile::kSteady);
     deleteReplayQuota(p);
     p.requeueAfter(kStepDelay);
@@ -616,34 +772,130 @@ void onReplaying(Pass& p) {
   p.requeueAfter(lagSampleInterval(spec.catchUp, p.s));
 }
 
-RunValidation validationRequest(const Pass& p) {
-  const Spec& spec = p.spec();
-  const ServingAlias& alias = *p.o.alias;
-  return RunValidation{.requestedAt = *p.s.validation.startedAt,
-                       .servingVersion = alias.version,
-                       .servingTopic = alias.topic,
+// A comparison of this version's output with `servingTopic`, the output of version
+// `servingVersion` (`serving`, if known), under this version's policy. It reads both
+// versions' taps when they sample the same keys: both have one, at the same rate, and the
+// topic compared with is that version's output.
+RunValidation comparisonRequest(const Pass& p, TimePoint requestedAt,
+                                const std::string& servingVersion, const std::string& servingTopic,
+                                const OtherVersion* serving) {
+  const ValidationSpec& spec = p.spec().validation;
+  bool tapped = !p.s.tapTopic.empty() && serving && !serving->tapTopic.empty() &&
+                serving->outputTopic == servingTopic && serving->tapRate == spec.tapRate;
+  return RunValidation{.requestedAt = requestedAt,
+                       .servingVersion = servingVersion,
+                       .servingTopic = servingTopic,
                        .candidateTopic = p.s.outputTopic,
-                       .sampleKeys = spec.validation.sampleKeys,
-                       .compareFields = spec.validation.compareFields,
-                       .ignoreFields = spec.validation.ignoreFields,
-                       .numericTolerance = spec.validation.numericTolerance};
+                       .servingTap = tapped ? serving->tapTopic : "",
+                       .candidateTap = tapped ? p.s.tapTopic : "",
+                       .sampleKeys = spec.sampleKeys,
+                       .compareFields = spec.compareFields,
+                       .ignoreFields = spec.ignoreFields,
+                       .numericTolerance = spec.numericTolerance,
+                       .sameSource = !serving || serving->sourceTopic.empty() ||
+                                     serving->sourceTopic == sourceTopic(p.spec(), p.s.source)};
+}
+
+// The start of the current comparison round, which identifies its run: the validation's
+// start when there is one round.
+TimePoint roundStart(const ValidationStatus& v) { return v.roundStartedAt.value_or(*v.startedAt); }
+
+// Rounds of the parallel run: one at the start, then one per interval to the window's end.
+int64_t plannedRounds(const ValidationSpec& spec) {
+  if (spec.windowSeconds <= 0 || spec.roundIntervalSeconds <= 0) return 1;
+  return spec.windowSeconds / spec.roundIntervalSeconds + 1;
+}
+
+// "round 2 of 7: " while a parallel run is under way; "" with one comparison.
+std::string roundLabel(const ValidationStatus& v) {
+  if (v.roundsPlanned <= 1) return "";
+  return "round " + std::to_string(v.roundsPassed + 1) + " of " + std::to_string(v.roundsPlanned) +
+         ": ";
+}
+
+// The comparison with the version the alias names, on the topic it names.
+RunValidation validationRequest(const Pass& p) {
+  const ServingAlias& alias = *p.o.alias;
+  return comparisonRequest(p, roundStart(p.s.validation), alias.version, alias.topic,
+                           findVersion(p.o, alias.version));
+}
+
+// Whether a comparison passes: maxMismatchRatio 0 blocks any confirmed mismatch, whatever the
+// rounding of the ratio.
+bool withinPolicy(const ValidationSpec& spec, const ValidationResult& r) {
+  return r.mismatchedKeys == 0 ||
+         (spec.maxMismatchRatio > 0 && r.mismatchRatio <= spec.maxMismatchRatio);
+}
+
+// While a comparison reads: how far it is, in status, in steps of a tenth (each status write
+// queues the object again, so a finer figure would keep it busy for the whole read).
+void recordProgress(ValidationStatus& v, const ValidationRun& run) {
+  if (run.recordsToRead <= 0) return;
+  int64_t step = std::max<int64_t>(1, run.recordsToRead / 10);
+  v.recordsRead = std::min(run.recordsRead, run.recordsToRead) / step * step;
+  v.recordsToRead = run.recordsToRead;
+}
+
+// A round's comparison is due but none is known for it: a round first seen late (the
+// operator was down, or busy) starts now, so its timeout counts from its request. (The one
+// comparison without rounds keeps its start: its timeout counts from the first request.)
+TimePoint startRoundIfLate(std::optional<TimePoint>& roundStartedAt, TimePoint round, bool known,
+                           TimePoint now) {
+  if (!roundStartedAt || known || now - round <= kPollInterval) return round;
+  roundStartedAt = now;
+  return now;
+}
+
+// Puts a finished comparison's figures in status.validation.
+void recordComparison(ValidationStatus& v, const ValidationResult& r) {
+  v.recordsRead = 0;
+  v.recordsToRead = 0;
+  v.sampledKeys = r.sampledKeys;
+  v.comparedKeys = r.comparedKeys;
+  v.mismatchedKeys = r.mismatchedKeys;
+  v.notComparableKeys = r.notComparableKeys;
+  v.mismatchRatio = r.mismatchRatio;
+  v.source = r.source;
+  v.examples.assign(r.examples.begin(),
+                    r.examples.begin() + std::min(r.examples.size(), kMaxMismatchExamples));
+}
+
+std::string comparisonNumbers(const ValidationStatus& v, double maxRatio) {
+  return std::to_string(v.mismatchedKeys) + " of " + std::to_string(v.comparedKeys) +
+         " compared keys differ from version " + v.servingVersion + " (ratio " +
+         formatRatio(v.mismatchRatio) + ", max " + formatRatio(maxRatio) + ")";
+}
+
+// A round of the parallel run passed and more are planned: the next one starts an interval
+// after this one was due (at once if that is past), on a schedule fixed from the start.
+void roundPassed(Pass& p, const ValidationResult& r) {
+  ValidationStatus& v = p.s.validation;
+  std::string label = roundLabel(v);
+  recordComparison(v, r);
+  ++v.roundsPassed;
+  Seconds interval{p.spec().validation.roundIntervalSeconds};
+  v.roundStartedAt = std::max(*v.startedAt + interval * v.roundsPassed, p.now);
+  std::string message = label + "passed, " +
+                        comparisonNumbers(v, p.spec().validation.maxMismatchRatio) +
+                        "; the next round starts in " +
+                        seconds(std::chrono::ceil<Seconds>(*v.roundStartedAt - p.now));
+  p.condition(kValidated, ConditionStatus::kUnknown, "RoundPassed", message);
+  p.event(EventType::kNormal, "ValidationRoundPassed", message);
+  p.requeueAfter(std::max(std::chrono::ceil<Seconds>(*v.roundStartedAt - p.now), kStepDelay));
 }
 
 void validationOutcome(Pass& p, const ValidationResult& r) {
   ValidationStatus& v = p.s.validation;
-  v.sampledKeys = r.sampledKeys;
-  v.comparedKeys = r.comparedKeys;
-  v.mismatchedKeys = r.mismatchedKeys;
-  v.mismatchRatio = r.mismatchRatio;
+  std::string label = roundLabel(v);
+  recordComparison(v, r);
   v.completedAt = p.now;
-  v.examples.assign(r.examples.begin(),
-                    r.examples.begin() + std::min(r.examples.size(), kMaxMismatchExamples));
   double maxRatio = p.spec().validation.maxMismatchRatio;
-  // maxMismatchRatio 0: any confirmed mismatch blocks, whatever the rounding of the ratio.
-  bool within = r.mismatchedKeys == 0 || (maxRatio > 0 && r.mismatchRatio <= maxRatio);
-  std::string numbers = std::to_string(r.mismatchedKeys) + " of " + std::to_string(r.comparedKeys) +
-                        " compared keys differ from version " + v.servingVersion + " (ratio " +
-                        formatRatio(r.mismatchRatio) + ", max " + formatRatio(maxRatio) + ")";
+  bool within = withinPolicy(p.spec().validation, r);
+  if (within && v.roundsPlanned > 1) {
+    v.roundsPassed = v.roundsPlanned;
+    label = "all " + std::to_string(v.roundsPlanned) + " rounds passed, the last: ";
+  }
+  std::string numbers = label + comparisonNumbers(v, maxRatio);
   if (within) {
     p.condition(kValidated, ConditionStatus::kTrue,
                 r.mismatchedKeys == 0 ? "Matched" : "WithinTolerance", numbers);
@@ -651,12 +903,76 @@ void validationOutcome(Pass& p, const ValidationResult& r) {
     afterValidation(p);
     return;
   }
-  std::string example = v.examples.empty() ? "" : "; e.g. key " + v.examples.front().key;
+  std::string example;
+  if (!v.examples.empty()) {
+    const MismatchExample& e = v.examples.front();
+    example = "; e.g. key " + e.key + (e.diff.empty() ? "" : " (" + e.diff + ")");
+  }
   p.condition(kValidated, ConditionStatus::kFalse, "Mismatched", numbers);
   p.event(EventType::kWarning, "ValidationMismatch", numbers + example);
   p.enter(Phase::kAwaitingPromotion, "ValidationMismatch",
           numbers + "; promote with annotation " + kPromoteAnnotation + " or abort");
   p.requeueAfter(kResyncInterval);
+}
+
+// A comparison where most sampled keys moved past the cut (a live source updating them, or
+// compaction) says too little: it runs again at a later cut.
+bool inconclusive(const ValidationResult& r) { return r.notComparableKeys > r.comparedKeys; }
+
+// Where the current comparison round stands after this pass.
+struct RoundStep {
+  enum Kind { kWaiting, kResult, kTimedOut } kind = kWaiting;
+  const ValidationResult* result = nullptr;  // kResult: conclusive, not yet in status
+  std::string timeoutMessage;                // kTimedOut
+};
+
+// One pass of a comparison round, for the validation before the flip (status.validation,
+// condition Validated) and the shadow after it (status.shadow, condition ShadowMatched):
+// wait for the round to be due, request its comparison, show its progress, and hand back a
+// conclusive result or the timeout. An inconclusive result (most keys past the cut) is
+// shown under `conditionType` and the round compares again, until the timeout.
+RoundStep stepRound(Pass& p, ValidationStatus& v, const char* conditionType,
+                    const std::function<RunValidation()>& request) {
+  TimePoint round = roundStart(v);
+  if (p.now < round) {  // between two rounds
+    p.requeueAfter(std::max(std::chrono::ceil<Seconds>(round - p.now), kStepDelay));
+    return {};
+  }
+  const std::optional<ValidationRun>& run = p.o.kafka.validation;
+  round = startRoundIfLate(v.roundStartedAt, round, run && run->requestedAt == round, p.now);
+  bool ours = run && run->requestedAt == round;
+  if (ours && run->done && run->result) {
+    const ValidationResult& r = *run->result;
+    if (!inconclusive(r)) return RoundStep{RoundStep::kResult, &r, ""};
+    std::string label = roundLabel(v);
+    recordComparison(v, r);
+    p.condition(conditionType, ConditionStatus::kUnknown, "NotComparable",
+                label + std::to_string(r.notComparableKeys) + " of " +
+                    std::to_string(r.sampledKeys) + " sampled keys moved past the cut (" +
+                    std::to_string(r.comparedKeys) +
+                    " comparable); comparing again at a later cut");
+  }
+  Seconds timeout{p.spec().validation.timeoutSeconds};
+  if (p.now - round >= timeout) {
+    std::string message = roundLabel(v) + "no comparison result with version " + v.servingVersion +
+                          " after " + seconds(timeout);
+    if (ours && !run->error.empty()) message += " (last error: " + run->error + ")";
+    v.recordsRead = 0;
+    v.recordsToRead = 0;
+    return RoundStep{RoundStep::kTimedOut, nullptr, message};
+  }
+  // Inconclusive or failed (a conclusive result returned above): again after kRerunDelay.
+  if (ours && run->done && run->finishedAt && p.now < *run->finishedAt + kRerunDelay) {
+    p.requeueAfter(
+        std::max(std::chrono::ceil<Seconds>(*run->finishedAt + kRerunDelay - p.now), kStepDelay));
+    return {};
+  }
+  // The driver lost the run (restart) or it failed: ask again; the same requestedAt keeps
+  // the timeout running from the round's first request.
+  if (!ours || run->done) p.actions.push_back(request());
+  if (ours && !run->done) recordProgress(v, *run);
+  p.requeueAfter(kPollInterval);
+  return {};
 }
 
 void onValidating(Pass& p) {
@@ -682,34 +998,33 @@ void onValidating(Pass& p) {
     v = ValidationStatus{};
     v.servingVersion = p.o.alias->version;
     v.startedAt = p.now;
-    p.condition(kValidated, ConditionStatus::kUnknown, "Comparing",
-                "comparing sampled keys with version " + v.servingVersion);
+    std::string what = "comparing sampled keys with version " + v.servingVersion;
+    if (int64_t rounds = plannedRounds(spec.validation); rounds > 1) {
+      v.roundsPlanned = rounds;
+      v.roundStartedAt = p.now;
+      what += " in " + std::to_string(rounds) + " rounds over " +
+              seconds(Seconds{spec.validation.windowSeconds}) + " of parallel running";
+    }
+    p.condition(kValidated, ConditionStatus::kUnknown, "Comparing", what);
     p.actions.push_back(validationRequest(p));
     p.requeueAfter(kPollInterval);
     return;
   }
-  const std::optional<ValidationRun>& run = p.o.kafka.validation;
-  bool ours = run && run->requestedAt == *v.startedAt;
-  if (ours && run->done && run->result) {
-    validationOutcome(p, *run->result);
-    return;
-  }
-  Seconds timeout{spec.validation.timeoutSeconds};
-  if (p.now - *v.startedAt >= timeout) {
-    std::string message =
-        "no comparison result with version " + v.servingVersion + " after " + seconds(timeout);
-    if (ours && !run->error.empty()) message += " (last error: " + run->error + ")";
-    p.condition(kValidated, ConditionStatus::kUnknown, "TimedOut", message);
-    p.event(EventType::kWarning, "ValidationTimedOut", message);
+  RoundStep step = stepRound(p, v, kValidated, [&p] { return validationRequest(p); });
+  if (step.kind == RoundStep::kResult) {
+    const ValidationResult& r = *step.result;
+    if (withinPolicy(spec.validation, r) && v.roundsPassed + 1 < v.roundsPlanned) {
+      roundPassed(p, r);
+    } else {
+      validationOutcome(p, r);
+    }
+  } else if (step.kind == RoundStep::kTimedOut) {
+    p.condition(kValidated, ConditionStatus::kUnknown, "TimedOut", step.timeoutMessage);
+    p.event(EventType::kWarning, "ValidationTimedOut", step.timeoutMessage);
     p.enter(Phase::kAwaitingPromotion, "ValidationTimedOut",
-            message + "; promote with annotation " + kPromoteAnnotation + " or abort");
+            step.timeoutMessage + "; promote with annotation " + kPromoteAnnotation + " or abort");
     p.requeueAfter(kResyncInterval);
-    return;
   }
-  // The driver lost the run (restart) or it failed: ask again; the same requestedAt keeps
-  // the timeout running from the first request.
-  if (!ours || run->done) p.actions.push_back(validationRequest(p));
-  p.requeueAfter(kPollInterval);
 }
 
 void onAwaitingPromotion(Pass& p) {
@@ -753,9 +1068,12 @@ void onPromoting(Pass& p) {
     fail(p, kAbortedReason, "aborted by annotation " + std::string(kAbortAnnotation));
     return;
   }
+  const Condition* validated = findCondition(p.s, kValidated);
+  bool equal = validated && validated->status == ConditionStatus::kTrue &&
+               (validated->reason == "Matched" || validated->reason == "WithinTolerance");
   FlipAlias flip{
       aliasName(spec.pipeline),    std::nullopt, spec.pipeline, p.version(), p.s.outputTopic,
-      spec.kafka.bootstrapServers, "",           p.now};
+      spec.kafka.bootstrapServers, "",           p.now,         "Promotion", equal};
   if (p.o.alias) {
     const ServingAlias& alias = *p.o.alias;
     const OtherVersion* holder = findVersion(p.o, alias.version);
@@ -808,11 +1126,172 @@ void rollback(Pass& p) {
   p.event(EventType::kNormal, "RollbackStarted", "flipping alias back to version " + target);
   p.actions.push_back(FlipAlias{aliasName(spec.pipeline), p.o.alias->resourceVersion, spec.pipeline,
                                 target, prev->outputTopic, spec.kafka.bootstrapServers, p.version(),
-                                p.now});
+                                p.now, "Rollback", false});
   // After the flip: if the flip is lost in a crash, the gate is still there to retry it;
   // if the gate removal is lost, Draining removes it.
   removeRollbackGate(p);
   p.requeueAfter(kStepDelay);
+}
+
+// ----- the shadow after the flip ----------------------------------------------------------
+
+// The shadow's round interval: validation.roundIntervalSeconds, at most the shadow period.
+Seconds shadowInterval(const Spec& spec) {
+  return Seconds{std::max<int64_t>(
+      1, std::min(spec.validation.roundIntervalSeconds, spec.promotion.shadowSeconds))};
+}
+
+// The previous version, if it still runs beside this one (Draining, its output kept).
+const OtherVersion* shadowedVersion(const Pass& p) {
+  if (p.s.previousVersion.empty()) return nullptr;
+  const OtherVersion* prev = findVersion(p.o, p.s.previousVersion);
+  if (!prev || prev->phase != Phase::kDraining || prev->outputTopic.empty() ||
+      prev->outputDeleted || prev->deleting) {
+    return nullptr;
+  }
+  return prev;
+}
+
+RunValidation shadowRequest(const Pass& p, const OtherVersion& prev) {
+  return comparisonRequest(p, *p.s.shadow.roundStartedAt, prev.version, prev.outputTopic, &prev);
+}
+
+// Ends the shadow: the condition says how, and the previous version may drain.
+void endShadow(Pass& p, ConditionStatus status, const std::string& reason,
+               const std::string& message) {
+  p.s.shadow.completedAt = p.now;
+  p.s.shadow.recordsRead = 0;
+  p.s.shadow.recordsToRead = 0;
+  p.condition(kShadowMatched, status, reason, message);
+}
+
+// A shadow round found the outputs apart: alert, and roll back if the policy says so.
+void shadowDrift(Pass& p, const std::string& numbers) {
+  const ValidationStatus& v = p.s.shadow;
+  std::string example;
+  if (!v.examples.empty()) {
+    const MismatchExample& e = v.examples.front();
+    example = "; e.g. key " + e.key + (e.diff.empty() ? "" : " (" + e.diff + ")");
+  }
+  bool rollingBack = p.spec().promotion.shadowRollback;
+  endShadow(p, ConditionStatus::kFalse, "Drifted", numbers);
+  p.event(EventType::kWarning, "ShadowDrift",
+          numbers + example +
+              (rollingBack ? "; rolling back (promotion.shadowRollback)"
+                           : "; roll back with annotation " + std::string(kRollbackAnnotation)));
+  if (rollingBack) {
+    rollback(p);
+  } else {
+    p.requeueAfter(kResyncInterval);
+  }
+}
+
+// The shadow: for promotion.shadowSeconds after the flip the previous version keeps running
+// and the two outputs are compared every round interval, on a schedule from servingSince.
+// Returns false when there is none to run (or it has ended): the caller goes on.
+bool shadowing(Pass& p) {
+  const Spec& spec = p.spec();
+  ValidationStatus& v = p.s.shadow;
+  if (spec.promotion.shadowSeconds <= 0 || !p.s.servingSince || v.completedAt) return false;
+  const OtherVersion* prev = shadowedVersion(p);
+  if (!prev) {
+    if (v.startedAt) {
+      endShadow(p, ConditionStatus::kUnknown, "PreviousVersionGone",
+                roundLabel(v) + "version " + v.servingVersion + " stopped running beside this one");
+    }
+    return false;
+  }
+  Seconds interval = shadowInterval(spec);
+  if (!v.startedAt || !v.roundStartedAt) {
+    v.servingVersion = prev->version;
+    v.startedAt = *p.s.servingSince;
+    v.roundsPlanned = std::max<int64_t>(1, spec.promotion.shadowSeconds / interval.count());
+    v.roundStartedAt = *p.s.servingSince + interval;
+    p.condition(kShadowMatched, ConditionStatus::kUnknown, "Shadowing",
+                "comparing with version " + v.servingVersion + ", which keeps running, every " +
+                    seconds(interval) + " for " + seconds(Seconds{spec.promotion.shadowSeconds}));
+  }
+  RoundStep step = stepRound(p, v, kShadowMatched, [&p, prev] { return shadowRequest(p, *prev); });
+  if (step.kind == RoundStep::kTimedOut) {
+    endShadow(p, ConditionStatus::kUnknown, "TimedOut", step.timeoutMessage);
+    p.event(EventType::kWarning, "ShadowTimedOut", step.timeoutMessage);
+    return false;
+  }
+  if (step.kind == RoundStep::kWaiting) return true;
+  const ValidationResult& r = *step.result;
+  std::string label = roundLabel(v);
+  recordComparison(v, r);
+  std::string numbers = label + comparisonNumbers(v, spec.validation.maxMismatchRatio);
+  if (!withinPolicy(spec.validation, r)) {
+    shadowDrift(p, numbers);
+    return true;
+  }
+  if (++v.roundsPassed >= v.roundsPlanned) {
+    std::string matched = "all " + std::to_string(v.roundsPlanned) +
+                          " shadow rounds matched version " + v.servingVersion;
+    endShadow(p, ConditionStatus::kTrue, "Matched", matched);
+    p.event(EventType::kNormal, "ShadowMatched", matched + "; it drains now");
+    return false;
+  }
+  v.roundStartedAt = std::max(*p.s.servingSince + interval * (v.roundsPassed + 1), p.now);
+  p.condition(kShadowMatched, ConditionStatus::kUnknown, "RoundPassed", numbers);
+  p.requeueAfter(std::max(std::chrono::ceil<Seconds>(*v.roundStartedAt - p.now), kStepDelay));
+  return true;
+}
+
+// The version a cascade gives its successor for the flip that made `up` name its version:
+// that version and a hash of the flip (pipeline, version, time), so that each flip makes one
+// name, a DNS label of at most 60 characters ("v2-c1f0e9a3").
+std::string cascadeVersionName(const std::string& upstreamPipeline, const ServingAlias& up) {
+  std::string flip = upstreamPipeline + "/" + up.version + "@" + formatTime(up.promotedAt);
+  uint64_t hash = kafka::sampleHash(flip.data(), flip.size());
+  std::ostringstream hex;
+  hex << std::hex << std::setw(8) << std::setfill('0') << (hash & 0xffffffffu);
+  std::string base = up.version.substr(0, 50);
+  while (!base.empty() && base.back() == '-') base.pop_back();
+  return base + "-c" + hex.str();
+}
+
+// A serving version that follows its upstream pipeline (spec.cascade.mode Follow): when that
+// pipeline's alias names another version than the one this reads, create the successor that
+// reads it, once per flip. Its comparison expects an equal output when the flip upstream was
+// validated equal; else spec.cascade.whenUpstreamChanged says what it does instead.
+void cascade(Pass& p) {
+  const Spec& spec = p.spec();
+  const auto& up = p.o.upstream;
+  if (spec.cascade.mode != CascadeMode::kFollow || p.s.source.version.empty() || !up ||
+      up->topic.empty() || up->version == p.s.source.version) {
+    return;
+  }
+  std::string version = cascadeVersionName(spec.source.pipeline, *up);
+  for (const auto& o : p.o.others) {
+    // Created already (by an earlier pass, perhaps one that crashed before its Event); a
+    // candidate already reads that upstream version; or a candidate made by hand is in
+    // flight (a successor would supersede it, and a person's change with it): nothing to do.
+    bool candidate = !o.deleting && isCandidate(o.phase);
+    if (o.version == version || (candidate && (o.sourceVersion == up->version || !o.cascaded))) {
+      return;
+    }
+  }
+  const AliasFlip* flip =
+      !up->flips.empty() && up->flips.front().version == up->version ? &up->flips.front() : nullptr;
+  bool equal = flip && flip->equal;
+  bool skip = !equal && spec.cascade.whenUpstreamChanged == UpstreamChangePolicy::kSkipValidation;
+  CreateCascadedVersion create{spec.pipeline + "-" + version,
+                               version,
+                               spec.source.pipeline,
+                               up->version,
+                               up->topic,
+                               equal,
+                               skip,
+                               !equal && !skip};
+  p.event(EventType::kNormal, "CascadeStarted",
+          "pipeline " + spec.source.pipeline + " flipped to version " + up->version +
+              (equal ? " (validated equal)"
+                     : std::string(" (its output changed by intent: ") +
+                           (skip ? "comparison skipped" : "manual promotion") + ")") +
+              "; created " + create.name + " to replay " + up->topic);
+  p.actions.push_back(std::move(create));
 }
 
 void onServing(Pass& p) {
@@ -824,7 +1303,7 @@ void onServing(Pass& p) {
             "alias " + aliasName(spec.pipeline) + " was missing; recreating it");
     p.actions.push_back(FlipAlias{aliasName(spec.pipeline), std::nullopt, spec.pipeline,
                                   p.version(), p.s.outputTopic, spec.kafka.bootstrapServers,
-                                  p.s.previousVersion, p.now});
+                                  p.s.previousVersion, p.now, "Recreate", false});
     p.requeueAfter(kStepDelay);
     return;
   }
@@ -848,6 +1327,8 @@ void onServing(Pass& p) {
     rollback(p);
     return;
   }
+  cascade(p);
+  if (shadowing(p)) return;
   p.requeueAfter(kResyncInterval);
 }
 
@@ -860,9 +1341,30 @@ void onDraining(Pass& p) {
   removeRollbackGate(p);
   if (!p.s.drainingSince) p.s.drainingSince = p.now;
   TimePoint drainAt = *p.s.drainingSince + Seconds{spec.promotion.drainDelaySeconds};
+  // The version that replaced this one compares with it in its shadow: keep running until
+  // that ends (should it never say so, at most its period, one round's timeout and
+  // kShadowGrace past the flip).
+  const OtherVersion* successor = p.o.alias ? findVersion(p.o, p.o.alias->version) : nullptr;
+  if (successor && successor->shadowSeconds > 0 && !successor->shadowDone) {
+    drainAt = std::max(drainAt, *p.s.drainingSince + Seconds{successor->shadowSeconds} +
+                                    Seconds{successor->validationTimeoutSeconds} + kShadowGrace);
+  }
   if (p.now < drainAt) {
     ensureWorker(p, WorkerProfile::kSteady);
     p.requeueAfter(std::chrono::duration_cast<Seconds>(drainAt - p.now));
+    return;
+  }
+  // A downstream tier still reads this output: it keeps running (a stopped worker would
+  // leave the reader without new records) until the reader has moved on. A change of a
+  // reader queues this version.
+  if (!p.o.readers.empty()) {
+    std::string why =
+        "draining held: " + readersText(p.o.readers) + " reads output " + p.s.outputTopic;
+    if (p.s.message != why) p.event(EventType::kNormal, "DrainHeld", why);
+    p.s.message = why;
+    p.condition(kDrained, ConditionStatus::kFalse, "ReadByDownstream", why);
+    ensureWorker(p, WorkerProfile::kSteady);
+    p.requeueAfter(kResyncInterval);
     return;
   }
   p.enter(Phase::kRetired, "", "drained; output kept for rollback");
@@ -892,6 +1394,11 @@ void onRetired(Pass& p) {
     p.requeueAfter(std::chrono::duration_cast<Seconds>(deleteAt - p.now));
     return;
   }
+  if (!p.s.outputDeletedAt && !p.o.readers.empty()) {
+    p.s.message = "output kept: " + readersText(p.o.readers) + " reads it";
+    p.requeueAfter(kResyncInterval);
+    return;
+  }
   if (!p.s.outputDeletedAt) {
     p.s.outputDeletedAt = p.now;
     p.s.message = "output deleted after " + seconds(Seconds{spec.promotion.retainOutputSeconds});
@@ -913,6 +1420,19 @@ void onSuperseded(Pass& p) { deleteAll(p); }
 
 void onDeletion(Pass& p) {
   if (!p.o.meta.hasFinalizer) return;
+  // Like a volume in use: deleting a version a downstream tier reads waits until that tier
+  // has moved on; the worker and the output stay meanwhile.
+  if (!p.o.readers.empty()) {
+    std::string why =
+        "deletion waits: " + readersText(p.o.readers) + " reads output " + p.s.outputTopic;
+    if (p.s.reason != kDeletionHeldReason) {
+      p.event(EventType::kWarning, kDeletionHeldReason, why);
+      p.s.reason = kDeletionHeldReason;
+    }
+    p.s.message = why;
+    p.requeueAfter(kResyncInterval);
+    return;
+  }
   if (p.s.reason != "Deleting") {
     p.s.reason = "Deleting";
     p.s.message = aliasNamesMe(p) ? "deleting; output kept, the alias still names it"

@@ -17,6 +17,7 @@
 
 #include <optional>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "controllers/pipelineversion/actions.h"
@@ -48,8 +49,15 @@ inline constexpr Seconds kStabilizingSampleInterval{1};
 // before the last sample was taken fires a little early, and skipping it would put the next
 // sample a whole period later (up to twice the period between samples).
 inline constexpr std::chrono::milliseconds kLagSampleSlack{500};
+// A comparison that was inconclusive or failed runs again this long after it finished, not at
+// once: each run reads both taps (or outputs) again, and a source that keeps moving the
+// sampled keys past the cut would otherwise keep the operator reading until the timeout.
+inline constexpr Seconds kRerunDelay{10};
 // Short delay after a step whose effect the next pass should observe (e.g. the alias flip).
 inline constexpr Seconds kStepDelay{1};
+// How long past its successor's shadow period and one round's timeout a draining version
+// waits for the shadow to say it has ended, before it drains anyway.
+inline constexpr Seconds kShadowGrace{600};
 // Periodic re-check of phases that otherwise wait for an annotation or another version.
 inline constexpr Seconds kResyncInterval{300};
 // A rollback is refused when the previous version's output is due for deletion this soon:
@@ -57,6 +65,30 @@ inline constexpr Seconds kResyncInterval{300};
 inline constexpr Seconds kRollbackMargin{300};
 
 Decision decide(const Observed& observed, TimePoint now);
+
+// Why a version may not create anything, with the field at fault.
+struct Refusal {
+  std::string reason;   // DuplicateVersion, OutputTopicInUse, OutputTopicNotEmpty
+  std::string field;    // spec.version, spec.output.topic
+  std::string message;  // names the other object
+  bool operator==(const Refusal&) const = default;
+};
+
+// The ownership rules, checked by decide() in Pending and by the admission webhook at create:
+// a second object for the same pipeline and version (they would share the Deployment and
+// quota named after it) unless it is the older one; an output topic another version uses or
+// the alias names (o.claims, o.alias); an output topic that holds records already
+// (o.kafka.existingOutputRecords; spec.output.adoptExisting takes it).
+std::optional<Refusal> ownershipRefusal(const Observed& o);
+
+// The medallion rule, checked by decide() in Pending and by the admission webhook: the
+// pipeline spec.source.pipeline names must not read, through the pipelines its versions read
+// (o.pipelineSources), this version's own pipeline. The refusal names the cycle.
+std::optional<Refusal> sourceRefusal(const Observed& o);
+
+// spec.processor.builtin as kappa-worker would refuse it (o.programError), the field at
+// fault named (rules no schema states, e.g. unique output names), before anything replays.
+std::optional<Refusal> programRefusal(const Observed& o);
 
 // Between two lag samples of a Replaying version: kStabilizingSampleInterval at the tail of
 // the replay (within the bound, at most three times the bound plus a sample period behind,

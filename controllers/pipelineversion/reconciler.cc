@@ -9,6 +9,7 @@
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
 #include "runtime/kube/kube_config.h"
+#include "runtime/worker/program.h"
 
 namespace kappa::controllers {
 
@@ -85,7 +86,9 @@ struct Reconciler::Pass {
 
 Reconciler::Reconciler(Ports ports, ReconcilerOptions options,
                        std::function<void(const std::string& key)> onValidationDone)
-    : ports_(ports), options_(std::move(options)), validations_(std::move(onValidationDone)) {}
+    : ports_(ports),
+      options_(std::move(options)),
+      validations_(std::move(onValidationDone), ports.clock) {}
 
 Result<std::vector<TopicClaim>> Reconciler::claims(const ObjectKey& key,
                                                    const std::set<std::string>& topics) {
@@ -112,24 +115,10 @@ Result<std::vector<TopicClaim>> Reconciler::claims(const ObjectKey& key,
 Result<std::vector<OtherVersion>> Reconciler::siblings(const ObjectKey& key,
                                                        const std::string& pipeline) {
   std::vector<OtherVersion> out;
-  if (ports_.cache) {
-    for (const auto& o : ports_.cache->listNamespace(key.ns)) {
-      if (o->other.name != key.name && o->pipeline == pipeline) out.push_back(o->other);
-    }
-    return out;
-  }
-  auto matches = [&](const Json& o) {
-    if (kube::nameOf(o) == key.name) return false;
-    auto spec = o.find("spec");
-    if (spec == o.end() || !spec->is_object()) return false;
-    auto p = spec->find("pipeline");
-    return p != spec->end() && p->is_string() && p->get_ref<const std::string&>() == pipeline;
-  };
-  auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), key.ns}, {});
-  if (!list.ok()) return list.error();
-  for (const auto& o : list->items) {
-    if (matches(o)) out.push_back(otherFromJson(o));
-  }
+  auto visited = forEachVersion(key.ns, [&](const std::string& p, const OtherVersion& v) {
+    if (v.name != key.name && p == pipeline) out.push_back(v);
+  });
+  if (!visited.ok()) return visited.error();
   return out;
 }
 
@@ -182,8 +171,12 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     return d.error();
   };
 
-  if (in({Phase::kPending, Phase::kProvisioning})) {
-    auto src = exists(spec.source.topic);
+  // Fixed in status once resolved; in Pending, what the upstream alias names now ("" when
+  // it names nothing: decide() waits).
+  std::string source = sourceTopic(spec, st.source);
+  if (source.empty() && p.observed.upstream) source = p.observed.upstream->topic;
+  if (in({Phase::kPending, Phase::kProvisioning}) && !source.empty()) {
+    auto src = exists(source);
     if (!src.ok()) return retryable("describing the source topic", src.error());
     k.sourcePartitions = *src;
   }
@@ -202,10 +195,15 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     if (!dlq.ok()) return retryable("describing the dead-letter topic", dlq.error());
     k.outputTopicExists = out->has_value();
     k.deadLetterTopicExists = dlq->has_value();
+    if (!st.tapTopic.empty()) {
+      auto tap = exists(st.tapTopic);
+      if (!tap.ok()) return retryable("describing the tap topic", tap.error());
+      k.tapTopicExists = tap->has_value();
+    }
   }
   if (cleanup && !st.consumerGroup.empty()) {
     // A group that has committed nothing on the source holds nothing worth deleting.
-    auto committed = admin.committedOffsets(st.consumerGroup, spec.source.topic);
+    auto committed = admin.committedOffsets(st.consumerGroup, source);
     if (!committed.ok()) return retryable("reading the consumer group", committed.error());
     k.consumerGroupExists = !committed->empty();
   }
@@ -220,7 +218,7 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
   if ((in({Phase::kProvisioning}) && topicsReady) || sampleDue) {
     double rate =
         st.replay.messagesPerSecond > 0 ? st.replay.messagesPerSecond : options_.assumedReplayRate;
-    auto report = kafka::runPreflight(admin, spec.source.topic, rate, p.now);
+    auto report = kafka::runPreflight(admin, source, rate, p.now);
     if (!report.ok()) return retryable("retention preflight", report.error());
     k.retention = *report;
   }
@@ -236,14 +234,15 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
       history = &h.ends;
     }
     kafka::LagMonitor monitor(admin);
-    auto lag = monitor.sample(st.consumerGroup, spec.source.topic, p.now, history);
+    auto lag = monitor.sample(st.consumerGroup, source, p.now, history);
     if (!lag.ok()) return retryable("sampling the lag", lag.error());
     k.lag = *lag;
   } else if (!in({Phase::kReplaying})) {
     std::lock_guard lock(mu_);
     lagHistories_.erase(p.key.str());
   }
-  if (in({Phase::kValidating})) k.validation = validations_.get(p.key.str());
+  // Comparisons run in Validating, and in Serving for the shadow after the flip.
+  if (in({Phase::kValidating, Phase::kServing})) k.validation = validations_.get(p.key.str());
   return {};
 }
 
@@ -262,7 +261,7 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
   r.priorityClassName = a.priorityClassName;
   r.env = {
       {"KAPPA_BOOTSTRAP_SERVERS", spec.kafka.bootstrapServers},
-      {"KAPPA_SOURCE_TOPIC", spec.source.topic},
+      {"KAPPA_SOURCE_TOPIC", a.sourceTopic},
       {"KAPPA_OUTPUT_TOPIC", a.outputTopic},
       {"KAPPA_DLQ_TOPIC", deadLetterTopicName(a.outputTopic)},
       {"KAPPA_CONSUMER_GROUP", a.consumerGroup},
@@ -272,6 +271,10 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
       {"KAPPA_PIPELINE", spec.pipeline},
       {"KAPPA_VERSION", spec.version},
   };
+  if (!a.tapTopic.empty()) {
+    r.env.emplace_back("KAPPA_TAP_TOPIC", a.tapTopic);
+    r.env.emplace_back("KAPPA_TAP_RATE", std::to_string(spec.validation.tapRate));
+  }
   r.container = containerProcessor(specJson);
   r.kafkaCredentialsSecret = spec.kafka.credentialsSecret;
   if (!r.container) {
@@ -347,9 +350,8 @@ Result<void> deleteKafkaObjects(kafka::KafkaAdmin& admin, const Action& action) 
 // An update with the resourceVersion decide() saw, or a create: never a blind write, so two
 // candidates cannot both win. A create that finds the alias there is a conflict.
 Result<void> flipAlias(kube::KubeApi& kube, const std::string& ns, const FlipAlias& a,
-                       const std::string& fieldManager) {
-  Json cm = aliasToJson(ns, a.name, a.pipeline, a.version, a.topic, a.bootstrapServers,
-                        a.previousVersion, a.promotedAt);
+                       const std::vector<AliasFlip>& earlier, const std::string& fieldManager) {
+  Json cm = aliasToJson(ns, a, earlier);
   kube::WriteOptions options{fieldManager, false};
   if (a.expectedResourceVersion) {
     cm["metadata"]["resourceVersion"] = *a.expectedResourceVersion;
@@ -406,7 +408,24 @@ Result<void> Reconciler::execute(Pass& p, const Action& action) {
           validations_.start(p.key.str(), a, p.kafka.comparator);
           return {};
         } else if constexpr (std::is_same_v<A, FlipAlias>) {
-          return flipAlias(ports_.kube, ns, a, options_.fieldManager);
+          // The flips the CAS precondition saw; none when the alias is created.
+          const auto& alias = p.observed.alias;
+          return flipAlias(
+              ports_.kube, ns, a,
+              alias && a.expectedResourceVersion ? alias->flips : std::vector<AliasFlip>{},
+              options_.fieldManager);
+        } else if constexpr (std::is_same_v<A, CreateCascadedVersion>) {
+          // The name is the flip's: one that exists already was made by an earlier pass. Looked
+          // up first: the admission webhook, which runs before storage, would refuse the
+          // repeated create as a duplicate version rather than let it find the object there.
+          auto existing = ports_.kube.get(kube::ObjectRef{pipelineVersions(), ns, a.name, ""});
+          if (existing.ok()) return {};
+          if (existing.error().code != ErrorCode::kNotFound) return existing.error();
+          auto r = ports_.kube.create(kube::CollectionRef{pipelineVersions(), ns},
+                                      cascadedVersionToJson(ns, p.obj, a),
+                                      kube::WriteOptions{options_.fieldManager, false});
+          if (!r.ok() && r.error().code != ErrorCode::kAlreadyExists) return r.error();
+          return {};
         } else if constexpr (std::is_same_v<A, RecordEvent>) {
           ports_.events.record(
               p.obj,
@@ -425,24 +444,107 @@ void Reconciler::forget(const ObjectKey& key) {
   lagHistories_.erase(key.str());
 }
 
-std::optional<kube::Outcome> Reconciler::observe(Pass& p) {
-  const ObjectKey& key = p.key;
-  Observed& o = p.observed;
+std::optional<std::pair<std::string, Error>> Reconciler::observeNeighbours(const ObjectKey& key,
+                                                                           Observed& o) {
   auto alias = ports_.kube.get(
       kube::ObjectRef{kube::resources::configMaps(), key.ns, aliasName(o.spec.pipeline), ""});
   if (alias.ok()) {
     o.alias = aliasFromJson(*alias);
   } else if (alias.error().code != ErrorCode::kNotFound) {
-    return retryable("reading the serving alias", alias.error());
+    return std::pair{"reading the serving alias", alias.error()};
   }
   auto others = siblings(key, o.spec.pipeline);
-  if (!others.ok()) return retryable("listing versions of " + o.spec.pipeline, others.error());
+  if (!others.ok()) return std::pair{"listing versions of " + o.spec.pipeline, others.error()};
   o.others = std::move(*others);
   std::set<std::string> mine{outputTopicName(o.spec)};
   if (!o.status.outputTopic.empty()) mine.insert(o.status.outputTopic);
   auto claims = this->claims(key, mine);
-  if (!claims.ok()) return retryable("listing the output topics in use", claims.error());
+  if (!claims.ok()) return std::pair{"listing the output topics in use", claims.error()};
   o.claims = std::move(*claims);
+  if (!o.spec.source.pipeline.empty()) {
+    auto upstream = ports_.kube.get(kube::ObjectRef{kube::resources::configMaps(), key.ns,
+                                                    aliasName(o.spec.source.pipeline), ""});
+    if (upstream.ok()) {
+      o.upstream = aliasFromJson(*upstream);
+    } else if (upstream.error().code != ErrorCode::kNotFound) {
+      return std::pair{"reading the alias of source pipeline " + o.spec.source.pipeline,
+                       upstream.error()};
+    }
+  }
+  // Only the phases that decide on them look at the other tiers: a version that may be read
+  // (it holds its worker and output while read), and one that resolves its source.
+  Phase phase = o.status.phase;
+  bool read = o.meta.deletionTimestamp || phase == Phase::kDraining || phase == Phase::kRetired;
+  bool resolving = !o.spec.source.pipeline.empty() && phase == Phase::kPending;
+  if (!read && !resolving) return std::nullopt;
+  auto visited = forEachVersion(key.ns, [&](const std::string& pipeline, const OtherVersion& v) {
+    bool running = !v.deleting && v.phase != Phase::kRetired && v.phase != Phase::kFailed &&
+                   v.phase != Phase::kSuperseded;
+    // The edges of live versions only: one failed or retired long ago says nothing of what
+    // the pipeline reads now.
+    if (resolving && running && !v.sourcePipeline.empty()) {
+      o.pipelineSources[pipeline].insert(v.sourcePipeline);
+    }
+    if (read && running && v.sourcePipeline == o.spec.pipeline &&
+        v.sourceVersion == o.spec.version) {
+      o.readers.push_back(Reader{pipeline, v.name, v.phase});
+    }
+  });
+  if (!visited.ok()) return std::pair{"listing the versions of " + key.ns, visited.error()};
+  return std::nullopt;
+}
+
+Result<void> Reconciler::forEachVersion(
+    const std::string& ns,
+    const std::function<void(const std::string& pipeline, const OtherVersion&)>& visit) {
+  if (ports_.cache) {
+    for (const auto& o : ports_.cache->listNamespace(ns)) visit(o->pipeline, o->other);
+    return {};
+  }
+  auto list = ports_.kube.listAll(kube::CollectionRef{pipelineVersions(), ns}, {});
+  if (!list.ok()) return list.error();
+  for (const auto& o : list->items) {
+    const Json& spec = o.value("spec", Json::object());
+    visit(spec.is_object() ? spec.value("pipeline", "") : "", otherFromJson(o));
+  }
+  return {};
+}
+
+void Reconciler::checkProgram(const Json& object, Observed& o) {
+  auto spec = object.find("spec");
+  if (spec == object.end() || !spec->is_object()) return;
+  std::string program = builtinProgram(*spec);
+  if (program.empty()) return;  // a container processor
+  auto parsed = worker::parseProgram(program);
+  if (!parsed.ok()) o.programError = parsed.error().message;
+}
+
+std::optional<Refusal> Reconciler::admit(const Json& object) {
+  if (!object.is_object() || !object.contains("spec")) return std::nullopt;
+  ObjectKey key{kube::namespaceOf(object), kube::nameOf(object)};
+  Observed o;
+  o.meta = metaFromJson(object);
+  // Not created yet: it is the newest of all.
+  if (o.meta.creationTimestamp == TimePoint{}) o.meta.creationTimestamp = ports_.clock.now();
+  auto spec = specFromJson(object.at("spec"));
+  if (!spec.ok()) return std::nullopt;  // the CRD schema's to refuse
+  o.spec = std::move(*spec);
+  if (auto failed = observeNeighbours(key, o)) {
+    spdlog::warn("msg=\"admission check skipped\" object={} step=\"{}\" error=\"{}\"", key.str(),
+                 failed->first, failed->second.message);
+    return std::nullopt;
+  }
+  checkProgram(object, o);
+  if (auto refusal = ownershipRefusal(o)) return refusal;
+  if (auto refusal = programRefusal(o)) return refusal;
+  return sourceRefusal(o);
+}
+
+std::optional<kube::Outcome> Reconciler::observe(Pass& p) {
+  const ObjectKey& key = p.key;
+  Observed& o = p.observed;
+  if (auto failed = observeNeighbours(key, o)) return retryable(failed->first, failed->second);
+  if (o.status.phase == Phase::kPending && !o.meta.deletionTimestamp) checkProgram(p.obj, o);
 
   auto credentials = kafkaCredentials(key, p.obj, o.spec.kafka.credentialsSecret);
   if (!credentials.ok()) return retryable("reading Kafka credentials", credentials.error());

@@ -75,14 +75,32 @@ class Reconciler {
 
   kube::Outcome reconcile(const ObjectKey& key);
 
+  // The admission webhook's check of a PipelineVersion about to be created (the object of
+  // the AdmissionReview): decide()'s ownership rules (ownershipRefusal) against the other
+  // versions in the cache and the serving alias. Kafka is not read: an output topic that
+  // already holds records is the controller's to refuse. nullopt: admitted, also when the
+  // spec cannot be read (the CRD schema refuses it) or a read fails (the controller checks
+  // again before it creates anything).
+  std::optional<Refusal> admit(const kube::Json& object);
+
  private:
   struct Pass;
   // The other versions of `pipeline` in key.ns, from the cache when there is one.
   Result<std::vector<OtherVersion>> siblings(const ObjectKey& key, const std::string& pipeline);
   // Which other versions (any pipeline, every namespace seen) use one of `topics`.
   Result<std::vector<TopicClaim>> claims(const ObjectKey& key, const std::set<std::string>& topics);
+  // Calls `visit` with every version in `ns` and its pipeline, from the cache when there is
+  // one: the medallion facts of Observed.
+  Result<void> forEachVersion(
+      const std::string& ns,
+      const std::function<void(const std::string& pipeline, const OtherVersion&)>& visit);
+  // The alias, the sibling versions and the topic claims into o; nullopt when all were
+  // read, else what failed.
+  std::optional<std::pair<std::string, Error>> observeNeighbours(const ObjectKey& key, Observed& o);
   // nullopt when every fact was read; else the outcome of the pass (a retry).
   std::optional<kube::Outcome> gatherKafka(Pass& pass);
+  // Observed::programError: spec.processor.builtin parsed as kappa-worker parses it.
+  static void checkProgram(const kube::Json& object, Observed& o);
   // The librdkafka properties in the Secret spec.kafka.credentialsSecret names (none without
   // one); a missing Secret is a Warning Event on the object and a retry.
   Result<std::map<std::string, std::string>> kafkaCredentials(const ObjectKey& key,

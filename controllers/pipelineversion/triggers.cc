@@ -9,9 +9,17 @@ Triggered triggeredBy(const CachedVersion* before, const CachedVersion& after,
   Triggered t;
   t.self = keyOf(after);
   if (before && before->other == after.other) return t;
+  // The version of another pipeline this one reads (before and after the change): it holds
+  // its drain and its deletion while read.
+  auto reads = [&](const CachedVersion& v, const CachedVersion& upstream) {
+    return !v.other.sourcePipeline.empty() && upstream.pipeline == v.other.sourcePipeline &&
+           upstream.other.version == v.other.sourceVersion;
+  };
   for (const auto& other : inNamespace) {
     std::string key = keyOf(*other);
-    if (key != t.self && other->ns == after.ns && other->pipeline == after.pipeline) {
+    if (key == t.self || other->ns != after.ns) continue;
+    if (other->pipeline == after.pipeline || reads(after, *other) ||
+        (before && reads(*before, *other))) {
       t.siblings.push_back(std::move(key));
     }
   }
@@ -50,8 +58,11 @@ std::vector<std::string> keysConcerned(const ManagedObject& m,
   std::vector<std::string> keys;
   if (m.pipeline.empty()) return keys;
   for (const auto& v : inNamespace) {
-    if (v->ns != m.ns || v->pipeline != m.pipeline) continue;
-    if (m.version.empty() || v->other.version == m.version) keys.push_back(keyOf(*v));
+    if (v->ns != m.ns) continue;
+    bool mine = v->pipeline == m.pipeline && (m.version.empty() || v->other.version == m.version);
+    // An alias also concerns the pipelines that read this one (spec.source.pipeline).
+    bool downstream = m.version.empty() && v->other.sourcePipeline == m.pipeline;
+    if (mine || downstream) keys.push_back(keyOf(*v));
   }
   return keys;
 }
@@ -65,6 +76,23 @@ void queueOnManagedChanges(ManagedInformer& managed, VersionInformer& versions,
   };
   managed.addHandlers(ManagedInformer::Handlers{
       enqueue, [enqueue](const auto&, const auto& m) { enqueue(m); }, enqueue});
+}
+
+std::vector<std::unique_ptr<ManagedInformer>> watchManaged(kube::KubeApi& kube,
+                                                           const std::string& ns,
+                                                           VersionInformer& versions,
+                                                           kube::WorkQueue& queue) {
+  std::vector<std::unique_ptr<ManagedInformer>> managed;
+  for (auto resource :
+       {kube::resources::deployments(), kube::resources::pods(), kube::resources::configMaps()}) {
+    ManagedInformer::Options o;
+    o.collection = kube::CollectionRef{resource, ns};
+    o.labelSelector = kManagedSelector;
+    o.transform = [](kube::Json obj) { return managedObjectFromJson(obj); };
+    managed.push_back(std::make_unique<ManagedInformer>(kube, o));
+    queueOnManagedChanges(*managed.back(), versions, queue);
+  }
+  return managed;
 }
 
 }  // namespace kappa::controllers

@@ -1,9 +1,9 @@
 // What a change of a PipelineVersion in the informer's cache queues for a reconcile pass: the
-// object's own key always, and the other versions of its pipeline whenever they decide on
-// what changed (a version appears or goes, or what OtherVersion shows of it changes: phase,
-// topics, drain, deletion). Lag and progress refreshes concern the version alone. The other
-// versions go to the queue's background lane, so a cutover's next pass is not queued behind
-// one pass of every earlier version of its pipeline.
+// object's own key always, and the other versions of its pipeline and the upstream version
+// it reads (status.source) whenever they decide on what changed (a version appears or goes,
+// or what OtherVersion shows of it changes: phase, topics, drain, deletion). Lag and progress
+// refreshes concern the version alone. The other versions go to the queue's background lane, so a
+// cutover's next pass is not queued behind one pass of every earlier version of its pipeline.
 #pragma once
 
 #include <memory>
@@ -54,12 +54,19 @@ using ManagedInformer = kube::BasicInformer<ManagedObject>;
 inline constexpr const char* kManagedSelector = "app.kubernetes.io/managed-by=kappa-operator";
 
 // The versions a change of `m` concerns: a worker's version, every version of an alias's
-// pipeline.
+// pipeline and every version that reads that pipeline (spec.source.pipeline).
 std::vector<std::string> keysConcerned(const ManagedObject& m,
                                        const std::vector<VersionPtr>& inNamespace);
 
 // Registers handlers on `managed` that queue keysConcerned(), looked up in `versions`' cache.
 void queueOnManagedChanges(ManagedInformer& managed, VersionInformer& versions,
                            kube::WorkQueue& queue);
+
+// Informers on what the operator manages in `ns` ("": every namespace): worker Deployments,
+// their Pods and alias ConfigMaps, each queueing the versions a change concerns. Not started.
+std::vector<std::unique_ptr<ManagedInformer>> watchManaged(kube::KubeApi& kube,
+                                                           const std::string& ns,
+                                                           VersionInformer& versions,
+                                                           kube::WorkQueue& queue);
 
 }  // namespace kappa::controllers

@@ -10,6 +10,12 @@ std::string outputTopicName(const Spec& spec) {
 
 std::string deadLetterTopicName(const std::string& outputTopic) { return outputTopic + ".dlq"; }
 
+std::string tapTopicName(const std::string& outputTopic) { return outputTopic + ".tap"; }
+
+std::string sourceTopic(const Spec& spec, const SourceStatus& source) {
+  return spec.source.topic.empty() ? source.topic : spec.source.topic;
+}
+
 std::string workerName(const Spec& spec) { return spec.pipeline + "-" + spec.version; }
 
 std::string replayQuotaName(const Spec& spec) { return workerName(spec) + "-replay"; }
@@ -112,7 +118,7 @@ std::ostream& operator<<(std::ostream& os, const ReplayStatus& r) {
 
 std::ostream& operator<<(std::ostream& os, const MismatchExample& e) {
   return os << "{key=" << e.key << " serving=" << e.serving.value_or("<none>")
-            << " candidate=" << e.candidate.value_or("<none>") << "}";
+            << " candidate=" << e.candidate.value_or("<none>") << " diff=" << e.diff << "}";
 }
 
 std::ostream& operator<<(std::ostream& os, const ValidationStatus& v) {
@@ -129,6 +135,7 @@ std::ostream& operator<<(std::ostream& os, const Status& s) {
      << "\" observedGeneration=" << s.observedGeneration << " conditions=[";
   for (const auto& c : s.conditions) os << c;
   return os << "] consumerGroup=" << s.consumerGroup << " outputTopic=" << s.outputTopic
+            << " source=" << s.source.pipeline << "/" << s.source.version << ":" << s.source.topic
             << " lag=" << s.lag << " replay=" << s.replay << " validation=" << s.validation
             << " servingSince=" << formatTime(s.servingSince)
             << " previousVersion=" << s.previousVersion

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct KafkaSpec {
 
 struct SourceSpec {
   std::string topic;
+  // Exclusive with topic: read the output of this pipeline's serving version (a medallion
+  // tier reading the one above). Resolved once, in Pending, into status.source.
+  std::string pipeline;
   // Replay a source whose oldest events are already deleted (the common case for a source
   // with time retention that was never compacted). Default: refuse, because the replay
   // would not see what the serving version saw.
@@ -87,6 +91,15 @@ struct ValidationSpec {
   double numericTolerance = 0;
   double maxMismatchRatio = 0;
   int64_t timeoutSeconds = 600;
+  // The sample tap (kappa-worker's --tap-rate): about one key in tapRate has its output
+  // records also written to <output>.tap, which a comparison reads instead of the whole
+  // output when both versions have one at the same rate. 0: no tap.
+  uint32_t tapRate = 256;
+  // The parallel run: with a window, the candidate runs live beside the serving version and
+  // is compared every roundIntervalSeconds, at a fresh cut each time, for windowSeconds; every
+  // round must pass. 0: one comparison.
+  int64_t windowSeconds = 0;
+  int64_t roundIntervalSeconds = 300;
   bool operator==(const ValidationSpec&) const = default;
 };
 
@@ -94,7 +107,29 @@ struct PromotionSpec {
   PromotionMode mode = PromotionMode::kAuto;
   int64_t drainDelaySeconds = 300;
   int64_t retainOutputSeconds = 86400;
+  // The shadow after the flip: for this long the previous version keeps running (it is not
+  // drained) and the two outputs are compared every validation.roundIntervalSeconds. 0: none.
+  int64_t shadowSeconds = 0;
+  // A shadow round that finds the outputs drifted apart rolls the alias back to the
+  // previous version (whose output is still there), instead of only alerting.
+  bool shadowRollback = false;
   bool operator==(const PromotionSpec&) const = default;
+};
+
+// Whether a tier that reads another pipeline (spec.source.pipeline) follows its flips.
+enum class CascadeMode { kPinned, kFollow };
+// What a cascaded version expects when the flip upstream changed that pipeline's output by
+// intent (a manual promotion, an accepted mismatch, a rollback): its own output will differ
+// from the serving one's, so either its comparison is skipped or its promotion is manual.
+enum class UpstreamChangePolicy { kManualPromotion, kSkipValidation };
+
+struct CascadeSpec {
+  // Follow: when the alias of spec.source.pipeline flips, the serving version of this
+  // pipeline creates its successor (same spec, reading the new upstream output), which runs
+  // the normal cutover.
+  CascadeMode mode = CascadeMode::kPinned;
+  UpstreamChangePolicy whenUpstreamChanged = UpstreamChangePolicy::kManualPromotion;
+  bool operator==(const CascadeSpec&) const = default;
 };
 
 struct Spec {
@@ -112,15 +147,20 @@ struct Spec {
   CatchUpSpec catchUp;
   ValidationSpec validation;
   PromotionSpec promotion;
+  CascadeSpec cascade;
   bool operator==(const Spec&) const = default;
 };
 
 // Names derived from the spec (docs/api.md).
 std::string outputTopicName(const Spec& spec);  // spec.output.topic or <pipeline>.<version>
 std::string deadLetterTopicName(const std::string& outputTopic);  // <output>.dlq
-std::string workerName(const Spec& spec);                         // <pipeline>-<version>
-std::string replayQuotaName(const Spec& spec);                    // <pipeline>-<version>-replay
-std::string aliasName(const std::string& pipeline);               // <pipeline>-serving
+std::string tapTopicName(const std::string& outputTopic);         // <output>.tap
+struct SourceStatus;
+// The topic a version reads: spec.source.topic, else the one resolved into status.source.
+std::string sourceTopic(const Spec& spec, const SourceStatus& source);
+std::string workerName(const Spec& spec);            // <pipeline>-<version>
+std::string replayQuotaName(const Spec& spec);       // <pipeline>-<version>-replay
+std::string aliasName(const std::string& pipeline);  // <pipeline>-serving
 // Unique per object: a deleted and re-created PipelineVersion of the same name gets a new
 // uid and so a new group, which starts from the earliest offset again.
 std::string consumerGroupName(const Spec& spec, const std::string& uid);
@@ -156,6 +196,7 @@ inline constexpr const char* kValidated = "Validated";
 inline constexpr const char* kServingCondition = "Serving";
 inline constexpr const char* kDrained = "Drained";
 inline constexpr const char* kWorkerAvailable = "WorkerAvailable";
+inline constexpr const char* kShadowMatched = "ShadowMatched";
 
 struct Condition {
   std::string type;
@@ -192,21 +233,45 @@ struct MismatchExample {
   std::string key;
   std::optional<std::string> serving;    // JSON value; absent: no record for the key
   std::optional<std::string> candidate;  // JSON value; absent: no record for the key
+  std::string diff;  // the fields that differ (kafka::fieldDiff): "revenue: 466.6 -> 3278.13"
   bool operator==(const MismatchExample&) const = default;
 };
 
 inline constexpr size_t kMaxMismatchExamples = 5;
+// A longer diff is cut (the status schema allows 4096 characters).
+inline constexpr size_t kMaxExampleDiffChars = 1024;
 
 struct ValidationStatus {
   std::string servingVersion;  // the version this one was compared with
   std::optional<TimePoint> startedAt;
+  // The parallel run's rounds: the current one starts at roundStartedAt (which identifies its
+  // comparison; a time to come while waiting for it), after roundsPassed passed ones.
+  std::optional<TimePoint> roundStartedAt;
+  int64_t roundsPassed = 0;
+  int64_t roundsPlanned = 0;
+  // While the current comparison reads: records read so far, of about recordsToRead.
+  int64_t recordsRead = 0;
+  int64_t recordsToRead = 0;
   int64_t sampledKeys = 0;
   int64_t comparedKeys = 0;
   int64_t mismatchedKeys = 0;
+  // Sampled keys whose latest record lay past the comparison's cut (see ValidationResult).
+  int64_t notComparableKeys = 0;
   double mismatchRatio = 0;
   std::optional<TimePoint> completedAt;
   std::vector<MismatchExample> examples;  // at most kMaxMismatchExamples
+  // What was read: "Tap" (both versions' sample taps) or "Output" (both outputs whole).
+  std::string source;
   bool operator==(const ValidationStatus&) const = default;
+};
+
+// What a version reads, fixed in Pending: spec.source.topic, or the output of the version
+// that spec.source.pipeline's alias named then (pipeline and version empty for a topic).
+struct SourceStatus {
+  std::string pipeline;
+  std::string version;
+  std::string topic;
+  bool operator==(const SourceStatus&) const = default;
 };
 
 // One phase transition, as status.history keeps it.
@@ -236,11 +301,16 @@ struct Status {
   std::vector<Condition> conditions;
   std::string consumerGroup;
   std::string outputTopic;
+  std::string tapTopic;  // fixed with outputTopic when spec.validation.tapRate > 0
+  SourceStatus source;
   LagStatus lag;
   ReplayStatus replay;
   ValidationStatus validation;
   std::optional<TimePoint> servingSince;
   std::string previousVersion;
+  // The shadow comparison with the previous version after the flip (servingVersion names
+  // the previous version; completedAt is set when it ended, matched, drifted or not).
+  ValidationStatus shadow;
   std::optional<TimePoint> drainingSince;
   std::optional<TimePoint> drainedAt;
   std::optional<TimePoint> outputDeletedAt;
@@ -263,6 +333,12 @@ inline constexpr const char* kAbortedReason = "Aborted";
 inline constexpr const char* kDuplicateVersionReason = "DuplicateVersion";
 inline constexpr const char* kOutputTopicInUseReason = "OutputTopicInUse";
 inline constexpr const char* kOutputTopicNotEmptyReason = "OutputTopicNotEmpty";
+// spec.source.pipeline reads, through other pipelines, the version's own pipeline.
+inline constexpr const char* kSourceCycleReason = "SourceCycle";
+// spec.processor.builtin is a program kappa-worker would refuse.
+inline constexpr const char* kInvalidProgramReason = "InvalidProgram";
+// status.reason of a deleted version whose deletion waits for its downstream readers.
+inline constexpr const char* kDeletionHeldReason = "DeletionHeld";
 inline constexpr const char* kRollbackAnnotation = "kappa.io/rollback";
 
 struct ObjectMeta {
@@ -273,6 +349,9 @@ struct ObjectMeta {
   std::optional<TimePoint> deletionTimestamp;
   bool hasFinalizer = false;
   std::map<std::string, std::string> annotations;
+  // Label kappa.io/cascade-upstream-version: a version a cascade made, for the flip of the
+  // upstream pipeline to this version ("": not made by a cascade).
+  std::string cascadeUpstreamVersion;
   bool operator==(const ObjectMeta&) const = default;
 };
 
@@ -280,12 +359,29 @@ struct ObjectMeta {
 bool annotationSet(const ObjectMeta& meta, const std::string& key);
 
 // The serving alias ConfigMap <pipeline>-serving.
+// One flip of the alias, as the alias ConfigMap keeps it (data.flips, newest first).
+struct AliasFlip {
+  std::string version;
+  std::string previousVersion;
+  std::string topic;
+  std::optional<TimePoint> at;
+  std::string reason;  // Promotion, Rollback, Recreate
+  // A promotion whose comparison found the outputs equal (Validated Matched or
+  // WithinTolerance): the output did not change by intent. What a cascade downstream expects.
+  bool equal = false;
+  bool operator==(const AliasFlip&) const = default;
+};
+
+// How many flips the alias keeps, this one included.
+inline constexpr size_t kAliasFlipsKept = 10;
+
 struct ServingAlias {
   std::string version;
   std::string topic;
   std::string previousVersion;
   std::optional<TimePoint> promotedAt;
-  std::string resourceVersion;  // the CAS precondition of the next flip
+  std::string resourceVersion;   // the CAS precondition of the next flip
+  std::vector<AliasFlip> flips;  // the last flips, newest first (this one included)
   bool operator==(const ServingAlias&) const = default;
 };
 
@@ -297,12 +393,21 @@ struct OtherVersion {
   bool deleting = false;
   Phase phase = Phase::kPending;
   std::string outputTopic;
+  std::string tapTopic;  // status.tapTopic: "" when it has no tap
+  uint32_t tapRate = 0;  // spec.validation.tapRate
   std::string consumerGroup;
   std::optional<TimePoint> drainedAt;
   int64_t retainOutputSeconds = 0;
   bool outputDeleted = false;  // status.outputDeletedAt is set
   std::string bootstrapServers;
-  std::string plannedOutputTopic;  // outputTopicName(spec), before status.outputTopic is set
+  std::string plannedOutputTopic;        // outputTopicName(spec), before status.outputTopic is set
+  int64_t shadowSeconds = 0;             // spec.promotion.shadowSeconds
+  int64_t validationTimeoutSeconds = 0;  // spec.validation.timeoutSeconds (a round's bound)
+  bool shadowDone = false;               // status.shadow.completedAt is set
+  std::string sourcePipeline;            // spec.source.pipeline
+  std::string sourceVersion;             // status.source.version
+  std::string sourceTopic;               // spec.source.topic, or status.source.topic
+  bool cascaded = false;                 // made by a cascade (label kappa.io/cascade-from)
   bool operator==(const OtherVersion&) const = default;
 };
 
@@ -323,6 +428,9 @@ struct CachedVersion {
   bool retentionAtRisk = false;   // condition RetentionSafe is False with reason AtRisk
   bool validationFailed = false;  // condition Validated is False
   bool workerAvailable = false;   // condition WorkerAvailable is True
+  bool shadowing = false;         // status.shadow has started
+  bool shadowDrifted = false;     // condition ShadowMatched is False
+  double shadowMismatchRatio = 0;
   bool operator==(const CachedVersion&) const = default;
 };
 
@@ -330,8 +438,13 @@ struct ValidationResult {
   int64_t sampledKeys = 0;
   int64_t comparedKeys = 0;
   int64_t mismatchedKeys = 0;
+  // Sampled keys whose latest record in either output lay past the cut: not compared at this
+  // cut (never counted as mismatches). When they outnumber the compared ones the comparison
+  // is inconclusive and runs again at a later cut.
+  int64_t notComparableKeys = 0;
   double mismatchRatio = 0;
   std::vector<MismatchExample> examples;
+  std::string source;  // "Tap" or "Output", see ValidationStatus::source
   bool operator==(const ValidationResult&) const = default;
 };
 
@@ -342,6 +455,10 @@ struct ValidationRun {
   bool done = false;
   std::optional<ValidationResult> result;  // done and succeeded
   std::string error;                       // done and failed (retried until the timeout)
+  // While it runs: records read of the topics compared, of (at most) recordsToRead.
+  int64_t recordsRead = 0;
+  int64_t recordsToRead = 0;
+  std::optional<TimePoint> finishedAt;  // done: when
   bool operator==(const ValidationRun&) const = default;
 };
 
@@ -349,6 +466,7 @@ struct KafkaFacts {
   std::optional<int32_t> sourcePartitions;  // nullopt: the source topic does not exist
   bool outputTopicExists = false;
   bool deadLetterTopicExists = false;
+  bool tapTopicExists = false;  // status.tapTopic, read when outputTopicExists is
   // Pending: the records in the planned output topic when it exists already (nullopt: it
   // does not).
   std::optional<int64_t> existingOutputRecords;
@@ -401,6 +519,15 @@ struct TopicClaim {
   bool operator==(const TopicClaim&) const = default;
 };
 
+// A version of another pipeline that reads this version's output (its status.source names
+// this version) and still runs: a candidate, the serving version, or one draining.
+struct Reader {
+  std::string pipeline;
+  std::string name;
+  Phase phase = Phase::kPending;
+  bool operator==(const Reader&) const = default;
+};
+
 struct Observed {
   ObjectMeta meta;
   Spec spec;
@@ -414,6 +541,17 @@ struct Observed {
   // Output topics of every other PipelineVersion the operator sees, any pipeline, any
   // namespace: a version never provisions, nor deletes, a topic one of them uses.
   std::vector<TopicClaim> claims;
+  // Medallion pipelines (spec.source.pipeline), in this namespace:
+  //  - the alias of the pipeline this version reads (nullopt: none, or it serves nothing);
+  std::optional<ServingAlias> upstream;
+  //  - the versions that read this one's output: it keeps running, and keeps its output,
+  //    while any does;
+  std::vector<Reader> readers;
+  //  - for each pipeline, the pipelines its versions read: a source cycle is refused.
+  std::map<std::string, std::set<std::string>> pipelineSources;
+  // Pending (and admission): why kappa-worker would refuse spec.processor.builtin, as
+  // "<path>: <what>" with the path under spec.processor.builtin; nullopt: it would run it.
+  std::optional<std::string> programError;
   bool operator==(const Observed&) const = default;
 };
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "controllers/pipelineversion/actions.h"
+#include "runtime/core/clock.h"
 #include "runtime/kafka/output_comparator.h"
 
 namespace kappa::controllers {
@@ -23,8 +24,9 @@ namespace kappa::controllers {
 class ValidationRuns {
  public:
   // Called from the run's thread when it has finished, e.g. to queue the object again.
-  explicit ValidationRuns(std::function<void(const std::string& key)> onDone = {})
-      : onDone_(std::move(onDone)) {}
+  explicit ValidationRuns(std::function<void(const std::string& key)> onDone = {},
+                          Clock& clock = systemClock())
+      : onDone_(std::move(onDone)), clock_(clock) {}
   ~ValidationRuns();
   ValidationRuns(const ValidationRuns&) = delete;
   ValidationRuns& operator=(const ValidationRuns&) = delete;
@@ -45,8 +47,10 @@ class ValidationRuns {
   };
 
   std::function<void(const std::string&)> onDone_;
+  Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, ValidationRun> runs_;
+  std::map<std::string, std::shared_ptr<kafka::CompareProgress>> progress_;  // of runs_
   std::vector<Thread> threads_;
 };
 

@@ -63,6 +63,9 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# The cleaner looks for logs to compact every second (15 s by default), so a test of
+# compacted outputs waits seconds, not minutes.
+log.cleaner.backoff.ms=1000
 log.retention.check.interval.ms=1000
 log.segment.delete.delay.ms=0
 delete.topic.enable=true

@@ -47,7 +47,11 @@ apply_version sessions-v1.yaml sessions-v1 "$topic" "${settings[@]}"
 wait_phase sessions-v1 Serving 600
 
 When "sessions-v2, the same program, replays and each of its two workers is killed -9 mid-replay"
-apply_version sessions-v1.yaml sessions-v2 "$topic" "${settings[@]}"
+# Its workers are held to a quarter of a CPU each while they replay: unthrottled, two workers
+# replay the whole source in about two seconds, shorter than it takes to see their first
+# commit and kill them; throttled, the replay lasts long enough to land both kills in it.
+apply_version sessions-v1.yaml sessions-v2 "$topic" "${settings[@]}" \
+  "spec.replay.resources={requests: {cpu: 100m}, limits: {cpu: 250m}}"
 wait_for 60 "sessions-v2 has no consumer group in its status" has_group
 group=$(field sessions-v2 .status.consumerGroup)
 wait_for 120 "sessions-v2 has no two running worker pods ($(worker_pods sessions-v2))" two_running

@@ -2,7 +2,9 @@
 # Scenario 2, e2e.equal_logic_cutover: v1 -> v2 with the same program. Validation compares
 # sampled keys of both outputs at a consistent cut and finds zero mismatches, the alias
 # flips to v2 (previousVersion v1), v1 drains and retires: its worker Deployment and
-# consumer group are deleted at once, its output topic after retainOutputSeconds. The whole
+# consumer group are deleted at once, its output topic after retainOutputSeconds. Both
+# versions write a sample tap (one key in 2 of the 800, more than the 300 sampled), and the
+# comparison reads the two taps, not the outputs; v1's tap goes with its output. The whole
 # cutover runs in a namespace where the restricted Pod Security level is enforced (as every
 # scenario's): the apiserver refuses a pod that breaks it, and admits the workers.
 #
@@ -22,7 +24,7 @@ esac
 Given "a source topic $topic with 30000 events of 800 users, and sessions-v1 serving"
 "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
   --count 30000 --keys 800 >/dev/null || fail "kappa-loadgen could not write $topic"
-apply_version sessions-v1.yaml sessions-v1 "$topic"
+apply_version sessions-v1.yaml sessions-v1 "$topic" spec.validation.tapRate=2
 wait_phase sessions-v1 Serving
 v1_group=$(field sessions-v1 .status.consumerGroup)
 v1_out=$(field sessions-v1 .status.outputTopic)
@@ -31,7 +33,7 @@ group_exists "$v1_group" || fail "sessions-v1's consumer group $v1_group not on 
 
 When "sessions-v2, the same program, is applied with a strict validation policy"
 apply_version sessions-v1.yaml sessions-v2 "$topic" \
-  'spec.validation={mode: Sampled, sampleKeys: 500, maxMismatchRatio: 0, timeoutSeconds: 120}' \
+  'spec.validation={mode: Sampled, sampleKeys: 300, maxMismatchRatio: 0, timeoutSeconds: 120, tapRate: 2}' \
   spec.promotion.retainOutputSeconds=8
 
 Then "validation passes with zero mismatches and the alias flips to v2"
@@ -48,7 +50,11 @@ validated=$(field sessions-v2 '.status.conditions[?(@.type=="Validated")].status
 [ "$(alias_version sessions)" = v2 ] || fail "alias names '$(alias_version sessions)', want v2"
 prev=$(k get configmap sessions-serving -n "$E2E_NS" -o jsonpath='{.data.previousVersion}')
 [ "$prev" = v1 ] || fail "alias previousVersion is '$prev', want v1"
-say "v2 compared $compared keys, $mismatched mismatched (v2 group $v2_group)"
+source=$(field sessions-v2 .status.validation.source)
+[ "$source" = Tap ] || fail "sessions-v2 was compared on '$source', want Tap (the two sample taps)"
+v1_tap=$(field sessions-v1 .status.tapTopic)
+[ "$(records_in "$v1_tap")" -gt 0 ] || fail "v1's tap $v1_tap holds no records"
+say "v2 compared $compared keys on the taps, $mismatched mismatched (v2 group $v2_group)"
 
 Then "v1 drains, retires, and its worker and consumer group are gone"
 wait_phase sessions-v1 Retired 60
@@ -60,8 +66,8 @@ wait_for 30 "consumer group $v1_group of the retired v1 still exists" group_gone
 group_exists "$v2_group" || fail "the serving v2's consumer group is gone"
 
 Then "after retainOutputSeconds v1's output topic is gone, v2's is kept"
-topic_gone() { ! topic_exists "$v1_out"; }
-wait_for 60 "v1's output topic $v1_out still exists after retainOutputSeconds" topic_gone
+topic_gone() { ! topic_exists "$v1_out" && ! topic_exists "$v1_tap"; }
+wait_for 60 "v1's output topic $v1_out or its tap still exists after retainOutputSeconds" topic_gone
 topic_exists "$(field sessions-v2 .status.outputTopic)" || fail "v2's output topic is gone"
 k get plv -n "$E2E_NS"
 say "PASS: v1 -> v2 with 0 mismatches; v1 retired, group $v1_group and topic $v1_out deleted"

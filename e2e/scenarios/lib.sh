@@ -131,10 +131,22 @@ if not any(o.startswith("spec.version=") for o in sys.argv[5:]):
     spec["version"] = name[len(spec["pipeline"]) + 1:] if name.startswith(spec["pipeline"] + "-") else name
 print(yaml.safe_dump(doc))
 PY
-    k apply -n "$E2E_NS" -f - >/dev/null
+    k apply -n "$E2E_NS" ${E2E_DRY_RUN:+--dry-run=$E2E_DRY_RUN} -f - >/dev/null
 }
 
 field() { k get plv "$1" -n "$E2E_NS" -o jsonpath="{$2}" 2>/dev/null || true; }
+
+# live_traffic TOPIC RATE [KAPPA-LOADGEN ARGS...]: events arrive in TOPIC at RATE a second
+# until `kill $live_pid` or the scenario's end; event times go on from the end of a history
+# written with the defaults (20,000 events 10 ms apart). Its log: $E2E_STATE/live-loadgen.log.
+live_traffic() {
+  local topic=$1 rate=$2
+  shift 2
+  "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --count -1 \
+    --rate "$rate" --start-ms 1700000200000 "$@" >"$E2E_STATE/live-loadgen.log" 2>&1 </dev/null &
+  live_pid=$!
+  E2E_ON_EXIT="kill $live_pid 2>/dev/null"
+}
 
 wait_phase() {
   local name=$1 want=$2 secs=${3:-$E2E_TIMEOUT} phase=""

@@ -14,11 +14,7 @@ rate=300
 Given "a source topic $topic with 20000 events of history and $rate events/s arriving live"
 "$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --create-partitions 2 \
   --count 20000 --keys 500 --seed 1 >/dev/null || fail "kappa-loadgen could not write $topic"
-"$KAPPA_BIN/kappa-loadgen" --bootstrap "$KAFKA_BOOTSTRAP" --topic "$topic" --count -1 \
-  --rate "$rate" --keys 500 --seed 2 --start-ms 1700000200000 \
-  >"$E2E_STATE/live-loadgen.log" 2>&1 </dev/null &
-live_pid=$!
-E2E_ON_EXIT="kill $live_pid 2>/dev/null"
+live_traffic "$topic" "$rate" --keys 500 --seed 2
 
 When "sessions-v1 is applied as shipped in crds/examples/"
 E2E_AS_SHIPPED=1 apply_version sessions-v1.yaml sessions-v1 "$topic"

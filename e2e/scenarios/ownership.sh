@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # e2e.ownership_guards: a version never takes, nor deletes, what another one owns. An intruder
-# naming the serving version's output topic, a second object for the serving version and a
-# version whose output topic already holds someone's records are each refused before they
-# create anything; aborting and deleting them leaves the serving output (its end offsets),
-# its worker Deployment and the other topic as they were.
+# naming the serving version's output topic and a second object for the serving version are
+# refused at `kubectl apply` by the operator's admission webhook (the error names the field
+# and the other object), also after an operator restart, with the same certificate. With the
+# webhook unreachable (failurePolicy Ignore lets them in) the controller refuses them, and a
+# version whose output topic already holds someone's records, before they create anything;
+# aborting and deleting them leaves the serving output (its end offsets), its worker
+# Deployment and the other topic as they were.
 #
 #   ownership.sh [STATE_DIR]     KAPPA_BIN=dir of the binaries (default build/bin)
 source "$(dirname "$0")/lib.sh"
@@ -41,9 +44,70 @@ before=$(records_in "$served")
 uid=$(k get plv sessions-v1 -n "$E2E_NS" -o jsonpath='{.metadata.uid}')
 say "the serving output $served ends at $before"
 
-When "an intruder sessions-v9 names $served as its output topic"
+# rejected NAME WORDS... -- APPLY_ARGS...: `kubectl apply` of the version fails, and its
+# error holds every one of WORDS.
+rejected() {
+  local name=$1 out word
+  shift
+  local words=()
+  while [ "$1" != -- ]; do words+=("$1"); shift; done
+  shift
+  if out=$(apply_version "$@" 2>&1); then fail "kubectl apply accepted $name"; fi
+  for word in "${words[@]}"; do
+    grep -qF -- "$word" <<<"$out" || fail "the refusal of $name does not say '$word': $out"
+  done
+  k get plv "$name" -n "$E2E_NS" >/dev/null 2>&1 && fail "$name exists after the refusal"
+  say "  $(tr -s '\n' ' ' <<<"$out")"
+}
+by_release=(-l "app.kubernetes.io/instance=$OPERATOR_RELEASE,app.kubernetes.io/component=webhook")
+webhook=$(k get validatingwebhookconfiguration "${by_release[@]}" -o jsonpath='{.items[0].metadata.name}')
+secret=$(k get secret -n "$OPERATOR_NAMESPACE" "${by_release[@]}" -o jsonpath='{.items[0].metadata.name}')
+[ -n "$webhook" ] && [ -n "$secret" ] || fail "the chart installed no webhook registration or Secret"
+cert=$(k get secret "$secret" -n "$OPERATOR_NAMESPACE" -o jsonpath='{.data.tls\.crt}')
+[ -n "$cert" ] || fail "no webhook certificate in Secret $OPERATOR_NAMESPACE/$secret"
+
+When "an intruder sessions-v9 naming $served as its output topic is applied"
+Then "kubectl apply is refused by the webhook, naming the field and the serving version"
+rejected sessions-v9 "denied the request" spec.output.topic "PipelineVersion $E2E_NS/sessions-v1" -- \
+  sessions-v1.yaml sessions-v9 "$topic" "spec.output.topic=$served"
+
+When "a second object sessions-v1-copy for version v1 is applied"
+Then "it is refused at apply too"
+rejected sessions-v1-copy "denied the request" spec.version "PipelineVersion sessions-v1 is already version v1" -- \
+  sessions-v1.yaml sessions-v1-copy "$topic" spec.version=v1 spec.output.topic=e2e-own.copy
+
+When "the operator restarts"
+old=$(operator_pods)
+k delete pod -n "$OPERATOR_NAMESPACE" $old --wait=true >/dev/null
+new_operator_ready() {
+  local pods
+  pods=$(operator_pods)
+  [ -n "$pods" ] && [ "$pods" != "$old" ] &&
+    k wait pod -n "$OPERATOR_NAMESPACE" $pods --for=condition=Ready --timeout=5s >/dev/null 2>&1
+}
+wait_for 120 "no new operator pod became ready" new_operator_ready
+# Ready is not yet reachable: the webhook Service's endpoints follow the pod's readiness a
+# moment later, and meanwhile a call fails (failurePolicy Ignore lets it in). A server-side
+# dry run goes through admission and creates nothing.
+webhook_answers() {
+  local out
+  out=$(E2E_DRY_RUN=server apply_version sessions-v1.yaml sessions-v9 "$topic" \
+    "spec.output.topic=$served" 2>&1) && return 1
+  grep -q "denied the request" <<<"$out"
+}
+wait_for 30 "the webhook did not answer within 30 s of the new operator's readiness" webhook_answers
+Then "the webhook serves the same certificate and still refuses the intruder"
+[ "$(k get secret "$secret" -n "$OPERATOR_NAMESPACE" -o jsonpath='{.data.tls\.crt}')" = "$cert" ] ||
+  fail "the webhook certificate changed across the restart"
+rejected sessions-v9 "denied the request" spec.output.topic -- \
+  sessions-v1.yaml sessions-v9 "$topic" "spec.output.topic=$served"
+
+When "the webhook is unreachable (its registration points at a closed port)"
+k patch validatingwebhookconfiguration "$webhook" --type=json \
+  -p '[{"op":"replace","path":"/webhooks/0/clientConfig/service/port","value":1}]' >/dev/null
+When "the intruder sessions-v9 is applied again"
 apply_version sessions-v1.yaml sessions-v9 "$topic" "spec.output.topic=$served"
-Then "it is refused before it creates anything"
+Then "the apply goes through (failurePolicy Ignore) and the controller refuses it before it creates anything"
 refused sessions-v9 OutputTopicInUse
 k get deployment sessions-v9 -n "$E2E_NS" >/dev/null 2>&1 && fail "the intruder got a Deployment"
 
@@ -76,4 +140,4 @@ ready=$(k get deployment sessions-v1 -n "$E2E_NS" -o jsonpath='{.status.readyRep
 [ "$(field sessions-v1 .status.phase)" = Serving ] || fail "sessions-v1 is $(field sessions-v1 .status.phase)"
 [ "$(alias_version sessions)" = v1 ] || fail "the alias names '$(alias_version sessions)'"
 k get plv -n "$E2E_NS"
-say "PASS: three intruders refused with their reasons; $served still ends at $before, $other at $foreign, v1 serves"
+say "PASS: two intruders refused at apply (also after an operator restart, same certificate) and by the controller with the webhook unreachable, a third by the controller; $served still ends at $before, $other at $foreign, v1 serves"

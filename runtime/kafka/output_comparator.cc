@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "runtime/kafka/key_sample.h"
 #include "runtime/kafka/rdkafka_admin.h"
 #include "runtime/kafka/rdkafka_handles.h"
 
@@ -49,29 +50,29 @@ class Arena {
   std::vector<std::string> blocks_;
 };
 
-// One record of a sampled key.
+// The latest record of a sampled key: the only one a comparison needs (a key whose latest
+// record lies past the cut is not comparable at that cut, whatever came before it).
 struct Entry {
   int32_t partition;
   bool tombstone;
   int64_t sourceOffset;  // -1 without headers
-  std::string_view value;
+  std::string value;     // its capacity is reused by the key's next record
 };
 
 // The bottom-k sample of one output: the k keys with the smallest (hash, key), each with its
-// records. Entries sit in one vector, found through an open-addressing index (linear probing,
-// a power-of-two size, 32 bits of the hash as a tag), so a lookup touches one slot and one
-// entry, and the read loop can prefetch both a few records ahead. An entry is 64 bytes: its
-// key in the arena, its first record inline (most keys have one record in a compacted
-// output), further records in a list of their own. Keys beyond k are admitted until the
-// table holds half as many again, then the largest are dropped in one pass: an amortised
-// constant cost per key instead of a heap update for each.
+// latest record, so the table's size is bounded by the sample, not by the records read.
+// Entries sit in one vector, found through an open-addressing index (linear probing, a
+// power-of-two size, 32 bits of the hash as a tag), so a lookup touches one slot and one
+// entry, and the read loop can prefetch both a few records ahead. Keys sit in an arena, each
+// written once. Keys beyond k are admitted until the table holds half as many again, then the
+// largest are dropped in one pass: an amortised constant cost per key instead of a heap
+// update for each.
 class SampleTable {
  public:
   struct Sampled {
     uint64_t hash;
     std::string_view key;
-    Entry first;
-    uint32_t more;  // 1 + the index of the key's further records; 0: none
+    Entry latest;
   };
 
   explicit SampleTable(size_t k) : k_(k), limit_(k + std::max<size_t>(k / 2, 1024)) {
@@ -79,16 +80,16 @@ class SampleTable {
     rebuildIndex(std::min<size_t>(limit_, 1 << 16));
   }
 
-  std::string_view keep(const void* data, size_t len) { return arena_.add(data, len); }
-
   void prefetchSlot(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
   void prefetchEntry(uint64_t h) const {
     const Slot& s = slots_[h & mask_];
     if (s.index != 0 && s.index <= entries_.size()) __builtin_prefetch(&entries_[s.index - 1]);
   }
 
-  // Adds a record of `key` if the key belongs to the sample; false if it does not.
-  bool add(uint64_t h, std::string_view key, const Entry& record) {
+  // Takes a record of `key` as the key's latest if the key belongs to the sample; false if it
+  // does not.
+  bool add(uint64_t h, std::string_view key, int32_t partition, int64_t sourceOffset,
+           const void* payload, size_t len) {
     if (outside(h, key)) return false;
     auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
@@ -97,11 +98,7 @@ class SampleTable {
       if (s.tag == tag) {
         Sampled& e = entries_[s.index - 1];
         if (e.hash == h && e.key == key) {
-          if (e.more == 0) {
-            more_.emplace_back();
-            e.more = static_cast<uint32_t>(more_.size());
-          }
-          more_[e.more - 1].push_back(record);
+          set(e.latest, partition, sourceOffset, payload, len);
           return true;
         }
       }
@@ -111,7 +108,8 @@ class SampleTable {
       if (outside(h, key)) return false;
     }
     if (2 * (entries_.size() + 1) > slots_.size()) rebuildIndex(slots_.size());
-    entries_.push_back({h, arena_.add(key.data(), key.size()), record, 0});
+    entries_.push_back({h, arena_.add(key.data(), key.size()), {}});
+    set(entries_.back().latest, partition, sourceOffset, payload, len);
     place(h, static_cast<uint32_t>(entries_.size()));
     return true;
   }
@@ -138,15 +136,6 @@ class SampleTable {
     }
   }
 
-  // Calls f on each record of the entry, in the order they were read.
-  template <typename F>
-  void forEach(const Sampled& e, F&& f) const {
-    f(e.first);
-    if (e.more != 0) {
-      for (const auto& r : more_[e.more - 1]) f(r);
-    }
-  }
-
   static bool before(const Sampled& a, const Sampled& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.key < b.key;
   }
@@ -156,6 +145,17 @@ class SampleTable {
     uint32_t tag = 0;
     uint32_t index = 0;  // entry + 1; 0: empty
   };
+  static void set(Entry& e, int32_t partition, int64_t sourceOffset, const void* payload,
+                  size_t len) {
+    e.partition = partition;
+    e.sourceOffset = sourceOffset;
+    e.tombstone = payload == nullptr;
+    if (payload) {
+      e.value.assign(static_cast<const char*>(payload), len);
+    } else {
+      e.value.clear();
+    }
+  }
   bool outside(uint64_t h, std::string_view key) const {
     return pruned_ && (h > maxHash_ || (h == maxHash_ && key > maxKey_));
   }
@@ -192,7 +192,6 @@ class SampleTable {
   uint64_t maxHash_ = 0;
   std::string_view maxKey_;  // in the arena
   std::vector<Sampled> entries_;
-  std::vector<std::vector<Entry>> more_;  // a dropped key's list stays until the end
   std::vector<Slot> slots_;
   size_t mask_ = 0;
   Arena arena_;
@@ -231,6 +230,7 @@ struct SampleView {
   std::string_view key;
   std::optional<std::string_view> serving;  // nullopt: no record (or a tombstone) at the cut
   std::optional<std::string_view> candidate;
+  bool pastCut = false;  // its latest record in either output lies past the cut
 };
 
 std::optional<std::string> owned(const std::optional<std::string_view>& v) {
@@ -242,6 +242,10 @@ ComparisonResult compareViews(const std::vector<SampleView>& sample, const Compa
   r.sampledKeys = static_cast<int64_t>(sample.size());
   std::vector<const SampleView*> differing;  // put in key order afterwards: usually few
   for (const auto& v : sample) {
+    if (v.pastCut) {
+      ++r.notComparableKeys;
+      continue;
+    }
     if (!v.serving && !v.candidate) continue;
     ++r.comparedKeys;
     if (v.serving && v.candidate && valuesEqual(*v.serving, *v.candidate, policy)) continue;
@@ -304,6 +308,9 @@ Result<KafkaHandle> openReader(const KafkaClientConfig& config, const std::strin
   props["isolation.level"] = "read_committed";
   props["enable.partition.eof"] = "true";
   props.emplace("queued.min.messages", "1000000");
+  // At most 16 MiB fetched ahead per output (librdkafka's default, 64 MiB, is reached only by
+  // outputs that large): the read's memory stays a constant, whatever the output's size.
+  props.emplace("queued.max.messages.kbytes", "16384");
   props.emplace("fetch.wait.max.ms", "50");
   auto reader = makeHandle(RD_KAFKA_CONSUMER, config.bootstrapServers, props);
   if (!reader) return reader.error();
@@ -353,7 +360,7 @@ void hashKeys(rd_kafka_message_t* const* batch, ssize_t n, uint64_t* hashes,
               const SampleTable& table) {
   for (ssize_t i = 0; i < n; ++i) {
     const rd_kafka_message_t* m = batch[i];
-    hashes[i] = XXH3_64bits(m->key, m->key ? m->key_len : 0);
+    hashes[i] = sampleHash(m->key, m->key ? m->key_len : 0);
     if (i < kAhead) table.prefetchSlot(hashes[i]);
   }
 }
@@ -377,9 +384,7 @@ void sampleBatch(rd_kafka_message_t* const* batch, ssize_t n, const uint64_t* ha
     ++out.records;
     std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
     if (table.mayTake(hashes[i], key)) {
-      Entry record{m->partition, m->payload == nullptr, sourceOffset(*m, out), {}};
-      if (m->payload) record.value = table.keep(m->payload, m->len);
-      table.add(hashes[i], key, record);
+      table.add(hashes[i], key, m->partition, sourceOffset(*m, out), m->payload, m->len);
     }
     if (state.lastIn[p] < 0) state.inBatch.push_back(p);
     state.lastIn[p] = i;
@@ -406,7 +411,8 @@ void readLastOffsets(rd_kafka_message_t* const* batch, ReadState& state, OutputR
 // would only be earlier, never past what either output holds.) No record is kept past its
 // batch: a kept record would keep its whole fetch response in memory.
 Result<void> readOutput(const KafkaClientConfig& config, const std::string& topic,
-                        const std::map<int32_t, int64_t>& end, OutputRead& out) {
+                        const std::map<int32_t, int64_t>& end, OutputRead& out,
+                        CompareProgress* progress) {
   if (end.empty()) return {};
   auto reader = openReader(config, topic, end);
   if (!reader) return reader.error();
@@ -436,6 +442,7 @@ Result<void> readOutput(const KafkaClientConfig& config, const std::string& topi
     hashKeys(batch.data(), n, hashes.data(), out.table);
     sampleBatch(batch.data(), n, hashes.data(), state, out);
     readLastOffsets(batch.data(), state, out);
+    if (progress && n > 0) progress->recordsRead.fetch_add(n, std::memory_order_relaxed);
     for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(batch[i]);
     n = 0;
   }
@@ -461,11 +468,13 @@ Result<std::map<int32_t, int64_t>> nonEmptyEnds(KafkaAdmin& admin, const std::st
 // the union is the k smallest keys of the two samples together: a key among the k smallest
 // of the union is among the k smallest of each output it occurs in.
 Result<void> readBoth(const KafkaClientConfig& config, const std::string* const (&topics)[2],
-                      const std::map<int32_t, int64_t> (&end)[2], OutputRead (&reads)[2]) {
+                      const std::map<int32_t, int64_t> (&end)[2], OutputRead (&reads)[2],
+                      CompareProgress* progress) {
   Result<void> outcome[2];
   {
-    std::jthread candidate([&] { outcome[1] = readOutput(config, *topics[1], end[1], reads[1]); });
-    outcome[0] = readOutput(config, *topics[0], end[0], reads[0]);
+    std::jthread candidate(
+        [&] { outcome[1] = readOutput(config, *topics[1], end[1], reads[1], progress); });
+    outcome[0] = readOutput(config, *topics[0], end[0], reads[0], progress);
   }
   for (int v = 0; v < 2; ++v) {
     if (!outcome[v]) {
@@ -518,25 +527,39 @@ std::vector<Joined> joinSamples(OutputRead (&reads)[2], size_t k) {
   return joined;
 }
 
-// The value of a sampled key in one output: that of its last record below the cut (its
-// latest without a consistent cut); nullopt if it has none there or that is a tombstone.
-std::optional<std::string_view> valueAtCut(const SampleTable& table, const SampleTable::Sampled* e,
-                                           ComparisonResult& result) {
-  if (!e) return std::nullopt;
-  const Entry* chosen = nullptr;
-  table.forEach(*e, [&](const Entry& r) {
-    if (result.consistentCut && r.sourceOffset >= result.cut[r.partition]) return;
-    chosen = &r;
-  });
-  if (!chosen || chosen->tombstone) return std::nullopt;
-  return chosen->value;
+// Whether a sampled key's latest record in one output lies past the cut. Such a key is not
+// compared at this cut: the output's record of it below the cut may have been compacted
+// away, so its absence there proves nothing.
+bool pastCut(const SampleTable::Sampled* e, const ComparisonResult& result) {
+  if (!e || !result.consistentCut) return false;
+  auto cut = result.cut.find(e->latest.partition);
+  return cut == result.cut.end() || e->latest.sourceOffset >= cut->second;
+}
+
+// The value of a sampled key in one output: its latest record's; nullopt if it has none or
+// that is a tombstone.
+std::optional<std::string_view> latestValue(const SampleTable::Sampled* e) {
+  if (!e || e->latest.tombstone) return std::nullopt;
+  return e->latest.value;
 }
 
 }  // namespace
 
+Result<bool> KafkaOutputComparator::written(const std::string& topic) {
+  auto admin = RdKafkaAdmin::create(config_);
+  if (!admin) return admin.error();
+  auto end = (*admin)->endOffsets(topic);
+  if (!end) return end.error().code == ErrorCode::kNotFound ? Result<bool>(false) : end.error();
+  for (const auto& [partition, offset] : *end) {
+    if (offset > 0) return true;
+  }
+  return false;
+}
+
 Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servingTopic,
                                                         const std::string& candidateTopic,
-                                                        const ComparePolicy& policy) {
+                                                        const ComparePolicy& policy,
+                                                        CompareProgress* progress) {
   if (policy.sampleKeys <= 0) return Error{ErrorCode::kInvalidArgument, "sampleKeys must be > 0"};
   auto admin = RdKafkaAdmin::create(config_);
   if (!admin) return admin.error();
@@ -547,20 +570,29 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
     if (!e) return e.error();
     end[v] = std::move(*e);
   }
+  if (progress) {
+    // Offsets, not records: commit markers count too, so this is an upper bound.
+    int64_t total = 0;
+    for (const auto& e : end) {
+      for (const auto& [p, off] : e) total += off;
+    }
+    progress->recordsRead = 0;
+    progress->recordsToRead = total;
+  }
   auto k = static_cast<size_t>(policy.sampleKeys);
   OutputRead reads[2] = {OutputRead(k), OutputRead(k)};
-  if (auto r = readBoth(config_, topics, end, reads); !r) return r.error();
+  if (auto r = readBoth(config_, topics, end, reads, progress); !r) return r.error();
 
   ComparisonResult result;
-  result.consistentCut =
-      reads[0].headers && reads[1].headers && reads[0].records > 0 && reads[1].records > 0;
+  result.consistentCut = policy.sameSource && reads[0].headers && reads[1].headers &&
+                         reads[0].records > 0 && reads[1].records > 0;
   if (result.consistentCut) result.cut = cutOf(reads);
   std::vector<Joined> joined = joinSamples(reads, k);
   std::vector<SampleView> sample;
   sample.reserve(joined.size());
   for (const auto& j : joined) {
-    sample.push_back({j.any().key, valueAtCut(reads[0].table, j.serving, result),
-                      valueAtCut(reads[1].table, j.candidate, result)});
+    sample.push_back({j.any().key, latestValue(j.serving), latestValue(j.candidate),
+                      pastCut(j.serving, result) || pastCut(j.candidate, result)});
   }
   auto compared = compareViews(sample, policy);
   compared.consistentCut = result.consistentCut;
@@ -570,13 +602,48 @@ Result<ComparisonResult> KafkaOutputComparator::compare(const std::string& servi
 
 std::ostream& operator<<(std::ostream& os, const ComparisonResult& r) {
   os << "{sampled=" << r.sampledKeys << " compared=" << r.comparedKeys
-     << " mismatched=" << r.mismatchedKeys << " ratio=" << r.mismatchRatio
-     << (r.consistentCut ? " cut" : " latest") << "}";
+     << " mismatched=" << r.mismatchedKeys << " not_comparable=" << r.notComparableKeys
+     << " ratio=" << r.mismatchRatio << (r.consistentCut ? " cut" : " latest") << "}";
   for (const auto& e : r.examples) {
     os << "\n  " << e.key << ": " << e.serving.value_or("<absent>") << " vs "
        << e.candidate.value_or("<absent>");
   }
   return os;
+}
+
+std::string fieldDiff(const std::optional<std::string>& serving,
+                      const std::optional<std::string>& candidate) {
+  auto parse = [](const std::optional<std::string>& text) {
+    if (!text) return nlohmann::json();
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    return j.is_discarded() ? nlohmann::json(*text) : j;
+  };
+  // Values may hold any bytes: invalid UTF-8 is shown as U+FFFD, never thrown on.
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto whole = [&](const std::optional<std::string>& text, const nlohmann::json& j) {
+    return text ? dump(j) : std::string("(none)");
+  };
+  nlohmann::json a = parse(serving), b = parse(candidate);
+  if (!a.is_object() || !b.is_object()) return whole(serving, a) + " -> " + whole(candidate, b);
+  std::string out;
+  auto add = [&](const std::string& field, const std::string& from, const std::string& to) {
+    if (!out.empty()) out += ", ";
+    out += field + ": " + from + " -> " + to;
+  };
+  for (const auto& [k, v] : a.items()) {
+    auto other = b.find(k);
+    if (other == b.end()) {
+      add(k, dump(v), "(none)");
+    } else if (*other != v) {
+      add(k, dump(v), dump(*other));
+    }
+  }
+  for (const auto& [k, v] : b.items()) {
+    if (!a.contains(k)) add(k, "(none)", dump(v));
+  }
+  return out;
 }
 
 }  // namespace kappa::kafka

@@ -12,7 +12,9 @@ constexpr size_t kMaxNote = 1024;  // the apiserver rejects longer notes
 const char* typeName(EventType t) { return t == EventType::kWarning ? "Warning" : "Normal"; }
 
 std::string truncateNote(const std::string& note) {
-  return note.size() <= kMaxNote ? note : note.substr(0, kMaxNote - 3) + "...";
+  // Cut by bytes: a character cut in two becomes U+FFFD (3 bytes, so the cut leaves room).
+  return note.size() <= kMaxNote ? validUtf8(note)
+                                 : validUtf8(note.substr(0, kMaxNote - 6)) + "...";
 }
 }  // namespace
 
@@ -46,8 +48,13 @@ void EventAggregator::created(const std::string& key, const std::string& ns,
   forget(key);
   lru_.push_front(key);
   entries_[key] = Entry{ns, name, 1, now, lru_.begin()};
-  while (entries_.size() > maxEntries_) {
-    entries_.erase(lru_.back());
+  // Least recently seen last: drop what the bound, or the window, has let go (a repeat
+  // after the window is a new Event anyway). Without the window the table fills to its bound
+  // whatever the rate of Events.
+  while (!lru_.empty()) {
+    auto oldest = entries_.find(lru_.back());
+    if (entries_.size() <= maxEntries_ && now - oldest->second.lastSeen <= window_) break;
+    entries_.erase(oldest);
     lru_.pop_back();
   }
 }

@@ -32,7 +32,8 @@ class EventRecorder {
 };
 
 // The deduplication state: which Event an occurrence belongs to. Pure (time is passed in);
-// bounded to maxEntries keys, least recently seen dropped first.
+// bounded to maxEntries keys, least recently seen dropped first, and to the keys seen within
+// the window.
 class EventAggregator {
  public:
   using TimePoint = std::chrono::system_clock::time_point;

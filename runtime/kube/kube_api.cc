@@ -104,6 +104,11 @@ std::string metadataString(const Json& obj, const char* field) {
 
 std::string nameOf(const Json& obj) { return metadataString(obj, "name"); }
 std::string namespaceOf(const Json& obj) { return metadataString(obj, "namespace"); }
+
+std::string validUtf8(const std::string& text) {
+  std::string quoted = Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return Json::parse(quoted).get<std::string>();
+}
 std::string resourceVersionOf(const Json& obj) { return metadataString(obj, "resourceVersion"); }
 std::string uidOf(const Json& obj) { return metadataString(obj, "uid"); }
 std::string makeKey(const std::string& ns, const std::string& name) {

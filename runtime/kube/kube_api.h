@@ -202,6 +202,11 @@ using KubeApiPtr = std::unique_ptr<KubeApi>;
 // Small accessors for object metadata (empty string when absent).
 std::string nameOf(const Json& obj);
 std::string namespaceOf(const Json& obj);
+
+// `text` as valid UTF-8, every invalid byte sequence (a multi-byte character cut in two, a
+// binary value) replaced by U+FFFD: a Json string that is not valid UTF-8 throws when it is
+// dumped into a request body.
+std::string validUtf8(const std::string& text);
 std::string resourceVersionOf(const Json& obj);
 std::string uidOf(const Json& obj);
 // "ns/name" or "name": the cache and work-queue key of an object.

@@ -129,6 +129,11 @@ Engine::Engine(const Program& program) : program_(program) {
     appendJsonString(n, a.name);
     escapedNames_.push_back(n + ":");
   }
+  for (const auto& s : program_.select) {
+    std::string n;
+    appendJsonString(n, s.as);
+    selectNames_.push_back(n + ":");
+  }
   valueBuf_.reserve(256);
   keyBuf_.reserve(64);
 }
@@ -270,6 +275,7 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
   if (!passesFilter(e)) return {Outcome::kFiltered, {}};
 
   PartitionState& ps = parts_[partition];
+  if (!program_.select.empty()) return passThrough(ps, partition, offset, key, hasTs, ts, e, out);
   const auto type = program_.window.type;
   if (type == Window::Type::kNone) {
     // The key's running aggregate, here rather than in a step of its own: the commonest
@@ -292,6 +298,76 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
     return {Outcome::kLate, {}};
   }
   if (++ps.sinceSweep >= kSweepEvery) sweep(ps);
+  return {Outcome::kEmitted, {}};
+}
+
+bool Engine::withinHorizon(int64_t at, int64_t watermark) const {
+  // Before any event time (INT64_MIN), every id seen counts; so does any id when the
+  // horizon reaches below the smallest time.
+  int64_t from = 0;
+  if (__builtin_sub_overflow(watermark, program_.dedup->horizonMs, &from)) return true;
+  return at >= from;
+}
+
+ProcessResult Engine::passThrough(PartitionState& ps, int32_t partition, int64_t offset,
+                                  std::string_view key, bool hasTs, int64_t ts,
+                                  const EventParser& e, Emitter& out) {
+  // The record first: an event that cannot be written leaves no trace.
+  valueBuf_.clear();
+  valueBuf_.push_back('{');
+  for (size_t i = 0; i < program_.select.size(); ++i) {
+    const FieldValue& v = e.field(program_.select[i].field);
+    if (i) valueBuf_.push_back(',');
+    valueBuf_ += selectNames_[i];
+    switch (v.kind) {
+      case FieldValue::Kind::kString:
+        appendJsonString(valueBuf_, v.text);
+        break;
+      case FieldValue::Kind::kNumber:
+        if (v.isInteger) {
+          char buf[24];
+          auto r = std::to_chars(buf, buf + sizeof buf, v.integer);
+          valueBuf_.append(buf, r.ptr);
+        } else {
+          appendJsonNumber(valueBuf_, v.number);
+        }
+        break;
+      case FieldValue::Kind::kBool:
+        valueBuf_ += v.boolean ? "true" : "false";
+        break;
+      case FieldValue::Kind::kMissing:
+      case FieldValue::Kind::kNull:
+        valueBuf_ += "null";
+        break;
+      case FieldValue::Kind::kOther:
+        return {Outcome::kInvalid, "selected field is an object or an array"};
+    }
+  }
+  valueBuf_.push_back('}');
+  if (program_.dedup) {
+    char intId[24];
+    std::string_view id, error;
+    if (!readKey(e.field(program_.dedup->field), intId, id, error)) {
+      return {Outcome::kInvalid, "dedup field is missing, or not a string or integer"};
+    }
+    auto it = ps.seen.find(id);
+    if (it != ps.seen.end() && withinHorizon(it->second, ps.watermark)) {
+      return {Outcome::kDuplicate, {}};
+    }
+    if (it == ps.seen.end()) {
+      ps.seen.emplace(std::string(id), ts);
+    } else {
+      it->second = ts;
+    }
+  }
+  if (hasTs) ps.watermark = std::max(ps.watermark, ts);
+  out.emit(partition, key, &valueBuf_, offset, ps.watermark);
+  if (program_.dedup && ++ps.sinceSweep >= kSweepEvery) {
+    // Memory only: an id past the horizon no longer counts (withinHorizon), kept or not.
+    ps.sinceSweep = 0;
+    absl::erase_if(ps.seen,
+                   [&](const auto& kv) { return !withinHorizon(kv.second, ps.watermark); });
+  }
   return {Outcome::kEmitted, {}};
 }
 
@@ -391,6 +467,10 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
                              std::optional<int64_t> watermark) {
   PartitionState& ps = parts_[partition];
   if (watermark) ps.watermark = std::max(ps.watermark, *watermark);
+  if (!program_.select.empty()) {
+    // A pass-through program keeps no state but dedup's ids; it writes no tombstones.
+    return program_.dedup && value ? restoreSeen(ps, *value) : Result<void>{};
+  }
   if (!value) return restoreTombstone(ps, recordKey);
   Values values;
   std::optional<int64_t> start, end;
@@ -434,20 +514,22 @@ Result<void> Engine::restoreTombstone(PartitionState& ps, std::string_view recor
   return {};
 }
 
-Result<void> Engine::parseRecord(std::string_view value, Values& values,
-                                 std::optional<int64_t>& start, std::optional<int64_t>& end) {
-  // The value is a record this engine wrote (formatValue): {"key":..., ["window_start":..,
-  // "window_end":..,] "<aggregate>":number|null, ...}.
+bool Engine::openRecord(std::string_view value, simdjson::ondemand::object& obj) {
   if (restoreBuf_.size() < value.size() + simdjson::SIMDJSON_PADDING) {
     restoreBuf_.resize(value.size() + simdjson::SIMDJSON_PADDING);
   }
   std::memcpy(restoreBuf_.data(), value.data(), value.size());
-  simdjson::ondemand::document doc;
+  return !restoreParser_.iterate(restoreBuf_.data(), value.size(), restoreBuf_.size())
+              .get(restoreDoc_) &&
+         !restoreDoc_.get_object().get(obj);
+}
+
+Result<void> Engine::parseRecord(std::string_view value, Values& values,
+                                 std::optional<int64_t>& start, std::optional<int64_t>& end) {
+  // The value is a record this engine wrote (formatValue): {"key":..., ["window_start":..,
+  // "window_end":..,] "<aggregate>":number|null, ...}.
   simdjson::ondemand::object obj;
-  if (restoreParser_.iterate(restoreBuf_.data(), value.size(), restoreBuf_.size()).get(doc) ||
-      doc.get_object().get(obj)) {
-    return notOurs();
-  }
+  if (!openRecord(value, obj)) return notOurs();
   const bool windowed = program_.window.type != Window::Type::kNone;
   const auto& aggs = program_.aggregates;
   initValues(values);
@@ -487,9 +569,54 @@ Result<void> Engine::parseRecord(std::string_view value, Values& values,
   return {};
 }
 
+Result<void> Engine::restoreSeen(PartitionState& ps, std::string_view value) {
+  simdjson::ondemand::object obj;
+  if (!openRecord(value, obj)) return notOurs();
+  std::optional<int64_t> at;
+  bool hasId = false;
+  for (auto field : obj) {
+    std::string_view name;
+    simdjson::ondemand::value v;
+    if (field.unescaped_key().get(name) || field.value().get(v)) return notOurs();
+    if (name == program_.dedup->idOutput) {
+      std::string_view text;
+      int64_t n = 0;
+      if (!v.get_string().get(text)) {
+        idBuf_.assign(text);
+      } else if (!v.get_int64().get(n)) {
+        char buf[24];
+        auto r = std::to_chars(buf, buf + sizeof buf, n);
+        idBuf_.assign(buf, r.ptr);
+      } else {
+        return notOurs();
+      }
+      hasId = true;
+    }
+    if (name == program_.dedup->tsOutput) {
+      int64_t n = 0;
+      if (v.get_int64().get(n)) return notOurs();
+      at = n;
+    }
+  }
+  if (!hasId || !at) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "output record lacks the dedup id '" + program_.dedup->idOutput +
+                     "' or the event time '" + program_.dedup->tsOutput +
+                     "': was the output written by another program?"};
+  }
+  ps.seen.insert_or_assign(idBuf_, *at);
+  return {};
+}
+
 void Engine::restoreWatermark(int32_t partition, int64_t watermark) {
   auto& ps = parts_[partition];
   ps.watermark = std::max(ps.watermark, watermark);
+  // A restore reads the whole output: ids past the horizon go as it reads, so that it holds
+  // what the live worker holds, not every id ever written (decisions are the same either way).
+  if (program_.dedup) {
+    absl::erase_if(ps.seen,
+                   [&](const auto& kv) { return !withinHorizon(kv.second, ps.watermark); });
+  }
 }
 
 void Engine::dropPartition(int32_t partition) { parts_.erase(partition); }
@@ -503,7 +630,7 @@ std::optional<int64_t> Engine::watermark(int32_t partition) const {
 size_t Engine::stateEntries() const {
   size_t n = 0;
   for (const auto& [p, ps] : parts_) {
-    n += ps.running.size();
+    n += ps.running.size() + ps.seen.size();
     for (const auto& [k, l] : ps.windows) n += l.size();
   }
   return n;

@@ -11,6 +11,10 @@
 //   a closed window never changes again (so forgetting it is invisible).
 // - Each record carries the source offset it reflects and the watermark after it, so the
 //   state of a partition can be rebuilt exactly from its output records (restore()).
+// - A pass-through program (Program::select) emits one record of the selected fields per
+//   accepted event. With dedup, an event whose id was accepted at an event time within the
+//   horizon before the partition's watermark is dropped (Outcome::kDuplicate); the ids are
+//   rebuilt from the output records, which carry them.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +42,7 @@ class Emitter {
                     int64_t sourceOffset, int64_t watermark) = 0;
 };
 
-enum class Outcome { kEmitted, kFiltered, kLate, kInvalid };
+enum class Outcome { kEmitted, kFiltered, kLate, kInvalid, kDuplicate };
 
 struct ProcessResult {
   Outcome outcome;
@@ -81,10 +85,20 @@ class Engine {
     int64_t watermark = INT64_MIN;
     absl::flat_hash_map<std::string, Values, Hash, std::equal_to<>> running;
     absl::flat_hash_map<std::string, WindowList, Hash, std::equal_to<>> windows;
+    // dedup: id -> event time of the accepted event that carried it last
+    absl::flat_hash_map<std::string, int64_t, Hash, std::equal_to<>> seen;
     uint64_t sinceSweep = 0;
   };
 
   bool passesFilter(const EventParser& e) const;
+  // process() for a pass-through program, after the key, the timestamp and the filter.
+  ProcessResult passThrough(PartitionState& ps, int32_t partition, int64_t offset,
+                            std::string_view key, bool hasTs, int64_t ts, const EventParser& e,
+                            Emitter& out);
+  // restore() for a pass-through program: the id and event time of a deduplicated record.
+  Result<void> restoreSeen(PartitionState& ps, std::string_view value);
+  // Whether an id accepted at `at` still counts at `watermark` (dedup's horizon).
+  bool withinHorizon(int64_t at, int64_t watermark) const;
   std::string_view checkAggregateTypes(const EventParser& e) const;
   // The steps of process() after validation for a windowed program: each adds the event to
   // its window of the key and emits what changed; false (and nothing changed) if it is late.
@@ -99,6 +113,9 @@ class Engine {
                   int64_t offset, int64_t watermark);
   // The restore() of a tombstone: forgets the key (or window) the record key names.
   Result<void> restoreTombstone(PartitionState& ps, std::string_view recordKey);
+  // An output record read back by restore(), opened as a JSON object that lives in
+  // restoreDoc_; false: not a JSON object.
+  bool openRecord(std::string_view value, simdjson::ondemand::object& obj);
   // Reads an output record's value into restoreKey_, `values` and the window bounds.
   Result<void> parseRecord(std::string_view value, Values& values, std::optional<int64_t>& start,
                            std::optional<int64_t>& end);
@@ -112,11 +129,14 @@ class Engine {
 
   const Program& program_;
   std::vector<std::string> escapedNames_;  // "\"name\":"
+  std::vector<std::string> selectNames_;   // "\"as\":" of each selected field
+  std::string idBuf_;
   std::unordered_map<int32_t, PartitionState> parts_;
   std::string valueBuf_;
   std::string keyBuf_;
   simdjson::ondemand::parser restoreParser_;  // output records read back by restore()
-  std::string restoreBuf_;                    // a record's value + simdjson padding
+  simdjson::ondemand::document restoreDoc_;
+  std::string restoreBuf_;  // a record's value + simdjson padding
   std::string restoreKey_;
   uint64_t lateDropped_ = 0;
 };

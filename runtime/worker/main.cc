@@ -40,6 +40,13 @@ void addOptions(CLI::App& app, Options& o) {
   app.add_option("--output-topic", cfg.outputTopic)->envname("KAPPA_OUTPUT_TOPIC");
   app.add_option("--dlq-topic", cfg.dlqTopic, "Dead-letter topic (default <output>.dlq)")
       ->envname("KAPPA_DLQ_TOPIC");
+  app.add_option("--tap-topic", cfg.tapTopic,
+                 "Sample tap: the output records of about one key in --tap-rate also go here "
+                 "(same partition, headers and transaction); empty: no tap")
+      ->envname("KAPPA_TAP_TOPIC");
+  app.add_option("--tap-rate", cfg.tapRate, "One key in this many is tapped (1: every key)")
+      ->envname("KAPPA_TAP_RATE")
+      ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--group", cfg.consumerGroup)->envname("KAPPA_CONSUMER_GROUP");
   app.add_option("--transactional-id", cfg.transactionalId,
                  "Transactional id; a worker started with the same id fences this one")

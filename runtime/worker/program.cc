@@ -99,7 +99,8 @@ class Builder {
  public:
   Program build(const YAML::Node& root) {
     requireMap(root, "");
-    onlyKeys(root, "", {"keyField", "timestampField", "filter", "window", "aggregates"});
+    onlyKeys(root, "",
+             {"keyField", "timestampField", "filter", "window", "aggregates", "select", "dedup"});
     p_.keyField = field(requiredString(root, "keyField", ""));
     if (root["timestampField"] && !root["timestampField"].IsNull()) {
       p_.timestampField = field(requiredString(root, "timestampField", ""));
@@ -110,7 +111,17 @@ class Builder {
       fail("timestampField",
            "required for a " + std::string(windowTypeName(p_.window.type)) + " window");
     }
-    aggregates(root["aggregates"]);
+    if (auto s = root["select"]; s && !s.IsNull()) {
+      if (root["aggregates"])
+        fail("aggregates", "not allowed with select (a pass-through program)");
+      if (p_.window.type != Window::Type::kNone) {
+        fail("window", "not allowed with select (a pass-through program)");
+      }
+      select(s);
+    } else {
+      aggregates(root["aggregates"]);
+    }
+    if (auto d = root["dedup"]; d && !d.IsNull()) dedup(d);
     return p_;
   }
 
@@ -176,6 +187,49 @@ class Builder {
       fail("window.type", "must be one of none, tumbling, session; got '" + type + "'");
     }
     w.allowedLatenessMs = seconds(n, "allowedLatenessSeconds", "window", false, false);
+  }
+
+  void select(const YAML::Node& list) {
+    if (!list.IsSequence() || list.size() == 0) fail("select", "must be a non-empty list");
+    std::set<std::string> names;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string path = "select[" + std::to_string(i) + "]";
+      const auto& n = list[i];
+      requireMap(n, path);
+      onlyKeys(n, path, {"field", "as"});
+      Selected s;
+      std::string name = requiredString(n, "field", path);
+      s.field = field(name);
+      s.as = n["as"] && !n["as"].IsNull() ? requiredString(n, "as", path) : name;
+      if (!names.insert(s.as).second) {
+        fail(join(path, n["as"] ? "as" : "field"), "duplicate output field '" + s.as + "'");
+      }
+      p_.select.push_back(std::move(s));
+    }
+  }
+
+  void dedup(const YAML::Node& n) {
+    requireMap(n, "dedup");
+    onlyKeys(n, "dedup", {"field", "horizonSeconds"});
+    Dedup d;
+    d.field = field(requiredString(n, "field", "dedup"));
+    d.horizonMs = seconds(n, "horizonSeconds", "dedup", true, true);
+    // A restarted worker rebuilds the ids seen from its output: it must carry them.
+    if (p_.select.empty()) fail("dedup", "needs select (a pass-through program)");
+    if (p_.timestampField < 0) fail("timestampField", "required with dedup");
+    auto out = [&](FieldRef ref) -> const Selected* {
+      for (const auto& s : p_.select) {
+        if (s.field == ref) return &s;
+      }
+      return nullptr;
+    };
+    const Selected* id = out(d.field);
+    const Selected* ts = out(p_.timestampField);
+    if (!id) fail("dedup.field", "must be one of the selected fields (restore reads it back)");
+    if (!ts) fail("select", "must include timestampField with dedup (restore reads it back)");
+    d.idOutput = id->as;
+    d.tsOutput = ts->as;
+    p_.dedup = std::move(d);
   }
 
   void aggregates(const YAML::Node& list) {

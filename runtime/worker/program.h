@@ -60,6 +60,25 @@ struct Window {
   bool operator==(const Window&) const = default;
 };
 
+// A field a pass-through program copies into its output record, under `as`.
+struct Selected {
+  FieldRef field = -1;
+  std::string as;
+  bool operator==(const Selected&) const = default;
+};
+
+// Drops an event whose `field` (a string or an integer) an accepted event of the same source
+// partition carried at an event time no more than `horizonMs` before the partition's
+// watermark. The decision depends only on the events before it, in partition order: replay,
+// live and a restored worker agree.
+struct Dedup {
+  FieldRef field = -1;
+  int64_t horizonMs = 0;
+  std::string idOutput;  // the names the id and the event time have in the output record,
+  std::string tsOutput;  // from which restore() rebuilds the ids seen
+  bool operator==(const Dedup&) const = default;
+};
+
 struct Program {
   std::vector<std::string> fields;  // distinct field names, indexed by FieldRef
   FieldRef keyField = -1;
@@ -67,6 +86,10 @@ struct Program {
   std::vector<FilterClause> filter;
   Window window;
   std::vector<Aggregate> aggregates;
+  // A pass-through program (a cleaning tier): every accepted event becomes one output record
+  // of these fields, keyed by keyField; no window, no aggregates.
+  std::vector<Selected> select;
+  std::optional<Dedup> dedup;  // pass-through programs only
   bool operator==(const Program&) const = default;
 };
 

@@ -1,4 +1,5 @@
 #include "runtime/worker/stream_worker.h"
+#include "runtime/kafka/key_sample.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -41,10 +42,11 @@ Error txnError(rd_kafka_error_t* e, const std::string& what) {
 // The partition count of an output topic; with `create`, a missing topic is created first,
 // with as many partitions as the source.
 Result<int32_t> partitionsOf(kafka::RdKafkaAdmin& admin, const std::string& topic,
-                             int32_t sourcePartitions, bool create) {
+                             int32_t sourcePartitions, bool create, bool tap) {
   auto count = admin.partitionCount(topic);
   if (!count && count.error().code == ErrorCode::kNotFound && create) {
-    auto c = admin.createTopic({topic, sourcePartitions, 1, {}});
+    auto c = admin.createTopic(
+        {topic, sourcePartitions, 1, tap ? kafka::tapTopicConfig({}) : kafka::TopicConfig{}});
     if (!c && c.error().code != ErrorCode::kAlreadyExists) return c.error();
     // Another replica may have created it a moment ago: wait until brokers serve it.
     if (auto m = admin.awaitMetadata(topic, true); !m) return m.error();
@@ -120,6 +122,11 @@ class StreamWorker::Metrics {
                  .Help("Malformed source records sent to the dead-letter topic")
                  .Register(r)
                  .Add({})),
+        tapped_(prometheus::BuildCounter()
+                    .Name("kappa_worker_tap_records_total")
+                    .Help("Output records also written to the sample tap")
+                    .Register(r)
+                    .Add({})),
         txns_(prometheus::BuildCounter()
                   .Name("kappa_worker_transactions_total")
                   .Help("Transactions by result")
@@ -144,7 +151,7 @@ class StreamWorker::Metrics {
                    .Add({})) {}
 
   prometheus::Family<prometheus::Counter>& in_;
-  prometheus::Counter &emitted_, &filtered_, &late_, &invalid_, &out_, &dlq_;
+  prometheus::Counter &emitted_, &filtered_, &late_, &invalid_, &out_, &dlq_, &tapped_;
   prometheus::Family<prometheus::Counter>& txns_;
   prometheus::Counter &committed_, &aborted_;
   prometheus::Histogram& batch_;
@@ -165,6 +172,12 @@ class StreamWorker::OutputEmitter : public Emitter {
     if (watermark != INT64_MIN) {
       auto wm = decimal(buf, sizeof buf, watermark);
       rd_kafka_header_add(h, kHeaderWatermark, -1, wm.data(), static_cast<ssize_t>(wm.size()));
+    }
+    if (w_.tapTopic_ &&
+        kafka::inTap(kafka::sampleHash(key.data(), key.size()), w_.config_.tapRate)) {
+      w_.produce(w_.tapTopic_.get(), partition, key, value ? value->data() : nullptr,
+                 value ? value->size() : 0, rd_kafka_headers_copy(h));
+      ++w_.tally_.tapped;
     }
     w_.produce(w_.outputTopic_.get(), partition, key, value ? value->data() : nullptr,
                value ? value->size() : 0, h);
@@ -216,6 +229,9 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   spdlog::info("worker: {} -> {} (dlq {}), group {}, transactional.id {}", config_.sourceTopic,
                config_.outputTopic, config_.dlqTopic, config_.consumerGroup,
                config_.transactionalId);
+  if (!config_.tapTopic.empty()) {
+    spdlog::info("worker: sample tap {} (one key in {})", config_.tapTopic, config_.tapRate);
+  }
   spdlog::info("worker: event parser: {}", parser_.kernelChoice());
   return {};
 }
@@ -223,10 +239,27 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
 Result<void> StreamWorker::checkTopics(kafka::RdKafkaAdmin& admin) {
   auto source = admin.partitionCount(config_.sourceTopic);
   if (!source) return Error{source.error().code, "source topic: " + source.error().message};
-  for (auto* t : {&config_.outputTopic, &config_.dlqTopic}) {
-    auto count = partitionsOf(admin, *t, *source, config_.createTopics);
+  for (auto [topic, partitions] : {std::pair{&config_.outputTopic, &outputPartitions_},
+                                   std::pair{&config_.dlqTopic, &dlqPartitions_},
+                                   std::pair{&config_.tapTopic, &tapPartitions_}}) {
+    if (topic->empty()) continue;  // no tap
+    auto count =
+        partitionsOf(admin, *topic, *source, config_.createTopics, topic == &config_.tapTopic);
+    if (!count && topic == &config_.tapTopic && count.error().code == ErrorCode::kNotFound) {
+      // The tap only speeds comparisons up: without its topic, run without it.
+      spdlog::warn("worker: tap topic {} does not exist; running without the sample tap",
+                   config_.tapTopic);
+      config_.tapTopic.clear();
+      continue;
+    }
     if (!count) return count.error();
-    (t == &config_.outputTopic ? outputPartitions_ : dlqPartitions_) = *count;
+    *partitions = *count;
+  }
+  if (!config_.tapTopic.empty() && tapPartitions_ < *source) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "tap topic " + config_.tapTopic + " has " + std::to_string(tapPartitions_) +
+                     " partitions but the source has " + std::to_string(*source) +
+                     ": the tap must be partition-aligned with the source"};
   }
   if (outputPartitions_ < *source) {
     return Error{ErrorCode::kInvalidArgument,
@@ -259,6 +292,12 @@ Result<void> StreamWorker::createProducer() {
   dlqTopic_.reset(rd_kafka_topic_new(producer_.get(), config_.dlqTopic.c_str(), nullptr));
   if (!outputTopic_ || !dlqTopic_) {
     return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.outputTopic);
+  }
+  if (!config_.tapTopic.empty()) {
+    tapTopic_.reset(rd_kafka_topic_new(producer_.get(), config_.tapTopic.c_str(), nullptr));
+    if (!tapTopic_) {
+      return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.tapTopic);
+    }
   }
   return {};
 }
@@ -515,6 +554,7 @@ void StreamWorker::handle(const rd_kafka_message_t& m) {
       ++tally_.emitted;
       break;
     case Outcome::kFiltered:
+    case Outcome::kDuplicate:  // counted with the filtered events
       ++tally_.filtered;
       break;
     case Outcome::kLate:
@@ -544,7 +584,9 @@ void StreamWorker::flushTally() {
   stats_.filtered += t.filtered;
   stats_.late += t.late;
   stats_.dlq += t.dlq;
+  stats_.tapped += t.tapped;
   if (!metrics_) return;
+  metrics_->tapped_.Increment(static_cast<double>(t.tapped));
   metrics_->emitted_.Increment(static_cast<double>(t.emitted));
   metrics_->filtered_.Increment(static_cast<double>(t.filtered));
   metrics_->late_.Increment(static_cast<double>(t.late));

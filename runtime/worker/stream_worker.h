@@ -34,6 +34,11 @@ struct WorkerConfig {
   std::string sourceTopic;
   std::string outputTopic;
   std::string dlqTopic;  // default: <output>.dlq
+  // The sample tap: the output records of the keys kafka::inTap(hash, tapRate) holds are also
+  // written here, to the same partition, with the same headers, in the same transaction.
+  // Empty: no tap.
+  std::string tapTopic;
+  uint32_t tapRate = 256;
   std::string consumerGroup;
   std::string transactionalId;
   std::string startOffset = "earliest";                // where a group without commits starts
@@ -50,7 +55,7 @@ struct WorkerConfig {
 };
 
 struct WorkerStats {
-  std::atomic<uint64_t> recordsIn{0}, recordsOut{0}, filtered{0}, late{0}, dlq{0};
+  std::atomic<uint64_t> recordsIn{0}, recordsOut{0}, filtered{0}, late{0}, dlq{0}, tapped{0};
   std::atomic<uint64_t> transactions{0}, aborts{0}, restored{0};
 };
 
@@ -111,17 +116,19 @@ class StreamWorker {
   // by handle skips librdkafka's lookup of the topic by name, under a lock, per record.
   kafka::RdPtr<rd_kafka_topic_t> outputTopic_;
   kafka::RdPtr<rd_kafka_topic_t> dlqTopic_;
+  kafka::RdPtr<rd_kafka_topic_t> tapTopic_;  // null: no tap
   kafka::KafkaHandle consumer_;
   kafka::RdPtr<rd_kafka_queue_t> queue_;
   std::unique_ptr<OutputEmitter> emitter_;
   std::unique_ptr<Metrics> metrics_;
   int32_t outputPartitions_ = 0;
   int32_t dlqPartitions_ = 0;
+  int32_t tapPartitions_ = 0;
   std::map<int32_t, int64_t> positions_;  // next source offset per partition, this txn
   // Per-record counts of the batch being handled, added to stats_ and the metrics once per
   // batch rather than with an atomic operation per record.
   struct Tally {
-    uint64_t in = 0, out = 0, emitted = 0, filtered = 0, late = 0, dlq = 0;
+    uint64_t in = 0, out = 0, emitted = 0, filtered = 0, late = 0, dlq = 0, tapped = 0;
   } tally_;
   // Timestamp of the output records of the batch being handled: the time it was consumed
   // (one clock read per batch, not one per record inside librdkafka).

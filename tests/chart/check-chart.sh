@@ -91,7 +91,7 @@ plain = yaml.safe_load(open(sys.argv[2]))
 assert rendered["kind"] == "PrometheusRule", rendered["kind"]
 assert rendered["spec"] == plain, "PrometheusRule spec differs from files/alerts.yaml"
 names = [r["alert"] for g in plain["groups"] for r in g["rules"]]
-want = ["KappaValidationMismatch", "KappaReplayStalled", "KappaRetentionAtRisk", "KappaServingWorkerDown", "KappaCutoverFailed"]
+want = ["KappaValidationMismatch", "KappaShadowDrift", "KappaReplayStalled", "KappaRetentionAtRisk", "KappaServingWorkerDown", "KappaCutoverFailed"]
 assert names == want, names
 PY
 }
@@ -131,6 +131,49 @@ for a in ["--namespace=" + ns, "--leader-election=true", "--worker-image=kappa-w
     assert a in args, (a, args)
 PY
 }
+check_webhook() { # registration, certificate, Service and mount agree; off means none of them
+  { render "${scoped[@]}"; echo "---"; render --set webhook.enabled=false; } >"$work/wh.yaml" &&
+    python3 - "$work/wh.yaml" "$ns" <<'PY'
+import sys, yaml, base64, subprocess
+ns = sys.argv[2]
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+cut = next(i for i, d in enumerate(docs) if d is None)  # the "---" between the two renders
+on, off = [d for d in docs[:cut] if d], [d for d in docs[cut + 1:] if d]
+def webhooky(d): return d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "webhook"
+def one(docs, kind):
+    found = [d for d in docs if d["kind"] == kind and webhooky(d)]
+    assert len(found) == 1, (kind, [d["metadata"]["name"] for d in found])
+    return found[0]
+reg = one(on, "ValidatingWebhookConfiguration")
+secret, svc = one(on, "Secret"), one(on, "Service")
+[w] = reg["webhooks"]
+assert w["failurePolicy"] == "Ignore" and w["sideEffects"] == "None", w
+assert w["rules"] == [{"apiGroups": ["kappa.io"], "apiVersions": ["*"], "operations": ["CREATE"],
+                       "resources": ["pipelineversions"], "scope": "Namespaced"}], w["rules"]
+assert w["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": ns}}, w
+ref = w["clientConfig"]["service"]
+assert (ref["name"], ref["namespace"], ref["path"]) == (svc["metadata"]["name"], ns, "/validate"), ref
+assert w["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+# The certificate is for the Service's DNS name and signed by the CA in the registration.
+crt, ca = (base64.b64decode(secret["data"][k]) for k in ("tls.crt", "ca.crt"))
+open(sys.argv[1] + ".crt", "wb").write(crt)
+open(sys.argv[1] + ".ca", "wb").write(ca)
+text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", sys.argv[1] + ".crt"],
+                      capture_output=True, text=True, check=True).stdout
+assert "DNS:%s.%s.svc" % (svc["metadata"]["name"], ns) in text, text
+subprocess.run(["openssl", "verify", "-CAfile", sys.argv[1] + ".ca", sys.argv[1] + ".crt"], check=True)
+deploy = next(d for d in on if d["kind"] == "Deployment")
+pod = deploy["spec"]["template"]["spec"]
+c = pod["containers"][0]
+assert "--webhook-address=0.0.0.0:9443" in c["args"], c["args"]
+assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in c["ports"], c["ports"]
+assert pod["volumes"][0]["secret"]["secretName"] == secret["metadata"]["name"], pod["volumes"]
+assert c["volumeMounts"][0]["mountPath"] == "/etc/kappa/webhook"
+assert not [d for d in off if webhooky(d)], "webhook objects with webhook.enabled=false"
+c = next(d for d in off if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+assert not [a for a in c["args"] if a.startswith("--webhook")], c["args"]
+PY
+}
 check_rbac() { # the exact rules the operator is granted, in both shapes
   { render; echo "---"; render "${scoped[@]}"; } >"$work/all.yaml" &&
     python3 - "$work/all.yaml" <<'PY'
@@ -141,7 +184,8 @@ def rules(d): return sorted((tuple(r.get("apiGroups", [])), tuple(r["resources"]
 main = [d for d in roles if not d["metadata"]["name"].endswith("-leader-election")]
 assert [d["kind"] for d in main] == ["ClusterRole", "Role"], [d["kind"] for d in main]
 base = {
-  (("kappa.io",), ("pipelineversions", "pipelineversions/status", "pipelineversions/finalizers"), ("get", "list", "watch", "update", "patch"), ()),
+  (("kappa.io",), ("pipelineversions/status", "pipelineversions/finalizers"), ("get", "update", "patch"), ()),
+  (("kappa.io",), ("pipelineversions",), ("get", "list", "watch", "create", "update", "patch"), ()),
   (("",), ("configmaps",), ("get", "list", "watch", "create", "update", "patch", "delete"), ()),
   (("apps",), ("deployments",), ("get", "list", "watch", "create", "update", "patch", "delete"), ()),
   (("",), ("pods",), ("get", "list", "watch"), ()),
@@ -185,10 +229,11 @@ if missing:
 PY
 }
 run "values.yaml: every value documented with a comment" check_values_documented
-run "PrometheusRule spec is files/alerts.yaml verbatim, with the five alerts" check_rule_embedded
+run "PrometheusRule spec is files/alerts.yaml verbatim, with the six alerts" check_rule_embedded
 run "Grafana dashboard ConfigMap: label, valid JSON, phases/lag/progress/mismatch/durations" check_dashboard
 run "operator Deployment: restricted securityContext, probes, resources, args from values" check_deployment
 run "RBAC: exactly the least-privilege rules (cluster-wide and one-namespace shapes)" check_rbac
+run "webhook: PipelineVersion creates only, failurePolicy Ignore, CA bundle signs the Service's certificate, Secret mounted; none with webhook.enabled=false" check_webhook
 
 # (d) alert rules.
 run "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
@@ -286,7 +331,7 @@ if [ $rbac_installed -eq 1 ]; then
   check_can yes create leases.coordination.k8s.io -n "$ns"
   check_can yes update leases.coordination.k8s.io/kappa-operator -n "$ns"
   check_can no delete pipelineversions.kappa.io -n "$other"
-  check_can no create pipelineversions.kappa.io -n "$other"
+  check_can yes create pipelineversions.kappa.io -n "$other"
   check_can no get secrets -n "$other"
   check_can yes list pods -n "$other"
   check_can no create pods -n "$other"

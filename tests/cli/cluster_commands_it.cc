@@ -2,6 +2,10 @@
 // PipelineVersion CRD installed, run as a user would run the plugin.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/cluster_commands.h"
@@ -112,6 +116,65 @@ TEST_F(ClusterCommandsIT, StatusShowsVersionsAndTheServingOne) {
   EXPECT_EQ(parsed["alias"]["version"], "v1");
 }
 
+// How many times `status -w` printed the status into `file` so far.
+int framesIn(const std::string& file, std::string* text = nullptr) {
+  std::ifstream in(file);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text) *text = all;
+  int n = 0;
+  for (size_t at = all.find("pipeline sessions:"); at != std::string::npos;
+       at = all.find("pipeline sessions:", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(ClusterCommandsIT, StatusWatchPrintsOnEveryChangeAndOnlyThen) {
+  create("v1", {{"phase", "Serving"}});
+  create("v2", {{"phase", "Replaying"}, {"lag", {{"messages", 77}}}});
+  alias({{"pipeline", "sessions"}, {"version", "v1"}, {"topic", "sessions.v1"}});
+  std::string out = ::testing::TempDir() + "status-watch-" + ns_->name() + ".out";
+  auto started =
+      testing::run(testing::binPath("kubectl-kappa") + " status sessions -w --kubeconfig " +
+                   kubeconfig_ + " -n " + ns_->name() + " >" + out + " 2>&1 & echo $!");
+  ASSERT_EQ(started.exitCode, 0) << started.out;
+  std::string pid = started.out.substr(0, started.out.find('\n'));
+  std::string text;
+  ASSERT_TRUE(
+      testing::eventually([&] { return framesIn(out, &text) >= 1; }, std::chrono::seconds(20)))
+      << text;
+  EXPECT_NE(text.find("serving v1"), std::string::npos) << text;
+  // Nothing changes: nothing printed again (a poll would have).
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(framesIn(out), 1) << text;
+
+  // The candidate moves on and the alias flips: printed again, without asking.
+  auto got = api_->get({kPlv, ns_->name(), "sessions-v2", {}});
+  ASSERT_TRUE(got.ok());
+  Json obj = *got;
+  obj["status"] = {{"phase", "Serving"}};
+  ASSERT_TRUE(api_->updateStatus({kPlv, ns_->name(), "sessions-v2", {}}, obj).ok());
+  auto cm = api_->get({kube::resources::configMaps(), ns_->name(), "sessions-serving", {}});
+  ASSERT_TRUE(cm.ok());
+  (*cm)["data"]["version"] = "v2";
+  (*cm)["data"]["topic"] = "sessions.v2";
+  ASSERT_TRUE(
+      api_->update({kube::resources::configMaps(), ns_->name(), "sessions-serving", {}}, *cm).ok());
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        framesIn(out, &text);
+        return text.find("serving v2 (topic sessions.v2") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << text;
+  testing::run("kill -INT " + pid);
+  EXPECT_TRUE(testing::eventually(
+      [&] { return testing::run("kill -0 " + pid + " 2>/dev/null").exitCode != 0; },
+      std::chrono::seconds(10)))
+      << "kubectl-kappa status -w did not stop on SIGINT";
+  std::remove(out.c_str());
+}
+
 TEST_F(ClusterCommandsIT, GatesSetTheAnnotations) {
   create("v1", {{"phase", "AwaitingPromotion"}});
   create("v2", {{"phase", "Replaying"}});
@@ -173,6 +236,63 @@ TEST(RenderStatus, ShowsWhyTheWorkersPodsDoNotRun) {
   out = renderStatus("sessions", {version("v3", "Starting")}, nullptr,
                      std::chrono::system_clock::now());
   EXPECT_EQ(out.find("pods:"), std::string::npos) << out;
+}
+
+// The DAG: each tier after the one it reads, with its serving version and what is in flight.
+TEST(RenderPipelines, TiersInTheOrderTheyReadEachOther) {
+  auto version = [](const std::string& pipeline, const std::string& v, const std::string& phase,
+                    kube::Json source, kube::Json status = kube::Json::object()) {
+    status["phase"] = phase;
+    return kube::Json{{"metadata",
+                       {{"name", pipeline + "-" + v},
+                        {"creationTimestamp", "2026-11-23T10:00:00Z"},
+                        {"labels", kube::Json::object()}}},
+                      {"spec", {{"pipeline", pipeline}, {"version", v}, {"source", source}}},
+                      {"status", status}};
+  };
+  auto alias = [](const std::string& pipeline, const std::string& v) {
+    return kube::Json{
+        {"data", {{"pipeline", pipeline}, {"version", v}, {"topic", pipeline + "." + v}}}};
+  };
+  kube::Json goldNext = version("gold", "v7-c1", "Replaying", {{"pipeline", "silver"}});
+  goldNext["metadata"]["labels"] = {{"kappa.io/cascade-from", "silver"},
+                                    {"kappa.io/cascade-upstream-version", "v7"}};
+  std::vector<kube::Json> versions{
+      // Listed out of order: gold first.
+      version("gold", "v1", "Serving", {{"pipeline", "silver"}},
+              {{"source", {{"pipeline", "silver"}, {"version", "v6"}}}}),
+      goldNext,
+      version("silver", "v7", "Serving", {{"pipeline", "bronze"}},
+              {{"source", {{"pipeline", "bronze"}, {"version", "v2"}}}}),
+      version("silver", "v6", "Draining", {{"pipeline", "bronze"}}),
+      version("bronze", "v2", "Serving", {{"topic", "clicks"}}),
+  };
+  kube::Json graph =
+      pipelineGraph(versions, {alias("gold", "v1"), alias("silver", "v7"), alias("bronze", "v2")});
+  ASSERT_EQ(graph.size(), 3u) << graph.dump(2);
+  EXPECT_EQ(graph[0]["pipeline"], "bronze");
+  EXPECT_EQ(graph[1]["pipeline"], "silver");
+  EXPECT_EQ(graph[2]["pipeline"], "gold");
+  EXPECT_EQ(graph[2]["serving"]["reads"], "v6");
+  ASSERT_EQ(graph[2]["candidates"].size(), 1u);
+  EXPECT_EQ(graph[2]["candidates"][0]["cascadeFrom"], "silver v7");
+  std::string out = renderPipelines(graph);
+  EXPECT_NE(out.find("topic clicks"), std::string::npos) << out;
+  EXPECT_NE(out.find("silver v6"), std::string::npos) << out;
+  EXPECT_NE(out.find("v7-c1 Replaying (cascade from silver v7)"), std::string::npos) << out;
+  EXPECT_LT(out.find("bronze"), out.find("gold")) << out;
+}
+
+// A tier that reads another pipeline says which version of it, under its row.
+TEST(RenderStatus, AMedallionTierShowsTheUpstreamVersionItReads) {
+  kube::Json gold = {
+      {"metadata", {{"name", "gold-v2"}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+      {"spec", {{"pipeline", "gold"}, {"version", "v2"}}},
+      {"status",
+       {{"phase", "Replaying"},
+        {"source", {{"pipeline", "silver"}, {"version", "v7"}, {"topic", "silver.v7"}}}}}};
+  std::string out = renderStatus("gold", {gold}, nullptr, std::chrono::system_clock::now());
+  EXPECT_NE(out.find("reads silver version v7 (silver.v7)"), std::string::npos) << out;
 }
 
 // Lag, progress and ETA only for candidates; cells never run together; mismatch examples as

@@ -144,7 +144,12 @@ else
     "replay":{"startedAt":"2030-01-01T00:00:00Z","progressPercent":57.5,"messagesPerSecond":1200.5,"etaSeconds":35,
       "lagWithinSince":"2030-01-01T00:01:00Z"},
     "validation":{"servingVersion":"v8","startedAt":"2030-01-01T00:02:00Z",
-      "sampledKeys":10,"comparedKeys":10,"mismatchedKeys":0,"mismatchRatio":0},
+      "sampledKeys":10,"comparedKeys":10,"mismatchedKeys":0,"notComparableKeys":3,"mismatchRatio":0,
+      "roundStartedAt":"2030-01-01T00:02:30Z","roundsPassed":2,"roundsPlanned":7,"recordsRead":5,"recordsToRead":9,
+      "examples":[{"key":"u1","serving":{"revenue":1},"candidate":{"revenue":2},"diff":"revenue: 1 -> 2"}]},
+    "shadow":{"servingVersion":"v7","startedAt":"2030-01-01T00:02:40Z","roundsPassed":1,"roundsPlanned":2,
+      "sampledKeys":10,"comparedKeys":10,"mismatchedKeys":1,"notComparableKeys":0,"mismatchRatio":0.1,
+      "examples":[{"key":"u2","serving":{"views":1},"candidate":{"views":2},"diff":"views: 1 -> 2"}]},
     "drainingSince":"2030-01-01T00:03:00Z","outputDeletedAt":"2030-01-01T00:04:00Z",
     "conditions":[
       {"type":"Validated","status":"True","reason":"Matched","message":"","lastTransitionTime":"2030-01-01T00:00:00Z"},
@@ -175,8 +180,16 @@ else
     "{.status.replay.lagWithinSince} 2030-01-01T00:01:00Z" \
     "{.status.validation.servingVersion} v8" \
     "{.status.validation.startedAt} 2030-01-01T00:02:00Z" \
+    "{.status.validation.notComparableKeys} 3" \
+    "{.status.validation.roundStartedAt} 2030-01-01T00:02:30Z" \
+    "{.status.validation.roundsPassed} 2" \
+    "{.status.validation.roundsPlanned} 7" \
+    "{.status.validation.recordsToRead} 9" \
+    "{.status.shadow.servingVersion} v7" \
+    "{.status.shadow.examples[0].diff} views: 1 -> 2" \
     "{.status.drainingSince} 2030-01-01T00:03:00Z" \
-    "{.status.outputDeletedAt} 2030-01-01T00:04:00Z"; do
+    "{.status.outputDeletedAt} 2030-01-01T00:04:00Z" \
+    "{.status.validation.examples[0].diff} revenue: 1 -> 2"; do
     path=${check%% *}
     value=${check#* }
     got=$("$kubectl" get plv cutover -n "$ns" -o "jsonpath=$path" 2>&1)
@@ -185,7 +198,7 @@ else
   if [ -n "$kept" ]; then
     fail "status fields not kept:$kept"
   else
-    pass "status keeps reason, lag.consumed, lag.secondsEstimated, replay.lagWithinSince, validation.servingVersion/startedAt, drainingSince, outputDeletedAt"
+    pass "status keeps reason, lag.consumed, lag.secondsEstimated, replay.lagWithinSince, validation.servingVersion/startedAt/examples[].diff, drainingSince, outputDeletedAt"
   fi
   consumed='{"status":{"lag":{"consumed":-1}}}'
   if "$kubectl" patch plv cutover -n "$ns" --subresource=status --type=merge -p "$consumed" \

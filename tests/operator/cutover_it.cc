@@ -87,7 +87,7 @@ Json pipelineVersion(const std::string& version, const std::string& bootstrap,
       "replicas": 1,
       "replay": {"replicas": 2, "maxDurationSeconds": 300},
       "catchUp": {"maxLagMessages": 0, "stableSeconds": 1},
-      "validation": {"mode": "Skip", "sampleKeys": 200, "timeoutSeconds": 120},
+      "validation": {"mode": "Skip", "sampleKeys": 200, "timeoutSeconds": 120, "tapRate": 2},
       "promotion": {"mode": "Auto", "drainDelaySeconds": 1, "retainOutputSeconds": 3}
     }
   })");
@@ -216,6 +216,11 @@ TEST_F(CutoverIT, V1ServesThenV2TakesOverAndV1Retires) {
   EXPECT_EQ(validated->reason, "Matched") << validated->message;
   EXPECT_GT(v2.validation.comparedKeys, 0);
   EXPECT_EQ(v2.validation.mismatchedKeys, 0);
+  // One key in 2 of the 500 is tapped: more than the 200 of the sample, so the taps were
+  // compared, not the outputs.
+  EXPECT_EQ(v2.tapTopic, out2 + ".tap");
+  EXPECT_EQ(v2.validation.source, "Tap") << dump();
+  EXPECT_EQ(v2.validation.sampledKeys, 200);
 
   const auto& v1Phases = phases["sessions-v1"];
   auto at = [&](const std::string& p) {

@@ -121,6 +121,33 @@ TEST(PipelineMetrics, WorkerReadyFollowsWorkerAvailableWhileAWorkerRuns) {
       << t;
 }
 
+TEST(PipelineMetrics, ShadowRatioWhileTheShadowedPairRuns) {
+  prometheus::Registry r;
+  PipelineMetrics::Objects cache;
+  PipelineMetrics m(r, [&cache] { return cache; });
+  json shadow = {
+      {"shadow",
+       {{"servingVersion", "v1"}, {"startedAt", "2026-11-23T10:00:00Z"}, {"mismatchRatio", 0.125}}},
+      {"conditions",
+       json::array({{{"type", "ShadowMatched"}, {"status", "False"}, {"reason", "Drifted"}}})}};
+  const std::string v2 = R"(namespace="ns",pipeline="sessions",version="v2")";
+  cache = objects(
+      {version("v1", "Draining"), version("v2", "Serving", shadow), version("v3", "Serving")});
+  auto t = text(r, m);
+  EXPECT_TRUE(has(t, "kappa_shadow_mismatch_ratio{" + v2 + "} 0.125")) << t;
+  EXPECT_TRUE(has(t, "kappa_shadow_drifted{" + v2 + "} 1")) << t;
+  // Only a version with a shadow has the series.
+  EXPECT_EQ(
+      t.find(R"(kappa_shadow_mismatch_ratio{namespace="ns",pipeline="sessions",version="v3"})"),
+      std::string::npos)
+      << t;
+  // Rolled back, v2 drains: the series stays while it runs, and goes when it retires.
+  cache = objects({version("v1", "Serving"), version("v2", "Draining", shadow)});
+  EXPECT_TRUE(has(text(r, m), "kappa_shadow_mismatch_ratio{" + v2 + "} 0.125"));
+  cache = objects({version("v1", "Serving"), version("v2", "Retired", shadow)});
+  EXPECT_EQ(text(r, m).find("kappa_shadow_mismatch_ratio{" + v2), std::string::npos);
+}
+
 TEST(PipelineMetrics, CountsFailuresMismatchesAndCutoverDurations) {
   prometheus::Registry r;
   PipelineMetrics m(r, {});

@@ -49,3 +49,8 @@ app.kubernetes.io/part-of: kappa-operator
 {{- define "kappa-operator.workerImage" -}}
 {{- printf "%s:%s" .Values.workerImage.repository (default .Chart.AppVersion .Values.workerImage.tag) }}
 {{- end }}
+
+{{/* The Secret with the webhook's serving certificate (tls.crt, tls.key). */}}
+{{- define "kappa-operator.webhookSecretName" -}}
+{{- (.Values.webhook | default dict).existingSecret | default (printf "%s-webhook-tls" (include "kappa-operator.fullname" .)) }}
+{{- end }}

@@ -85,8 +85,8 @@ OtherVersion otherVersion(std::string version, int64_t createdAt, Phase phase) {
 
 ServingAlias aliasFor(std::string version, std::string previous, std::string rv,
                       int64_t promotedAt = -50000) {
-  return ServingAlias{version, "sessions." + version, std::move(previous), at(promotedAt),
-                      std::move(rv)};
+  return ServingAlias{version,        "sessions." + version, std::move(previous),
+                      at(promotedAt), std::move(rv),         {}};
 }
 
 const std::string kGroup = "kappa.sessions.v2.uid-v2";
@@ -307,13 +307,75 @@ TEST(DecidePending, FixesNamesInStatusAndCreatesTopics) {
   EXPECT_EQ(d.status->consumerGroup, "kappa.sessions.v2.uid-v2");
   EXPECT_EQ(d.status->outputTopic, "sessions.v2");
   EXPECT_EQ(condition(*d.status, kProvisioned).status, ConditionStatus::kUnknown);
+  EXPECT_EQ(d.status->tapTopic, "sessions.v2.tap");
   auto create = actionsOf<CreateTopics>(d);
   ASSERT_EQ(create.size(), 1u) << d;
-  ASSERT_EQ(create[0].topics.size(), 2u);
+  ASSERT_EQ(create[0].topics.size(), 3u);
   EXPECT_EQ(create[0].topics[0],
             (TopicToCreate{"sessions.v2", 6, 3, {{"cleanup.policy", "compact"}}}));
   EXPECT_EQ(create[0].topics[1], (TopicToCreate{"sessions.v2.dlq", 6, 3, {}}));
+  // The tap: partition-aligned, compacted in small segments.
+  EXPECT_EQ(
+      create[0].topics[2],
+      (TopicToCreate{
+          "sessions.v2.tap", 6, 3, {{"cleanup.policy", "compact"}, {"segment.bytes", "1048576"}}}));
   EXPECT_FALSE(has<EnsureWorker>(d));
+}
+
+TEST(DecidePending, TheTapIsCompactedWhateverTheOutputKeeps) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.output.config = {{"cleanup.policy", "delete"},
+                          {"retention.ms", "3600000"},
+                          {"compression.type", "zstd"},
+                          {"segment.bytes", "536870912"}};
+  Decision d = decide(o, at(0));
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  ASSERT_EQ(create[0].topics.size(), 3u);
+  EXPECT_EQ(create[0].topics[0].config, o.spec.output.config);
+  EXPECT_EQ(create[0].topics[2].config,
+            (std::map<std::string, std::string>{{"cleanup.policy", "compact"},
+                                                {"retention.ms", "3600000"},
+                                                {"compression.type", "zstd"},
+                                                {"segment.bytes", "1048576"}}));
+}
+
+TEST(DecidePending, AProgramKappaWorkerWouldRefuseFailsTheVersionNamingTheField) {
+  Observed o = observedIn(Phase::kPending);
+  o.programError = "select[2].as: duplicate output field 'user_id'";
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, kInvalidProgramReason);
+  EXPECT_EQ(d.status->message,
+            "spec.processor.builtin.select[2].as: duplicate output field 'user_id'");
+  EXPECT_FALSE(has<CreateTopics>(d));
+  auto refusal = programRefusal(o);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->field, "spec.processor.builtin.select[2].as");
+  EXPECT_EQ(refusal->message, "duplicate output field 'user_id'");
+  // A whole-program error names the program itself.
+  o.programError = "program: must be a mapping";
+  EXPECT_EQ(programRefusal(o)->field, "spec.processor.builtin");
+}
+
+TEST(DecidePending, NoTapForAnAdoptedOutput) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.output.adoptExisting = true;  // records before this version: its tap would lack them
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->tapTopic, "");
+}
+
+TEST(DecidePending, NoTapWithTapRateZero) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.validation.tapRate = 0;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->tapTopic, "");
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  EXPECT_EQ(create[0].topics.size(), 2u);
 }
 
 TEST(DecidePending, GroupIsUniquePerObjectAndOutputFollowsSpec) {
@@ -494,7 +556,8 @@ TEST(DecideProvisioning, SafeRetentionStartsTheReplay) {
   auto worker = actionsOf<EnsureWorker>(d);
   ASSERT_EQ(worker.size(), 1u);
   EXPECT_EQ(worker[0], (EnsureWorker{"sessions-v2", WorkerProfile::kReplay, 4, "kappa-replay",
-                                     Resources{{{"cpu", "2"}}, {}}, kGroup, "sessions.v2"}));
+                                     Resources{{{"cpu", "2"}}, {}}, kGroup, "clickstream.raw",
+                                     "sessions.v2", ""}));
   EXPECT_TRUE(hasEvent(d, EventType::kNormal, "ReplayStarted"));
   EXPECT_FALSE(hasEvent(d, EventType::kWarning, "RetentionAtRisk"));
 }
@@ -838,7 +901,8 @@ TEST(DecideReplaying, CatchUpNeedsTheLagWithinBoundForStableSeconds) {
   EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kUnknown);
   EXPECT_EQ(actionsOf<EnsureWorker>(d),
             (std::vector<EnsureWorker>{{"sessions-v2", WorkerProfile::kSteady, 2, "",
-                                        Resources{{{"cpu", "500m"}}, {}}, kGroup, "sessions.v2"}}));
+                                        Resources{{{"cpu", "500m"}}, {}}, kGroup, "clickstream.raw",
+                                        "sessions.v2", ""}}));
   EXPECT_EQ(actionsOf<DeleteReplayQuota>(d),
             (std::vector<DeleteReplayQuota>{{"sessions-v2-replay"}}));
   EXPECT_TRUE(hasEvent(d, EventType::kNormal, "CaughtUp"));
@@ -1157,6 +1221,8 @@ TEST(DecideValidating, RequestsAComparisonWithTheServingVersion) {
                                    .servingVersion = "v1",
                                    .servingTopic = "sessions.v1",
                                    .candidateTopic = "sessions.v2",
+                                   .servingTap = "",
+                                   .candidateTap = "",
                                    .sampleKeys = 1000,
                                    .compareFields = {"views"},
                                    .ignoreFields = {},
@@ -1168,7 +1234,9 @@ Observed validatingWithRun(std::optional<ValidationResult> result, std::string e
   o.status.validation.servingVersion = "v1";
   o.status.validation.startedAt = at(0);
   o.status.conditions[3] = cond(kValidated, ConditionStatus::kUnknown, "Comparing", at(0));
-  o.kafka.validation = ValidationRun{at(0), result.has_value() || !error.empty(), result, error};
+  bool done = result.has_value() || !error.empty();
+  o.kafka.validation =
+      ValidationRun{at(0), done, result, error, 0, 0, done ? std::optional{at(50)} : std::nullopt};
   return o;
 }
 
@@ -1179,9 +1247,38 @@ ValidationResult comparison(int64_t compared, int64_t mismatched, size_t example
   r.mismatchedKeys = mismatched;
   r.mismatchRatio = compared ? static_cast<double>(mismatched) / compared : 0;
   for (size_t i = 0; i < examples; ++i) {
-    r.examples.push_back({"user-" + std::to_string(i), "{\"views\":1}", "{\"views\":2}"});
+    r.examples.push_back(
+        {"user-" + std::to_string(i), "{\"views\":1}", "{\"views\":2}", "views: 1 -> 2"});
   }
   return r;
+}
+
+// The taps are compared when both versions have one at the same rate; else the outputs.
+TEST(DecideValidating, ComparesTheTapsWhenBothVersionsTapAtTheSameRate) {
+  auto request = [](auto change) {
+    Observed o = observedIn(Phase::kValidating);
+    o.status.validation.startedAt.reset();
+    o.status.tapTopic = "sessions.v2.tap";
+    for (auto& other : o.others) {
+      if (other.version == "v1") {
+        other.tapTopic = "sessions.v1.tap";
+        other.tapRate = o.spec.validation.tapRate;
+      }
+    }
+    change(o);
+    auto run = actionsOf<RunValidation>(decide(o, at(0)));
+    EXPECT_EQ(run.size(), 1u);
+    return run.empty() ? std::pair<std::string, std::string>{}
+                       : std::pair{run[0].servingTap, run[0].candidateTap};
+  };
+  using Taps = std::pair<std::string, std::string>;
+  EXPECT_EQ(request([](Observed&) {}), (Taps{"sessions.v1.tap", "sessions.v2.tap"}));
+  // The serving version taps at another rate: other keys.
+  EXPECT_EQ(request([](Observed& o) { o.others[0].tapRate = 64; }), Taps{});
+  // It has no tap (made before taps, or tapRate 0).
+  EXPECT_EQ(request([](Observed& o) { o.others[0].tapTopic = ""; }), Taps{});
+  // This one has none.
+  EXPECT_EQ(request([](Observed& o) { o.status.tapTopic = ""; }), Taps{});
 }
 
 TEST(DecideValidating, WaitingForARunningComparisonIsIdempotent) {
@@ -1191,6 +1288,36 @@ TEST(DecideValidating, WaitingForARunningComparisonIsIdempotent) {
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_TRUE(d.actions.empty()) << d;
   EXPECT_EQ(d.requeueAfter, kPollInterval);
+}
+
+TEST(DecideValidating, StatusShowsHowFarARunningComparisonHasRead) {
+  Observed o = validatingWithRun(std::nullopt);
+  o.kafka.validation->done = false;
+  o.kafka.validation->recordsRead = 4000;
+  o.kafka.validation->recordsToRead = 10000;
+  Decision d = decide(o, at(30));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->validation.recordsRead, 4000);
+  EXPECT_EQ(d.status->validation.recordsToRead, 10000);
+  EXPECT_FALSE(has<RunValidation>(d));
+  o.status = *d.status;
+  expectConverged(o, at(40));  // no progress since: nothing to write
+
+  // Progress is shown in tenths: a few more records read write nothing.
+  o.kafka.validation->recordsRead = 4500;
+  expectConverged(o, at(45));
+  o.kafka.validation->recordsRead = 5100;
+  d = decide(o, at(50));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->validation.recordsRead, 5000);
+  o.status = *d.status;
+
+  // Done: the figures replace the progress.
+  o.kafka.validation = ValidationRun{at(0), true, comparison(1000, 0), "", 0, 0, std::nullopt};
+  d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->validation.recordsToRead, 0);
+  EXPECT_EQ(d.status->validation.comparedKeys, 1000);
 }
 
 TEST(DecideValidating, ALostComparisonIsRequestedAgainWithTheSameStart) {
@@ -1204,8 +1331,12 @@ TEST(DecideValidating, ALostComparisonIsRequestedAgainWithTheSameStart) {
 }
 
 TEST(DecideValidating, AFailedComparisonIsRetried) {
-  Observed o = validatingWithRun(std::nullopt, "serving topic unavailable");
-  Decision d = decide(o, at(30));
+  Observed o = validatingWithRun(std::nullopt, "serving topic unavailable");  // failed at 50
+  Decision soon = decide(o, at(55));
+  EXPECT_FALSE(soon.status.has_value()) << soon;
+  EXPECT_FALSE(has<RunValidation>(soon)) << soon;
+  EXPECT_EQ(soon.requeueAfter, Seconds{5});
+  Decision d = decide(o, at(60));
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_EQ(actionsOf<RunValidation>(d).size(), 1u);
 }
@@ -1221,6 +1352,42 @@ TEST(DecideValidating, MatchPromotes) {
   EXPECT_EQ(d.status->validation.mismatchedKeys, 0);
   EXPECT_EQ(d.status->validation.completedAt, at(60));
   EXPECT_TRUE(hasEvent(d, EventType::kNormal, "Validated"));
+}
+
+TEST(DecideValidating, MostKeysPastTheCutComparesAgainAtALaterCut) {
+  ValidationResult r = comparison(40, 0);
+  r.sampledKeys = 100;
+  r.notComparableKeys = 60;  // a live source moved them on since the cut
+  Observed o = validatingWithRun(r);
+  Decision d = decide(o, at(60));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  const Condition& c = condition(*d.status, kValidated);
+  EXPECT_EQ(c.status, ConditionStatus::kUnknown);
+  EXPECT_EQ(c.reason, "NotComparable");
+  EXPECT_NE(c.message.find("60 of 100 sampled keys moved past the cut"), std::string::npos)
+      << c.message;
+  EXPECT_EQ(d.status->validation.notComparableKeys, 60);
+  EXPECT_FALSE(d.status->validation.completedAt.has_value());
+  EXPECT_FALSE(has<FlipAlias>(d));
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].requestedAt, at(0));  // the same run: its timeout keeps counting
+
+  // Not at once: kRerunDelay after the inconclusive run finished (at 50).
+  Decision soon = decide(o, at(53));
+  ASSERT_TRUE(soon.status.has_value());
+  EXPECT_EQ(condition(*soon.status, kValidated).reason, "NotComparable");
+  EXPECT_FALSE(has<RunValidation>(soon)) << soon;
+  EXPECT_EQ(soon.requeueAfter, Seconds{7});
+
+  // As many comparable as not: decided on the comparable ones, the count kept in status.
+  r.notComparableKeys = 40;
+  Observed decided = validatingWithRun(r);
+  Decision next = decide(decided, at(90));
+  ASSERT_TRUE(next.status.has_value());
+  EXPECT_EQ(next.status->phase, Phase::kPromoting);
+  EXPECT_EQ(next.status->validation.notComparableKeys, 40);
 }
 
 TEST(DecideValidating, MatchInManualModeAwaitsPromotion) {
@@ -1250,7 +1417,9 @@ TEST(DecideValidating, MismatchAbovePolicyAlertsAndWaits) {
   EXPECT_EQ(ev[0].reason, "ValidationMismatch");
   EXPECT_NE(ev[0].message.find("12 of 1000"), std::string::npos) << ev[0].message;
   EXPECT_NE(ev[0].message.find("ratio 0.012"), std::string::npos) << ev[0].message;
-  EXPECT_NE(ev[0].message.find("user-0"), std::string::npos) << ev[0].message;
+  EXPECT_NE(ev[0].message.find("e.g. key user-0 (views: 1 -> 2)"), std::string::npos)
+      << ev[0].message;
+  EXPECT_EQ(d.status->validation.examples[0].diff, "views: 1 -> 2");
   EXPECT_FALSE(has<FlipAlias>(d));
 
   o.status = *d.status;
@@ -1308,6 +1477,151 @@ TEST(DecideValidating, ANewServingVersionRestartsTheComparison) {
   auto run = actionsOf<RunValidation>(d);
   ASSERT_EQ(run.size(), 1u);
   EXPECT_EQ(run[0].servingTopic, "sessions.v0");
+}
+
+// ----- Validating: the parallel run's rounds -------------------------------------------------
+
+// A window of 600 s with a round every 300 s: rounds at 0, 300 and 600 s.
+Observed parallelRun() {
+  Observed o = observedIn(Phase::kValidating);
+  o.spec.validation.windowSeconds = 600;
+  o.spec.validation.roundIntervalSeconds = 300;
+  return o;
+}
+
+TEST(DecideValidatingRounds, TheFirstRoundIsRequestedAtTheStartWithTheRoundsPlanned) {
+  Decision d = decide(parallelRun(), at(0));
+  ASSERT_TRUE(d.status.has_value());
+  const ValidationStatus& v = d.status->validation;
+  EXPECT_EQ(v.roundsPlanned, 3);
+  EXPECT_EQ(v.roundsPassed, 0);
+  EXPECT_EQ(v.roundStartedAt, at(0));
+  EXPECT_NE(condition(*d.status, kValidated).message.find("in 3 rounds over 600s"),
+            std::string::npos)
+      << condition(*d.status, kValidated).message;
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].requestedAt, at(0));
+}
+
+TEST(DecideValidatingRounds, EveryRoundMustPassAndEachStartsOnTheSchedule) {
+  Observed o = parallelRun();
+  Decision first = decide(o, at(0));
+  ASSERT_TRUE(first.status.has_value());
+  o.status = *first.status;
+
+  // Round 1 passes at 40 s: still Validating, the next round due at 300 s.
+  o.kafka.validation = ValidationRun{at(0), true, comparison(900, 0), "", 0, 0, std::nullopt};
+  Decision d = decide(o, at(40));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  EXPECT_EQ(d.status->validation.roundsPassed, 1);
+  EXPECT_EQ(d.status->validation.roundStartedAt, at(300));
+  EXPECT_EQ(d.status->validation.comparedKeys, 900);
+  EXPECT_FALSE(d.status->validation.completedAt.has_value());
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kUnknown);
+  EXPECT_EQ(condition(*d.status, kValidated).reason, "RoundPassed");
+  EXPECT_NE(condition(*d.status, kValidated).message.find("round 1 of 3: passed"),
+            std::string::npos)
+      << condition(*d.status, kValidated).message;
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "ValidationRoundPassed"));
+  EXPECT_FALSE(has<FlipAlias>(d));
+  EXPECT_FALSE(has<RunValidation>(d));
+  EXPECT_EQ(d.requeueAfter, Seconds{260});
+  o.status = *d.status;
+
+  // Between rounds: nothing to do but wait for the next one.
+  Decision wait = decide(o, at(100));
+  EXPECT_FALSE(wait.status.has_value()) << wait;
+  EXPECT_FALSE(has<RunValidation>(wait)) << wait;
+  EXPECT_EQ(wait.requeueAfter, Seconds{200});
+
+  // At 300 s round 2 is requested, identified by its start.
+  Decision due = decide(o, at(300));
+  auto run = actionsOf<RunValidation>(due);
+  ASSERT_EQ(run.size(), 1u) << due;
+  EXPECT_EQ(run[0].requestedAt, at(300));
+
+  // Round 2 passes late (at 650 s): round 3 was due at 600 s, so it starts at once.
+  o.kafka.validation = ValidationRun{at(300), true, comparison(950, 0), "", 0, 0, std::nullopt};
+  d = decide(o, at(650));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->validation.roundsPassed, 2);
+  EXPECT_EQ(d.status->validation.roundStartedAt, at(650));
+  o.status = *d.status;
+  run = actionsOf<RunValidation>(decide(o, at(651)));
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].requestedAt, at(650));
+
+  // The last round passes: validated, promoted.
+  o.kafka.validation = ValidationRun{at(650), true, comparison(1000, 0), "", 0, 0, std::nullopt};
+  d = decide(o, at(700));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPromoting);
+  EXPECT_EQ(d.status->validation.roundsPassed, 3);
+  EXPECT_EQ(d.status->validation.completedAt, at(700));
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kTrue);
+  EXPECT_NE(condition(*d.status, kValidated).message.find("all 3 rounds passed"), std::string::npos)
+      << condition(*d.status, kValidated).message;
+}
+
+TEST(DecideValidatingRounds, AFailedRoundBlocksThePromotion) {
+  Observed o = parallelRun();
+  o.status.validation.servingVersion = "v1";
+  o.status.validation.startedAt = at(0);
+  o.status.validation.roundsPlanned = 3;
+  o.status.validation.roundsPassed = 1;
+  o.status.validation.roundStartedAt = at(300);
+  o.kafka.validation = ValidationRun{at(300), true, comparison(1000, 7, 3), "", 0, 0, std::nullopt};
+  Decision d = decide(o, at(320));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ValidationMismatch");
+  EXPECT_EQ(d.status->validation.roundsPassed, 1);
+  EXPECT_EQ(d.status->validation.mismatchedKeys, 7);
+  EXPECT_EQ(condition(*d.status, kValidated).status, ConditionStatus::kFalse);
+  auto ev = events(d);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].reason, "ValidationMismatch");
+  EXPECT_NE(ev[0].message.find("round 2 of 3: 7 of 1000"), std::string::npos) << ev[0].message;
+  EXPECT_FALSE(has<FlipAlias>(d));
+}
+
+TEST(DecideValidatingRounds, ARoundFirstSeenLateStartsWhenItIsRequested) {
+  Observed o = parallelRun();
+  o.status.validation.servingVersion = "v1";
+  o.status.validation.startedAt = at(0);
+  o.status.validation.roundsPlanned = 3;
+  o.status.validation.roundsPassed = 1;
+  o.status.validation.roundStartedAt = at(300);
+  o.spec.validation.timeoutSeconds = 120;
+  o.kafka.validation =
+      ValidationRun{at(0), true, comparison(900, 0), "", 0, 0, std::nullopt};  // round 1's
+  // The operator was down from 290 s to 500 s: round 2 is requested now, not timed out.
+  Decision d = decide(o, at(500));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating);
+  EXPECT_EQ(d.status->validation.roundStartedAt, at(500));
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u) << d;
+  EXPECT_EQ(run[0].requestedAt, at(500));
+}
+
+TEST(DecideValidatingRounds, TheTimeoutCountsFromTheRoundsStart) {
+  Observed o = parallelRun();
+  o.status.validation.servingVersion = "v1";
+  o.status.validation.startedAt = at(0);
+  o.status.validation.roundsPlanned = 3;
+  o.status.validation.roundsPassed = 1;
+  o.status.validation.roundStartedAt = at(300);
+  o.spec.validation.timeoutSeconds = 120;
+  o.kafka.validation = ValidationRun{at(300), false, std::nullopt, "", 0, 0, std::nullopt};
+  Decision running = decide(o, at(410));  // 110 s into round 2 (410 s since the start)
+  EXPECT_FALSE(running.status.has_value()) << running;
+  Decision d = decide(o, at(420));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kAwaitingPromotion);
+  EXPECT_EQ(d.status->reason, "ValidationTimedOut");
 }
 
 TEST(DecideValidating, WorkerIsMovedToSteadyAfterACrash) {
@@ -1502,9 +1816,16 @@ TEST(DecidePromoting, FlipsTheAliasWithACasOnItsResourceVersion) {
   EXPECT_EQ(d.status->previousVersion, "v1");     // persisted before the flip runs
   auto flip = actionsOf<FlipAlias>(d);
   ASSERT_EQ(flip.size(), 1u) << d;
+  // Validated Matched: the flip is kept as equal (what a cascade downstream expects).
   EXPECT_EQ(flip[0], (FlipAlias{"sessions-serving", std::string("41"), "sessions", "v2",
-                                "sessions.v2", "kafka:9092", "v1", at(0)}));
+                                "sessions.v2", "kafka:9092", "v1", at(0), "Promotion", true}));
   EXPECT_EQ(d.requeueAfter, kStepDelay);
+
+  // Promoted by hand over a mismatch: its output changed by intent.
+  o.status.conditions[3] = cond(kValidated, ConditionStatus::kFalse, "Mismatched", at(-60));
+  flip = actionsOf<FlipAlias>(decide(o, at(0)));
+  ASSERT_EQ(flip.size(), 1u);
+  EXPECT_FALSE(flip[0].equal);
 }
 
 TEST(DecidePromoting, FirstVersionCreatesTheAlias) {
@@ -1706,7 +2027,7 @@ TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {
   EXPECT_EQ(std::get<RecordEvent>(d.actions[0]).reason, "RollbackStarted");
   EXPECT_EQ(std::get<FlipAlias>(d.actions[1]),
             (FlipAlias{"sessions-serving", std::string("42"), "sessions", "v1", "sessions.v1",
-                       "kafka:9092", "v2", at(0)}));
+                       "kafka:9092", "v2", at(0), "Rollback"}));
   EXPECT_EQ(std::get<RemoveAnnotation>(d.actions[2]), (RemoveAnnotation{kRollbackAnnotation}));
 }
 
@@ -1781,6 +2102,164 @@ TEST(DecideServing, AfterTheRollbackFlipTheVersionDrainsWithoutFlippingAgain) {
 
 // ----- Draining and Retired -----------------------------------------------------------------
 
+// ----- Serving: the shadow after the flip ----------------------------------------------------
+
+// v2 serves since -40 s with a shadow of 600 s, a round every 300 s: rounds due at 260 s
+// and 560 s; v1 drains beside it.
+Observed shadowing() {
+  Observed o = observedIn(Phase::kServing);
+  o.spec.promotion.shadowSeconds = 600;
+  o.spec.validation.roundIntervalSeconds = 300;
+  return o;
+}
+
+TEST(DecideServingShadow, TheShadowIsPlannedAtTheFirstPassAndWaitsForItsFirstRound) {
+  Decision d = decide(shadowing(), at(0));
+  ASSERT_TRUE(d.status.has_value());
+  const ValidationStatus& v = d.status->shadow;
+  EXPECT_EQ(v.servingVersion, "v1");
+  EXPECT_EQ(v.startedAt, at(-40));
+  EXPECT_EQ(v.roundsPlanned, 2);
+  EXPECT_EQ(v.roundStartedAt, at(260));
+  EXPECT_EQ(condition(*d.status, kShadowMatched).status, ConditionStatus::kUnknown);
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "Shadowing");
+  EXPECT_FALSE(has<RunValidation>(d));
+  EXPECT_EQ(d.requeueAfter, Seconds{260});
+}
+
+TEST(DecideServingShadow, RoundsCompareWithThePreviousVersionThenItMayDrain) {
+  Observed o = shadowing();
+  Decision d = decide(o, at(0));
+  o.status = *d.status;
+  d = decide(o, at(260));
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u) << d;
+  EXPECT_EQ(run[0].requestedAt, at(260));
+  EXPECT_EQ(run[0].servingVersion, "v1");
+  EXPECT_EQ(run[0].servingTopic, "sessions.v1");
+  EXPECT_EQ(run[0].candidateTopic, "sessions.v2");
+
+  o.kafka.validation = ValidationRun{at(260), true, comparison(800, 0), "", 0, 0, std::nullopt};
+  d = decide(o, at(270));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->shadow.roundsPassed, 1);
+  EXPECT_EQ(d.status->shadow.roundStartedAt, at(560));
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "RoundPassed");
+  EXPECT_FALSE(d.status->shadow.completedAt.has_value());
+  o.status = *d.status;
+
+  o.kafka.validation = ValidationRun{at(560), true, comparison(820, 0), "", 0, 0, std::nullopt};
+  d = decide(o, at(575));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(d.status->shadow.roundsPassed, 2);
+  EXPECT_EQ(d.status->shadow.completedAt, at(575));
+  EXPECT_EQ(condition(*d.status, kShadowMatched).status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "Matched");
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "ShadowMatched"));
+  o.status = *d.status;
+  expectConverged(o, at(600));
+}
+
+TEST(DecideServingShadow, DriftAlertsAndWaitsForAHuman) {
+  Observed o = shadowing();
+  o.status = *decide(o, at(0)).status;
+  o.kafka.validation = ValidationRun{at(260), true, comparison(800, 40, 2), "", 0, 0, std::nullopt};
+  Decision d = decide(o, at(280));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(condition(*d.status, kShadowMatched).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "Drifted");
+  EXPECT_EQ(d.status->shadow.mismatchedKeys, 40);
+  EXPECT_EQ(d.status->shadow.completedAt, at(280));
+  auto ev = events(d);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kWarning);
+  EXPECT_EQ(ev[0].reason, "ShadowDrift");
+  EXPECT_NE(ev[0].message.find("round 1 of 2: 40 of 800"), std::string::npos) << ev[0].message;
+  EXPECT_NE(ev[0].message.find("roll back with annotation"), std::string::npos) << ev[0].message;
+  EXPECT_FALSE(has<FlipAlias>(d));
+  o.status = *d.status;
+  expectConverged(o, at(900));  // no more rounds
+}
+
+TEST(DecideServingShadow, DriftWithTheRollbackPolicyFlipsBack) {
+  Observed o = shadowing();
+  o.spec.promotion.shadowRollback = true;
+  o.status = *decide(o, at(0)).status;
+  o.kafka.validation = ValidationRun{at(260), true, comparison(800, 40, 2), "", 0, 0, std::nullopt};
+  Decision d = decide(o, at(280));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "Drifted");
+  auto flip = actionsOf<FlipAlias>(d);
+  ASSERT_EQ(flip.size(), 1u) << d;
+  EXPECT_EQ(flip[0], (FlipAlias{"sessions-serving", std::string("42"), "sessions", "v1",
+                                "sessions.v1", "kafka:9092", "v2", at(280), "Rollback"}));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ShadowDrift"));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "RollbackStarted"));
+}
+
+TEST(DecideServingShadow, AnInconclusiveRoundComparesAgainAndATimeoutEndsTheShadow) {
+  Observed o = shadowing();
+  o.status = *decide(o, at(0)).status;
+  ValidationResult r = comparison(30, 0);
+  r.sampledKeys = 100;
+  r.notComparableKeys = 70;
+  o.kafka.validation = ValidationRun{at(260), true, r, "", 0, 0, std::nullopt};
+  Decision d = decide(o, at(270));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "NotComparable");
+  EXPECT_EQ(d.status->shadow.roundsPassed, 0);
+  EXPECT_FALSE(d.status->shadow.completedAt.has_value());
+  auto run = actionsOf<RunValidation>(d);
+  ASSERT_EQ(run.size(), 1u) << d;
+  EXPECT_EQ(run[0].requestedAt, at(260));  // the same round, compared again
+  EXPECT_EQ(run[0].servingTopic, "sessions.v1");
+
+  // No result within validation.timeoutSeconds of the round's start: the shadow ends.
+  o.status = *d.status;
+  o.kafka.validation = ValidationRun{at(260), false, std::nullopt, "", 0, 0, std::nullopt};
+  d = decide(o, at(260 + 600));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "TimedOut");
+  EXPECT_EQ(d.status->shadow.completedAt, at(860));
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "ShadowTimedOut"));
+  EXPECT_FALSE(has<FlipAlias>(d));
+}
+
+TEST(DecideServingShadow, NoShadowWithoutAPreviousVersionRunning) {
+  Observed o = shadowing();
+  o.others[0].phase = Phase::kRetired;  // v1 drained already
+  Decision d = decide(o, at(0));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_FALSE(has<RunValidation>(d));
+
+  // A shadow under way whose previous version stops: it ends, saying why.
+  Observed under = shadowing();
+  under.status = *decide(under, at(0)).status;
+  under.others[0].phase = Phase::kRetired;
+  d = decide(under, at(100));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "PreviousVersionGone");
+  EXPECT_EQ(d.status->shadow.completedAt, at(100));
+}
+
+TEST(DecideDraining, KeepsRunningWhileItsSuccessorShadowsIt) {
+  Observed o = observedIn(Phase::kDraining);  // draining since 1000, delay 300; v3 serves
+  o.others[1].shadowSeconds = 900;
+  o.others[1].validationTimeoutSeconds = 120;
+  Decision d = decide(o, at(1300));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_FALSE(has<DeleteWorker>(d));
+  EXPECT_EQ(d.requeueAfter, Seconds{900 + 120 + kShadowGrace.count() - 300});
+  // The shadow has ended: the drain delay alone counts again.
+  o.others[1].shadowDone = true;
+  d = decide(o, at(1300));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kRetired);
+}
+
 TEST(DecideDraining, WaitsForTheDrainDelay) {
   Observed o = observedIn(Phase::kDraining);  // draining since 1000, delay 300
   expectConverged(o, at(1100));
@@ -1822,6 +2301,31 @@ TEST(DecideDraining, RollbackToThisVersionServesAgain) {
   EXPECT_EQ(condition(*d.status, kServingCondition).status, ConditionStatus::kTrue);
   EXPECT_FALSE(has<FlipAlias>(d));
   EXPECT_FALSE(has<EnsureWorker>(d));  // still running at the steady profile
+}
+
+// A version rolled back to runs no shadow: the drifted version it replaces drains, and is
+// never compared with (nor rolled back to) again.
+TEST(DecideDraining, AVersionServingAgainAfterARollbackRunsNoShadow) {
+  Observed o = observedIn(Phase::kDraining);
+  o.spec.promotion.shadowSeconds = 600;
+  o.spec.promotion.shadowRollback = true;
+  o.alias = aliasFor("v2", "v3", "47", 1100);
+  o.others[1].phase = Phase::kDraining;  // v3, rolled back from
+  Decision d = decide(o, at(1101));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  EXPECT_EQ(d.status->shadow.completedAt, at(1101));
+  EXPECT_EQ(condition(*d.status, kShadowMatched).reason, "RolledBack");
+  o.status = *d.status;
+  o.others[0].phase = Phase::kDraining;
+  // Later passes compare nothing, even with a drifted-looking result at hand.
+  ValidationResult drift = comparison(800, 40);
+  o.kafka.validation = ValidationRun{at(1400), true, drift, "", 0, 0, std::nullopt};
+  for (int64_t t : {1400, 1700, 2000}) {
+    Decision later = decide(o, at(t));
+    EXPECT_FALSE(has<RunValidation>(later)) << later;
+    EXPECT_FALSE(has<FlipAlias>(later)) << later;
+  }
 }
 
 TEST(DecideRetired, KeepsTheOutputDuringRetention) {
@@ -2111,10 +2615,12 @@ struct World {
               if (t.name == deadLetterTopicName(o.status.outputTopic)) {
                 o.kafka.deadLetterTopicExists = true;
               }
+              if (t.name == o.status.tapTopic) o.kafka.tapTopicExists = true;
             }
           } else if constexpr (std::is_same_v<T, DeleteTopics>) {
             o.kafka.outputTopicExists = false;
             o.kafka.deadLetterTopicExists = false;
+            o.kafka.tapTopicExists = false;
           } else if constexpr (std::is_same_v<T, DeleteConsumerGroup>) {
             o.kafka.consumerGroupExists = false;
           } else if constexpr (std::is_same_v<T, EnsureWorker>) {
@@ -2129,15 +2635,16 @@ struct World {
           } else if constexpr (std::is_same_v<T, DeleteReplayQuota>) {
             o.replayQuota.reset();
           } else if constexpr (std::is_same_v<T, RunValidation>) {
-            o.kafka.validation = ValidationRun{act.requestedAt, true, comparisonResult, ""};
+            o.kafka.validation =
+                ValidationRun{act.requestedAt, true, comparisonResult, "", 0, 0, std::nullopt};
           } else if constexpr (std::is_same_v<T, FlipAlias>) {
             if (o.alias && o.alias->version == o.spec.version) ++flipsAfterServing;
             bool ok = act.expectedResourceVersion
                           ? o.alias && o.alias->resourceVersion == *act.expectedResourceVersion
                           : !o.alias;
             if (ok) {
-              o.alias = ServingAlias{act.version, act.topic, act.previousVersion, now,
-                                     std::to_string(++rv)};
+              o.alias = ServingAlias{act.version,          act.topic, act.previousVersion, now,
+                                     std::to_string(++rv), {}};
               ++aliasWrites;
             }
           } else if constexpr (std::is_same_v<T, RecordEvent>) {
@@ -2264,6 +2771,318 @@ TEST(DecideCutover, TwoCandidatesRacingForTheAliasCannotBothWin) {
   ASSERT_TRUE(d.status.has_value());
   EXPECT_EQ(d.status->phase, Phase::kSuperseded);
   EXPECT_FALSE(has<FlipAlias>(d));
+}
+
+// ----- Medallion pipelines: a source that is another pipeline --------------------------------
+
+// gold-v2 reads pipeline silver (spec.source.pipeline) instead of a topic.
+Observed goldReadingSilver() {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.pipeline = "gold";
+  o.spec.source.topic = "";
+  o.spec.source.pipeline = "silver";
+  o.meta.name = "gold-v2";
+  o.others.clear();
+  o.alias.reset();
+  o.pipelineSources = {{"gold", {"silver"}}, {"silver", {"bronze"}}};
+  return o;
+}
+
+TEST(DecideMedallion, WaitsInPendingUntilTheSourcePipelineServes) {
+  Observed o = goldReadingSilver();  // silver has no alias yet
+  o.kafka.sourcePartitions.reset();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kPending);
+  const Condition& c = condition(*d.status, kProvisioned);
+  EXPECT_EQ(c.status, ConditionStatus::kUnknown);
+  EXPECT_EQ(c.reason, "WaitingForSource");
+  EXPECT_NE(c.message.find("silver-serving does not exist"), std::string::npos) << c.message;
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "WaitingForSource"));
+  EXPECT_FALSE(has<CreateTopics>(d));
+  EXPECT_EQ(d.status->source, SourceStatus{});
+  EXPECT_EQ(d.requeueAfter, kResyncInterval);
+  // The next pass, nothing changed: no second Event, no status write.
+  o.status = *d.status;
+  expectConverged(o, at(5));
+}
+
+TEST(DecideMedallion, TheSourceIsWhatTheUpstreamAliasNamesAtProvisioningAndStaysSo) {
+  Observed o = goldReadingSilver();
+  o.upstream = ServingAlias{"v7", "silver.v7", "v6", at(-10), "12", {}};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kProvisioning);
+  EXPECT_EQ(d.status->source, (SourceStatus{"silver", "v7", "silver.v7"}));
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "SourceResolved"));
+  EXPECT_EQ(actionsOf<CreateTopics>(d).size(), 1u);
+
+  // Silver flips to v8 while gold-v2 provisions: gold-v2 still reads silver.v7 (a flip
+  // upstream makes a new downstream version, it does not move this one).
+  o.status = *d.status;
+  o.kafka.outputTopicExists = true;
+  o.kafka.deadLetterTopicExists = true;
+  o.kafka.tapTopicExists = true;
+  o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
+  o.upstream = ServingAlias{"v8", "silver.v8", "v7", at(5), "13", {}};
+  d = decide(o, at(10));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->source, (SourceStatus{"silver", "v7", "silver.v7"}));
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u) << d;
+  EXPECT_EQ(worker[0].sourceTopic, "silver.v7");
+  EXPECT_NE(d.status->message.find("replaying silver.v7"), std::string::npos) << d.status->message;
+}
+
+TEST(DecideMedallion, ASourceCycleFailsTheVersionAndNamesTheCycle) {
+  Observed o = goldReadingSilver();
+  o.upstream = ServingAlias{"v7", "silver.v7", "", at(-10), "12", {}};
+  o.pipelineSources["bronze"] = {"gold"};  // gold -> silver -> bronze -> gold
+  auto refusal = sourceRefusal(o);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->reason, kSourceCycleReason);
+  EXPECT_EQ(refusal->field, "spec.source.pipeline");
+  EXPECT_NE(refusal->message.find("gold -> silver -> bronze -> gold"), std::string::npos)
+      << refusal->message;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, kSourceCycleReason);
+  EXPECT_FALSE(has<CreateTopics>(d));
+
+  // No cycle: a chain, a diamond, a pipeline read by two.
+  o.pipelineSources = {
+      {"gold", {"silver"}}, {"silver", {"bronze"}}, {"report", {"silver", "gold"}}, {"bronze", {}}};
+  EXPECT_FALSE(sourceRefusal(o).has_value());
+  // Reading itself directly (the CRD refuses that too).
+  o.spec.source.pipeline = "gold";
+  ASSERT_TRUE(sourceRefusal(o).has_value());
+  EXPECT_NE(sourceRefusal(o)->message.find("gold -> gold"), std::string::npos);
+  // A topic source never cycles.
+  o.spec.source.pipeline = "";
+  o.spec.source.topic = "clicks";
+  EXPECT_FALSE(sourceRefusal(o).has_value());
+}
+
+TEST(DecideMedallion, ADrainingVersionKeepsRunningWhileADownstreamVersionReadsIt) {
+  Observed o = observedIn(Phase::kDraining);  // draining since 1000, delay 300
+  o.readers = {Reader{"gold", "gold-v1", Phase::kServing}};
+  Decision d = decide(o, at(1300));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kDraining);
+  EXPECT_EQ(d.status->message, "draining held: gold/gold-v1 (Serving) reads output sessions.v2");
+  EXPECT_EQ(condition(*d.status, kDrained).reason, "ReadByDownstream");
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "DrainHeld"));
+  EXPECT_FALSE(has<DeleteWorker>(d));
+  EXPECT_EQ(d.requeueAfter, kResyncInterval);
+  o.status = *d.status;
+  expectConverged(o, at(1400));
+
+  // The reader has moved on (drained itself): this version retires.
+  o.readers.clear();
+  d = decide(o, at(1500));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kRetired);
+  EXPECT_EQ(condition(*d.status, kDrained).status, ConditionStatus::kTrue);
+  EXPECT_TRUE(has<DeleteWorker>(d));
+}
+
+TEST(DecideMedallion, ARetiredVersionKeepsItsOutputWhileRead) {
+  Observed o = observedIn(Phase::kRetired);  // drained at 1300
+  o.readers = {Reader{"gold", "gold-v3", Phase::kReplaying}};
+  Decision d = decide(o, at(1300 + 86400));
+  EXPECT_FALSE(has<DeleteTopics>(d)) << d;
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_FALSE(d.status->outputDeletedAt.has_value());
+  EXPECT_EQ(d.status->message, "output kept: gold/gold-v3 (Replaying) reads it");
+  o.readers.clear();
+  EXPECT_TRUE(has<DeleteTopics>(decide(o, at(1300 + 86400))));
+}
+
+TEST(DecideMedallion, DeletingAVersionThatIsReadWaitsForTheReader) {
+  Observed o = observedIn(Phase::kServing);
+  o.meta.deletionTimestamp = at(10);
+  o.readers = {Reader{"gold", "gold-v1", Phase::kServing},
+               Reader{"gold", "gold-v2", Phase::kReplaying}};
+  Decision d = decide(o, at(10));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->reason, kDeletionHeldReason);
+  EXPECT_EQ(d.status->message,
+            "deletion waits: gold/gold-v1 (Serving), gold/gold-v2 (Replaying) reads output "
+            "sessions.v2");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, kDeletionHeldReason));
+  // Worker, group, topics and finalizer all kept.
+  EXPECT_FALSE(has<DeleteWorker>(d) || has<DeleteConsumerGroup>(d) || has<DeleteTopics>(d) ||
+               has<RemoveFinalizer>(d))
+      << d;
+  o.status = *d.status;
+  expectConverged(o, at(20));
+
+  o.readers.clear();
+  d = decide(o, at(30));
+  EXPECT_TRUE(has<DeleteWorker>(d)) << d;
+}
+
+// ----- Medallion pipelines: a flip upstream cascades ------------------------------------------
+
+// sessions-v2 serves, reading version v1 of pipeline bronze, and follows bronze's flips.
+Observed servingDownstream() {
+  Observed o = observedIn(Phase::kServing);
+  o.spec.source.topic = "";
+  o.spec.source.pipeline = "bronze";
+  o.spec.cascade.mode = CascadeMode::kFollow;
+  o.status.source = SourceStatus{"bronze", "v1", "bronze.v1"};
+  o.upstream = ServingAlias{"v1", "bronze.v1", "", at(-90000), "7", {}};
+  return o;
+}
+
+// bronze's alias after a flip to `version` at `when`.
+ServingAlias bronzeFlipped(const std::string& version, bool equal, int64_t when = -10,
+                           const std::string& reason = "Promotion") {
+  AliasFlip flip{version, "v1", "bronze." + version, at(when), reason, equal};
+  return ServingAlias{version, "bronze." + version, "v1", at(when), "8", {flip}};
+}
+
+TEST(DecideCascade, AFlipUpstreamCreatesTheSuccessorOnce) {
+  Observed o = servingDownstream();
+  expectConverged(o, at(0));  // in step with bronze: nothing to do
+  o.upstream = bronzeFlipped("v2", true);
+  Decision d = decide(o, at(0));
+  auto create = actionsOf<CreateCascadedVersion>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  std::string version = create[0].version;
+  EXPECT_EQ(create[0], (CreateCascadedVersion{"sessions-" + version, version, "bronze", "v2",
+                                              "bronze.v2", true, false, false}));
+  EXPECT_TRUE(version.starts_with("v2-c")) << version;
+  EXPECT_TRUE(hasEvent(d, EventType::kNormal, "CascadeStarted"));
+  EXPECT_FALSE(d.status.has_value()) << d;  // still serving, reading bronze v1
+
+  // A crash before the new version shows in the cache: the same pass again names the same
+  // version (the create finds it there and succeeds).
+  EXPECT_EQ(actionsOf<CreateCascadedVersion>(decide(o, at(30))), create);
+  // Once it is seen, never again, whatever it became.
+  for (Phase phase : {Phase::kPending, Phase::kReplaying, Phase::kFailed, Phase::kSuperseded}) {
+    Observed seen = o;
+    seen.others.push_back(otherVersion(version, 1, phase));
+    EXPECT_FALSE(has<CreateCascadedVersion>(decide(seen, at(60)))) << phaseName(phase);
+  }
+  // A version of this pipeline made by hand that reads bronze v2 already: nothing to follow.
+  Observed manual = o;
+  manual.others.push_back(otherVersion("v9", 1, Phase::kReplaying));
+  manual.others.back().sourcePipeline = "bronze";
+  manual.others.back().sourceVersion = "v2";
+  EXPECT_FALSE(has<CreateCascadedVersion>(decide(manual, at(60))));
+  // Nor while a candidate made by hand is in flight, whatever it reads: a successor would
+  // supersede it, and the change a person made with it.
+  manual.others.back().sourceVersion = "v1";
+  EXPECT_FALSE(has<CreateCascadedVersion>(decide(manual, at(60))));
+  // A successor of an earlier cascade still in flight is superseded by the new one instead.
+  manual.others.back().cascaded = true;
+  EXPECT_TRUE(has<CreateCascadedVersion>(decide(manual, at(60))));
+  // An older version that read bronze v2 and no longer runs does not count: bronze rolled
+  // back to a version this pipeline read before makes a successor again.
+  Observed older = o;
+  older.others.push_back(otherVersion("v0", -200000, Phase::kRetired));
+  older.others.back().sourcePipeline = "bronze";
+  older.others.back().sourceVersion = "v2";
+  EXPECT_TRUE(has<CreateCascadedVersion>(decide(older, at(60))));
+  // Another flip makes another name.
+  o.upstream = bronzeFlipped("v2", true, 500);
+  auto later = actionsOf<CreateCascadedVersion>(decide(o, at(600)));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_NE(later[0].version, version);
+}
+
+TEST(DecideCascade, AnUpstreamOutputChangedByIntentMakesDifferencesExpected) {
+  Observed o = servingDownstream();
+  o.upstream = bronzeFlipped("v2", false);  // promoted by hand over a mismatch
+  auto create = actionsOf<CreateCascadedVersion>(decide(o, at(0)));
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_FALSE(create[0].upstreamEqual);
+  EXPECT_TRUE(create[0].manualPromotion);  // the default policy: a person decides
+  EXPECT_FALSE(create[0].skipValidation);
+
+  o.spec.cascade.whenUpstreamChanged = UpstreamChangePolicy::kSkipValidation;
+  create = actionsOf<CreateCascadedVersion>(decide(o, at(0)));
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_TRUE(create[0].skipValidation);
+  EXPECT_FALSE(create[0].manualPromotion);
+
+  // A rollback upstream cascades like a flip, its output changed by intent.
+  o.upstream = bronzeFlipped("v0", false, -5, "Rollback");
+  create = actionsOf<CreateCascadedVersion>(decide(o, at(0)));
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_EQ(create[0].upstreamVersion, "v0");
+  EXPECT_TRUE(create[0].skipValidation);
+}
+
+TEST(DecideCascade, ASuccessorMadeForAFlipThatAnotherReplacedIsSuperseded) {
+  Observed o = goldReadingSilver();
+  o.meta.cascadeUpstreamVersion = "v7";
+  o.upstream = ServingAlias{"v8", "silver.v8", "v7", at(-5), "13", {}};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kSuperseded);
+  EXPECT_EQ(d.status->reason, "UpstreamMoved");
+  EXPECT_EQ(d.status->source, SourceStatus{});
+  EXPECT_FALSE(has<CreateTopics>(d));
+  // The flip it was made for: it resolves as any version does.
+  o.upstream = ServingAlias{"v7", "silver.v7", "v6", at(-5), "12", {}};
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->source, (SourceStatus{"silver", "v7", "silver.v7"}));
+}
+
+TEST(DecideCascade, NoCascadeWhenPinnedOrWithoutAFlip) {
+  Observed o = servingDownstream();
+  o.spec.cascade.mode = CascadeMode::kPinned;
+  o.upstream = bronzeFlipped("v2", true);
+  EXPECT_FALSE(has<CreateCascadedVersion>(decide(o, at(0))));
+  o.spec.cascade.mode = CascadeMode::kFollow;
+  o.upstream.reset();  // bronze's alias deleted: nothing to follow
+  EXPECT_FALSE(has<CreateCascadedVersion>(decide(o, at(0))));
+}
+
+TEST(DecideCascade, ACandidateReadingAnUpstreamVersionThatNoLongerServesIsSuperseded) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.spec.source.topic = "";
+  o.spec.source.pipeline = "bronze";
+  o.spec.cascade.mode = CascadeMode::kFollow;
+  o.status.source = SourceStatus{"bronze", "v2", "bronze.v2"};
+  o.upstream = bronzeFlipped("v2", true);
+  EXPECT_FALSE(has<DeleteWorker>(decide(o, at(0))));
+  // Bronze rolled back to v1: this candidate's output is built on a version that is gone.
+  o.upstream = bronzeFlipped("v1", false, -5, "Rollback");
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kSuperseded);
+  EXPECT_EQ(d.status->reason, "UpstreamMoved");
+  EXPECT_EQ(d.status->message,
+            "pipeline bronze now serves version v1; this version reads version v2");
+  // Without Follow it goes on (a person chose what it reads).
+  o.spec.cascade.mode = CascadeMode::kPinned;
+  EXPECT_NE(decide(o, at(0)).status.value_or(Status{}).phase, Phase::kSuperseded);
+}
+
+TEST(DecideCascade, ASuccessorReadingAnotherUpstreamOutputIsComparedAtLatestValues) {
+  Observed o = observedIn(Phase::kValidating);
+  o.status.validation.startedAt.reset();
+  o.spec.source.topic = "";
+  o.spec.source.pipeline = "bronze";
+  o.status.source = SourceStatus{"bronze", "v2", "bronze.v2"};
+  o.upstream = bronzeFlipped("v2", true);
+  o.others[0].sourcePipeline = "bronze";
+  o.others[0].sourceVersion = "v1";  // the serving version reads bronze v1
+  o.others[0].sourceTopic = "bronze.v1";
+  auto run = actionsOf<RunValidation>(decide(o, at(0)));
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_FALSE(run[0].sameSource);  // offsets in bronze.v1 and bronze.v2 make no cut
+  o.others[0].sourceVersion = "v2";
+  o.others[0].sourceTopic = "bronze.v2";
+  run = actionsOf<RunValidation>(decide(o, at(0)));
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_TRUE(run[0].sameSource);
 }
 
 }  // namespace

@@ -207,9 +207,12 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   Json createAlias(const std::string& version, const std::string& topic) {
-    auto r = kube_.create(kube::CollectionRef{kube::resources::configMaps(), kNs},
-                          aliasToJson(kNs, "sessions-serving", "sessions", version, topic,
-                                      "broker:9092", "", clock_.now()));
+    auto r =
+        kube_.create(kube::CollectionRef{kube::resources::configMaps(), kNs},
+                     aliasToJson(kNs,
+                                 FlipAlias{"sessions-serving", std::nullopt, "sessions", version,
+                                           topic, "broker:9092", "", clock_.now(), "Promotion"},
+                                 {}));
     EXPECT_TRUE(r.ok());
     return *r;
   }
@@ -352,6 +355,12 @@ TEST_F(ReconcilerTest, FlipsTheAliasWithTheResourceVersionPrecondition) {
   EXPECT_EQ(now["data"]["version"], "v2");
   EXPECT_EQ(now["data"]["previousVersion"], "v1");
   EXPECT_EQ(now["data"]["topic"], "sessions.v2");
+  // The alias keeps its flips, newest first.
+  std::vector<AliasFlip> flips = aliasFromJson(now).flips;
+  ASSERT_EQ(flips.size(), 2u) << now["data"]["flips"];
+  EXPECT_EQ(flips[0],
+            (AliasFlip{"v2", "v1", "sessions.v2", roundToMicros(clock_.now()), "Promotion"}));
+  EXPECT_EQ(flips[1].version, "v1");
 
   // The next pass sees the alias naming v2: Serving, and no second flip.
   kube_.updates.clear();
@@ -359,6 +368,35 @@ TEST_F(ReconcilerTest, FlipsTheAliasWithTheResourceVersionPrecondition) {
   EXPECT_NE(r.kind(), Outcome::Kind::kRetry) << r;
   EXPECT_EQ(statusOf("v2").phase, Phase::kServing);
   for (const auto& [uref, body] : kube_.updates) EXPECT_NE(uref.resource.plural, "configmaps");
+}
+
+TEST_F(ReconcilerTest, TheAliasKeepsItsLastTenFlips) {
+  create("v1", serving("v1"));
+  // An alias flipped twelve times already (v0..v11 hypothetically), v1's the newest.
+  std::vector<AliasFlip> earlier;
+  for (int i = 11; i >= 0; --i) {
+    earlier.push_back(AliasFlip{i == 11 ? "v1" : "v0", "", "t" + std::to_string(i),
+                                clock_.now() - Seconds{100 * (12 - i)}, "Promotion"});
+  }
+  ASSERT_TRUE(kube_
+                  .create(kube::CollectionRef{kube::resources::configMaps(), kNs},
+                          aliasToJson(kNs,
+                                      FlipAlias{"sessions-serving", std::nullopt, "sessions", "v1",
+                                                "sessions.v1", "broker:9092", "v0", clock_.now(),
+                                                "Promotion"},
+                                      earlier))
+                  .ok());
+  create("v2", promoting("v2"));
+  reconciler_.reconcile({kNs, "sessions-v2"});
+  auto flips = aliasFromJson(
+                   get(kube::ObjectRef{kube::resources::configMaps(), kNs, "sessions-serving", ""}))
+                   .flips;
+  ASSERT_EQ(flips.size(), kAliasFlipsKept);
+  EXPECT_EQ(flips[0].version, "v2");
+  EXPECT_EQ(flips[1].version, "v1");  // the flip the alias held when v2 read it
+  EXPECT_EQ(flips[1].topic, "sessions.v1");
+  EXPECT_EQ(flips[2].topic, "t11");
+  EXPECT_EQ(flips.back().topic, "t4");  // the oldest ones dropped
 }
 
 TEST_F(ReconcilerTest, AliasChangedUnderTheFlipIsAConflictAndNotOverwritten) {
@@ -427,7 +465,20 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   s.replay.etaSeconds = 12;
   s.replay.progressPercent = 99.5;
   s.conditions.push_back(condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok"));
-  s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
+  s.validation.examples.push_back(
+      MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt, "(none)"});
+  s.validation.notComparableKeys = 4;
+  s.source = SourceStatus{"silver", "v7", "silver.v7"};
+  s.validation.roundStartedAt = clock_.now();
+  s.validation.roundsPassed = 2;
+  s.validation.roundsPlanned = 7;
+  s.shadow.servingVersion = "v0";
+  s.shadow.startedAt = clock_.now();
+  s.shadow.roundsPlanned = 2;
+  s.shadow.recordsRead = 10;
+  s.shadow.recordsToRead = 40;
+  s.shadow.mismatchRatio = 0.5;
+  s.shadow.examples.push_back(MismatchExample{"k", std::nullopt, std::string("1"), "(none) -> 1"});
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }
@@ -439,7 +490,8 @@ TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
   s.lag.messages = 7;
   s.replay.progressPercent = 99.5;
   s.validation.mismatchRatio = 0.25;
-  s.validation.examples.push_back(MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt});
+  s.validation.examples.push_back(
+      MismatchExample{"k", std::string("{\"a\":1}"), std::nullopt, "(none)"});
   s.conditions.push_back(condition(kCaughtUp, ConditionStatus::kTrue, "LagWithinBound", "ok"));
   s.conditions.push_back(condition(kRetentionSafe, ConditionStatus::kFalse, "AtRisk", "short"));
   s.conditions.push_back(condition(kValidated, ConditionStatus::kFalse, "Mismatched", "1 of 4"));
@@ -599,6 +651,157 @@ TEST_F(ReconcilerTest, DeletionCleansUpThenRemovesOnlyItsOwnFinalizer) {
   EXPECT_NE(body.find(R"("op":"test","path":"/metadata/finalizers/1")"), std::string::npos) << body;
   EXPECT_NE(body.find(R"("op":"remove","path":"/metadata/finalizers/1")"), std::string::npos)
       << body;
+}
+
+// ----- the admission webhook's check ----------------------------------------------------------
+
+TEST_F(ReconcilerTest, AdmitRefusesASecondObjectForTheSameVersion) {
+  create("v1", Status{});
+  Json copy = pipelineVersion("v1");
+  copy["metadata"]["name"] = "sessions-v1-copy";
+  copy["metadata"]["namespace"] = kNs;
+  auto refusal = reconciler_.admit(copy);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->reason, kDuplicateVersionReason);
+  EXPECT_EQ(refusal->field, "spec.version");
+  EXPECT_NE(refusal->message.find("PipelineVersion sessions-v1 is already version v1"),
+            std::string::npos)
+      << refusal->message;
+}
+
+TEST_F(ReconcilerTest, AdmitRefusesAnOutputTopicAnotherVersionUses) {
+  Status s = serving("v1");
+  create("v1", s);
+  Json intruder = pipelineVersion("v2");
+  intruder["metadata"]["namespace"] = "team-b";  // any namespace: topics are cluster-wide
+  intruder["spec"]["output"] = {{"topic", s.outputTopic}};
+  auto refusal = reconciler_.admit(intruder);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->reason, kOutputTopicInUseReason);
+  EXPECT_EQ(refusal->field, "spec.output.topic");
+  EXPECT_NE(refusal->message.find("used by PipelineVersion " + std::string(kNs) + "/sessions-v1"),
+            std::string::npos)
+      << refusal->message;
+}
+
+TEST_F(ReconcilerTest, AdmitRefusesTheTopicTheServingAliasNames) {
+  createAlias("v0", "sessions.legacy");  // v0 itself is gone; its output still serves
+  Json intruder = pipelineVersion("v2");
+  intruder["metadata"]["namespace"] = kNs;
+  intruder["spec"]["output"] = {{"topic", "sessions.legacy"}};
+  auto refusal = reconciler_.admit(intruder);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->reason, kOutputTopicInUseReason);
+  EXPECT_NE(refusal->message.find("the serving alias sessions-serving (version v0)"),
+            std::string::npos)
+      << refusal->message;
+}
+
+TEST_F(ReconcilerTest, AdmitLetsAFreshVersionInAndChangesNothing) {
+  create("v1", serving("v1"));
+  createAlias("v1", "sessions.v1");
+  size_t before = journal_.entries.size();
+  Json v2 = pipelineVersion("v2");
+  v2["metadata"]["namespace"] = kNs;
+  EXPECT_EQ(reconciler_.admit(v2), std::nullopt);
+  EXPECT_EQ(journal_.entries.size(), before);  // the journal holds every write
+}
+
+TEST_F(ReconcilerTest, AdmitLeavesAnUnreadableSpecToTheSchema) {
+  create("v1", Status{});
+  Json broken = pipelineVersion("v1");
+  broken["metadata"]["name"] = "sessions-v1-copy";
+  broken["spec"]["kafka"] = "not an object";
+  EXPECT_EQ(reconciler_.admit(broken), std::nullopt);
+}
+
+// sessions reads pipeline bronze and follows its flips; bronze's alias names `version`.
+TEST_F(ReconcilerTest, AFlipUpstreamCreatesTheCascadedSuccessorOnce) {
+  Json v1 = pipelineVersion("v1");
+  v1["spec"]["source"] = {{"pipeline", "bronze"}};
+  v1["spec"]["cascade"] = {{"mode", "Follow"}, {"whenUpstreamChanged", "SkipValidation"}};
+  v1["spec"]["validation"]["mode"] = "Sampled";
+  v1["spec"]["output"] = {{"topic", "sessions.gold"}};
+  v1["metadata"]["finalizers"] = Json::array({kFinalizer});
+  ASSERT_TRUE(kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, v1).ok());
+  Status st = serving("v1");
+  st.source = SourceStatus{"bronze", "v1", "bronze.v1"};
+  Json body = get(ref("v1"));
+  body["status"] = statusToJson(st);
+  ASSERT_TRUE(kube_.updateStatus(ref("v1"), body).ok());
+  createAlias("v1", "sessions.gold");
+  FlipAlias flip{"bronze-serving", std::nullopt, "bronze",     "v2",        "bronze.v2",
+                 "broker:9092",    "v1",         clock_.now(), "Promotion", false};
+  ASSERT_TRUE(kube_
+                  .create(kube::CollectionRef{kube::resources::configMaps(), kNs},
+                          aliasToJson(kNs, flip, {}))
+                  .ok());
+
+  Outcome r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_NE(r.kind(), Outcome::Kind::kRetry) << r;
+  auto list = kube_.listAll(kube::CollectionRef{pipelineVersions(), kNs}, {});
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->items.size(), 2u);
+  const Json& made =
+      list->items[0]["metadata"]["name"] == "sessions-v1" ? list->items[1] : list->items[0];
+  std::string version = made["spec"]["version"];
+  EXPECT_TRUE(version.starts_with("v2-c")) << version;
+  EXPECT_EQ(made["metadata"]["name"], "sessions-" + version);
+  EXPECT_EQ(made["metadata"]["labels"]["kappa.io/cascade-from"], "bronze");
+  EXPECT_EQ(made["metadata"]["labels"]["kappa.io/cascade-upstream-version"], "v2");
+  EXPECT_EQ(made["spec"]["source"], v1["spec"]["source"]);
+  EXPECT_EQ(made["spec"]["cascade"], v1["spec"]["cascade"]);
+  EXPECT_FALSE(made["spec"]["output"].contains("topic"));  // its own, <pipeline>.<version>
+  EXPECT_EQ(made["spec"]["validation"]["mode"], "Skip");   // bronze changed by intent
+  EXPECT_EQ(made["spec"]["promotion"]["mode"], "Auto");
+  EXPECT_FALSE(made.contains("status"));
+  // The next successor, for a flip validated equal, gets the pipeline's own modes back: the
+  // modes before any cascade travel in an annotation from successor to successor.
+  CreateCascadedVersion equal{"sessions-v3-c1", "v3-c1", "bronze", "v3",
+                              "bronze.v3",      true,    false,    false};
+  Json next = cascadedVersionToJson(kNs, made, equal);
+  EXPECT_EQ(next["spec"]["validation"]["mode"], "Sampled");
+  EXPECT_EQ(next["spec"]["promotion"]["mode"], "Auto");
+  EXPECT_EQ(next["metadata"]["annotations"]["kappa.io/cascade-base"],
+            made["metadata"]["annotations"]["kappa.io/cascade-base"]);
+  EXPECT_GE(journal_.find("event:CascadeStarted"), 0);
+
+  // The next pass sees it: no second create.
+  journal_.entries.clear();
+  r = reconciler_.reconcile({kNs, "sessions-v1"});
+  EXPECT_NE(r.kind(), Outcome::Kind::kRetry) << r;
+  EXPECT_LT(journal_.find("kube:create:pipelineversions"), 0);
+  EXPECT_LT(journal_.find("event:CascadeStarted"), 0);
+}
+
+TEST_F(ReconcilerTest, AdmitRefusesAProgramKappaWorkerWouldRefuse) {
+  Json v2 = pipelineVersion("v2");
+  v2["metadata"]["namespace"] = kNs;
+  v2["spec"]["processor"]["builtin"] = Json::parse(
+      R"({"keyField": "user_id", "select": [{"field": "a", "as": "x"}, {"field": "b", "as": "x"}]})");
+  auto refusal = reconciler_.admit(v2);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->reason, kInvalidProgramReason);
+  EXPECT_EQ(refusal->field, "spec.processor.builtin.select[1].as");
+  EXPECT_EQ(refusal->message, "duplicate output field 'x'");
+  // The test's own program is fine.
+  EXPECT_EQ(reconciler_.admit(pipelineVersion("v3")), std::nullopt);
+}
+
+TEST_F(ReconcilerTest, AdmitRefusesASourceCycle) {
+  Json bronze = pipelineVersion("v1");
+  bronze["metadata"]["name"] = "bronze-v1";
+  bronze["spec"]["pipeline"] = "bronze";
+  bronze["spec"]["source"] = {{"pipeline", "sessions"}};
+  ASSERT_TRUE(kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, bronze).ok());
+  Json v2 = pipelineVersion("v2");
+  v2["metadata"]["namespace"] = kNs;
+  v2["spec"]["source"] = {{"pipeline", "bronze"}};
+  auto refusal = reconciler_.admit(v2);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->field, "spec.source.pipeline");
+  EXPECT_NE(refusal->message.find("sessions -> bronze -> sessions"), std::string::npos)
+      << refusal->message;
 }
 
 }  // namespace

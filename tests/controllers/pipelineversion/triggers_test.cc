@@ -90,5 +90,37 @@ TEST_F(TriggersTest, AnObjectOfNoKnownVersionQueuesNothing) {
   EXPECT_TRUE(keysConcerned(managed("unlabelled", "", ""), cache).empty());
 }
 
+// Medallion: a version of `reports` reads version v1 of `sessions` (status.source).
+VersionPtr reader(const std::string& v, const std::string& upstreamVersion, Phase phase) {
+  CachedVersion c = *version("team-a", "reports", v, phase);
+  c.other.sourcePipeline = "sessions";
+  c.other.sourceVersion = upstreamVersion;
+  return std::make_shared<const CachedVersion>(c);
+}
+
+TEST_F(TriggersTest, AReaderChangingQueuesTheVersionItReads) {
+  VersionPtr r1 = reader("v1", "v1", Phase::kServing);
+  cache.push_back(r1);
+  CachedVersion after = *r1;
+  after.other.phase = Phase::kDraining;
+  Triggered t = triggeredBy(r1.get(), after, cache);
+  EXPECT_EQ(t.siblings, std::vector<std::string>{"team-a/sessions-v1"});
+  // Once resolved to another version, both the old and the new upstream version hear of it.
+  CachedVersion moved = *r1;
+  moved.other.sourceVersion = "v2";
+  t = triggeredBy(r1.get(), moved, cache);
+  EXPECT_EQ(t.siblings, (std::vector<std::string>{"team-a/sessions-v1", "team-a/sessions-v2"}));
+}
+
+TEST_F(TriggersTest, TheAliasAlsoQueuesTheVersionsReadingItsPipeline) {
+  cache.push_back(reader("v1", "v1", Phase::kServing));
+  EXPECT_EQ(
+      keysConcerned(managed("sessions-serving", "sessions", ""), cache),
+      (std::vector<std::string>{"team-a/sessions-v1", "team-a/sessions-v2", "team-a/reports-v1"}));
+  // A worker of sessions concerns its own version only.
+  EXPECT_EQ(keysConcerned(managed("sessions-v1", "sessions", "v1"), cache),
+            std::vector<std::string>{"team-a/sessions-v1"});
+}
+
 }  // namespace
 }  // namespace kappa::controllers

@@ -67,5 +67,19 @@ TEST(CompareSnapshots, EqualOutputsAreWithinAZeroPolicy) {
   EXPECT_TRUE(r.withinPolicy);
 }
 
+TEST(FieldDiff, OnlyTheFieldsThatDiffer) {
+  EXPECT_EQ(fieldDiff(R"({"views":3,"revenue":466.6})", R"({"revenue":3278.13,"views":3})"),
+            "revenue: 466.6 -> 3278.13");
+  EXPECT_EQ(fieldDiff(R"({"a":1,"b":"x"})", R"({"a":2,"c":true})"),
+            R"(a: 1 -> 2, b: "x" -> (none), c: (none) -> true)");
+}
+
+TEST(FieldDiff, AMissingRecordOrANonObjectIsShownWhole) {
+  EXPECT_EQ(fieldDiff(std::nullopt, R"({"a":1})"), R"((none) -> {"a":1})");
+  EXPECT_EQ(fieldDiff(R"({"a":1})", std::nullopt), R"({"a":1} -> (none))");
+  EXPECT_EQ(fieldDiff("41", "42"), "41 -> 42");
+  EXPECT_EQ(fieldDiff("not json", R"({"a":1})"), R"("not json" -> {"a":1})");
+}
+
 }  // namespace
 }  // namespace kappa::kafka

@@ -43,6 +43,17 @@ TEST(EventAggregator, BoundedLeastRecentlySeenFirst) {
   EXPECT_TRUE(agg.observe("c", t0 + 3s));
 }
 
+TEST(EventAggregator, KeysSilentForLongerThanTheWindowGoWhenAnotherIsCreated) {
+  EventAggregator agg(60s);
+  TimePoint t0{std::chrono::seconds(1000)};
+  for (int i = 0; i < 100; ++i) agg.created("old-" + std::to_string(i), "ns", "o", t0);
+  agg.created("recent", "ns", "r.1", t0 + 30s);
+  EXPECT_EQ(agg.size(), 101u);  // all within the window
+  agg.created("new", "ns", "n.1", t0 + 61s);
+  EXPECT_EQ(agg.size(), 2u);  // the hundred silent since t0 are gone, not kept to the bound
+  EXPECT_TRUE(agg.observe("recent", t0 + 62s));
+}
+
 TEST(EventKey, DistinguishesReasonNoteTypeAndObject) {
   auto base = eventKey(kRegarding, EventType::kNormal, "Promoted", "Promote", "v2 serves");
   EXPECT_EQ(base, eventKey(kRegarding, EventType::kNormal, "Promoted", "Promote", "v2 serves"));
@@ -90,6 +101,28 @@ TEST(KubeEventRecorder, CreatesOnceThenUpdatesTheSeries) {
                               "4 of 5000 keys differ")
                   .ok());
   EXPECT_EQ(api.calls("create"), 2);
+}
+
+// A long note is cut, and a character cut in two or bytes that are not UTF-8 (a record's
+// value in a mismatch example) become U+FFFD: the body is always valid JSON.
+TEST(KubeEventRecorder, NotesAreCutAndAlwaysValidUtf8) {
+  testing::FakeKubeApi api;
+  testing::FakeClock clock;
+  KubeEventRecorder rec(api, "kappa.io/operator", "pod-1", 600s, clock);
+  std::string euros;
+  for (int i = 0; i < 600; ++i) euros += "\u20ac";  // 3 bytes each: cut in the middle of one
+  auto r = rec.recordEvent(kRegarding, EventType::kWarning, "ValidationMismatch", "Validate",
+                           "e.g. key u1 (price: " + euros + ")");
+  ASSERT_TRUE(r.ok()) << r.error();
+  std::string note = (*r)["note"];
+  EXPECT_LE(note.size(), 1024u);
+  EXPECT_TRUE(note.ends_with("...")) << note.substr(note.size() - 10);
+  EXPECT_NO_THROW((void)r->dump());
+  clock.advance(1s);  // Event names are made of the time
+  auto binary = rec.recordEvent(kRegarding, EventType::kWarning, "ValidationMismatch", "Validate",
+                                std::string("value \xff\xfe end"));
+  ASSERT_TRUE(binary.ok()) << binary.error();
+  EXPECT_EQ((*binary)["note"], "value \ufffd\ufffd end");
 }
 
 TEST(KubeEventRecorder, StartsANewEventWhenTheOldOneExpired) {

@@ -149,9 +149,54 @@ INSTANTIATE_TEST_SUITE_P(
                 "keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: 60, "
                 "gapSeconds: 5}\naggregates: [{name: n, op: count}]",
                 "window.gapSeconds: not allowed for a tumbling window"},
+        BadCase{"select_with_aggregates",
+                "keyField: k\nselect: [{field: a}]\naggregates: [{name: n, op: count}]",
+                "aggregates: not allowed with select"},
+        BadCase{"select_with_window",
+                "keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: "
+                "60}\nselect: [{field: a}]",
+                "window: not allowed with select"},
+        BadCase{"select_empty", "keyField: k\nselect: []", "select: must be a non-empty list"},
+        BadCase{"select_same_name_twice",
+                "keyField: k\nselect: [{field: a, as: x}, {field: b, as: x}]",
+                "select[1].as: duplicate output field 'x'"},
+        BadCase{"dedup_without_select",
+                "keyField: k\ntimestampField: t\ndedup: {field: id, horizonSeconds: "
+                "60}\naggregates: [{name: n, op: count}]",
+                "dedup: needs select"},
+        BadCase{"dedup_without_timestamp",
+                "keyField: k\nselect: [{field: id}]\ndedup: {field: id, horizonSeconds: 60}",
+                "timestampField: required with dedup"},
+        BadCase{"dedup_id_not_selected",
+                "keyField: k\ntimestampField: t\nselect: [{field: t}]\ndedup: {field: id, "
+                "horizonSeconds: 60}",
+                "dedup.field: must be one of the selected fields"},
+        BadCase{"dedup_timestamp_not_selected",
+                "keyField: k\ntimestampField: t\nselect: [{field: id}]\ndedup: {field: id, "
+                "horizonSeconds: 60}",
+                "select: must include timestampField with dedup"},
+        BadCase{"dedup_without_horizon",
+                "keyField: k\ntimestampField: t\nselect: [{field: id}, {field: t}]\ndedup: "
+                "{field: id}",
+                "dedup.horizonSeconds: required"},
         BadCase{"not_a_mapping", "- a\n- b", "program: must be a mapping"},
         BadCase{"bad_syntax", "keyField: [unclosed", "not valid YAML/JSON (line 1"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ParseProgram, APassThroughProgramWithDedup) {
+  auto p = parseProgram(
+      "keyField: user\ntimestampField: ts\nselect: [{field: id, as: event_id}, {field: user}, "
+      "{field: ts}]\ndedup: {field: id, horizonSeconds: 3600}");
+  ASSERT_TRUE(p.ok()) << p.error();
+  ASSERT_EQ(p->select.size(), 3u);
+  EXPECT_EQ(p->select[0].as, "event_id");
+  EXPECT_EQ(p->select[1].as, "user");
+  EXPECT_TRUE(p->aggregates.empty());
+  ASSERT_TRUE(p->dedup.has_value());
+  EXPECT_EQ(p->dedup->horizonMs, 3'600'000);
+  EXPECT_EQ(p->dedup->idOutput, "event_id");
+  EXPECT_EQ(p->dedup->tsOutput, "ts");
+}
 
 TEST(LoadProgramFile, MissingFileNamesThePath) {
   auto p = loadProgramFile("/nonexistent/program.yaml");

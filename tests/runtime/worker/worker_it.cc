@@ -2,14 +2,17 @@
 // engine's, the same output whatever the batch size or replica count, and kill -9 at random
 // moments losing and duplicating nothing.
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <unistd.h>
+#include <set>
 
 #include <fstream>
 #include <random>
 #include <regex>
 #include <thread>
 
+#include "runtime/kafka/key_sample.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/worker/engine.h"
 #include "tests/support/child_process.h"
@@ -218,6 +221,42 @@ TEST_F(WorkerIT, OutputIsWhatTheEngineComputes) {
     EXPECT_GT(actual[p].size(), 1000u);
     EXPECT_TRUE(actual[p] == expected[p]) << "partition " << p;
   }
+}
+
+// The sample tap holds, per partition and in order, exactly the output records of the keys
+// the sample predicate takes; two replays of the same program (two versions) tap the same
+// keys with the same values.
+TEST_F(WorkerIT, TheTapHoldsTheOutputRecordsOfTheSampledKeys) {
+  auto source = testing::uniqueName("src");
+  loadgen(source, 2, 20000, 0, 5);
+  std::vector<Output> outputs, taps;
+  for (int i = 0; i < 2; ++i) {
+    auto output = testing::uniqueName("out"), group = testing::uniqueName("g");
+    auto worker =
+        startWorker(source, output, group, {"--tap-topic", output + ".tap", "--tap-rate", "8"});
+    waitAssigned(*worker);
+    waitCaughtUp(group, source, worker.get());
+    stop(*worker);
+    EXPECT_NE(worker->log().find("sample tap " + output + ".tap (one key in 8)"), std::string::npos)
+        << worker->log();
+    outputs.push_back(testing::readTopic(output));
+    taps.push_back(testing::readTopic(output + ".tap"));
+  }
+  std::set<std::string> tapped, all;
+  for (int p = 0; p < 2; ++p) {
+    std::vector<TopicRecord> want;
+    for (const auto& r : outputs[0][p]) {
+      all.insert(r.key);
+      if (kafka::inTap(kafka::sampleHash(r.key.data(), r.key.size()), 8)) want.push_back(r);
+    }
+    ASSERT_EQ(taps[0][p].size(), want.size()) << "partition " << p;
+    EXPECT_TRUE(taps[0][p] == want) << "partition " << p;  // keys, values and headers
+    for (const auto& r : taps[0][p]) tapped.insert(r.key);
+    EXPECT_TRUE(taps[1][p] == taps[0][p]) << "partition " << p;
+  }
+  // About one key in 8 of the 500.
+  EXPECT_GT(tapped.size(), all.size() / 16) << tapped.size() << " of " << all.size();
+  EXPECT_LT(tapped.size(), all.size() / 4) << tapped.size() << " of " << all.size();
 }
 
 // A retired version's consumer group is deleted; a rollback brings its worker back with the
