@@ -44,9 +44,19 @@ Then "the version replays and serves"
 wait_phase sessions-v1 Serving 180
 
 Then "the worker process got the Secret's keys as KAPPA_KAFKA_PROPERTY_*"
-pod=$(worker_pods sessions-v1 | awk '{print $1}')
-pid=$(container_pid "$pod")
-[ -n "$pid" ] || fail "no running worker container of sessions-v1 (pods: '$pod')"
+# Serving drops the replay's resources, so the Deployment rolls: wait for a pod of the new
+# ReplicaSet (not one being deleted) whose container runs.
+serving_worker() {
+  local p
+  for p in $(k get pods -n "$E2E_NS" -l kappa.io/worker=sessions-v1 -o go-template=\
+'{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}} {{end}}{{end}}'); do
+    pid=$(container_pid "$p")
+    [ -n "$pid" ] && return 0
+  done
+  return 1
+}
+pid=""
+wait_for 90 "no running worker container of sessions-v1" serving_worker
 tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'KAPPA_KAFKA_PROPERTY_client.id=kappa-e2e-creds' ||
   fail "worker $pid has no KAPPA_KAFKA_PROPERTY_client.id=kappa-e2e-creds in its environment"
 k get plv -n "$E2E_NS"
