@@ -60,7 +60,7 @@ mirror=${mirror:-$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/a
 [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list(.d)"
 base_tar="$cache/images/debian-bookworm-minbase.tar"
 mkdir -p "$cache/images"
-fresh=$([ -f "$base_tar" ] && find "$base_tar" -maxdepth 0 -mtime -7 2>/dev/null)
+fresh=$(find "$base_tar" -maxdepth 0 -mtime -7 2>/dev/null || true)
 if [ -z "$fresh" ]; then
   echo "build-images: making the Debian 12 base tarball from $mirror"
   t0=$SECONDS
