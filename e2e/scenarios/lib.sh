@@ -61,6 +61,20 @@ e2e_dump_logs() {
   k get events -n "$E2E_NS" --sort-by=.lastTimestamp 2>/dev/null | tail -n 15 || true
   echo "--- PipelineVersions"
   k get plv -n "$E2E_NS" -o wide 2>/dev/null || true
+  # A failed comparison's counts and examples (field diffs), and each version's history: what
+  # a reader of a CI log needs to tell a real mismatch from a race.
+  echo "--- validation and history of each PipelineVersion"
+  k get plv -n "$E2E_NS" -o json 2>/dev/null | python3 -c '
+import json, sys
+for v in json.load(sys.stdin).get("items", []):
+    st = v.get("status", {})
+    print(v["metadata"]["name"], json.dumps({"validation": st.get("validation"),
+          "consumerGroup": st.get("consumerGroup"), "history": st.get("history")}))' 2>/dev/null || true
+  for pod in $(operator_pods 2>/dev/null); do
+    echo "--- operator $pod: phase changes and warnings"
+    k logs -n "$OPERATOR_NAMESPACE" "$pod" 2>/dev/null | grep -E 'phase changed|level=warning|level=error' |
+      tail -n 60 || true
+  done
 }
 
 e2e_cleanup() {
