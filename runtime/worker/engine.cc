@@ -123,7 +123,7 @@ void appendJsonNumber(std::string& out, double v) {
   out.append(buf, r.ptr);
 }
 
-Engine::Engine(const Program& program) : program_(program) {
+Engine::Engine(const Program& program) : program_(program), onClose_(usesStateChangelog(program)) {
   for (const auto& a : program_.aggregates) {
     std::string n;
     appendJsonString(n, a.name);
@@ -297,7 +297,11 @@ ProcessResult Engine::process(int32_t partition, int64_t offset, const EventPars
     ++lateDropped_;
     return {Outcome::kLate, {}};
   }
-  if (++ps.sinceSweep >= kSweepEvery) sweep(ps);
+  if (onClose_) {
+    closeWindows(ps, partition, offset, out);  // closed windows leave state as they close
+  } else if (++ps.sinceSweep >= kSweepEvery) {
+    sweep(ps);
+  }
   return {Outcome::kEmitted, {}};
 }
 
@@ -384,6 +388,7 @@ bool Engine::addToTumbling(PartitionState& ps, int32_t partition, int64_t offset
   if (pos == list.end() || pos->start != start) {
     pos = list.insert(pos, Span{start, start + w.sizeMs, {}});
     initValues(pos->values);
+    if (onClose_) track(ps, key, *pos);
   }
   apply(pos->values, e);
   ps.watermark = std::max(ps.watermark, ts);
@@ -414,6 +419,7 @@ bool Engine::addToSession(PartitionState& ps, int32_t partition, int64_t offset,
     grew = false;
     for (auto s = list.begin(); s != list.end();) {
       if (overlapsOpen(*s, merged, before)) {
+        if (onClose_) untrack(ps, key, *s);
         merged.start = std::min(merged.start, s->start);
         merged.end = std::max(merged.end, s->end);
         merge(merged.values, s->values);
@@ -429,10 +435,15 @@ bool Engine::addToSession(PartitionState& ps, int32_t partition, int64_t offset,
   ps.watermark = std::max(ps.watermark, ts);
   for (int64_t start : tombstones) {
     if (start == merged.start) continue;  // same record key: overwritten below
-    out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+    if (onClose_) {
+      out.emitState(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+    } else {
+      out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+    }
   }
   auto pos = startingFrom(list, merged.start);
   pos = list.insert(pos, std::move(merged));
+  if (onClose_) track(ps, key, *pos);
   emitWindow(out, partition, key, *pos, offset, ps.watermark);
   return true;
 }
@@ -444,7 +455,41 @@ bool Engine::overlapsOpen(const Span& s, const Span& w, int64_t watermark) const
 void Engine::emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
                         int64_t offset, int64_t watermark) {
   auto rk = windowKey(key, w.start);
-  out.emit(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
+  if (onClose_) {
+    out.emitState(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
+  } else {
+    out.emit(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
+  }
+}
+
+void Engine::closeWindows(PartitionState& ps, int32_t partition, int64_t offset, Emitter& out) {
+  while (!ps.closing.empty()) {
+    auto first = ps.closing.begin();
+    const auto& [end, key, start] = *first;
+    if (!closed(Span{start, end, {}}, ps.watermark)) break;
+    auto it = ps.windows.find(key);
+    if (it != ps.windows.end()) {
+      WindowList& list = it->second;
+      auto pos = startingFrom(list, start);
+      if (pos != list.end() && pos->start == start) {
+        // The final value to the output; the window leaves the changelog.
+        auto rk = windowKey(key, start);
+        out.emit(partition, rk, &formatValue(key, &*pos, pos->values), offset, ps.watermark);
+        out.emitState(partition, rk, nullptr, offset, ps.watermark);
+        list.erase(pos);
+        if (list.empty()) ps.windows.erase(it);
+      }
+    }
+    ps.closing.erase(first);
+  }
+}
+
+void Engine::track(PartitionState& ps, std::string_view key, const Span& w) {
+  ps.closing.emplace(w.end, std::string(key), w.start);
+}
+
+void Engine::untrack(PartitionState& ps, std::string_view key, const Span& w) {
+  ps.closing.erase(Closing{w.end, std::string(key), w.start});
 }
 
 void Engine::sweep(PartitionState& ps) {
@@ -485,10 +530,12 @@ Result<void> Engine::restore(int32_t partition, std::string_view recordKey,
   auto& list = ps.windows[key];
   auto pos = startingFrom(list, w.start);
   if (pos != list.end() && pos->start == w.start) {
+    if (onClose_) untrack(ps, key, *pos);
     *pos = std::move(w);
   } else {
-    list.insert(pos, std::move(w));
+    pos = list.insert(pos, std::move(w));
   }
+  if (onClose_) track(ps, key, *pos);
   return {};
 }
 
@@ -507,6 +554,11 @@ Result<void> Engine::restoreTombstone(PartitionState& ps, std::string_view recor
   auto it = ps.windows.find(recordKey.substr(0, at));
   if (it == ps.windows.end()) return {};
   auto& list = it->second;
+  if (onClose_) {
+    for (const auto& w : list) {
+      if (w.start == start) untrack(ps, it->first, w);
+    }
+  }
   list.erase(
       std::remove_if(list.begin(), list.end(), [&](const Span& w) { return w.start == start; }),
       list.end());

@@ -11,6 +11,11 @@
 //   a closed window never changes again (so forgetting it is invisible).
 // - Each record carries the source offset it reflects and the watermark after it, so the
 //   state of a partition can be rebuilt exactly from its output records (restore()).
+// - Emit mode onClose (Window::Emit::kClose): the output gets one record per window, its final
+//   value, when the watermark passes the window's end plus the allowed lateness; windows
+//   close in (end, key, start) order. The value of each open window after each event, and a
+//   tombstone when it closes or a session absorbs it, go to the state changelog instead
+//   (Emitter::emitState), from which restore() rebuilds the open windows.
 // - A pass-through program (Program::select) emits one record of the selected fields per
 //   accepted event. With dedup, an event whose id was accepted at an event time within the
 //   horizon before the partition's watermark is dropped (Outcome::kDuplicate); the ids are
@@ -21,9 +26,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/inlined_vector.h>
 #include <simdjson.h>
@@ -40,6 +47,10 @@ class Emitter {
   // `value` is null for a tombstone. Views are valid only during the call.
   virtual void emit(int32_t partition, std::string_view key, const std::string* value,
                     int64_t sourceOffset, int64_t watermark) = 0;
+  // Emit mode onClose only: a record of the state changelog (an open window's value, or a
+  // tombstone when it closed or was absorbed), under the key its output record has.
+  virtual void emitState(int32_t partition, std::string_view key, const std::string* value,
+                         int64_t sourceOffset, int64_t watermark) = 0;
 };
 
 enum class Outcome { kEmitted, kFiltered, kLate, kInvalid, kDuplicate };
@@ -55,7 +66,8 @@ class Engine {
 
   ProcessResult process(int32_t partition, int64_t offset, const EventParser& event, Emitter& out);
 
-  // Rebuilds state from one output record of the partition (records fed in log order).
+  // Rebuilds state from one output record of the partition (records fed in log order); for
+  // an onClose program, from one record of the state changelog.
   Result<void> restore(int32_t partition, std::string_view recordKey,
                        std::optional<std::string_view> value, std::optional<int64_t> watermark);
   // Raises the partition's watermark to one read back from the output: for a reader that
@@ -81,12 +93,15 @@ class Engine {
     Values values;
   };
   using WindowList = std::vector<Span>;
+  // An open window of an onClose program: (end, key, start), the order windows close in.
+  using Closing = std::tuple<int64_t, std::string, int64_t>;
   struct PartitionState {
     int64_t watermark = INT64_MIN;
     absl::flat_hash_map<std::string, Values, Hash, std::equal_to<>> running;
     absl::flat_hash_map<std::string, WindowList, Hash, std::equal_to<>> windows;
     // dedup: id -> event time of the accepted event that carried it last
     absl::flat_hash_map<std::string, int64_t, Hash, std::equal_to<>> seen;
+    absl::btree_set<Closing> closing;  // onClose: every open window
     uint64_t sinceSweep = 0;
   };
 
@@ -108,9 +123,16 @@ class Engine {
                     int64_t ts, const EventParser& e, Emitter& out);
   // Whether session `s` overlaps `w` and was still open at `watermark`.
   bool overlapsOpen(const Span& s, const Span& w, int64_t watermark) const;
-  // Emits the value of window `w` of `key` under the window's record key.
+  // Emits the value of window `w` of `key` under the window's record key: to the output, or
+  // for an onClose program to the state changelog.
   void emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
                   int64_t offset, int64_t watermark);
+  // onClose: writes the final record of every window the watermark has closed, in (end, key,
+  // start) order, and forgets them; `offset` is the event that moved the watermark.
+  void closeWindows(PartitionState& ps, int32_t partition, int64_t offset, Emitter& out);
+  // onClose: (un)registers an open window in PartitionState::closing.
+  void track(PartitionState& ps, std::string_view key, const Span& w);
+  void untrack(PartitionState& ps, std::string_view key, const Span& w);
   // The restore() of a tombstone: forgets the key (or window) the record key names.
   Result<void> restoreTombstone(PartitionState& ps, std::string_view recordKey);
   // An output record read back by restore(), opened as a JSON object that lives in
@@ -128,6 +150,7 @@ class Engine {
   std::string_view windowKey(std::string_view key, int64_t start);
 
   const Program& program_;
+  const bool onClose_;
   std::vector<std::string> escapedNames_;  // "\"name\":"
   std::vector<std::string> selectNames_;   // "\"as\":" of each selected field
   std::string idBuf_;

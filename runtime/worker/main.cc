@@ -47,6 +47,10 @@ void addOptions(CLI::App& app, Options& o) {
   app.add_option("--tap-rate", cfg.tapRate, "One key in this many is tapped (1: every key)")
       ->envname("KAPPA_TAP_RATE")
       ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--state-topic", cfg.stateTopic,
+                 "State changelog of a program with window.emit onClose: its open windows, "
+                 "from which a restarted worker restores (default <output>.state)")
+      ->envname("KAPPA_STATE_TOPIC");
   app.add_option("--group", cfg.consumerGroup)->envname("KAPPA_CONSUMER_GROUP");
   app.add_option("--transactional-id", cfg.transactionalId,
                  "Transactional id; a worker started with the same id fences this one")

@@ -166,7 +166,7 @@ class Builder {
 
   void window(const YAML::Node& n) {
     requireMap(n, "window");
-    onlyKeys(n, "window", {"type", "sizeSeconds", "gapSeconds", "allowedLatenessSeconds"});
+    onlyKeys(n, "window", {"type", "sizeSeconds", "gapSeconds", "allowedLatenessSeconds", "emit"});
     auto type = requiredString(n, "type", "window");
     Window& w = p_.window;
     if (type == "none") {
@@ -187,6 +187,17 @@ class Builder {
       fail("window.type", "must be one of none, tumbling, session; got '" + type + "'");
     }
     w.allowedLatenessMs = seconds(n, "allowedLatenessSeconds", "window", false, false);
+    if (auto e = n["emit"]; e && !e.IsNull()) {
+      auto emit = requiredString(n, "emit", "window");
+      if (emit == "onUpdate") {
+        w.emit = Window::Emit::kUpdate;
+      } else if (emit == "onClose") {
+        if (w.type == Window::Type::kNone) fail("window.emit", "onClose needs a window to close");
+        w.emit = Window::Emit::kClose;
+      } else {
+        fail("window.emit", "must be one of onUpdate, onClose; got '" + emit + "'");
+      }
+    }
   }
 
   void select(const YAML::Node& list) {

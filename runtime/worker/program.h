@@ -53,10 +53,15 @@ struct Aggregate {
 
 struct Window {
   enum class Type { kNone, kTumbling, kSession };
+  // kUpdate: every accepted event writes its window's new value to the output. kClose: the
+  // output gets one final record per window, once the watermark passes its end plus the
+  // allowed lateness; the open windows' values go to the state changelog instead.
+  enum class Emit { kUpdate, kClose };
   Type type = Type::kNone;
   int64_t sizeMs = 0;  // tumbling
   int64_t gapMs = 0;   // session
   int64_t allowedLatenessMs = 0;
+  Emit emit = Emit::kUpdate;
   bool operator==(const Window&) const = default;
 };
 
@@ -100,6 +105,11 @@ Result<Program> parseProgram(const std::string& text);
 Result<Program> loadProgramFile(const std::string& path);
 
 const char* windowTypeName(Window::Type t);
+// Whether the program keeps its open windows in a state changelog (emit: onClose): a worker
+// then restores from that topic rather than from the output.
+inline bool usesStateChangelog(const Program& p) {
+  return p.window.type != Window::Type::kNone && p.window.emit == Window::Emit::kClose;
+}
 const char* aggregateOpName(Aggregate::Op op);
 
 }  // namespace kappa::worker

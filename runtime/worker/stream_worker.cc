@@ -42,11 +42,11 @@ Error txnError(rd_kafka_error_t* e, const std::string& what) {
 // The partition count of an output topic; with `create`, a missing topic is created first,
 // with as many partitions as the source.
 Result<int32_t> partitionsOf(kafka::RdKafkaAdmin& admin, const std::string& topic,
-                             int32_t sourcePartitions, bool create, bool tap) {
+                             int32_t sourcePartitions, bool create,
+                             const kafka::TopicConfig& topicConfig) {
   auto count = admin.partitionCount(topic);
   if (!count && count.error().code == ErrorCode::kNotFound && create) {
-    auto c = admin.createTopic(
-        {topic, sourcePartitions, 1, tap ? kafka::tapTopicConfig({}) : kafka::TopicConfig{}});
+    auto c = admin.createTopic({topic, sourcePartitions, 1, topicConfig});
     if (!c && c.error().code != ErrorCode::kAlreadyExists) return c.error();
     // Another replica may have created it a moment ago: wait until brokers serve it.
     if (auto m = admin.awaitMetadata(topic, true); !m) return m.error();
@@ -76,22 +76,21 @@ Result<KafkaHandle> makeRestoreReader(const WorkerConfig& config) {
 
 // Assigns `reader` the output partitions among `partitions` that hold records, from their
 // beginning, and returns their end offsets (empty: none holds any, nothing assigned).
-Result<std::map<int32_t, int64_t>> assignOutput(rd_kafka_t* reader, const WorkerConfig& config,
+Result<std::map<int32_t, int64_t>> assignOutput(rd_kafka_t* reader, const std::string& topic,
+                                                const WorkerConfig& config,
                                                 const std::vector<int32_t>& partitions) {
   PartitionList ends(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (int32_t p : partitions) {
-    rd_kafka_topic_partition_list_add(ends.get(), config.outputTopic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_add(ends.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
   }
   auto e = rd_kafka_offsets_for_times(reader, ends.get(), static_cast<int>(config.timeout.count()));
-  if (e) return kafka::errorOf(e, "end offsets of " + config.outputTopic);
+  if (e) return kafka::errorOf(e, "end offsets of " + topic);
   std::map<int32_t, int64_t> end;
   PartitionList assignment(rd_kafka_topic_partition_list_new(1));
   for (int i = 0; i < ends->cnt; ++i) {
     if (ends->elems[i].offset <= 0) continue;
     end[ends->elems[i].partition] = ends->elems[i].offset;
-    rd_kafka_topic_partition_list_add(assignment.get(), config.outputTopic.c_str(),
-                                      ends->elems[i].partition)
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), ends->elems[i].partition)
         ->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
   if (end.empty()) return end;
@@ -161,8 +160,8 @@ class StreamWorker::Metrics {
 class StreamWorker::OutputEmitter : public Emitter {
  public:
   explicit OutputEmitter(StreamWorker& w) : w_(w) {}
-  void emit(int32_t partition, std::string_view key, const std::string* value, int64_t sourceOffset,
-            int64_t watermark) override {
+  // The headers every output, tap and changelog record carries: where in the source it stands.
+  static rd_kafka_headers_t* headers(int32_t partition, int64_t sourceOffset, int64_t watermark) {
     rd_kafka_headers_t* h = rd_kafka_headers_new(3);
     char buf[24];
     auto p = decimal(buf, sizeof buf, partition);
@@ -173,6 +172,11 @@ class StreamWorker::OutputEmitter : public Emitter {
       auto wm = decimal(buf, sizeof buf, watermark);
       rd_kafka_header_add(h, kHeaderWatermark, -1, wm.data(), static_cast<ssize_t>(wm.size()));
     }
+    return h;
+  }
+  void emit(int32_t partition, std::string_view key, const std::string* value, int64_t sourceOffset,
+            int64_t watermark) override {
+    rd_kafka_headers_t* h = headers(partition, sourceOffset, watermark);
     if (w_.tapTopic_ &&
         kafka::inTap(kafka::sampleHash(key.data(), key.size()), w_.config_.tapRate)) {
       w_.produce(w_.tapTopic_.get(), partition, key, value ? value->data() : nullptr,
@@ -182,6 +186,11 @@ class StreamWorker::OutputEmitter : public Emitter {
     w_.produce(w_.outputTopic_.get(), partition, key, value ? value->data() : nullptr,
                value ? value->size() : 0, h);
     ++w_.tally_.out;
+  }
+  void emitState(int32_t partition, std::string_view key, const std::string* value,
+                 int64_t sourceOffset, int64_t watermark) override {
+    w_.produce(w_.stateTopic_.get(), partition, key, value ? value->data() : nullptr,
+               value ? value->size() : 0, headers(partition, sourceOffset, watermark));
   }
 
  private:
@@ -199,6 +208,13 @@ StreamWorker::~StreamWorker() = default;
 Result<std::unique_ptr<StreamWorker>> StreamWorker::create(WorkerConfig config, Program program,
                                                            prometheus::Registry* metrics) {
   if (config.dlqTopic.empty()) config.dlqTopic = config.outputTopic + ".dlq";
+  if (usesStateChangelog(program)) {
+    if (config.stateTopic.empty()) config.stateTopic = config.outputTopic + ".state";
+  } else if (!config.stateTopic.empty()) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "state topic " + config.stateTopic +
+                     ": only a program with window.emit onClose keeps a state changelog"};
+  }
   if (config.transactionalId.empty()) config.transactionalId = "kappa-" + config.consumerGroup;
   for (const auto& [name, value] : {std::pair{"bootstrap servers", config.bootstrapServers},
                                     std::pair{"source topic", config.sourceTopic},
@@ -232,6 +248,9 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
   if (!config_.tapTopic.empty()) {
     spdlog::info("worker: sample tap {} (one key in {})", config_.tapTopic, config_.tapRate);
   }
+  if (!config_.stateTopic.empty()) {
+    spdlog::info("worker: emit onClose: open windows kept in {}", config_.stateTopic);
+  }
   spdlog::info("worker: event parser: {}", parser_.kernelChoice());
   return {};
 }
@@ -239,12 +258,16 @@ Result<void> StreamWorker::connect(prometheus::Registry* metrics) {
 Result<void> StreamWorker::checkTopics(kafka::RdKafkaAdmin& admin) {
   auto source = admin.partitionCount(config_.sourceTopic);
   if (!source) return Error{source.error().code, "source topic: " + source.error().message};
+  int32_t statePartitions = 0;
   for (auto [topic, partitions] : {std::pair{&config_.outputTopic, &outputPartitions_},
                                    std::pair{&config_.dlqTopic, &dlqPartitions_},
-                                   std::pair{&config_.tapTopic, &tapPartitions_}}) {
-    if (topic->empty()) continue;  // no tap
-    auto count =
-        partitionsOf(admin, *topic, *source, config_.createTopics, topic == &config_.tapTopic);
+                                   std::pair{&config_.tapTopic, &tapPartitions_},
+                                   std::pair{&config_.stateTopic, &statePartitions}}) {
+    if (topic->empty()) continue;  // no tap, no changelog
+    kafka::TopicConfig created;
+    if (topic == &config_.tapTopic) created = kafka::tapTopicConfig({});
+    if (topic == &config_.stateTopic) created = {{"cleanup.policy", "compact"}};
+    auto count = partitionsOf(admin, *topic, *source, config_.createTopics, created);
     if (!count && topic == &config_.tapTopic && count.error().code == ErrorCode::kNotFound) {
       // The tap only speeds comparisons up: without its topic, run without it.
       spdlog::warn("worker: tap topic {} does not exist; running without the sample tap",
@@ -260,6 +283,12 @@ Result<void> StreamWorker::checkTopics(kafka::RdKafkaAdmin& admin) {
                  "tap topic " + config_.tapTopic + " has " + std::to_string(tapPartitions_) +
                      " partitions but the source has " + std::to_string(*source) +
                      ": the tap must be partition-aligned with the source"};
+  }
+  if (!config_.stateTopic.empty() && statePartitions < *source) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "state topic " + config_.stateTopic + " has " + std::to_string(statePartitions) +
+                     " partitions but the source has " + std::to_string(*source) +
+                     ": the changelog must be partition-aligned with the source"};
   }
   if (outputPartitions_ < *source) {
     return Error{ErrorCode::kInvalidArgument,
@@ -293,11 +322,11 @@ Result<void> StreamWorker::createProducer() {
   if (!outputTopic_ || !dlqTopic_) {
     return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.outputTopic);
   }
-  if (!config_.tapTopic.empty()) {
-    tapTopic_.reset(rd_kafka_topic_new(producer_.get(), config_.tapTopic.c_str(), nullptr));
-    if (!tapTopic_) {
-      return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + config_.tapTopic);
-    }
+  for (auto [name, handle] :
+       {std::pair{&config_.tapTopic, &tapTopic_}, std::pair{&config_.stateTopic, &stateTopic_}}) {
+    if (name->empty()) continue;
+    handle->reset(rd_kafka_topic_new(producer_.get(), name->c_str(), nullptr));
+    if (!*handle) return kafka::errorOf(rd_kafka_last_error(), "topic handle for " + *name);
   }
   return {};
 }
@@ -412,7 +441,7 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   if (partitions.empty()) return resume;
   auto reader = makeRestoreReader(config_);
   if (!reader) return reader.error();
-  auto end = assignOutput(reader->get(), config_, partitions);
+  auto end = assignOutput(reader->get(), restoreTopic(), config_, partitions);
   if (!end) return end.error();
   if (end->empty()) return resume;
   // Batches, not one message per call.
@@ -432,10 +461,10 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   while (!end->empty()) {
     Destroy taken{batch, kafka::consumeQueued(queue.get(), batch.data(), batch.size(), 1000)};
     if (taken.n < 0)
-      return kafka::errorOf(rd_kafka_last_error(), "restoring from " + config_.outputTopic);
+      return kafka::errorOf(rd_kafka_last_error(), "restoring from " + restoreTopic());
     if (taken.n == 0) {
       if (SteadyClock::now() - lastProgress > config_.timeout) {
-        return Error{ErrorCode::kTimeout, "restoring from " + config_.outputTopic +
+        return Error{ErrorCode::kTimeout, "restoring from " + restoreTopic() +
                                               ": no progress for " +
                                               std::to_string(config_.timeout.count()) + " ms"};
       }
@@ -447,8 +476,9 @@ Result<std::map<int32_t, int64_t>> StreamWorker::restore(const std::vector<int32
   stats_.restored += records;
   if (records) {
     double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
-    spdlog::info("worker: restored {} output records in {:.2f} s ({:.0f} records/s)", records,
-                 seconds, seconds > 0 ? records / seconds : 0.0);
+    spdlog::info("worker: restored {} {} records in {:.2f} s ({:.0f} records/s)", records,
+                 config_.stateTopic.empty() ? "output" : "changelog", seconds,
+                 seconds > 0 ? records / seconds : 0.0);
   }
   return resume;
 }
@@ -469,7 +499,7 @@ Result<void> StreamWorker::restoreBatch(rd_kafka_message_t* const* batch, ssize_
     }
     if (m->err) {
       if (kafka::errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;
-      return kafka::errorOf(m->err, "restoring from " + config_.outputTopic);
+      return kafka::errorOf(m->err, "restoring from " + restoreTopic());
     }
     auto it = end.find(m->partition);
     if (it == end.end() || m->offset >= it->second) continue;
@@ -478,7 +508,7 @@ Result<void> StreamWorker::restoreBatch(rd_kafka_message_t* const* batch, ssize_
     if (m->payload) value = std::string_view(static_cast<const char*>(m->payload), m->len);
     auto r = engine_.restore(m->partition, key, value, std::nullopt);
     if (!r) {
-      return Error{r.error().code, "restoring " + config_.outputTopic + "/" +
+      return Error{r.error().code, "restoring " + restoreTopic() + "/" +
                                        std::to_string(m->partition) + " at offset " +
                                        std::to_string(m->offset) + ": " + r.error().message};
     }

@@ -39,6 +39,10 @@ struct WorkerConfig {
   // Empty: no tap.
   std::string tapTopic;
   uint32_t tapRate = 256;
+  // A program with emit: onClose keeps its open windows here (a compacted topic, written in
+  // the output's transactions) and restores from it. Default: <output>.state; only for such
+  // programs.
+  std::string stateTopic;
   std::string consumerGroup;
   std::string transactionalId;
   std::string startOffset = "earliest";                // where a group without commits starts
@@ -90,6 +94,11 @@ class StreamWorker {
   // Rebuilds the engine state of the partitions from the output and returns, per partition,
   // the next source offset after the last one the output reflects (absent: empty output).
   Result<std::map<int32_t, int64_t>> restore(const std::vector<int32_t>& partitions);
+  // What restore() reads: the output, or an onClose program's changelog (the output holds
+  // closed windows only).
+  const std::string& restoreTopic() const {
+    return config_.stateTopic.empty() ? config_.outputTopic : config_.stateTopic;
+  }
   // Restores the records of one batch read back from the output (`n` messages), below the
   // `end` offsets: erases from `end` the partitions read to their end, sets `resume` from
   // the headers and counts the records in `records`.
@@ -116,7 +125,8 @@ class StreamWorker {
   // by handle skips librdkafka's lookup of the topic by name, under a lock, per record.
   kafka::RdPtr<rd_kafka_topic_t> outputTopic_;
   kafka::RdPtr<rd_kafka_topic_t> dlqTopic_;
-  kafka::RdPtr<rd_kafka_topic_t> tapTopic_;  // null: no tap
+  kafka::RdPtr<rd_kafka_topic_t> tapTopic_;    // null: no tap
+  kafka::RdPtr<rd_kafka_topic_t> stateTopic_;  // null: the program keeps no changelog
   kafka::KafkaHandle consumer_;
   kafka::RdPtr<rd_kafka_queue_t> queue_;
   std::unique_ptr<OutputEmitter> emitter_;

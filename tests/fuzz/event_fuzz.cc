@@ -16,6 +16,10 @@ struct NullEmitter : Emitter {
   void emit(int32_t, std::string_view key, const std::string* value, int64_t, int64_t) override {
     n += key.size() + (value ? value->size() : 0);
   }
+  void emitState(int32_t, std::string_view key, const std::string* value, int64_t,
+                 int64_t) override {
+    n += key.size() + (value ? value->size() : 0);
+  }
 };
 
 const Program& program() {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace kappa::worker {
@@ -10,12 +11,21 @@ namespace {
 
 struct Collector : Emitter {
   std::vector<std::string> records;
-  void emit(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
-            int64_t watermark) override {
+  std::vector<std::string> state;  // the state changelog (emit: onClose)
+  static std::string format(int32_t partition, std::string_view key, const std::string* value,
+                            int64_t offset, int64_t watermark) {
     std::string r = "p" + std::to_string(partition) + "@" + std::to_string(offset) + " " +
                     std::string(key) + " " + (value ? *value : std::string("<tombstone>"));
     if (watermark != INT64_MIN) r += " wm=" + std::to_string(watermark);
-    records.push_back(r);
+    return r;
+  }
+  void emit(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
+            int64_t watermark) override {
+    records.push_back(format(partition, key, value, offset, watermark));
+  }
+  void emitState(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
+                 int64_t watermark) override {
+    state.push_back(format(partition, key, value, offset, watermark));
   }
 };
 
@@ -34,6 +44,7 @@ class Harness {
     return engine_->process(partition, offset, *parser_, out);
   }
   std::vector<std::string> take() { return std::exchange(out.records, {}); }
+  std::vector<std::string> takeState() { return std::exchange(out.state, {}); }
   Engine& engine() { return *engine_; }
   Collector out;
 
@@ -291,6 +302,138 @@ TEST(Engine, PartitionsAreIndependentOfInterleaving) {
   EXPECT_EQ(byPartition(s, "p0@"), byPartition(t, "p0@"));
   EXPECT_EQ(byPartition(s, "p1@"), byPartition(t, "p1@"));
   EXPECT_GT(byPartition(s, "p1@").size(), 100u);
+}
+
+// ----- emit: onClose --------------------------------------------------------------------------
+
+TEST(Engine, OnCloseTumblingWritesEachWindowOnceWhenTheWatermarkPassesIt) {
+  Harness run(R"(
+keyField: k
+timestampField: t
+window: {type: tumbling, sizeSeconds: 10, allowedLatenessSeconds: 5, emit: onClose}
+aggregates: [{name: n, op: count}]
+)");
+  run.feed(0, 0, R"({"k":"a","t":1000})");
+  run.feed(0, 1, R"({"k":"a","t":3000})");
+  run.feed(0, 2, R"({"k":"b","t":12000})");  // watermark 12s: [0,10s) closes at 15s
+  EXPECT_EQ(run.take(), Records{});          // nothing final yet
+  // Within the lateness: still counted in [0,10s).
+  EXPECT_EQ(run.feed(0, 3, R"({"k":"a","t":9000})").outcome, Outcome::kEmitted);
+  run.feed(0, 4, R"({"k":"b","t":16000})");  // watermark 16s: a's [0,10s) is final
+  EXPECT_EQ(run.feed(0, 5, R"({"k":"a","t":4000})").outcome, Outcome::kLate);
+  run.feed(0, 6, R"({"k":"c","t":31000})");  // watermark 31s: b's [10s,20s) is final
+  EXPECT_EQ(
+      run.take(),
+      (Records{
+          R"(p0@4 a@0 {"key":"a","window_start":0,"window_end":10000,"n":3} wm=16000)",
+          R"(p0@6 b@10000 {"key":"b","window_start":10000,"window_end":20000,"n":2} wm=31000)",
+      }));
+  EXPECT_EQ(
+      run.takeState(),
+      (Records{
+          R"(p0@0 a@0 {"key":"a","window_start":0,"window_end":10000,"n":1} wm=1000)",
+          R"(p0@1 a@0 {"key":"a","window_start":0,"window_end":10000,"n":2} wm=3000)",
+          R"(p0@2 b@10000 {"key":"b","window_start":10000,"window_end":20000,"n":1} wm=12000)",
+          R"(p0@3 a@0 {"key":"a","window_start":0,"window_end":10000,"n":3} wm=12000)",
+          R"(p0@4 b@10000 {"key":"b","window_start":10000,"window_end":20000,"n":2} wm=16000)",
+          R"(p0@4 a@0 <tombstone> wm=16000)",
+          R"(p0@6 c@30000 {"key":"c","window_start":30000,"window_end":40000,"n":1} wm=31000)",
+          R"(p0@6 b@10000 <tombstone> wm=31000)",
+      }));
+  EXPECT_EQ(run.engine().stateEntries(), 1u);  // c's open window only
+}
+
+TEST(Engine, OnCloseSessionsWriteOneRecordPerMergedSession) {
+  Harness run(R"(
+keyField: k
+timestampField: t
+window: {type: session, gapSeconds: 10, allowedLatenessSeconds: 30, emit: onClose}
+aggregates: [{name: n, op: count}]
+)");
+  run.feed(0, 0, R"({"k":"a","t":0})");      // [0,10s)
+  run.feed(0, 1, R"({"k":"a","t":20000})");  // [20s,30s)
+  run.feed(0, 2, R"({"k":"a","t":15000})");  // [15s,25s) joins the second: [15s,30s)
+  run.feed(0, 3, R"({"k":"a","t":8000})");   // [8s,18s) bridges both: [0,30s)
+  run.feed(0, 4, R"({"k":"b","t":59000})");  // watermark 59s: [0,30s) closes at 60s
+  EXPECT_EQ(run.take(), Records{});
+  run.feed(0, 5, R"({"k":"b","t":60000})");  // watermark 60s: a's session is final
+  EXPECT_EQ(run.take(),
+            (Records{
+                R"(p0@5 a@0 {"key":"a","window_start":0,"window_end":30000,"n":4} wm=60000)",
+            }));
+  auto state = run.takeState();
+  // The absorbed sessions leave the changelog as they are absorbed, the merged one as it closes.
+  EXPECT_NE(std::find(state.begin(), state.end(), "p0@2 a@20000 <tombstone> wm=20000"),
+            state.end());
+  EXPECT_NE(std::find(state.begin(), state.end(), "p0@3 a@15000 <tombstone> wm=20000"),
+            state.end());
+  EXPECT_EQ(state.back(), "p0@5 a@0 <tombstone> wm=60000");
+}
+
+// Feeds `records` ("p<P>@<offset> <key> <value|<tombstone>> wm=<w>") to `engine` the way the
+// worker reads a topic back: no watermark per record, the last record's at the end.
+void restoreFrom(Engine& engine, const Records& records) {
+  for (const auto& rec : records) {
+    auto sp1 = rec.find(' ');
+    auto wm = rec.rfind(" wm=");
+    auto rest = rec.substr(sp1 + 1, wm - sp1 - 1);
+    auto sp2 = rest.find(' ');
+    std::string value = rest.substr(sp2 + 1);
+    std::optional<std::string_view> v;
+    if (value != "<tombstone>") v = value;
+    auto ok = engine.restore(0, rest.substr(0, sp2), v, std::nullopt);
+    ASSERT_TRUE(ok.ok()) << ok.error();
+  }
+  if (!records.empty()) {
+    engine.restoreWatermark(0, std::stoll(records.back().substr(records.back().rfind(" wm=") + 4)));
+  }
+}
+
+TEST(Engine, OnCloseRestoredFromTheChangelogAtAnyCutEqualsAnUninterruptedRun) {
+  for (const char* window : {"{type: session, gapSeconds: 60, allowedLatenessSeconds: 0, "
+                             "emit: onClose}",
+                             "{type: tumbling, sizeSeconds: 600, allowedLatenessSeconds: 10, "
+                             "emit: onClose}"}) {
+    std::string program = std::string(R"(
+keyField: user
+timestampField: ts
+filter: [{field: type, op: ne, value: click}]
+window: )") + window + R"(
+aggregates:
+  - {name: views, op: count, where: {field: type, equals: view}}
+  - {name: revenue, op: sum, field: price}
+)";
+    auto events = clickstream(3000, 5);
+    Harness clean(program);
+    size_t late = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      late += clean.feed(0, static_cast<int64_t>(i), events[i]).outcome == Outcome::kLate;
+    }
+    auto expected = clean.take();
+    auto expectedState = clean.takeState();
+    // The stream has late events within and beyond the lateness, and the output holds each
+    // window once: far fewer records than the changelog.
+    EXPECT_GT(late, 10u) << window;
+    EXPECT_GT(expected.size(), 100u) << window;
+    EXPECT_LT(expected.size() * 2, expectedState.size()) << window;
+    for (size_t cut : {1ul, 17ul, 500ul, 1999ul, 2999ul}) {
+      Harness first(program);
+      for (size_t i = 0; i < cut; ++i) first.feed(0, static_cast<int64_t>(i), events[i]);
+      auto before = first.take();
+      auto beforeState = first.takeState();
+      Harness second(program);
+      restoreFrom(second.engine(), beforeState);
+      for (size_t i = cut; i < events.size(); ++i) {
+        second.feed(0, static_cast<int64_t>(i), events[i]);
+      }
+      auto after = second.take();
+      before.insert(before.end(), after.begin(), after.end());
+      EXPECT_EQ(before, expected) << window << " cut at " << cut;
+      auto afterState = second.takeState();
+      beforeState.insert(beforeState.end(), afterState.begin(), afterState.end());
+      EXPECT_EQ(beforeState, expectedState) << window << " cut at " << cut;
+    }
+  }
 }
 
 // ----- pass-through programs (a cleaning tier): select, dedup ----------------------------------

@@ -49,6 +49,21 @@ TEST(ParseProgram, SessionsProgram) {
   EXPECT_EQ(p->aggregates[1].field, 4);
 }
 
+TEST(ParseProgram, EmitModes) {
+  auto update = parseProgram(
+      "keyField: k\ntimestampField: t\nwindow: {type: session, gapSeconds: 60}\n"
+      "aggregates: [{name: n, op: count}]");
+  ASSERT_TRUE(update.ok()) << update.error();
+  EXPECT_EQ(update->window.emit, Window::Emit::kUpdate);  // the default
+  EXPECT_FALSE(usesStateChangelog(*update));
+  auto close = parseProgram(
+      "keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: 60, emit: onClose}\n"
+      "aggregates: [{name: n, op: count}]");
+  ASSERT_TRUE(close.ok()) << close.error();
+  EXPECT_EQ(close->window.emit, Window::Emit::kClose);
+  EXPECT_TRUE(usesStateChangelog(*close));
+}
+
 TEST(ParseProgram, JsonAndYamlAgree) {
   auto y = parseProgram(kSessionsYaml);
   auto j = parseProgram(kSessionsJson);
@@ -125,6 +140,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "keyField: k\ntimestampField: t\nwindow: {type: sliding}\naggregates: [{name: n, "
                 "op: count}]",
                 "window.type: must be one of none, tumbling, session"},
+        BadCase{"emit_unknown",
+                "keyField: k\ntimestampField: t\nwindow: {type: tumbling, sizeSeconds: 60, emit: "
+                "onWatermark}\naggregates: [{name: n, op: count}]",
+                "window.emit: must be one of onUpdate, onClose; got 'onWatermark'"},
+        BadCase{"emit_on_close_without_window",
+                "keyField: k\ntimestampField: t\nwindow: {type: none, emit: onClose}\naggregates: "
+                "[{name: n, op: count}]",
+                "window.emit: onClose needs a window to close"},
         BadCase{"session_without_gap",
                 "keyField: k\ntimestampField: t\nwindow: {type: session}\naggregates: [{name: n, "
                 "op: count}]",

@@ -52,10 +52,11 @@ class WorkerIT : public ::testing::Test {
 
   std::unique_ptr<ChildProcess> startWorker(const std::string& source, const std::string& output,
                                             const std::string& group,
-                                            std::vector<std::string> extra = {}) {
+                                            std::vector<std::string> extra = {},
+                                            const std::string& programFile = "") {
     std::vector<std::string> argv = {testing::binPath("kappa-worker"),
                                      "--program",
-                                     programFile_,
+                                     programFile.empty() ? programFile_ : programFile,
                                      "--bootstrap",
                                      testing::kafkaBootstrap(),
                                      "--source-topic",
@@ -115,22 +116,32 @@ class WorkerIT : public ::testing::Test {
     EXPECT_EQ(*code, 0) << worker.log();
   }
 
-  // The engine run in-process over the source: what the worker must have written.
-  Output expectedOutput(const std::string& source) {
+  // The engine run in-process over the source: what the worker must have written to its
+  // output (and, for an onClose program, to its state changelog: `state`).
+  Output expectedOutput(const std::string& source, const char* programText = kProgram,
+                        Output* state = nullptr) {
     struct Collect : Emitter {
-      Output out;
-      void emit(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
-                int64_t watermark) override {
+      Output out, state;
+      static TopicRecord record(int32_t partition, std::string_view key, const std::string* value,
+                                int64_t offset, int64_t watermark) {
         TopicRecord r;
         r.key = key;
         if (value) r.value = *value;
         r.headers["kappa-src-partition"] = std::to_string(partition);
         r.headers["kappa-src-offset"] = std::to_string(offset);
         r.headers["kappa-watermark"] = std::to_string(watermark);
-        out[partition].push_back(r);
+        return r;
+      }
+      void emit(int32_t partition, std::string_view key, const std::string* value, int64_t offset,
+                int64_t watermark) override {
+        out[partition].push_back(record(partition, key, value, offset, watermark));
+      }
+      void emitState(int32_t partition, std::string_view key, const std::string* value,
+                     int64_t offset, int64_t watermark) override {
+        state[partition].push_back(record(partition, key, value, offset, watermark));
       }
     } collect;
-    auto program = parseProgram(kProgram);
+    auto program = parseProgram(programText);
     EventParser parser(*program);
     Engine engine(*program);
     for (const auto& [p, records] : testing::readTopic(source)) {
@@ -140,6 +151,7 @@ class WorkerIT : public ::testing::Test {
         engine.process(p, r.offset, parser, collect);
       }
     }
+    if (state) *state = std::move(collect.state);
     return collect.out;
   }
 
@@ -391,6 +403,72 @@ TEST_F(WorkerIT, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
     total += a[p].size();
   }
   EXPECT_GT(total, static_cast<size_t>(events / 2));
+  RecordProperty("kills", kills);
+}
+
+// emit: onClose. The worker keeps its open windows in the state changelog, restores from it
+// after each kill -9, and writes each closed window to the output once: the output and the
+// changelog equal the engine's, record for record.
+TEST_F(WorkerIT, OnCloseRestoresFromTheChangelogAndWritesEachWindowOnce) {
+  const char* program = R"(
+keyField: user_id
+timestampField: timestamp_ms
+filter: [{field: event_type, op: in, values: [view, add_to_cart, purchase]}]
+window: {type: session, gapSeconds: 30, allowedLatenessSeconds: 2, emit: onClose}
+aggregates:
+  - {name: views, op: count, where: {field: event_type, equals: view}}
+  - {name: revenue, op: sum, field: price}
+)";
+  auto programFile = ::testing::TempDir() + testing::uniqueName("onclose") + ".yaml";
+  std::ofstream(programFile) << program;
+  auto source = testing::uniqueName("src");
+  loadgen(source, 2, 300'000, 0, 9);
+  auto output = testing::uniqueName("onclose"), group = testing::uniqueName("g-onclose");
+  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
+  kafka::LagMonitor monitor(*admin_);
+  int kills = 0;
+  for (; kills < 3; ++kills) {
+    auto w =
+        startWorker(source, output, group,
+                    {"--max-batch", "2000", "--replay-commit-interval-ms", "200"}, programFile);
+    waitAssigned(*w);
+    // Killed after this run has committed, at a random moment of a later transaction: the
+    // next run restores what it committed.
+    auto committed = monitor.sample(group, source, std::chrono::system_clock::now());
+    ASSERT_TRUE(committed.ok());
+    for (auto at = committed->consumed; committed.ok() && committed->consumed == at;) {
+      ASSERT_TRUE(w->running()) << w->log();
+      std::this_thread::sleep_for(20ms);
+      committed = monitor.sample(group, source, std::chrono::system_clock::now());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 200));
+    ASSERT_TRUE(w->running()) << w->log();
+    auto before = monitor.sample(group, source, std::chrono::system_clock::now());
+    w->signal(SIGKILL);
+    ASSERT_TRUE(before.ok());
+    ASSERT_GT(before->totalLag, 0) << "replay finished before kill " << kills + 1;
+    ASSERT_TRUE(w->wait(10s).has_value());
+  }
+  auto last = startWorker(source, output, group, {}, programFile);
+  waitAssigned(*last);
+  waitCaughtUp(group, source, last.get());
+  EXPECT_NE(last->log().find("changelog records in"), std::string::npos) << last->log();
+  stop(*last);
+
+  Output state;
+  auto expected = expectedOutput(source, program, &state);
+  auto got = testing::readTopic(output), gotState = testing::readTopic(output + ".state");
+  size_t windows = 0;
+  for (int p = 0; p < 2; ++p) {
+    ASSERT_EQ(got[p].size(), expected[p].size()) << "partition " << p;
+    EXPECT_TRUE(got[p] == expected[p]) << "partition " << p;
+    ASSERT_EQ(gotState[p].size(), state[p].size()) << "changelog partition " << p;
+    EXPECT_TRUE(gotState[p] == state[p]) << "changelog partition " << p;
+    windows += got[p].size();
+  }
+  // Closed windows only: far fewer output records than updates in the changelog.
+  EXPECT_GT(windows, 100u);
+  EXPECT_LT(windows * 2, state[0].size() + state[1].size());
   RecordProperty("kills", kills);
 }
 
