@@ -65,7 +65,8 @@ struct EnsureWorker {
   std::string consumerGroup;
   std::string sourceTopic;  // spec.source.topic, or the one status.source resolved
   std::string outputTopic;
-  std::string tapTopic;  // empty: no tap
+  std::string tapTopic;      // empty: no tap
+  std::string stateTopic{};  // empty: the program keeps no changelog
   bool operator==(const EnsureWorker&) const = default;
 };
 

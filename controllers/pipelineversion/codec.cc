@@ -312,6 +312,7 @@ Status statusFromJson(const Json& j) {
   s.consumerGroup = str(j, "consumerGroup");
   s.outputTopic = str(j, "outputTopic");
   s.tapTopic = str(j, "tapTopic");
+  s.stateTopic = str(j, "stateTopic");
   const Json& source = child(j, "source");
   s.source = SourceStatus{str(source, "pipeline"), str(source, "version"), str(source, "topic")};
   const Json& lag = child(j, "lag");
@@ -367,6 +368,7 @@ Json statusToJson(const Status& s) {
   putString(j, "consumerGroup", s.consumerGroup);
   putString(j, "outputTopic", s.outputTopic);
   putString(j, "tapTopic", s.tapTopic);
+  putString(j, "stateTopic", s.stateTopic);
   if (!s.source.topic.empty()) {
     Json source = Json::object();
     putString(source, "pipeline", s.source.pipeline);

@@ -191,7 +191,7 @@ void ensureWorker(Pass& p, WorkerProfile profile) {
   p.actions.push_back(EnsureWorker{
       workerName(spec), profile, replicas, replay ? spec.replay.priorityClassName : std::string(),
       replay ? spec.replay.resources : spec.resources, p.s.consumerGroup,
-      sourceTopic(spec, p.s.source), p.s.outputTopic, p.s.tapTopic});
+      sourceTopic(spec, p.s.source), p.s.outputTopic, p.s.tapTopic, p.s.stateTopic});
 }
 
 void ensureReplayQuota(Pass& p) {
@@ -337,6 +337,7 @@ void deleteOutput(Pass& p) {
   if (p.o.kafka.outputTopicExists) del.topics.push_back(p.s.outputTopic);
   if (p.o.kafka.deadLetterTopicExists) del.topics.push_back(deadLetterTopicName(p.s.outputTopic));
   if (p.o.kafka.tapTopicExists) del.topics.push_back(p.s.tapTopic);
+  if (p.o.kafka.stateTopicExists) del.topics.push_back(p.s.stateTopic);
   if (!del.topics.empty()) p.actions.push_back(std::move(del));
 }
 
@@ -512,6 +513,13 @@ bool createTopics(Pass& p) {
     create.topics.push_back(TopicToCreate{p.s.tapTopic, partitions, spec.output.replicationFactor,
                                           kafka::tapTopicConfig(spec.output.config)});
   }
+  if (!p.s.stateTopic.empty() && !p.o.kafka.stateTopicExists) {
+    // Partition-aligned; compacted: a restore reads each open window's latest value.
+    auto config = spec.output.config;
+    config["cleanup.policy"] = "compact";
+    create.topics.push_back(
+        TopicToCreate{p.s.stateTopic, partitions, spec.output.replicationFactor, config});
+  }
   if (!create.topics.empty()) p.actions.push_back(std::move(create));
   p.condition(kProvisioned, ConditionStatus::kUnknown, "CreatingTopics",
               "creating " + p.s.outputTopic + " and its dead-letter topic");
@@ -635,6 +643,9 @@ void onPending(Pass& p) {
   if (p.s.tapTopic.empty() && p.spec().validation.tapRate > 0 && !p.spec().output.adoptExisting) {
     p.s.tapTopic = tapTopicName(p.s.outputTopic);
   }
+  if (p.s.stateTopic.empty() && p.o.programKeepsState) {
+    p.s.stateTopic = stateTopicName(p.s.outputTopic);
+  }
   p.enter(Phase::kProvisioning, "", "creating output topics, checking source retention");
   createTopics(p);
   p.requeueAfter(kPollInterval);
@@ -649,7 +660,8 @@ void onProvisioning(Pass& p) {
     return;
   }
   if (!k.outputTopicExists || !k.deadLetterTopicExists ||
-      (!p.s.tapTopic.empty() && !k.tapTopicExists)) {
+      (!p.s.tapTopic.empty() && !k.tapTopicExists) ||
+      (!p.s.stateTopic.empty() && !k.stateTopicExists)) {
     createTopics(p);
     p.requeueAfter(kPollInterval);
     return;

@@ -200,6 +200,11 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
       if (!tap.ok()) return retryable("describing the tap topic", tap.error());
       k.tapTopicExists = tap->has_value();
     }
+    if (!st.stateTopic.empty()) {
+      auto state = exists(st.stateTopic);
+      if (!state.ok()) return retryable("describing the state changelog topic", state.error());
+      k.stateTopicExists = state->has_value();
+    }
   }
   if (cleanup && !st.consumerGroup.empty()) {
     // A group that has committed nothing on the source holds nothing worth deleting.
@@ -275,6 +280,7 @@ WorkerRequest Reconciler::workerRequest(const Pass& p, const EnsureWorker& a) co
     r.env.emplace_back("KAPPA_TAP_TOPIC", a.tapTopic);
     r.env.emplace_back("KAPPA_TAP_RATE", std::to_string(spec.validation.tapRate));
   }
+  if (!a.stateTopic.empty()) r.env.emplace_back("KAPPA_STATE_TOPIC", a.stateTopic);
   r.container = containerProcessor(specJson);
   r.kafkaCredentialsSecret = spec.kafka.credentialsSecret;
   if (!r.container) {
@@ -516,7 +522,11 @@ void Reconciler::checkProgram(const Json& object, Observed& o) {
   std::string program = builtinProgram(*spec);
   if (program.empty()) return;  // a container processor
   auto parsed = worker::parseProgram(program);
-  if (!parsed.ok()) o.programError = parsed.error().message;
+  if (!parsed.ok()) {
+    o.programError = parsed.error().message;
+  } else {
+    o.programKeepsState = worker::usesStateChangelog(*parsed);
+  }
 }
 
 std::optional<Refusal> Reconciler::admit(const Json& object) {

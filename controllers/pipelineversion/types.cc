@@ -11,6 +11,7 @@ std::string outputTopicName(const Spec& spec) {
 std::string deadLetterTopicName(const std::string& outputTopic) { return outputTopic + ".dlq"; }
 
 std::string tapTopicName(const std::string& outputTopic) { return outputTopic + ".tap"; }
+std::string stateTopicName(const std::string& outputTopic) { return outputTopic + ".state"; }
 
 std::string sourceTopic(const Spec& spec, const SourceStatus& source) {
   return spec.source.topic.empty() ? source.topic : spec.source.topic;

@@ -155,6 +155,7 @@ struct Spec {
 std::string outputTopicName(const Spec& spec);  // spec.output.topic or <pipeline>.<version>
 std::string deadLetterTopicName(const std::string& outputTopic);  // <output>.dlq
 std::string tapTopicName(const std::string& outputTopic);         // <output>.tap
+std::string stateTopicName(const std::string& outputTopic);       // <output>.state
 struct SourceStatus;
 // The topic a version reads: spec.source.topic, else the one resolved into status.source.
 std::string sourceTopic(const Spec& spec, const SourceStatus& source);
@@ -302,6 +303,8 @@ struct Status {
   std::string consumerGroup;
   std::string outputTopic;
   std::string tapTopic;  // fixed with outputTopic when spec.validation.tapRate > 0
+  // Fixed with outputTopic when the program emits on close: its open windows' changelog.
+  std::string stateTopic;
   SourceStatus source;
   LagStatus lag;
   ReplayStatus replay;
@@ -466,7 +469,8 @@ struct KafkaFacts {
   std::optional<int32_t> sourcePartitions;  // nullopt: the source topic does not exist
   bool outputTopicExists = false;
   bool deadLetterTopicExists = false;
-  bool tapTopicExists = false;  // status.tapTopic, read when outputTopicExists is
+  bool tapTopicExists = false;    // status.tapTopic, read when outputTopicExists is
+  bool stateTopicExists = false;  // status.stateTopic, likewise
   // Pending: the records in the planned output topic when it exists already (nullopt: it
   // does not).
   std::optional<int64_t> existingOutputRecords;
@@ -552,6 +556,8 @@ struct Observed {
   // Pending (and admission): why kappa-worker would refuse spec.processor.builtin, as
   // "<path>: <what>" with the path under spec.processor.builtin; nullopt: it would run it.
   std::optional<std::string> programError;
+  // Pending: the program has window.emit onClose, so its worker keeps a state changelog.
+  bool programKeepsState = false;
   bool operator==(const Observed&) const = default;
 };
 

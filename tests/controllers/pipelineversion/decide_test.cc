@@ -340,6 +340,63 @@ TEST(DecidePending, TheTapIsCompactedWhateverTheOutputKeeps) {
                                                 {"segment.bytes", "1048576"}}));
 }
 
+// emit: onClose: the changelog is named with the output, created compacted beside it, awaited
+// by Provisioning, handed to the worker, and deleted with the output.
+TEST(DecidePending, AnOnCloseProgramGetsAStateChangelogForItsWholeLife) {
+  Observed o = observedIn(Phase::kPending);
+  o.spec.output.config = {{"cleanup.policy", "delete"}, {"retention.ms", "3600000"}};
+  o.programKeepsState = true;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->stateTopic, "sessions.v2.state");
+  auto create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  ASSERT_EQ(create[0].topics.size(), 4u);
+  EXPECT_EQ(create[0].topics[3].name, "sessions.v2.state");
+  EXPECT_EQ(create[0].topics[3].partitions, create[0].topics[0].partitions);
+  EXPECT_EQ(create[0].topics[3].config,
+            (std::map<std::string, std::string>{{"cleanup.policy", "compact"},
+                                                {"retention.ms", "3600000"}}));
+
+  // Provisioning waits for it like the others.
+  o.status = *d.status;
+  o.programKeepsState = false;  // observed in Pending only: status keeps the name
+  o.kafka.outputTopicExists = true;
+  o.kafka.deadLetterTopicExists = true;
+  o.kafka.tapTopicExists = true;
+  o.kafka.retention = retention(kafka::RetentionVerdict::kSafe);
+  d = decide(o, at(5));
+  EXPECT_FALSE(d.status.has_value()) << d;  // still Provisioning
+  create = actionsOf<CreateTopics>(d);
+  ASSERT_EQ(create.size(), 1u) << d;
+  ASSERT_EQ(create[0].topics.size(), 1u);
+  EXPECT_EQ(create[0].topics[0].name, "sessions.v2.state");
+  EXPECT_FALSE(has<EnsureWorker>(d)) << d;
+
+  o.kafka.stateTopicExists = true;
+  d = decide(o, at(10));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  auto worker = actionsOf<EnsureWorker>(d);
+  ASSERT_EQ(worker.size(), 1u) << d;
+  EXPECT_EQ(worker[0].stateTopic, "sessions.v2.state");
+
+  // Aborted: deleted with the output once the worker is gone.
+  o.status = *d.status;
+  o.meta.annotations[kAbortAnnotation] = "true";
+  d = decide(o, at(15));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  o.status = *d.status;
+  o.worker = WorkerFacts{};
+  o.replayQuota.reset();
+  d = decide(o, at(20));
+  auto del = actionsOf<DeleteTopics>(d);
+  ASSERT_EQ(del.size(), 1u) << d;
+  EXPECT_NE(std::find(del[0].topics.begin(), del[0].topics.end(), "sessions.v2.state"),
+            del[0].topics.end())
+      << d;
+}
+
 TEST(DecidePending, AProgramKappaWorkerWouldRefuseFailsTheVersionNamingTheField) {
   Observed o = observedIn(Phase::kPending);
   o.programError = "select[2].as: duplicate output field 'user_id'";
