@@ -26,7 +26,7 @@
 
 using namespace kappa;
 using namespace kappa::kube;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   std::vector<double> latencies;
   for (int i = 1; i <= events; ++i) {
     auto value = std::to_string(i);
-    auto start = Clock::now();
+    auto start = SteadyClock::now();
     auto w = api.patch(cms.object("latency-probe"), PatchType::kMerge, {{"data", {{"i", value}}}});
     if (!w) return die("patch: " + w.error().message);
     while (true) {
@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
       if (!ev || !ev->has_value()) return die("watch ended early");
       if ((*ev)->object["data"].value("i", "") == value) break;
     }
-    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    latencies.push_back(
+        std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
   }
   watch->reset();
   std::printf("BENCH watch_event_latency_ms_p50 %.3f ms\n", percentile(latencies, 0.50));

@@ -8,7 +8,8 @@
 #                       writes the benchmark program: keyed count by user_id
 #   wl_start_worker GROUP SOURCE OUTPUT REPLICA_ID LOG [KAPPA-WORKER FLAGS...]
 #                       one kappa-worker in the background (pid in $!); REPLICA_ID "" for a
-#                       single worker, else appended to the transactional id kappa-GROUP
+#                       single worker, else appended to the transactional id kappa-GROUP;
+#                       its program is $WL_PROGRAM (default: wl_count_program's file)
 #   wl_measure NAME GROUP SOURCE EVENTS START PID...
 #                       waits until GROUP's lag on SOURCE against the last stable offset is
 #                       0 (kubectl-kappa lag --wait, a sample every 0.1 s), then stops the
@@ -38,7 +39,7 @@ wl_start_worker() {
   local extra=("$@") # more kappa-worker flags
   # The replica id is appended to an explicit transactional id only (runtime/worker/main.cc).
   [ -n "$replica" ] && extra+=(--transactional-id "kappa-$group" --replica-id "$replica")
-  "$bin/kappa-worker" --program "$work/count.yaml" --bootstrap "$bootstrap" --source-topic "$source" \
+  "$bin/kappa-worker" --program "${WL_PROGRAM:-$work/count.yaml}" --bootstrap "$bootstrap" --source-topic "$source" \
     --output-topic "$output" --group "$group" --create-topics "${extra[@]}" >"$log" 2>&1 &
 }
 

@@ -88,6 +88,39 @@ done
 python3 -c "import sys; print(f'BENCH worker_tap_throughput_ratio {float(sys.argv[1]) / float(sys.argv[2]):.3f} (replay rate with tap / without, {sys.argv[3]} events, same topic, tap rate 256, 2 runs each)')" \
   "$tap_rates" "$plain_rates" "$events"
 
+# Session windows over the same topic, emitting on every event (the default) and on close
+# (one record per session, open sessions in a changelog): alternating, twice each. The
+# loadgen's events are 10 ms apart in event time and a user's about every 100 s, so 5-minute
+# sessions close throughout the replay.
+for emit in onUpdate onClose; do
+  cat >"$work/sessions-$emit.yaml" <<PROGRAM
+keyField: user_id
+timestampField: timestamp_ms
+window: {type: session, gapSeconds: 300, allowedLatenessSeconds: 30, emit: $emit}
+aggregates: [{name: events, op: count}, {name: revenue, op: sum, field: price}]
+PROGRAM
+done
+declare -A emit_rate=([onUpdate]=0 [onClose]=0) emit_out=()
+for round in 1 2; do
+  for emit in onUpdate onClose; do
+    run="sessions-$emit-$round"
+    start=$(date +%s.%N)
+    WL_PROGRAM="$work/sessions-$emit.yaml" wl_start_worker "bench-worker-$run-$run_id" "$source" \
+      "$source.$run" "" "$work/$run.log"
+    read -r rate _ secs < <(wl_measure "$run" "bench-worker-$run-$run_id" "$source" "$events" \
+      "$start" $!)
+    echo "bench: worker (sessions, emit $emit) replayed $events events in ${secs}s" >&2
+    emit_rate[$emit]=$(python3 -c "print(${emit_rate[$emit]} + $rate)")
+    # The records it wrote: the last progress line's "out" count.
+    emit_out[$emit]=$(sed -n 's/.* out \([0-9]*\) .*/\1/p' "$work/$run.log" | tail -n 1)
+  done
+done
+python3 -c "import sys; u, c = float(sys.argv[1]) / 2, float(sys.argv[2]) / 2
+print(f'BENCH worker_sessions_update_replay_msgs_per_s {u:.0f} msgs/s (session windows, a record per event: {sys.argv[3]} output records)')
+print(f'BENCH worker_sessions_onclose_replay_msgs_per_s {c:.0f} msgs/s (same topic, one record per closed session: {sys.argv[4]} output records)')
+print(f'BENCH worker_sessions_onclose_vs_update_ratio {c / u:.3f} ratio')" \
+  "${emit_rate[onUpdate]}" "${emit_rate[onClose]}" "${emit_out[onUpdate]:-?}" "${emit_out[onClose]:-?}"
+
 kslibs="${KAPPA_CACHE:-$HOME/.cache/kappa}/kstreams-libs"
 if [ ! -f "$repo/bench/kstreams/target/kstreams-replay-1.jar" ] || [ ! -d "$kslibs" ]; then
   echo "bench: building the Kafka Streams peer" >&2
