@@ -392,7 +392,7 @@ bool Engine::addToTumbling(PartitionState& ps, int32_t partition, int64_t offset
   }
   apply(pos->values, e);
   ps.watermark = std::max(ps.watermark, ts);
-  emitWindow(out, partition, key, *pos, offset, ps.watermark);
+  emitWindow(ps, out, partition, key, *pos, offset);
   return true;
 }
 
@@ -436,7 +436,7 @@ bool Engine::addToSession(PartitionState& ps, int32_t partition, int64_t offset,
   for (int64_t start : tombstones) {
     if (start == merged.start) continue;  // same record key: overwritten below
     if (onClose_) {
-      out.emitState(partition, windowKey(key, start), nullptr, offset, ps.watermark);
+      ps.dirty.emplace(key, start);  // gone: a tombstone at the next flushState()
     } else {
       out.emit(partition, windowKey(key, start), nullptr, offset, ps.watermark);
     }
@@ -444,7 +444,7 @@ bool Engine::addToSession(PartitionState& ps, int32_t partition, int64_t offset,
   auto pos = startingFrom(list, merged.start);
   pos = list.insert(pos, std::move(merged));
   if (onClose_) track(ps, key, *pos);
-  emitWindow(out, partition, key, *pos, offset, ps.watermark);
+  emitWindow(ps, out, partition, key, *pos, offset);
   return true;
 }
 
@@ -452,13 +452,39 @@ bool Engine::overlapsOpen(const Span& s, const Span& w, int64_t watermark) const
   return s.start < w.end && w.start < s.end && !closed(s, watermark);
 }
 
-void Engine::emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
-                        int64_t offset, int64_t watermark) {
-  auto rk = windowKey(key, w.start);
+void Engine::emitWindow(PartitionState& ps, Emitter& out, int32_t partition, std::string_view key,
+                        const Span& w, int64_t offset) {
   if (onClose_) {
-    out.emitState(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
-  } else {
-    out.emit(partition, rk, &formatValue(key, &w, w.values), offset, watermark);
+    // Written to the changelog at the next flushState(): once per transaction however many
+    // events change it.
+    ps.dirty.emplace(key, w.start);
+    ps.lastOffset = offset;
+    return;
+  }
+  auto rk = windowKey(key, w.start);
+  out.emit(partition, rk, &formatValue(key, &w, w.values), offset, ps.watermark);
+}
+
+void Engine::flushState(Emitter& out) {
+  for (auto& [partition, ps] : parts_) {
+    if (ps.dirty.empty()) continue;
+    // In key order: the changelog of a transaction does not depend on hash-table order.
+    std::vector<const std::pair<std::string, int64_t>*> order;
+    order.reserve(ps.dirty.size());
+    for (const auto& d : ps.dirty) order.push_back(&d);
+    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return *a < *b; });
+    for (const auto* d : order) {
+      const auto& [key, start] = *d;
+      const Span* w = nullptr;
+      if (auto it = ps.windows.find(key); it != ps.windows.end()) {
+        auto pos = startingFrom(it->second, start);
+        if (pos != it->second.end() && pos->start == start) w = &*pos;
+      }
+      auto rk = windowKey(key, start);
+      out.emitState(partition, rk, w ? &formatValue(key, w, w->values) : nullptr, ps.lastOffset,
+                    ps.watermark);
+    }
+    ps.dirty.clear();
   }
 }
 
@@ -472,10 +498,10 @@ void Engine::closeWindows(PartitionState& ps, int32_t partition, int64_t offset,
       WindowList& list = it->second;
       auto pos = startingFrom(list, start);
       if (pos != list.end() && pos->start == start) {
-        // The final value to the output; the window leaves the changelog.
+        // The final value to the output; the window leaves the changelog at the next flush.
         auto rk = windowKey(key, start);
         out.emit(partition, rk, &formatValue(key, &*pos, pos->values), offset, ps.watermark);
-        out.emitState(partition, rk, nullptr, offset, ps.watermark);
+        ps.dirty.emplace(key, start);
         list.erase(pos);
         if (list.empty()) ps.windows.erase(it);
       }

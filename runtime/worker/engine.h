@@ -13,9 +13,11 @@
 //   state of a partition can be rebuilt exactly from its output records (restore()).
 // - Emit mode onClose (Window::Emit::kClose): the output gets one record per window, its final
 //   value, when the watermark passes the window's end plus the allowed lateness; windows
-//   close in (end, key, start) order. The value of each open window after each event, and a
-//   tombstone when it closes or a session absorbs it, go to the state changelog instead
-//   (Emitter::emitState), from which restore() rebuilds the open windows.
+//   close in (end, key, start) order. The open windows go to the state changelog instead
+//   (Emitter::emitState), from which restore() rebuilds them: flushState() writes each window
+//   changed since the last flush once, with its latest value, or a tombstone when it closed
+//   or a session absorbed it. The output is a function of the input; the changelog's records
+//   also depend on when flushState() is called, its latest record per key does not.
 // - A pass-through program (Program::select) emits one record of the selected fields per
 //   accepted event. With dedup, an event whose id was accepted at an event time within the
 //   horizon before the partition's watermark is dropped (Outcome::kDuplicate); the ids are
@@ -32,6 +34,7 @@
 
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <absl/container/inlined_vector.h>
 #include <simdjson.h>
 
@@ -75,6 +78,11 @@ class Engine {
   // (the watermark only grows along a partition's output).
   void restoreWatermark(int32_t partition, int64_t watermark);
   void dropPartition(int32_t partition);
+  // onClose: writes to the state changelog (Emitter::emitState) the windows changed since the
+  // last call, each once with its latest value, or a tombstone for one that closed or that a
+  // session absorbed. A worker calls it before each transaction commits, so that the
+  // changelog then holds the open windows as of the committed source offsets.
+  void flushState(Emitter& out);
 
   std::optional<int64_t> watermark(int32_t partition) const;
   size_t stateEntries() const;
@@ -102,6 +110,10 @@ class Engine {
     // dedup: id -> event time of the accepted event that carried it last
     absl::flat_hash_map<std::string, int64_t, Hash, std::equal_to<>> seen;
     absl::btree_set<Closing> closing;  // onClose: every open window
+    // onClose: the windows (key, start) changed or gone since the last flushState(), and the
+    // source offset of the last event that changed one.
+    absl::flat_hash_set<std::pair<std::string, int64_t>> dirty;
+    int64_t lastOffset = -1;
     uint64_t sinceSweep = 0;
   };
 
@@ -123,10 +135,10 @@ class Engine {
                     int64_t ts, const EventParser& e, Emitter& out);
   // Whether session `s` overlaps `w` and was still open at `watermark`.
   bool overlapsOpen(const Span& s, const Span& w, int64_t watermark) const;
-  // Emits the value of window `w` of `key` under the window's record key: to the output, or
-  // for an onClose program to the state changelog.
-  void emitWindow(Emitter& out, int32_t partition, std::string_view key, const Span& w,
-                  int64_t offset, int64_t watermark);
+  // Emits the new value of window `w` of `key` under the window's record key; for an onClose
+  // program, marks it for the changelog instead (flushState()).
+  void emitWindow(PartitionState& ps, Emitter& out, int32_t partition, std::string_view key,
+                  const Span& w, int64_t offset);
   // onClose: writes the final record of every window the watermark has closed, in (end, key,
   // start) order, and forgets them; `offset` is the event that moved the watermark.
   void closeWindows(PartitionState& ps, int32_t partition, int64_t offset, Emitter& out);

@@ -626,6 +626,9 @@ void StreamWorker::flushTally() {
 }
 
 Result<void> StreamWorker::commitTransaction() {
+  // The changelog of an onClose program, in the same transaction: the open windows as of the
+  // offsets it commits.
+  if (stateTopic_) engine_.flushState(*emitter_);
   PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(positions_.size())));
   for (const auto& [p, next] : positions_) {
     rd_kafka_topic_partition_list_add(offsets.get(), config_.sourceTopic.c_str(), p)->offset = next;
