@@ -417,14 +417,70 @@ int runRollback(const ClusterOptions& o, const std::string& pipeline) {
   return fail("pipeline " + pipeline + ": no PipelineVersion for serving version " + serving);
 }
 
+std::vector<Json> cascadeStory(const std::vector<Json>& all, const std::string& pipeline) {
+  const auto kPipeline = Json::json_pointer("/spec/pipeline");
+  const auto kVersion = Json::json_pointer("/spec/version");
+  const auto kFrom = Json::json_pointer("/metadata/labels/kappa.io~1cascade-from");
+  const auto kUpstreamVersion =
+      Json::json_pointer("/metadata/labels/kappa.io~1cascade-upstream-version");
+  std::vector<bool> in(all.size(), false);
+  std::set<std::string> pipelines{pipeline};
+  for (size_t i = 0; i < all.size(); ++i) in[i] = str(all[i], kPipeline) == pipeline;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (in[i]) continue;
+      // Down: a cascade from a pipeline of the story.
+      bool down = pipelines.count(str(all[i], kFrom)) > 0;
+      // Up: the version whose flip made a version of the story.
+      bool up = false;
+      for (size_t j = 0; j < all.size() && !down && !up; ++j) {
+        up = in[j] && !str(all[j], kFrom).empty() && str(all[j], kFrom) == str(all[i], kPipeline) &&
+             str(all[j], kUpstreamVersion) == str(all[i], kVersion);
+      }
+      if (down || up) {
+        in[i] = grew = true;
+        if (down) pipelines.insert(str(all[i], kPipeline));
+      }
+    }
+  }
+  std::vector<Json> story;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (in[i]) story.push_back(all[i]);
+  }
+  sortByCreation(story);
+  return story;
+}
+
 Json mergeHistory(const std::vector<Json>& versions) {
   std::vector<Json> entries;
   for (const auto& v : versions) {
+    std::string pipeline = str(v, Json::json_pointer("/spec/pipeline"));
+    std::string version = str(v, Json::json_pointer("/spec/version"));
+    std::string name = str(v, Json::json_pointer("/metadata/name"));
+    std::string from = str(v, Json::json_pointer("/metadata/labels/kappa.io~1cascade-from"));
+    if (!from.empty()) {
+      // Its creation, which the operator's cascade did: the first step of its part of the
+      // story. (creationTimestamp has whole seconds; history times have microseconds.)
+      std::string created = str(v, Json::json_pointer("/metadata/creationTimestamp"));
+      if (created.size() == 20 && created.back() == 'Z') created.insert(19, ".000000");
+      entries.push_back(
+          Json{{"time", created},
+               {"from", ""},
+               {"to", "Pending"},
+               {"reason", "Cascade"},
+               {"actor", "cascade from " + from},
+               {"message", str(v, Json::json_pointer("/metadata/annotations/kappa.io~1cascade"))},
+               {"pipeline", pipeline},
+               {"version", version},
+               {"name", name}});
+    }
     const auto ptr = Json::json_pointer("/status/history");
     if (!v.contains(ptr) || !v.at(ptr).is_array()) continue;
     for (Json e : v.at(ptr)) {
-      e["version"] = str(v, Json::json_pointer("/spec/version"));
-      e["name"] = str(v, Json::json_pointer("/metadata/name"));
+      e["pipeline"] = pipeline;
+      e["version"] = version;
+      e["name"] = name;
       entries.push_back(std::move(e));
     }
   }
@@ -441,10 +497,29 @@ std::string renderHistory(const std::string& pipeline, const Json& entries) {
     os << "pipeline " << pipeline << ": no transitions recorded\n";
     return os.str();
   }
-  os << "pipeline " << pipeline << ":\n";
-  const size_t widths[] = {20, 9, 36, 30};
-  const char* headers[] = {"TIME", "VERSION", "TRANSITION", "BY"};
-  for (size_t i = 0; i < std::size(headers); ++i) cell(os, headers[i], widths[i]);
+  std::set<std::string> pipelines;
+  for (const auto& e : entries) pipelines.insert(e.value("pipeline", pipeline));
+  const bool several = pipelines.size() > 1;
+  os << "pipeline " << pipeline;
+  if (several) {
+    os << ", with the pipelines its cascades reach:";
+    for (const auto& p : pipelines) {
+      if (p != pipeline) os << " " << p;
+    }
+  }
+  os << ":\n";
+  // The version and pipeline columns as wide as their longest value (a cascade's generated
+  // version names are longer than most).
+  size_t versionWidth = 9, pipelineWidth = 10;
+  for (const auto& e : entries) {
+    versionWidth = std::max(versionWidth, e.value("version", "").size() + 2);
+    pipelineWidth = std::max(pipelineWidth, e.value("pipeline", pipeline).size() + 2);
+  }
+  const size_t widths[] = {20, pipelineWidth, versionWidth, 36, 30};
+  const char* headers[] = {"TIME", "PIPELINE", "VERSION", "TRANSITION", "BY"};
+  for (size_t i = 0; i < std::size(headers); ++i) {
+    if (i != 1 || several) cell(os, headers[i], widths[i]);
+  }
   os << "WHY\n";
   for (const auto& e : entries) {
     std::string time = e.value("time", "");
@@ -456,10 +531,13 @@ std::string renderHistory(const std::string& pipeline, const Json& entries) {
       why += " (" + std::to_string(e.value("mismatchedKeys", 0)) + " of " +
              std::to_string(e.value("comparedKeys", 0)) + " compared keys differed)";
     }
-    const std::string cells[] = {time, e.value("version", ""),
-                                 e.value("from", "") + " -> " + e.value("to", ""),
+    std::string from = e.value("from", "");
+    const std::string cells[] = {time, e.value("pipeline", pipeline), e.value("version", ""),
+                                 (from.empty() ? "(created)" : from) + " -> " + e.value("to", ""),
                                  e.value("actor", "")};
-    for (size_t i = 0; i < std::size(cells); ++i) cell(os, cells[i], widths[i]);
+    for (size_t i = 0; i < std::size(cells); ++i) {
+      if (i != 1 || several) cell(os, cells[i], widths[i]);
+    }
     os << why << "\n";
   }
   return os.str();
@@ -589,9 +667,9 @@ int runPipelines(const ClusterOptions& o) {
 int runHistory(const ClusterOptions& o, const std::string& pipeline) {
   auto c = connect(o);
   if (!c) return fail(c.error().message);
-  auto versions = versionsOf(*c, pipeline);
-  if (!versions) return fail(versions.error().message);
-  Json entries = mergeHistory(*versions);
+  auto list = c->api->listAll({kPipelineVersions, c->ns}, {});
+  if (!list) return fail(list.error().message);
+  Json entries = mergeHistory(cascadeStory(list->items, pipeline));
   if (o.json) {
     std::cout << Json{{"pipeline", pipeline}, {"history", entries}}.dump(2) << std::endl;
   } else {

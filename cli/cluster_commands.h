@@ -21,8 +21,15 @@ int runRollback(const ClusterOptions& o, const std::string& pipeline);
 int runHistory(const ClusterOptions& o, const std::string& pipeline);
 int runPipelines(const ClusterOptions& o);
 
-// Pure: the pipeline's timeline, every version's status.history merged in time order, as
-// JSON entries (with a "version" field) or as the table `history` prints.
+// Pure: the versions of PIPELINE's story across cascades (`all`: every PipelineVersion of the
+// namespace): its own; up the chain, the upstream version whose flip made each cascaded one;
+// down the chain, the versions cascades made from flips of a pipeline in the story.
+std::vector<kube::Json> cascadeStory(const std::vector<kube::Json>& all,
+                                     const std::string& pipeline);
+// Pure: the timeline, every version's status.history merged in time order, as JSON entries
+// (with "pipeline", "version" and "name" fields; a version a cascade made also gets an entry
+// for its creation, which names the upstream flip) or as the table `history` prints (with a
+// PIPELINE column when the entries span several pipelines).
 kube::Json mergeHistory(const std::vector<kube::Json>& versions);
 std::string renderHistory(const std::string& pipeline, const kube::Json& entries);
 

@@ -368,5 +368,84 @@ TEST(RenderHistory, MergesEveryVersionsTransitionsInTimeOrder) {
   EXPECT_LT(out.find("Promoting -> Serving"), out.find("AwaitingPromotion -> Promoting")) << out;
 }
 
+TEST(RenderHistory, ACascadeIsOneStoryFromEitherEnd) {
+  using kube::Json;
+  auto version = [](const std::string& pipeline, const std::string& v, Json history,
+                    const std::string& from = "", const std::string& upstream = "",
+                    const std::string& created = "2026-12-01T09:00:00Z") {
+    Json o{{"metadata",
+            {{"name", pipeline + "-" + v},
+             {"creationTimestamp", created},
+             {"labels", Json::object()}}},
+           {"spec", {{"pipeline", pipeline}, {"version", v}}},
+           {"status", {{"history", history}}}};
+    if (!from.empty()) {
+      o["metadata"]["labels"]["kappa.io/cascade-from"] = from;
+      o["metadata"]["labels"]["kappa.io/cascade-upstream-version"] = upstream;
+      o["metadata"]["annotations"]["kappa.io/cascade"] =
+          "pipeline " + from + " flipped to version " + upstream + " (validated equal)";
+    }
+    return o;
+  };
+  auto step = [](const std::string& time, const std::string& from, const std::string& to) {
+    return Json{{"time", time}, {"from", from}, {"to", to}, {"actor", "policy"}};
+  };
+  std::vector<Json> all = {
+      version("silver", "v7",
+              Json::array({step("2026-12-01T10:00:00.000000Z", "Promoting", "Serving")})),
+      version("silver", "v8",
+              Json::array({step("2026-12-01T12:00:00.000000Z", "Promoting", "Serving")})),
+      version("gold", "v1",
+              Json::array({step("2026-12-01T10:30:00.000000Z", "Promoting", "Serving")})),
+      version("gold", "v1-c0a1b2c3",
+              Json::array({step("2026-12-01T12:00:01.500000Z", "Pending", "Provisioning"),
+                           step("2026-12-01T12:05:00.000000Z", "Promoting", "Serving")}),
+              "silver", "v8", "2026-12-01T12:00:01Z"),
+      version("platinum", "v3-cd4e5f60",
+              Json::array({step("2026-12-01T12:05:02.000000Z", "Pending", "Provisioning")}), "gold",
+              "v1-c0a1b2c3", "2026-12-01T12:05:01Z"),
+      version("audit", "v1",
+              Json::array({step("2026-12-01T11:00:00.000000Z", "Promoting", "Serving")})),
+  };
+  auto names = [](const std::vector<Json>& story) {
+    std::vector<std::string> out;
+    for (const auto& v : story) out.push_back(v["metadata"]["name"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // From the middle: gold's versions, the silver flip that made its cascade, and what gold's
+  // cascade made downstream; not silver's other versions, nor an unrelated pipeline.
+  EXPECT_EQ(names(cascadeStory(all, "gold")),
+            (std::vector<std::string>{"gold-v1", "gold-v1-c0a1b2c3", "platinum-v3-cd4e5f60",
+                                      "silver-v8"}));
+  // From the top: every cascade down the chain.
+  EXPECT_EQ(names(cascadeStory(all, "silver")),
+            (std::vector<std::string>{"gold-v1-c0a1b2c3", "platinum-v3-cd4e5f60", "silver-v7",
+                                      "silver-v8"}));
+  // Alone, a pipeline without cascades is its own versions.
+  EXPECT_EQ(names(cascadeStory(all, "audit")), (std::vector<std::string>{"audit-v1"}));
+
+  Json entries = mergeHistory(cascadeStory(all, "silver"));
+  std::string out = renderHistory("silver", entries);
+  EXPECT_NE(out.find("pipeline silver, with the pipelines its cascades reach: gold platinum"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("PIPELINE"), std::string::npos) << out;
+  // The flip, then the cascade it made (named by its creation entry), then that one's steps.
+  auto flip = out.find("silver     v8 ");
+  auto created = out.find("(created) -> Pending");
+  auto provisioning = out.find("Pending -> Provisioning");
+  ASSERT_NE(flip, std::string::npos) << out;
+  ASSERT_NE(created, std::string::npos) << out;
+  EXPECT_LT(flip, created) << out;
+  EXPECT_LT(created, provisioning) << out;
+  EXPECT_NE(out.find("cascade from silver"), std::string::npos) << out;
+  EXPECT_NE(out.find("pipeline silver flipped to version v8 (validated equal)"), std::string::npos)
+      << out;
+  // A single pipeline's history has no PIPELINE column.
+  EXPECT_EQ(renderHistory("audit", mergeHistory(cascadeStory(all, "audit"))).find("PIPELINE"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace kappa::cli
