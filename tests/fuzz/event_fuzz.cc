@@ -37,6 +37,17 @@ aggregates:
   return p;
 }
 
+// The same program emitting on close: windows close, go to the output once, and leave the
+// changelog at the flushes.
+const Program& onCloseProgram() {
+  static const Program p = [] {
+    Program q = program();
+    q.window.emit = Window::Emit::kClose;
+    return q;
+  }();
+  return p;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -45,10 +56,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static NullEmitter out;
   static int64_t offset = 0;
   auto err = parser.parse(reinterpret_cast<const char*>(data), size);
-  if (err.empty()) engine.process(static_cast<int32_t>(size % 3), offset++, parser, out);
+  static Engine onClose(onCloseProgram());
+  if (err.empty()) {
+    engine.process(static_cast<int32_t>(size % 3), offset, parser, out);
+    onClose.process(static_cast<int32_t>(size % 3), offset, parser, out);
+    ++offset;
+  }
+  if (offset % 64 == 0) onClose.flushState(out);
   // Restore must accept or reject any record, never crash.
   std::string_view text(reinterpret_cast<const char*>(data), size);
   (void)engine.restore(7, text, text, static_cast<int64_t>(size));
-  if (offset % 100000 == 0) engine.dropPartition(7);
+  (void)onClose.restore(7, text, size % 2 ? std::optional<std::string_view>(text) : std::nullopt,
+                        static_cast<int64_t>(size));
+  if (offset % 100000 == 0) {
+    engine.dropPartition(7);
+    onClose.dropPartition(7);
+  }
   return 0;
 }
