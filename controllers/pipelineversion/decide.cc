@@ -258,6 +258,23 @@ std::optional<Refusal> ownershipRefusal(const Observed& o) {
                        " records and is not this version's; set spec.output.adoptExisting to "
                        "resume it, or name another topic"};
   }
+  if (o.programKeepsState) {
+    // An onClose program's open windows are in its changelog, not its output: an adopted
+    // output would be resumed without them (and its closed windows written again), and a
+    // changelog left by another version would hand this one that version's windows.
+    if (spec.output.adoptExisting) {
+      return Refusal{std::string(kOutputTopicNotEmptyReason), "spec.output.adoptExisting",
+                     "an output written with window.emit onClose cannot be adopted: its open "
+                     "windows are not in it; name a new output topic"};
+    }
+    const auto& state = o.kafka.existingStateRecords;
+    if (state && *state > 0) {
+      return Refusal{std::string(kOutputTopicNotEmptyReason), "spec.output.topic",
+                     "state changelog " + stateTopicName(topic) + " already holds " +
+                         std::to_string(*state) +
+                         " records and is not this version's; name another output topic"};
+    }
+  }
   return std::nullopt;
 }
 
@@ -515,10 +532,8 @@ bool createTopics(Pass& p) {
   }
   if (!p.s.stateTopic.empty() && !p.o.kafka.stateTopicExists) {
     // Partition-aligned; compacted: a restore reads each open window's latest value.
-    auto config = spec.output.config;
-    config["cleanup.policy"] = "compact";
-    create.topics.push_back(
-        TopicToCreate{p.s.stateTopic, partitions, spec.output.replicationFactor, config});
+    create.topics.push_back(TopicToCreate{p.s.stateTopic, partitions, spec.output.replicationFactor,
+                                          kafka::changelogTopicConfig(spec.output.config)});
   }
   if (!create.topics.empty()) p.actions.push_back(std::move(create));
   p.condition(kProvisioned, ConditionStatus::kUnknown, "CreatingTopics",

@@ -185,6 +185,9 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     auto records = existingRecords(admin, outputTopicName(spec));
     if (!records.ok()) return retryable("reading the planned output topic", records.error());
     k.existingOutputRecords = *records;
+    auto state = existingRecords(admin, stateTopicName(outputTopicName(spec)));
+    if (!state.ok()) return retryable("reading the planned state changelog", state.error());
+    k.existingStateRecords = *state;
   }
   bool cleanup = deleting || in({Phase::kDraining, Phase::kRetired, Phase::kSuperseded}) ||
                  (in({Phase::kFailed}) && st.reason == kAbortedReason);

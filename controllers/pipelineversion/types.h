@@ -474,6 +474,8 @@ struct KafkaFacts {
   // Pending: the records in the planned output topic when it exists already (nullopt: it
   // does not).
   std::optional<int64_t> existingOutputRecords;
+  // Pending: the same for the planned output's state changelog (<output>.state).
+  std::optional<int64_t> existingStateRecords;
   bool consumerGroupExists = false;
   // A terminal refusal from the last attempt to create the output topics (invalid config,
   // policy violation); retriable errors never land here.

@@ -37,4 +37,9 @@ inline TopicConfig tapTopicConfig(TopicConfig output) {
   return output;
 }
 
+// A state changelog's config (an onClose program's open windows), for the same reasons: a
+// restore needs each window's latest record only, and reads what the cleaner has not yet
+// compacted.
+inline TopicConfig changelogTopicConfig(TopicConfig output) { return tapTopicConfig(output); }
+
 }  // namespace kappa::kafka

@@ -266,7 +266,7 @@ Result<void> StreamWorker::checkTopics(kafka::RdKafkaAdmin& admin) {
     if (topic->empty()) continue;  // no tap, no changelog
     kafka::TopicConfig created;
     if (topic == &config_.tapTopic) created = kafka::tapTopicConfig({});
-    if (topic == &config_.stateTopic) created = {{"cleanup.policy", "compact"}};
+    if (topic == &config_.stateTopic) created = kafka::changelogTopicConfig({});
     auto count = partitionsOf(admin, *topic, *source, config_.createTopics, created);
     if (!count && topic == &config_.tapTopic && count.error().code == ErrorCode::kNotFound) {
       // The tap only speeds comparisons up: without its topic, run without it.
@@ -628,7 +628,12 @@ void StreamWorker::flushTally() {
 Result<void> StreamWorker::commitTransaction() {
   // The changelog of an onClose program, in the same transaction: the open windows as of the
   // offsets it commits.
-  if (stateTopic_) engine_.flushState(*emitter_);
+  if (stateTopic_ && !fatal_) engine_.flushState(*emitter_);
+  // A record of this transaction that could not be written (fail() set fatal_) must not be
+  // committed past, whoever asks: the caller aborts instead (onRevoke on the way out too).
+  if (fatal_) {
+    return Error{ErrorCode::kInternal, "not committing a transaction after a failed write"};
+  }
   PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(positions_.size())));
   for (const auto& [p, next] : positions_) {
     rd_kafka_topic_partition_list_add(offsets.get(), config_.sourceTopic.c_str(), p)->offset = next;

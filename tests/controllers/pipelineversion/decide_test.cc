@@ -356,7 +356,8 @@ TEST(DecidePending, AnOnCloseProgramGetsAStateChangelogForItsWholeLife) {
   EXPECT_EQ(create[0].topics[3].partitions, create[0].topics[0].partitions);
   EXPECT_EQ(create[0].topics[3].config,
             (std::map<std::string, std::string>{{"cleanup.policy", "compact"},
-                                                {"retention.ms", "3600000"}}));
+                                                {"retention.ms", "3600000"},
+                                                {"segment.bytes", "1048576"}}));
 
   // Provisioning waits for it like the others.
   o.status = *d.status;
@@ -395,6 +396,42 @@ TEST(DecidePending, AnOnCloseProgramGetsAStateChangelogForItsWholeLife) {
   EXPECT_NE(std::find(del[0].topics.begin(), del[0].topics.end(), "sessions.v2.state"),
             del[0].topics.end())
       << d;
+}
+
+TEST(DecidePending, AnOnCloseProgramNeitherAdoptsAnOutputNorTakesAnotherVersionsChangelog) {
+  Observed o = observedIn(Phase::kPending);
+  o.programKeepsState = true;
+  o.spec.output.adoptExisting = true;
+  o.kafka.existingOutputRecords = 500;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, kOutputTopicNotEmptyReason);
+  EXPECT_NE(d.status->message.find("an output written with window.emit onClose cannot be adopted"),
+            std::string::npos)
+      << d.status->message;
+  EXPECT_FALSE(has<CreateTopics>(d));
+  auto adopt = ownershipRefusal(o);
+  ASSERT_TRUE(adopt.has_value());
+  EXPECT_EQ(adopt->field, "spec.output.adoptExisting");
+
+  o.spec.output.adoptExisting = false;
+  o.kafka.existingOutputRecords = 0;
+  o.kafka.existingStateRecords = 42;
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_NE(d.status->message.find("state changelog sessions.v2.state already holds 42 records"),
+            std::string::npos)
+      << d.status->message;
+  // The admission check says the same at apply.
+  auto refusal = ownershipRefusal(o);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->field, "spec.output.topic");
+
+  // Without onClose the changelog's name means nothing.
+  o.programKeepsState = false;
+  EXPECT_FALSE(ownershipRefusal(o).has_value());
 }
 
 TEST(DecidePending, AProgramKappaWorkerWouldRefuseFailsTheVersionNamingTheField) {
