@@ -212,8 +212,16 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
   if (cleanup && !st.consumerGroup.empty()) {
     // A group that has committed nothing on the source holds nothing worth deleting.
     auto committed = admin.committedOffsets(st.consumerGroup, source);
-    if (!committed.ok()) return retryable("reading the consumer group", committed.error());
-    k.consumerGroupExists = !committed->empty();
+    if (!committed.ok() && committed.error().code == ErrorCode::kNotFound) {
+      // The source topic is gone (an upstream tier's output, deleted once no reader held
+      // it): the group holds offsets of a topic that no longer exists, which the broker
+      // expires; waiting for it would hold this version's cleanup forever.
+      k.consumerGroupExists = false;
+    } else if (!committed.ok()) {
+      return retryable("reading the consumer group", committed.error());
+    } else {
+      k.consumerGroupExists = !committed->empty();
+    }
   }
   {
     std::lock_guard lock(mu_);
