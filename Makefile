@@ -7,7 +7,7 @@ ASAN_BUILD := build/asan
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 
-.PHONY: help bootstrap build build-asan test unit images kafka-up kafka-down apiserver-up apiserver-down node-up node-down cluster-up cluster-down demo bench soak fmt fmt-check clean
+.PHONY: help bootstrap build build-asan test unit images kafka-up kafka-down apiserver-up apiserver-down node-up node-down cluster-up cluster-down demo demo-medallion bench soak fmt fmt-check clean
 
 help:
 	@echo "make test        install what is missing, build with ASan+UBSan, run every test and the fuzzers"
@@ -17,6 +17,7 @@ help:
 	@echo "make images      build the operator and worker images with buildah (build/images)"
 	@echo "make cluster-up  the real node, Kafka and the operator installed by helm (.local/cluster.env)"
 	@echo "make demo        cluster-up, then a live v1 -> v2 cutover and a buggy v3 blocked"
+	@echo "make demo-medallion  cluster-up, then Bronze -> Silver -> Gold: a Silver fix flips, Gold follows by itself"
 	@echo "make cluster-down stop all of it"
 	@echo "make node-up     start a real single-node Kubernetes cluster (writes .local/node.env)"
 	@echo "make node-down   stop it, leaving no process, mount, bridge, iptables chain or cgroup"
@@ -97,6 +98,9 @@ cluster-down:
 # A live v1 -> v2 cutover, then a buggy v3 blocked by validation, on the local stack.
 demo: build cluster-up
 	@e2e/demo.sh .local
+
+demo-medallion: build cluster-up
+	@e2e/demo-medallion.sh .local
 
 bench: build images
 	@bench/run.sh $(BUILD)

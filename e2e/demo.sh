@@ -6,31 +6,17 @@
 #
 # Every run uses a fresh source topic and fresh output topics (suffix = the run id); the
 # PipelineVersions of an earlier run are deleted first, so re-running works.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-state=${1:-$repo/.local}
-state=$(cd "$state" && pwd)
+demo=demo
 ns=kappa-demo
+# shellcheck source=e2e/demo-lib.sh
+source "$(dirname "$0")/demo-lib.sh"
 history=${DEMO_HISTORY:-200000}
 rate=${DEMO_RATE:-500}
-run_id=$(date +%H%M%S)
 topic=clickstream.raw.$run_id
-start=$(date +%s)
-
-die() { echo "demo: $*" >&2; exit 1; }
-[ -f "$state/cluster.env" ] || die "$state/cluster.env missing: run make cluster-up first"
-# shellcheck disable=SC1091
-source "$state/cluster.env"
-export KUBECONFIG
-bin=$KAPPA_BIN
-k() { "$KUBECTL" "$@"; }
-kk() { local sub=$1; shift; "$bin/kubectl-kappa" "$sub" --kubeconfig "$KUBECONFIG" -n "$ns" "$@"; }
 tty=false
 [ -t 1 ] && tty=true
 bold() { if $tty; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { echo; bold "==> $* (t+$(($(date +%s) - start))s)"; }
-field() { k get plv "$1" -n "$ns" -o jsonpath="{$2}" 2>/dev/null || true; }
 
 # show_until TIMEOUT MESSAGE PLV CHECK...: refreshes `kubectl kappa status sessions` every 2 s
 # (in place on a terminal, one line per 5 s otherwise) until CHECK succeeds; stops with an
