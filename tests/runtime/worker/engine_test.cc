@@ -570,20 +570,7 @@ TEST(Engine, DedupRestoredAtAnyCutEqualsAnUninterruptedRun) {
     for (size_t i = 0; i < cut; ++i) first.feed(0, static_cast<int64_t>(i), events[i]);
     auto before = first.take();
     Harness second(kDedupProgram);
-    for (const auto& rec : before) {
-      auto sp1 = rec.find(' ');
-      auto wm = rec.rfind(" wm=");
-      auto rest = rec.substr(sp1 + 1, wm - sp1 - 1);
-      auto sp2 = rest.find(' ');
-      std::string value = rest.substr(sp2 + 1);
-      // As the worker reads it back: no watermark per record, the last record's at the end.
-      auto ok = second.engine().restore(0, rest.substr(0, sp2), value, std::nullopt);
-      ASSERT_TRUE(ok.ok()) << ok.error();
-    }
-    if (!before.empty()) {
-      second.engine().restoreWatermark(
-          0, std::stoll(before.back().substr(before.back().rfind(" wm=") + 4)));
-    }
+    restoreFrom(second.engine(), before);
     // The restore kept the ids within the horizon only, not every id it read (the events
     // span hours, the horizon a minute).
     if (before.size() > 100) {
