@@ -447,16 +447,27 @@ void applyWorkerHealth(Pass& p) {
     p.condition(kWorkerAvailable, ConditionStatus::kFalse, problem->reason, problem->message);
     return;
   }
+  // Not ready because they start or are being replaced (the operator's own change of profile
+  // or replicas): no problem to warn of, nor a recovery to announce.
+  auto startingOrUpdating = [&] {
+    return before && before->status == ConditionStatus::kFalse &&
+           (before->reason == "Starting" || before->reason == "Updating");
+  };
   // No pod counts in the messages: status changes at transitions only.
   if (w.replicas > 0 && w.readyReplicas >= w.replicas) {
-    if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") {
+    if (before && before->status == ConditionStatus::kFalse && !startingOrUpdating()) {
       p.event(EventType::kNormal, "WorkerAvailable", worker + ": its pods run again");
     }
     p.condition(kWorkerAvailable, ConditionStatus::kTrue, "PodsReady", "every pod is ready");
   } else {
-    // Starting, or scaling: a reported problem stays until the pods run.
-    if (before && before->status == ConditionStatus::kFalse && before->reason != "Starting") return;
-    if (before && before->status == ConditionStatus::kTrue) {
+    // A reported problem stays until the pods run.
+    if (before && before->status == ConditionStatus::kFalse && !startingOrUpdating()) return;
+    if (w.updating && before) {
+      p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Updating",
+                  "the worker's pods are being replaced");
+      return;
+    }
+    if (before && (before->status == ConditionStatus::kTrue || before->reason == "Updating")) {
       // It ran, and now a pod does not: killed, evicted, failing its probe (or a new one
       // after a change of replicas).
       p.event(EventType::kWarning, "WorkerUnavailable", worker + ": a pod is not ready");

@@ -507,7 +507,12 @@ struct WorkerFacts {
   bool exists = false;
   WorkerProfile profile = WorkerProfile::kSteady;
   int32_t replicas = 0;
+  // Pods ready now, counted from the pods themselves (not stopping, condition Ready True): the
+  // Deployment's own count follows them through two controllers and can lag a short outage.
   int32_t readyReplicas = 0;
+  // A change to the Deployment is rolling out (its controller has not seen it yet, or the new
+  // pods are not all available): pods not ready then are being replaced, not failing.
+  bool updating = false;
   std::string ownerUid;       // the uid in the Deployment's ownerReference
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   int32_t podsLeft = 0;       // worker pods still there (stopping ones too)

@@ -69,7 +69,10 @@ import json, sys
 for v in json.load(sys.stdin).get("items", []):
     st = v.get("status", {})
     print(v["metadata"]["name"], json.dumps({"validation": st.get("validation"),
-          "consumerGroup": st.get("consumerGroup"), "history": st.get("history")}))' 2>/dev/null || true
+          "consumerGroup": st.get("consumerGroup"), "history": st.get("history")}))
+    for c in st.get("conditions", []):
+        print("  condition %s=%s since %s (%s: %s)" % (c.get("type"), c.get("status"),
+              c.get("lastTransitionTime"), c.get("reason"), c.get("message")))' 2>/dev/null || true
   for pod in $(operator_pods 2>/dev/null); do
     echo "--- operator $pod: phase changes and warnings"
     k logs -n "$OPERATOR_NAMESPACE" "$pod" 2>/dev/null | grep -E 'phase changed|level=warning|level=error' |

@@ -19,11 +19,14 @@ Given "sessions-v1 serving $topic with one worker pod"
   --count 5000 --keys 500 >/dev/null || fail "kappa-loadgen could not write $topic"
 apply_version sessions-v1.yaml sessions-v1 "$topic" spec.replicas=1
 wait_phase sessions-v1 Serving
-# The replay profile's pods give way to the steady one's: one pod, running, available.
+# The replay profile's pods give way to the steady one's: one pod, running, ready, and the
+# status saying so (not a True left from before the pods were replaced).
 one_pod() {
   local pods
   pods=$(worker_pods sessions-v1)
-  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] && worker_available
+  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] &&
+    [ "$(k get pod "$pods" -n "$E2E_NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' \
+      2>/dev/null)" = True ] && worker_available
 }
 wait_for 90 "sessions-v1 never had one running pod and WorkerAvailable True" one_pod
 

@@ -79,6 +79,28 @@ std::optional<WorkerProblem> podProblem(const Json& pod) {
   return std::nullopt;
 }
 
+bool podReady(const Json& pod) {
+  if (pod.value("metadata", Json::object()).contains("deletionTimestamp")) return false;
+  for (const auto& c : pod.value("status", Json::object()).value("conditions", Json::array())) {
+    if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
+  }
+  return false;
+}
+
+bool rollingOut(const Json& deployment) {
+  const Json& status = deployment.value("status", Json::object());
+  int64_t generation = deployment["metadata"].value("generation", int64_t{0});
+  if (status.value("observedGeneration", int64_t{0}) < generation) return true;
+  for (const auto& c : status.value("conditions", Json::array())) {
+    if (c.value("type", "") == "Progressing") {
+      // NewReplicaSetAvailable stays once a rollout completed, even when a pod dies later;
+      // ProgressDeadlineExceeded (status False) is a rollout that stopped, not one under way.
+      return c.value("status", "") == "True" && c.value("reason", "") != "NewReplicaSetAvailable";
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<WorkerProblem> workerProblem(const Json& deployment, const std::vector<Json>& pods) {
@@ -230,7 +252,7 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
       obj["metadata"].value("annotations", Json::object()).value(kProfileAnnotation, "");
   state.profile = profile == "replay" ? WorkerProfile::kReplay : WorkerProfile::kSteady;
   state.replicas = obj.value("spec", Json::object()).value("replicas", 1);
-  state.readyReplicas = obj.value("status", Json::object()).value("readyReplicas", 0);
+  state.updating = rollingOut(obj);
   const Json& labels = obj["metadata"].value("labels", Json::object());
   ListOptions selector;
   selector.labelSelector =
@@ -240,6 +262,7 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
   state.podsLeft = static_cast<int32_t>(pods->items.size());
   state.problem = workerProblem(obj, pods->items);
   for (const auto& pod : pods->items) {
+    if (podReady(pod)) ++state.readyReplicas;
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());
     for (const auto& cs : statuses) {

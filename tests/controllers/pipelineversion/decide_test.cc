@@ -2110,6 +2110,36 @@ TEST(DecideServing, APodNoLongerReadyIsReportedOnceAndRecoveryToo) {
   EXPECT_TRUE(hasEvent(d, EventType::kNormal, "WorkerAvailable"));
 }
 
+TEST(DecideServing, PodsReplacedByARolloutAreNoOutage) {
+  // The worker moves to the steady profile: its Deployment rolls, the old pods stop before
+  // the new one is ready. Nothing failed: no Warning, and no recovery to announce either.
+  Observed o = observedIn(Phase::kServing);
+  o.worker.readyReplicas = 0;
+  o.worker.updating = true;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).status, ConditionStatus::kFalse);
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).reason, "Updating");
+  EXPECT_TRUE(events(d).empty()) << d;
+
+  Status updating = *d.status;
+  o.status = updating;  // the new pod is ready
+  o.worker.readyReplicas = o.worker.replicas;
+  o.worker.updating = false;
+  d = decide(o, at(1));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).status, ConditionStatus::kTrue);
+  EXPECT_TRUE(events(d).empty()) << d;
+
+  // The rollout completed, yet a pod is not ready: an outage, said once.
+  o.status = updating;
+  o.worker.readyReplicas = 0;
+  d = decide(o, at(2));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).reason, "PodsNotReady");
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerUnavailable"));
+}
+
 TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {
   Observed o = observedIn(Phase::kServing);
   o.meta.annotations[kRollbackAnnotation] = "true";

@@ -194,6 +194,7 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
   EXPECT_FALSE(none->exists);
 
   Json d = deploymentFor(request(), KubeWorkloadOptions{});
+  // The Deployment's own count is not read: it lags the pods by two controllers.
   d["status"] = {{"readyReplicas", 3}};
   ASSERT_TRUE(api.create(CollectionRef{resources::deployments(), "team-a"}, d).ok());
   auto state = runner.observeWorker("team-a", "sessions-v2");
@@ -201,8 +202,48 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
   EXPECT_TRUE(state->exists);
   EXPECT_EQ(state->profile, WorkerProfile::kReplay);
   EXPECT_EQ(state->replicas, 4);
-  EXPECT_EQ(state->readyReplicas, 3);
+  EXPECT_EQ(state->readyReplicas, 0);
   EXPECT_FALSE(state->crashLooping);
+
+  // Ready pods are counted from the pods; a stopping one no longer counts.
+  auto readyPod = [&](const std::string& name, const char* ready, bool stopping) {
+    Json p{{"apiVersion", "v1"},
+           {"kind", "Pod"},
+           {"metadata", {{"name", name}, {"labels", d["metadata"]["labels"]}}},
+           {"status", {{"conditions", Json::array({{{"type", "Ready"}, {"status", ready}}})}}}};
+    if (stopping) p["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z";
+    ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, p).ok());
+  };
+  readyPod("sessions-v2-r1", "True", false);
+  readyPod("sessions-v2-r2", "True", false);
+  readyPod("sessions-v2-r3", "False", false);
+  readyPod("sessions-v2-r4", "True", true);
+  EXPECT_EQ(runner.observeWorker("team-a", "sessions-v2")->readyReplicas, 2);
+  for (const char* name :
+       {"sessions-v2-r1", "sessions-v2-r2", "sessions-v2-r3", "sessions-v2-r4"}) {
+    ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
+  }
+
+  // A rollout under way: the controller has not seen the new generation, or its new pods are
+  // not all available yet. A completed one stays complete when a pod dies later.
+  auto rollout = [&](int64_t observed, const char* status, const char* reason) {
+    Json dep = *api.get(ObjectRef{resources::deployments(), "team-a", "sessions-v2", ""});
+    dep["status"] = {
+        {"observedGeneration", observed},
+        {"conditions",
+         Json::array({{{"type", "Progressing"}, {"status", status}, {"reason", reason}}})}};
+    EXPECT_TRUE(
+        api.updateStatus(ObjectRef{resources::deployments(), "team-a", "sessions-v2", ""}, dep)
+            .ok());
+    return runner.observeWorker("team-a", "sessions-v2")->updating;
+  };
+  ASSERT_EQ((*api.get(ObjectRef{resources::deployments(), "team-a", "sessions-v2",
+                                ""}))["metadata"]["generation"],
+            1);
+  EXPECT_TRUE(rollout(0, "True", "NewReplicaSetAvailable"));
+  EXPECT_TRUE(rollout(1, "True", "ReplicaSetUpdated"));
+  EXPECT_FALSE(rollout(1, "True", "NewReplicaSetAvailable"));
+  EXPECT_FALSE(rollout(1, "False", "ProgressDeadlineExceeded"));
 
   Json pod{{"apiVersion", "v1"},
            {"kind", "Pod"},
