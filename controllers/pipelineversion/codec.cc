@@ -165,41 +165,6 @@ std::string formatTimeRfc3339(TimePoint t) {
   return buf;
 }
 
-std::optional<TimePoint> parseTime(const std::string& text) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
-    return std::nullopt;
-  const char* p = text.c_str() + n;
-  int64_t micros = 0;
-  if (*p == '.') {
-    ++p;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (digits < 6) {
-        micros = micros * 10 + (*p - '0');
-        ++digits;
-      }
-      ++p;
-    }
-    for (; digits < 6; ++digits) micros *= 10;
-  }
-  int offsetSeconds = 0;
-  if (*p == '+' || *p == '-') {
-    int oh = 0, om = 0;
-    if (std::sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
-    offsetSeconds = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-  } else if (*p != 'Z' && *p != 'z') {
-    return std::nullopt;
-  }
-  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{unsigned(mo)},
-                                  std::chrono::day{unsigned(d)}};
-  if (!ymd.ok()) return std::nullopt;
-  auto t = std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} +
-           std::chrono::seconds{s} - std::chrono::seconds{offsetSeconds} +
-           std::chrono::microseconds{micros};
-  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(t.time_since_epoch())};
-}
-
 ObjectMeta metaFromJson(const Json& obj) {
   const Json& m = child(obj, "metadata");
   ObjectMeta meta;
@@ -333,6 +298,12 @@ Status statusFromJson(const Json& j) {
   s.drainingSince = timeField(j, "drainingSince");
   s.drainedAt = timeField(j, "drainedAt");
   s.outputDeletedAt = timeField(j, "outputDeletedAt");
+  if (j.contains("lastWorkerExit")) {
+    const Json& e = child(j, "lastWorkerExit");
+    s.lastWorkerExit = WorkerExit{str(e, "pod"), num<int32_t>(e, "restartCount", 0),
+                                  num<int32_t>(e, "exitCode", 0), str(e, "reason"),
+                                  timeField(e, "finishedAt").value_or(TimePoint{})};
+  }
   for (const auto& h : j.value("history", Json::array())) {
     HistoryEntry e;
     e.time = timeField(h, "time").value_or(TimePoint{});
@@ -397,6 +368,13 @@ Json statusToJson(const Status& s) {
   putTime(j, "drainingSince", s.drainingSince);
   putTime(j, "drainedAt", s.drainedAt);
   putTime(j, "outputDeletedAt", s.outputDeletedAt);
+  if (s.lastWorkerExit) {
+    const WorkerExit& e = *s.lastWorkerExit;
+    Json exit{{"pod", e.pod}, {"restartCount", e.restartCount}, {"exitCode", e.exitCode}};
+    putString(exit, "reason", e.reason);
+    putTime(exit, "finishedAt", e.finishedAt);
+    j["lastWorkerExit"] = std::move(exit);
+  }
   if (!s.history.empty()) {
     Json history = Json::array();
     for (const auto& e : s.history) {

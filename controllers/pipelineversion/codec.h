@@ -13,6 +13,7 @@
 #include "controllers/pipelineversion/ports.h"
 #include "controllers/pipelineversion/types.h"
 #include "runtime/core/result.h"
+#include "runtime/kube/kube_api.h"
 
 namespace kappa::controllers {
 
@@ -22,7 +23,7 @@ inline constexpr const char* kApiVersion = "kappa.io/v1alpha1";
 inline constexpr const char* kKind = "PipelineVersion";
 
 // RFC 3339 ("2024-05-01T12:00:00Z", optional fraction, "Z" or an offset).
-std::optional<TimePoint> parseTime(const std::string& text);
+using kube::parseTime;
 std::string formatTimeRfc3339(TimePoint t);  // always 6 fractional digits
 TimePoint roundToMicros(TimePoint t);
 

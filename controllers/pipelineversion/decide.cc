@@ -425,6 +425,20 @@ bool candidateGates(Pass& p, bool checkWorker) {
   return false;
 }
 
+// A container of the worker exited and the kubelet restarted it in its pod: said once per
+// restart (status.lastWorkerExit remembers the last one reported), whether or not a pass saw
+// the pod not ready in between (a restart within a second may never show in its status).
+void reportRestart(Pass& p, const std::string& worker) {
+  const std::optional<WorkerExit>& exit = p.o.worker.lastExit;
+  if (!exit || (p.s.lastWorkerExit && !laterExit(*exit, *p.s.lastWorkerExit))) return;
+  std::string how = exit->reason.empty() ? "" : exit->reason + ", ";
+  p.event(EventType::kWarning, "WorkerRestarted",
+          worker + ": a container of pod " + exit->pod + " exited (" + how + "exit code " +
+              std::to_string(exit->exitCode) + ") and was restarted (restart " +
+              std::to_string(exit->restartCount) + "; status.lastWorkerExit says when)");
+  p.s.lastWorkerExit = *exit;
+}
+
 // WorkerAvailable from what the cluster says about the worker's pods. A problem fixed outside
 // the operator (a quota, a node, an image) does not fail the version: the condition says it
 // at the next pass, a Warning Event once per new reason, and it clears itself once the pods
@@ -433,6 +447,7 @@ void applyWorkerHealth(Pass& p) {
   const WorkerFacts& w = p.o.worker;
   if (!w.exists) return;
   std::string worker = "worker " + workerName(p.spec());
+  reportRestart(p, worker);
   const Condition* before = findCondition(p.s, kWorkerAvailable);
   // Candidates fail on a crash loop (candidateGates); a serving version keeps serving what it
   // wrote and says so.

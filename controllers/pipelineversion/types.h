@@ -292,6 +292,22 @@ struct HistoryEntry {
 // status.history keeps this many transitions, the oldest dropped first.
 inline constexpr size_t kHistoryLimit = 20;
 
+// A container of the worker that exited and was restarted in its pod (the kubelet's
+// lastState.terminated of a pod still there): seen even when the restart was too quick for
+// any pod status to show it not ready.
+struct WorkerExit {
+  std::string pod;
+  int32_t restartCount = 0;  // of that container, counting this restart
+  int32_t exitCode = 0;
+  std::string reason;  // OOMKilled, Error, ...
+  TimePoint finishedAt{};
+  bool operator==(const WorkerExit&) const = default;
+};
+
+// a exited after b: a later time, or in the same second (the kubelet's resolution) a later
+// restart of the same pod's container or another pod's.
+bool laterExit(const WorkerExit& a, const WorkerExit& b);
+
 struct Status {
   Phase phase = Phase::kPending;
   // CamelCase reason of the current phase, e.g. ReplayTimeout for Failed. Empty when the
@@ -317,7 +333,8 @@ struct Status {
   std::optional<TimePoint> drainingSince;
   std::optional<TimePoint> drainedAt;
   std::optional<TimePoint> outputDeletedAt;
-  std::vector<HistoryEntry> history;  // oldest first
+  std::optional<WorkerExit> lastWorkerExit;  // the last one reported (a Warning Event each)
+  std::vector<HistoryEntry> history;         // oldest first
   bool operator==(const Status&) const = default;
 };
 
@@ -517,6 +534,7 @@ struct WorkerFacts {
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   int32_t podsLeft = 0;       // worker pods still there (stopping ones too)
   std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
+  std::optional<WorkerExit> lastExit;    // the latest restart in place, if any
   bool operator==(const WorkerFacts&) const = default;
 };
 

@@ -134,4 +134,40 @@ std::string formatUtc(std::chrono::system_clock::time_point t, bool micros) {
 std::string formatMicroTime(std::chrono::system_clock::time_point t) { return formatUtc(t, true); }
 std::string formatTime(std::chrono::system_clock::time_point t) { return formatUtc(t, false); }
 
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
+    return std::nullopt;
+  const char* p = text.c_str() + n;
+  int64_t micros = 0;
+  if (*p == '.') {
+    ++p;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (digits < 6) {
+        micros = micros * 10 + (*p - '0');
+        ++digits;
+      }
+      ++p;
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  int offsetSeconds = 0;
+  if (*p == '+' || *p == '-') {
+    int oh = 0, om = 0;
+    if (std::sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
+    offsetSeconds = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+  } else if (*p != 'Z' && *p != 'z') {
+    return std::nullopt;
+  }
+  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{unsigned(mo)},
+                                  std::chrono::day{unsigned(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  auto t = std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} +
+           std::chrono::seconds{s} - std::chrono::seconds{offsetSeconds} +
+           std::chrono::microseconds{micros};
+  using TimePoint = std::chrono::system_clock::time_point;
+  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(t.time_since_epoch())};
+}
+
 }  // namespace kappa::kube

@@ -216,5 +216,7 @@ std::string makeKey(const std::string& ns, const std::string& name);
 // metav1.MicroTime ("2024-05-01T12:00:00.123456Z") and metav1.Time ("2024-05-01T12:00:00Z").
 std::string formatMicroTime(std::chrono::system_clock::time_point t);
 std::string formatTime(std::chrono::system_clock::time_point t);
+// An RFC 3339 time as the apiserver writes it (fractional seconds and an offset optional).
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& text);
 
 }  // namespace kappa::kube

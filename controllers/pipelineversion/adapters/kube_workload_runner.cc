@@ -101,6 +101,24 @@ bool rollingOut(const Json& deployment) {
   return false;
 }
 
+// The latest restart in place of a container of this pod (none for a pod being deleted:
+// its containers stop for good).
+std::optional<WorkerExit> lastExit(const Json& pod) {
+  const Json& meta = pod.value("metadata", Json::object());
+  if (meta.contains("deletionTimestamp")) return std::nullopt;
+  std::optional<WorkerExit> latest;
+  for (const auto& cs :
+       pod.value("status", Json::object()).value("containerStatuses", Json::array())) {
+    const Json& t = cs.value("lastState", Json::object()).value("terminated", Json::object());
+    auto finished = kube::parseTime(t.value("finishedAt", ""));
+    if (!finished) continue;
+    WorkerExit e{meta.value("name", ""), cs.value("restartCount", 0), t.value("exitCode", 0),
+                 t.value("reason", ""), *finished};
+    if (!latest || laterExit(e, *latest)) latest = std::move(e);
+  }
+  return latest;
+}
+
 }  // namespace
 
 std::optional<WorkerProblem> workerProblem(const Json& deployment, const std::vector<Json>& pods) {
@@ -263,6 +281,9 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
   state.problem = workerProblem(obj, pods->items);
   for (const auto& pod : pods->items) {
     if (podReady(pod)) ++state.readyReplicas;
+    if (auto exit = lastExit(pod); exit && (!state.lastExit || laterExit(*exit, *state.lastExit))) {
+      state.lastExit = std::move(exit);
+    }
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());
     for (const auto& cs : statuses) {

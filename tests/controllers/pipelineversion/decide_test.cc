@@ -2140,6 +2140,44 @@ TEST(DecideServing, PodsReplacedByARolloutAreNoOutage) {
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerUnavailable"));
 }
 
+TEST(DecideServing, ARestartTooQuickToSeeNotReadyIsReportedOnce) {
+  // The kubelet restarted the container within a second: every pass saw the pod ready, but
+  // its lastState says it exited.
+  Observed o = observedIn(Phase::kServing);
+  o.worker.lastExit = WorkerExit{"sessions-v2-abc", 1, 137, "Error", at(-5)};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  ASSERT_TRUE(d.status->lastWorkerExit.has_value());
+  EXPECT_EQ(*d.status->lastWorkerExit, *o.worker.lastExit);
+  EXPECT_EQ(d.status->phase, Phase::kServing);
+  auto ev = events(d);
+  ASSERT_EQ(ev.size(), 1u) << d;
+  EXPECT_EQ(ev[0].type, EventType::kWarning);
+  EXPECT_EQ(ev[0].reason, "WorkerRestarted");
+  EXPECT_NE(ev[0].message.find("pod sessions-v2-abc exited (Error, exit code 137)"),
+            std::string::npos)
+      << ev[0].message;
+  EXPECT_EQ(condition(*d.status, kWorkerAvailable).status, ConditionStatus::kTrue);
+
+  o.status = *d.status;  // the same exit at the next pass: said already
+  d = decide(o, at(1));
+  EXPECT_FALSE(d.status.has_value()) << d;
+  EXPECT_TRUE(events(d).empty()) << d;
+
+  // Killed again within the same second (the kubelet's resolution): a new restart.
+  o.worker.lastExit = WorkerExit{"sessions-v2-abc", 2, 137, "Error", at(-5)};
+  d = decide(o, at(2));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->lastWorkerExit->restartCount, 2);
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerRestarted"));
+
+  // An older exit (of a pod the status has seen past) is not news.
+  o.status = *d.status;
+  o.worker.lastExit = WorkerExit{"sessions-v2-old", 7, 1, "OOMKilled", at(-60)};
+  d = decide(o, at(3));
+  EXPECT_FALSE(hasEvent(d, EventType::kWarning, "WorkerRestarted")) << d;
+}
+
 TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {
   Observed o = observedIn(Phase::kServing);
   o.meta.annotations[kRollbackAnnotation] = "true";

@@ -224,6 +224,40 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
     ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
   }
 
+  // A container restarted in its pod: the latest lastState.terminated; a pod being deleted
+  // has none to report.
+  auto exited = [&](const std::string& name, int restarts, const char* finishedAt, bool stopping) {
+    Json p{
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"labels", d["metadata"]["labels"]}}},
+        {"status",
+         {{"containerStatuses",
+           Json::array(
+               {{{"name", "worker"},
+                 {"restartCount", restarts},
+                 {"state", {{"running", Json::object()}}},
+                 {"lastState",
+                  {{"terminated",
+                    {{"exitCode", 137}, {"reason", "Error"}, {"finishedAt", finishedAt}}}}}}})}}}};
+    if (stopping) p["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:09Z";
+    ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, p).ok());
+  };
+  EXPECT_FALSE(runner.observeWorker("team-a", "sessions-v2")->lastExit.has_value());
+  exited("sessions-v2-e1", 3, "2026-12-07T12:00:05Z", false);
+  exited("sessions-v2-e2", 1, "2026-12-07T12:00:01Z", false);
+  exited("sessions-v2-e3", 9, "2026-12-07T12:00:08Z", true);
+  auto exit = runner.observeWorker("team-a", "sessions-v2")->lastExit;
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->pod, "sessions-v2-e1");
+  EXPECT_EQ(exit->restartCount, 3);
+  EXPECT_EQ(exit->exitCode, 137);
+  EXPECT_EQ(exit->reason, "Error");
+  EXPECT_EQ(exit->finishedAt, *kube::parseTime("2026-12-07T12:00:05Z"));
+  for (const char* name : {"sessions-v2-e1", "sessions-v2-e2", "sessions-v2-e3"}) {
+    ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
+  }
+
   // A rollout under way: the controller has not seen the new generation, or its new pods are
   // not all available yet. A completed one stays complete when a pod dies later.
   auto rollout = [&](int64_t observed, const char* status, const char* reason) {
