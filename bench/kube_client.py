@@ -18,7 +18,8 @@ Reads the admin credentials from an apiserver.env written by e2e/cluster/apiserv
       "<unix time> <name> <phase>" (flushed), until killed
   kube_client.py ENV watch-condition NAMESPACE TYPE
       watches PipelineVersions and prints one line per change of the status of their
-      condition TYPE: "<unix time> <name> <status> <reason>" (flushed), until killed
+      condition TYPE or of status.lastWorkerExit:
+      "<unix time> <name> <status> <reason> <exit pod>/<its restart count>" (flushed), until killed
 """
 import argparse
 import http.client
@@ -213,7 +214,9 @@ def watch_condition(env, args):
     def condition(kind, obj):
         conds = (obj.get("status") or {}).get("conditions") or []
         cond = next((x for x in conds if x.get("type") == args.type), {})
-        return (cond.get("status", "-"), cond.get("reason", "-") or "-")
+        exit = (obj.get("status") or {}).get("lastWorkerExit") or {}
+        return (cond.get("status", "-"), cond.get("reason", "-") or "-",
+                f"{exit.get('pod', '-')}/{exit.get('restartCount', '-')}")
     watch_changes(env, args.namespace, condition)
 
 
