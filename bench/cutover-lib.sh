@@ -21,7 +21,7 @@
 #       an RFC 3339 time (fractions allowed) as unix seconds
 #   cl_watch_condition TYPE
 #       records changes of condition TYPE of the namespace's PipelineVersions in
-#       "$CL_WORK/condition-TYPE.log": "<unix time> <name> <status> <reason> <exit pod>/<restarts>"
+#       "$CL_WORK/condition-TYPE.log": "<unix time> <name> <status> <reason> <exited containers>"
 #   cl_percentiles NAME FILE
 #       BENCH NAME_p50_ms and NAME_p99_ms of the values (ms) in FILE, one a line
 # shellcheck shell=bash

@@ -18,8 +18,9 @@ Reads the admin credentials from an apiserver.env written by e2e/cluster/apiserv
       "<unix time> <name> <phase>" (flushed), until killed
   kube_client.py ENV watch-condition NAMESPACE TYPE
       watches PipelineVersions and prints one line per change of the status of their
-      condition TYPE or of status.lastWorkerExit:
-      "<unix time> <name> <status> <reason> <exit pod>/<its restart count>" (flushed), until killed
+      condition TYPE or of status.workerExits:
+      "<unix time> <name> <status> <reason> <exited container ids, comma-separated>" (flushed),
+      until killed
 """
 import argparse
 import http.client
@@ -214,9 +215,9 @@ def watch_condition(env, args):
     def condition(kind, obj):
         conds = (obj.get("status") or {}).get("conditions") or []
         cond = next((x for x in conds if x.get("type") == args.type), {})
-        exit = (obj.get("status") or {}).get("lastWorkerExit") or {}
+        exits = (obj.get("status") or {}).get("workerExits") or []
         return (cond.get("status", "-"), cond.get("reason", "-") or "-",
-                f"{exit.get('pod', '-')}/{exit.get('restartCount', '-')}")
+                ",".join(e.get("containerId", "-") for e in exits) or "-")
     watch_changes(env, args.namespace, condition)
 
 

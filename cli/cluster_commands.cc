@@ -272,7 +272,7 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
     // Why its pods do not run (a quota, the scheduler, an image), in the cluster's words.
     std::string workerReason;
     if (conditionStatus(v, "WorkerAvailable", &workerReason) == "False" &&
-        workerReason != "Starting") {
+        workerReason != "Starting" && workerReason != "Updating") {
       for (const auto& c : v.at(Json::json_pointer("/status/conditions"))) {
         if (c.value("type", "") == "WorkerAvailable") {
           os << "           pods: " << workerReason << ": " << c.value("message", "") << "\n";

@@ -298,11 +298,10 @@ Status statusFromJson(const Json& j) {
   s.drainingSince = timeField(j, "drainingSince");
   s.drainedAt = timeField(j, "drainedAt");
   s.outputDeletedAt = timeField(j, "outputDeletedAt");
-  if (j.contains("lastWorkerExit")) {
-    const Json& e = child(j, "lastWorkerExit");
-    s.lastWorkerExit = WorkerExit{str(e, "pod"), num<int32_t>(e, "restartCount", 0),
-                                  num<int32_t>(e, "exitCode", 0), str(e, "reason"),
-                                  timeField(e, "finishedAt").value_or(TimePoint{})};
+  for (const auto& e : j.value("workerExits", Json::array())) {
+    s.workerExits.push_back(WorkerExit{str(e, "pod"), str(e, "containerId"),
+                                       num<int32_t>(e, "exitCode", 0), str(e, "reason"),
+                                       timeField(e, "finishedAt").value_or(TimePoint{})});
   }
   for (const auto& h : j.value("history", Json::array())) {
     HistoryEntry e;
@@ -368,12 +367,15 @@ Json statusToJson(const Status& s) {
   putTime(j, "drainingSince", s.drainingSince);
   putTime(j, "drainedAt", s.drainedAt);
   putTime(j, "outputDeletedAt", s.outputDeletedAt);
-  if (s.lastWorkerExit) {
-    const WorkerExit& e = *s.lastWorkerExit;
-    Json exit{{"pod", e.pod}, {"restartCount", e.restartCount}, {"exitCode", e.exitCode}};
-    putString(exit, "reason", e.reason);
-    putTime(exit, "finishedAt", e.finishedAt);
-    j["lastWorkerExit"] = std::move(exit);
+  if (!s.workerExits.empty()) {
+    Json exits = Json::array();
+    for (const auto& e : s.workerExits) {
+      Json exit{{"pod", e.pod}, {"containerId", e.containerId}, {"exitCode", e.exitCode}};
+      putString(exit, "reason", e.reason);
+      putTime(exit, "finishedAt", e.finishedAt);
+      exits.push_back(std::move(exit));
+    }
+    j["workerExits"] = std::move(exits);
   }
   if (!s.history.empty()) {
     Json history = Json::array();

@@ -425,18 +425,37 @@ bool candidateGates(Pass& p, bool checkWorker) {
   return false;
 }
 
+// "containerd://0123456789abcdef..." -> "0123456789ab", as kubectl shows container ids.
+std::string shortContainerId(const std::string& id) {
+  auto sep = id.find("://");
+  std::string bare = sep == std::string::npos ? id : id.substr(sep + 3);
+  return bare.substr(0, 12);
+}
+
 // A container of the worker exited and the kubelet restarted it in its pod: said once per
-// restart (status.lastWorkerExit remembers the last one reported), whether or not a pass saw
-// the pod not ready in between (a restart within a second may never show in its status).
-void reportRestart(Pass& p, const std::string& worker) {
-  const std::optional<WorkerExit>& exit = p.o.worker.lastExit;
-  if (!exit || (p.s.lastWorkerExit && !laterExit(*exit, *p.s.lastWorkerExit))) return;
-  std::string how = exit->reason.empty() ? "" : exit->reason + ", ";
-  p.event(EventType::kWarning, "WorkerRestarted",
-          worker + ": a container of pod " + exit->pod + " exited (" + how + "exit code " +
-              std::to_string(exit->exitCode) + ") and was restarted (restart " +
-              std::to_string(exit->restartCount) + "; status.lastWorkerExit says when)");
-  p.s.lastWorkerExit = *exit;
+// exit (status.workerExits holds the last one reported of each pod), whether or not a pass
+// saw the pod not ready in between (a restart within a second may never show in its status).
+// An exit already old when first seen (an operator that did not record exits before, or was
+// down) is recorded without an Event: the Event is news, and a restart is seen within
+// seconds of it.
+void reportRestarts(Pass& p, const std::string& worker) {
+  std::vector<WorkerExit> seen;  // pods gone are dropped
+  for (const WorkerExit& e : p.o.worker.exits) {
+    auto known = std::find_if(p.s.workerExits.begin(), p.s.workerExits.end(),
+                              [&](const WorkerExit& r) { return r.pod == e.pod; });
+    seen.push_back(e);
+    if (known != p.s.workerExits.end() && known->containerId == e.containerId) {
+      seen.back() = *known;
+      continue;
+    }
+    if (p.now - e.finishedAt > kExitNewsWindow) continue;
+    std::string how = e.reason.empty() ? "" : e.reason + ", ";
+    p.event(EventType::kWarning, "WorkerRestarted",
+            worker + ": container " + shortContainerId(e.containerId) + " of pod " + e.pod +
+                " exited (" + how + "exit code " + std::to_string(e.exitCode) +
+                ") and was restarted");
+  }
+  if (seen != p.s.workerExits) p.s.workerExits = std::move(seen);
 }
 
 // WorkerAvailable from what the cluster says about the worker's pods. A problem fixed outside
@@ -447,7 +466,7 @@ void applyWorkerHealth(Pass& p) {
   const WorkerFacts& w = p.o.worker;
   if (!w.exists) return;
   std::string worker = "worker " + workerName(p.spec());
-  reportRestart(p, worker);
+  reportRestarts(p, worker);
   const Condition* before = findCondition(p.s, kWorkerAvailable);
   // Candidates fail on a crash loop (candidateGates); a serving version keeps serving what it
   // wrote and says so.
@@ -462,8 +481,10 @@ void applyWorkerHealth(Pass& p) {
     p.condition(kWorkerAvailable, ConditionStatus::kFalse, problem->reason, problem->message);
     return;
   }
-  // Not ready because they start or are being replaced (the operator's own change of profile
-  // or replicas): no problem to warn of, nor a recovery to announce.
+  // Not ready because they start, or are being replaced by a rollout (the operator's change of
+  // profile, from replay to steady): no problem to warn of, nor a recovery to announce. (A
+  // change of replicas alone is no rollout: the Deployment's controller counts it complete
+  // once it has seen it, so new pods of a scale-up still warn until they are ready.)
   auto startingOrUpdating = [&] {
     return before && before->status == ConditionStatus::kFalse &&
            (before->reason == "Starting" || before->reason == "Updating");
@@ -477,7 +498,8 @@ void applyWorkerHealth(Pass& p) {
   } else {
     // A reported problem stays until the pods run.
     if (before && before->status == ConditionStatus::kFalse && !startingOrUpdating()) return;
-    if (w.updating && before) {
+    if (w.updating && before &&
+        (before->status == ConditionStatus::kTrue || before->reason == "Updating")) {
       p.condition(kWorkerAvailable, ConditionStatus::kFalse, "Updating",
                   "the worker's pods are being replaced");
       return;

@@ -60,6 +60,9 @@ inline constexpr Seconds kStepDelay{1};
 inline constexpr Seconds kShadowGrace{600};
 // Periodic re-check of phases that otherwise wait for an annotation or another version.
 inline constexpr Seconds kResyncInterval{300};
+// A worker container's exit first seen this long after it happened is recorded without an
+// Event (the pods are watched: a fresh exit is seen within seconds).
+inline constexpr Seconds kExitNewsWindow{600};
 // A rollback is refused when the previous version's output is due for deletion this soon:
 // its deletion may already be under way.
 inline constexpr Seconds kRollbackMargin{300};

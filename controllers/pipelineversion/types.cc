@@ -145,9 +145,4 @@ std::ostream& operator<<(std::ostream& os, const Status& s) {
             << " outputDeletedAt=" << formatTime(s.outputDeletedAt) << "}";
 }
 
-bool laterExit(const WorkerExit& a, const WorkerExit& b) {
-  if (a.finishedAt != b.finishedAt) return a.finishedAt > b.finishedAt;
-  return a.pod != b.pod || a.restartCount > b.restartCount;
-}
-
 }  // namespace kappa::controllers

@@ -292,21 +292,18 @@ struct HistoryEntry {
 // status.history keeps this many transitions, the oldest dropped first.
 inline constexpr size_t kHistoryLimit = 20;
 
-// A container of the worker that exited and was restarted in its pod (the kubelet's
+// The last exit of a worker pod's container, restarted in its pod (the kubelet's
 // lastState.terminated of a pod still there): seen even when the restart was too quick for
-// any pod status to show it not ready.
+// any pod status to show it not ready. containerId names the container that exited, so an
+// exit is one exit whatever the restart count says (it moves only once a back-off ends).
 struct WorkerExit {
   std::string pod;
-  int32_t restartCount = 0;  // of that container, counting this restart
+  std::string containerId;
   int32_t exitCode = 0;
   std::string reason;  // OOMKilled, Error, ...
   TimePoint finishedAt{};
   bool operator==(const WorkerExit&) const = default;
 };
-
-// a exited after b: a later time, or in the same second (the kubelet's resolution) a later
-// restart of the same pod's container or another pod's.
-bool laterExit(const WorkerExit& a, const WorkerExit& b);
 
 struct Status {
   Phase phase = Phase::kPending;
@@ -333,8 +330,9 @@ struct Status {
   std::optional<TimePoint> drainingSince;
   std::optional<TimePoint> drainedAt;
   std::optional<TimePoint> outputDeletedAt;
-  std::optional<WorkerExit> lastWorkerExit;  // the last one reported (a Warning Event each)
-  std::vector<HistoryEntry> history;         // oldest first
+  // The last exit reported of each worker pod still there (a Warning Event each).
+  std::vector<WorkerExit> workerExits;
+  std::vector<HistoryEntry> history;  // oldest first
   bool operator==(const Status&) const = default;
 };
 
@@ -534,7 +532,7 @@ struct WorkerFacts {
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   int32_t podsLeft = 0;       // worker pods still there (stopping ones too)
   std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
-  std::optional<WorkerExit> lastExit;    // the latest restart in place, if any
+  std::vector<WorkerExit> exits;         // of each pod that has one, its latest
   bool operator==(const WorkerFacts&) const = default;
 };
 

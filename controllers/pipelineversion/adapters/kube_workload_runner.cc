@@ -112,9 +112,9 @@ std::optional<WorkerExit> lastExit(const Json& pod) {
     const Json& t = cs.value("lastState", Json::object()).value("terminated", Json::object());
     auto finished = kube::parseTime(t.value("finishedAt", ""));
     if (!finished) continue;
-    WorkerExit e{meta.value("name", ""), cs.value("restartCount", 0), t.value("exitCode", 0),
+    WorkerExit e{meta.value("name", ""), t.value("containerID", ""), t.value("exitCode", 0),
                  t.value("reason", ""), *finished};
-    if (!latest || laterExit(e, *latest)) latest = std::move(e);
+    if (!latest || e.finishedAt > latest->finishedAt) latest = std::move(e);
   }
   return latest;
 }
@@ -281,9 +281,7 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
   state.problem = workerProblem(obj, pods->items);
   for (const auto& pod : pods->items) {
     if (podReady(pod)) ++state.readyReplicas;
-    if (auto exit = lastExit(pod); exit && (!state.lastExit || laterExit(*exit, *state.lastExit))) {
-      state.lastExit = std::move(exit);
-    }
+    if (auto exit = lastExit(pod)) state.exits.push_back(std::move(*exit));
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());
     for (const auto& cs : statuses) {

@@ -2144,17 +2144,18 @@ TEST(DecideServing, ARestartTooQuickToSeeNotReadyIsReportedOnce) {
   // The kubelet restarted the container within a second: every pass saw the pod ready, but
   // its lastState says it exited.
   Observed o = observedIn(Phase::kServing);
-  o.worker.lastExit = WorkerExit{"sessions-v2-abc", 1, 137, "Error", at(-5)};
+  WorkerExit first{"sessions-v2-abc", "containerd://0123456789abcdef", 137, "Error", at(-5)};
+  o.worker.exits = {first};
   Decision d = decide(o, at(0));
   ASSERT_TRUE(d.status.has_value()) << d;
-  ASSERT_TRUE(d.status->lastWorkerExit.has_value());
-  EXPECT_EQ(*d.status->lastWorkerExit, *o.worker.lastExit);
+  EXPECT_EQ(d.status->workerExits, std::vector<WorkerExit>{first});
   EXPECT_EQ(d.status->phase, Phase::kServing);
   auto ev = events(d);
   ASSERT_EQ(ev.size(), 1u) << d;
   EXPECT_EQ(ev[0].type, EventType::kWarning);
   EXPECT_EQ(ev[0].reason, "WorkerRestarted");
-  EXPECT_NE(ev[0].message.find("pod sessions-v2-abc exited (Error, exit code 137)"),
+  EXPECT_NE(ev[0].message.find("container 0123456789ab of pod sessions-v2-abc exited (Error, "
+                               "exit code 137)"),
             std::string::npos)
       << ev[0].message;
   EXPECT_EQ(condition(*d.status, kWorkerAvailable).status, ConditionStatus::kTrue);
@@ -2164,18 +2165,66 @@ TEST(DecideServing, ARestartTooQuickToSeeNotReadyIsReportedOnce) {
   EXPECT_FALSE(d.status.has_value()) << d;
   EXPECT_TRUE(events(d).empty()) << d;
 
-  // Killed again within the same second (the kubelet's resolution): a new restart.
-  o.worker.lastExit = WorkerExit{"sessions-v2-abc", 2, 137, "Error", at(-5)};
+  // Killed again within the same second (the kubelet's resolution): another container.
+  WorkerExit second{"sessions-v2-abc", "containerd://fedcba9876543210", 137, "Error", at(-5)};
+  o.worker.exits = {second};
   d = decide(o, at(2));
   ASSERT_TRUE(d.status.has_value()) << d;
-  EXPECT_EQ(d.status->lastWorkerExit->restartCount, 2);
+  EXPECT_EQ(d.status->workerExits, std::vector<WorkerExit>{second});
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "WorkerRestarted"));
+}
 
-  // An older exit (of a pod the status has seen past) is not news.
+TEST(DecideServing, EachPodsExitIsReportedOnceAndGonePodsAreForgotten) {
+  Observed o = observedIn(Phase::kServing);
+  o.worker.replicas = 2;
+  o.worker.readyReplicas = 2;
+  WorkerExit a{"sessions-v2-a", "containerd://aaaa", 1, "Error", at(-3)};
+  WorkerExit b{"sessions-v2-b", "containerd://bbbb", 137, "OOMKilled", at(-4)};
+  o.worker.exits = {a};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
   o.status = *d.status;
-  o.worker.lastExit = WorkerExit{"sessions-v2-old", 7, 1, "OOMKilled", at(-60)};
-  d = decide(o, at(3));
-  EXPECT_FALSE(hasEvent(d, EventType::kWarning, "WorkerRestarted")) << d;
+  // b exited a second before a, and is seen only now: still news (each pod on its own).
+  o.worker.exits = {a, b};
+  d = decide(o, at(1));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  ASSERT_EQ(events(d).size(), 1u) << d;
+  EXPECT_NE(events(d)[0].message.find("pod sessions-v2-b exited (OOMKilled"), std::string::npos);
+  EXPECT_EQ(d.status->workerExits, (std::vector<WorkerExit>{a, b}));
+  o.status = *d.status;
+  // The pod a is replaced: its record goes, b's stays, nothing is said.
+  o.worker.exits = {b};
+  d = decide(o, at(2));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_TRUE(events(d).empty()) << d;
+  EXPECT_EQ(d.status->workerExits, std::vector<WorkerExit>{b});
+}
+
+TEST(DecideServing, AnExitAlreadyOldWhenFirstSeenIsRecordedSilently) {
+  // An operator that did not record exits before (an upgrade) finds a restart of yesterday.
+  Observed o = observedIn(Phase::kServing);
+  WorkerExit old{"sessions-v2-abc", "containerd://0123", 1, "Error", at(-86400)};
+  o.worker.exits = {old};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->workerExits, std::vector<WorkerExit>{old});
+  EXPECT_TRUE(events(d).empty()) << d;
+}
+
+TEST(DecideWorkerHealth, AFirstRolloutStaysStarting) {
+  // A new worker's Deployment is rolling out its first pods: they start, nothing is replaced.
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.conditions.pop_back();  // a worker seen for the first time
+  o.worker.readyReplicas = 0;
+  o.worker.updating = true;
+  Decision d = decide(o, at(0));
+  ASSERT_NE(workerCondition(d), nullptr) << d;
+  EXPECT_EQ(workerCondition(d)->reason, "Starting");
+  o.status = *d.status;
+  o.kafka.lag.reset();
+  d = decide(o, at(1));
+  EXPECT_EQ(workerCondition(d), nullptr) << d;  // still Starting: status unchanged
+  EXPECT_TRUE(events(d).empty()) << d;
 }
 
 TEST(DecideServing, RollbackFlipsBackToADrainingVersion) {

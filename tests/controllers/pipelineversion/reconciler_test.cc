@@ -479,8 +479,10 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   s.shadow.recordsToRead = 40;
   s.shadow.mismatchRatio = 0.5;
   s.shadow.examples.push_back(MismatchExample{"k", std::nullopt, std::string("1"), "(none) -> 1"});
-  s.lastWorkerExit =
-      WorkerExit{"sessions-v2-abc", 3, 137, "OOMKilled", roundToMicros(clock_.now())};
+  s.workerExits = {
+      WorkerExit{"sessions-v2-abc", "containerd://0a1b", 137, "OOMKilled",
+                 roundToMicros(clock_.now())},
+      WorkerExit{"sessions-v2-def", "containerd://2c3d", 1, "", roundToMicros(clock_.now())}};
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }

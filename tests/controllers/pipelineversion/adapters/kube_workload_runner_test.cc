@@ -224,36 +224,36 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
     ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
   }
 
-  // A container restarted in its pod: the latest lastState.terminated; a pod being deleted
-  // has none to report.
-  auto exited = [&](const std::string& name, int restarts, const char* finishedAt, bool stopping) {
-    Json p{
-        {"apiVersion", "v1"},
-        {"kind", "Pod"},
-        {"metadata", {{"name", name}, {"labels", d["metadata"]["labels"]}}},
-        {"status",
-         {{"containerStatuses",
-           Json::array(
-               {{{"name", "worker"},
-                 {"restartCount", restarts},
-                 {"state", {{"running", Json::object()}}},
-                 {"lastState",
-                  {{"terminated",
-                    {{"exitCode", 137}, {"reason", "Error"}, {"finishedAt", finishedAt}}}}}}})}}}};
+  // A container restarted in its pod: each pod's latest lastState.terminated; a pod being
+  // deleted has none to report.
+  auto exited = [&](const std::string& name, const char* id, const char* finishedAt,
+                    bool stopping) {
+    Json p{{"apiVersion", "v1"},
+           {"kind", "Pod"},
+           {"metadata", {{"name", name}, {"labels", d["metadata"]["labels"]}}},
+           {"status",
+            {{"containerStatuses", Json::array({{{"name", "worker"},
+                                                 {"restartCount", 3},
+                                                 {"state", {{"running", Json::object()}}},
+                                                 {"lastState",
+                                                  {{"terminated",
+                                                    {{"exitCode", 137},
+                                                     {"reason", "Error"},
+                                                     {"containerID", id},
+                                                     {"finishedAt", finishedAt}}}}}}})}}}};
     if (stopping) p["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:09Z";
     ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, p).ok());
   };
-  EXPECT_FALSE(runner.observeWorker("team-a", "sessions-v2")->lastExit.has_value());
-  exited("sessions-v2-e1", 3, "2026-12-07T12:00:05Z", false);
-  exited("sessions-v2-e2", 1, "2026-12-07T12:00:01Z", false);
-  exited("sessions-v2-e3", 9, "2026-12-07T12:00:08Z", true);
-  auto exit = runner.observeWorker("team-a", "sessions-v2")->lastExit;
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_EQ(exit->pod, "sessions-v2-e1");
-  EXPECT_EQ(exit->restartCount, 3);
-  EXPECT_EQ(exit->exitCode, 137);
-  EXPECT_EQ(exit->reason, "Error");
-  EXPECT_EQ(exit->finishedAt, *kube::parseTime("2026-12-07T12:00:05Z"));
+  EXPECT_TRUE(runner.observeWorker("team-a", "sessions-v2")->exits.empty());
+  exited("sessions-v2-e1", "containerd://e1", "2026-12-07T12:00:05Z", false);
+  exited("sessions-v2-e2", "containerd://e2", "2026-12-07T12:00:01Z", false);
+  exited("sessions-v2-e3", "containerd://e3", "2026-12-07T12:00:08Z", true);
+  auto exits = runner.observeWorker("team-a", "sessions-v2")->exits;
+  ASSERT_EQ(exits.size(), 2u);
+  EXPECT_EQ(exits[0], (WorkerExit{"sessions-v2-e1", "containerd://e1", 137, "Error",
+                                  *kube::parseTime("2026-12-07T12:00:05Z")}));
+  EXPECT_EQ(exits[1].pod, "sessions-v2-e2");
+  EXPECT_EQ(exits[1].containerId, "containerd://e2");
   for (const char* name : {"sessions-v2-e1", "sessions-v2-e2", "sessions-v2-e3"}) {
     ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
   }
