@@ -84,7 +84,8 @@ class WorkloadRunner {
 // The Kafka clients of one cluster. A PipelineVersion names its own bootstrap servers, so the
 // driver asks for the clients of each; implementations cache them.
 struct KafkaClients {
-  kafka::KafkaAdmin* admin = nullptr;
+  // Shared: a pass keeps the client it started with while the connector replaces a worn one.
+  std::shared_ptr<kafka::KafkaAdmin> admin;
   // Shared: a comparison runs on a background thread and may outlive a cache eviction.
   std::shared_ptr<kafka::OutputComparator> comparator;
 };

@@ -262,7 +262,16 @@ Result<void> RdKafkaAdmin::deleteTopic(const std::string& topic) {
   return awaitMetadata(topic, false);
 }
 
+size_t RdKafkaAdmin::topicsNamed() const {
+  std::lock_guard lock(topicsMu_);
+  return topicsNamed_.size();
+}
+
 Result<int32_t> RdKafkaAdmin::partitionCount(const std::string& topic) {
+  {
+    std::lock_guard lock(topicsMu_);
+    topicsNamed_.insert(topic);
+  }
   RdPtr<rd_kafka_topic_t> rkt(rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr));
   const rd_kafka_metadata_t* md = nullptr;
   auto e = rd_kafka_metadata(handle_.get(), 0, rkt.get(), &md, ms(config_.timeout));

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "runtime/kafka/kafka_admin.h"
 #include "runtime/kafka/rdkafka_handles.h"
@@ -40,6 +42,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
   Result<void> deleteRecordsBefore(const std::string& topic, const PartitionOffsets& before);
 
   const KafkaClientConfig& config() const { return config_; }
+  // Topics this client has named (librdkafka keeps an object for each until it is destroyed).
+  size_t topicsNamed() const;
 
  private:
   RdKafkaAdmin(KafkaClientConfig config, KafkaHandle handle);
@@ -62,6 +66,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
 
   KafkaClientConfig config_;
   KafkaHandle handle_;
+  mutable std::mutex topicsMu_;
+  std::set<std::string> topicsNamed_;
 };
 
 }  // namespace kappa::kafka

@@ -9,17 +9,21 @@ Result<KafkaClients> RdKafkaConnector::connect(
   std::string key = kafka.bootstrapServers;
   for (const auto& [k, v] : credentials) key += '\n' + k + '=' + v;
   std::lock_guard lock(mu_);
+  kafka::KafkaClientConfig config = base_;
+  config.bootstrapServers = kafka.bootstrapServers;
+  for (const auto& [k, v] : credentials) config.properties[k] = v;
   auto it = clients_.find(key);
   if (it == clients_.end()) {
-    kafka::KafkaClientConfig config = base_;
-    config.bootstrapServers = kafka.bootstrapServers;
-    for (const auto& [k, v] : credentials) config.properties[k] = v;
     auto admin = kafka::RdKafkaAdmin::create(config);
     if (!admin.ok()) return admin.error();
     Entry e{std::move(*admin), std::make_shared<kafka::KafkaOutputComparator>(config)};
     it = clients_.emplace(std::move(key), std::move(e)).first;
+  } else if (it->second.admin->topicsNamed() >= maxTopicsPerAdmin_) {
+    auto admin = kafka::RdKafkaAdmin::create(config);
+    if (!admin.ok()) return admin.error();
+    it->second.admin = std::move(*admin);
   }
-  return KafkaClients{it->second.admin.get(), it->second.comparator};
+  return KafkaClients{it->second.admin, it->second.comparator};
 }
 
 }  // namespace kappa::controllers

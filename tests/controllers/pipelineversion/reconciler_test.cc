@@ -90,7 +90,8 @@ class FakeConnector : public KafkaConnector {
   Result<KafkaClients> connect(const KafkaSpec&,
                                const std::map<std::string, std::string>& c) override {
     credentials = c;
-    return KafkaClients{&admin_, nullptr};
+    return KafkaClients{std::shared_ptr<kafka::KafkaAdmin>(&admin_, [](kafka::KafkaAdmin*) {}),
+                        nullptr};
   }
 
  private:
