@@ -27,6 +27,7 @@
 # shellcheck shell=bash
 
 CL_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CL_REPO
 # shellcheck source=e2e/scenarios/lib.sh
 source "$CL_REPO/e2e/scenarios/lib.sh"
 CL_PIDS=()

@@ -112,7 +112,9 @@ gold_made=$(cl_rfc3339 "$(k get plv "$gold2" -n "$E2E_NS" -o jsonpath='{.metadat
 
 python3 - "$CL_WORK/phases.log" "$events" "$applied" "$bronze_flip" "$silver_flip" "$gold_flip" \
   "$silver2" "$gold2" "$silver_made" "$gold_made" "$silver_validated" "$gold_validated" <<'PY'
-import sys
+import os, sys
+sys.path.insert(0, os.environ["CL_REPO"] + "/bench")
+from phases import phases as phases_of
 path, events = sys.argv[1], int(sys.argv[2])
 applied, bronze_flip, silver_flip, gold_flip = map(float, sys.argv[3:7])
 silver2, gold2 = sys.argv[7:9]
@@ -120,21 +122,7 @@ silver_made, gold_made = map(float, sys.argv[9:11])
 validated = dict(zip(("silver", "gold"), (v.split() for v in sys.argv[11:13])))
 
 def phases(name, since):
-    """Seconds the version spent in each phase up to Serving (watch events of status.phase)."""
-    marks = [(since, "Pending")]
-    for line in open(path):
-        t, n, phase = line.split()
-        if n != name or float(t) < since:
-            continue
-        phase = "Pending" if phase == "-" else phase
-        if phase != marks[-1][1]:
-            marks.append((float(t), phase))
-    served = next(t for t, p in marks if p == "Serving")
-    spent = {}
-    for (t, p), (t2, _) in zip(marks, marks[1:]):
-        if t < served:
-            spent[p] = spent.get(p, 0) + t2 - t
-    return served - since, spent
+    return phases_of(path, name, since)
 
 total, _ = phases("bronze-v2", applied)
 print(f"BENCH cascade_bronze_v2_apply_to_serving_s {total:.1f} s ({events} events)")

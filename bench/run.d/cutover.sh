@@ -185,26 +185,14 @@ if [ "$events" -gt 0 ]; then
   v3_source=$(field history-v3 .status.validation.source)
   python3 - "$CL_WORK/phases.log" "$applied" "$untapped_applied" "$events" "$tap_rate" \
     "$v2_source" "$v3_source" <<'PY'
-import sys
+import os, sys
+sys.path.insert(0, os.environ["CL_REPO"] + "/bench")
+from phases import phases as phases_of
 path, applied, untapped_applied, events, rate, v2_source, v3_source = sys.argv[1:8]
 applied, untapped_applied, events = float(applied), float(untapped_applied), int(events)
 
 def phases(name, since):
-    """Seconds the version spent in each phase from its apply to Serving, and the total."""
-    marks = [(since, "Pending")]
-    for line in open(path):
-        t, n, phase = line.split()
-        if n != name or float(t) < since:
-            continue
-        phase = "Pending" if phase == "-" else phase
-        if phase != marks[-1][1]:
-            marks.append((float(t), phase))
-    served = next(t for t, p in marks if p == "Serving")
-    spent = {}
-    for (t, p), (t2, _) in zip(marks, marks[1:]):
-        if t < served:
-            spent[p] = spent.get(p, 0) + t2 - t
-    return served - since, spent
+    return phases_of(path, name, since)
 
 total, spent = phases("history-v2", applied)
 print(f"BENCH full_cutover_10m_events_s {total:.1f} s ({events} events, apply to Serving, "
