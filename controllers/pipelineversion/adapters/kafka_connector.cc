@@ -1,5 +1,7 @@
 #include "controllers/pipelineversion/adapters/kafka_connector.h"
 
+#include <utility>
+
 #include "runtime/kafka/rdkafka_admin.h"
 
 namespace kappa::controllers {
@@ -8,6 +10,9 @@ Result<KafkaClients> RdKafkaConnector::connect(
     const KafkaSpec& kafka, const std::map<std::string, std::string>& credentials) {
   std::string key = kafka.bootstrapServers;
   for (const auto& [k, v] : credentials) key += '\n' + k + '=' + v;
+  // A replaced admin is destroyed after the lock is released: closing a librdkafka client
+  // joins its threads, and other passes wait for this lock.
+  std::shared_ptr<kafka::RdKafkaAdmin> retired;
   std::lock_guard lock(mu_);
   kafka::KafkaClientConfig config = base_;
   config.bootstrapServers = kafka.bootstrapServers;
@@ -21,7 +26,7 @@ Result<KafkaClients> RdKafkaConnector::connect(
   } else if (it->second.admin->topicsNamed() >= maxTopicsPerAdmin_) {
     auto admin = kafka::RdKafkaAdmin::create(config);
     if (!admin.ok()) return admin.error();
-    it->second.admin = std::move(*admin);
+    retired = std::exchange(it->second.admin, std::move(*admin));
   }
   return KafkaClients{it->second.admin, it->second.comparator};
 }
