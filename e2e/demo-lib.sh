@@ -25,3 +25,4 @@ bin=$KAPPA_BIN
 k() { "$KUBECTL" "$@"; }
 kk() { local sub=$1; shift; "$bin/kubectl-kappa" "$sub" --kubeconfig "$KUBECONFIG" -n "$ns" "$@"; }
 field() { k get plv "$1" -n "$ns" -o jsonpath="{$2}" 2>/dev/null || true; }
+phase_is() { [ "$(field "$1" .status.phase)" = "$2" ]; }

@@ -38,7 +38,6 @@ until_true() {
     sleep 1
   done
 }
-phase_is() { [ "$(field "$1" .status.phase)" = "$2" ]; }
 cascaded() { # cascaded PIPELINE UPSTREAM-VERSION: the version a cascade made ("" until then)
   k get plv -n "$ns" -l "kappa.io/pipeline=$1,kappa.io/cascade-upstream-version=$2" \
     -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true

@@ -59,7 +59,6 @@ show_until() {
     sleep 2
   done
 }
-phase_is() { [ "$(field "$1" .status.phase)" = "$2" ]; }
 blocked() {
   local p
   p=$(field sessions-v3 .status.phase)

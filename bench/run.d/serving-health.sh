@@ -34,9 +34,8 @@ available() { grep ' sessions-v1 ' "$log" | tail -n 1 | grep -q ' True '; }
 one_pod() {
   local pods
   pods=$(worker_pods sessions-v1)
-  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] &&
-    [ "$(k get pod "$pods" -n "$E2E_NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' \
-      2>/dev/null)" = True ] && available
+  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] && pod_ready "$pods" &&
+    available
 }
 : >"$CL_WORK/unready.ms"
 for round in $(seq 1 "$rounds"); do
@@ -44,7 +43,7 @@ for round in $(seq 1 "$rounds"); do
   lines=$(wc -l <"$log")
   pod=$(worker_pods sessions-v1)
   pid=$(container_pid "$pod")
-  after=$(k get pod "$pod" -n "$E2E_NS" -o jsonpath='{.status.containerStatuses[0].containerID}')
+  after=$(container_id "$pod")
   t0=$(date +%s.%N)
   kill -9 "$pid"
   seen=""

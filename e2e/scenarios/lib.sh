@@ -242,10 +242,21 @@ lag_of() {
     --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])'
 }
 
+# container_id POD [NS]: the id of POD's first container ("containerd://...").
+container_id() {
+  k get pod "$1" -n "${2:-$E2E_NS}" -o jsonpath='{.status.containerStatuses[0].containerID}' 2>/dev/null || true
+}
+
+# pod_ready POD [NS]: POD's condition Ready is True.
+pod_ready() {
+  [ "$(k get pod "$1" -n "${2:-$E2E_NS}" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' \
+    2>/dev/null)" = True ]
+}
+
 # container_pid POD [NS]: the host pid of POD's first container, through its containerd task.
 container_pid() {
   local id
-  id=$(k get pod "$1" -n "${2:-$E2E_NS}" -o jsonpath='{.status.containerStatuses[0].containerID}' 2>/dev/null)
+  id=$(container_id "$1" "${2:-}")
   id=${id#containerd://}
   [ -n "$id" ] || return 0
   ctr --address "$CONTAINERD_ADDRESS" -n k8s.io tasks ls 2>/dev/null |

@@ -26,9 +26,8 @@ wait_phase sessions-v1 Serving
 one_pod() {
   local pods
   pods=$(worker_pods sessions-v1)
-  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] &&
-    [ "$(k get pod "$pods" -n "$E2E_NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' \
-      2>/dev/null)" = True ] && worker_available
+  [ "$(echo "$pods" | wc -w)" = 1 ] && [ -n "$(container_pid "$pods")" ] && pod_ready "$pods" &&
+    worker_available
 }
 wait_for 90 "sessions-v1 never had one running pod and WorkerAvailable True" one_pod
 
@@ -46,7 +45,7 @@ for round in 1 2 3 4 5; do
   pod=$(worker_pods sessions-v1 | awk '{print $1}')
   pid=$(container_pid "$pod")
   [ -n "$pid" ] || fail "the worker container of $pod is not running"
-  container=$(k get pod "$pod" -n "$E2E_NS" -o jsonpath='{.status.containerStatuses[0].containerID}')
+  container=$(container_id "$pod")
   t0=$(now_ms)
   kill -9 "$pid"
   seen="" how=""
