@@ -54,10 +54,24 @@ show_until() {
       lines=$(printf '%s\n' "$out" | wc -l)
     elif [ $(($(date +%s) - last)) -ge 5 ]; then
       last=$(date +%s)
-      echo "  [$(($(date +%s) - t0))s] $(k get plv -n "$ns" -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} lag={.status.lag.messages} progress={.status.replay.progressPercent}% mismatched={.status.validation.mismatchedKeys}; {end}' 2>/dev/null)"
+      echo "  [$(($(date +%s) - t0))s] $(progress_line)"
     fi
     sleep 2
   done
+}
+# One line per poll when stdout is not a terminal: each version's phase, and its lag and replay
+# progress only while it is a candidate (a serving version's status.lag is its last candidate
+# sample, frozen at the flip).
+progress_line() {
+  k get plv -n "$ns" -o jsonpath='{range .items[*]}{.metadata.name}|{.status.phase}|{.status.lag.messages}|{.status.replay.progressPercent}|{.status.validation.mismatchedKeys}{"\n"}{end}' 2>/dev/null |
+    awk -F'|' '{ line = $1 " " $2
+           if ($2 ~ /^(Pending|Provisioning|Replaying|Validating|AwaitingPromotion|Promoting)$/) {
+             if ($3 != "") line = line " lag=" $3
+             if ($4 != "") line = line " progress=" $4 "%"
+             if ($5 != "") line = line " mismatched=" $5
+           }
+           out = out line "; " }
+         END { printf "%s", out }'
 }
 blocked() {
   local p
