@@ -5,12 +5,16 @@
 // (validator_read_only_keys_per_s), since every sampled key costs one record per output.
 // Then the same outputs compared as a cutover compares them, on a sample of the default
 // size (validation.sampleKeys, 5000): validator_sample_records_per_s is the rate at which
-// the Validating phase reads the two outputs.
+// the Validating phase reads the two outputs, and validator_sample_peak_heap_mib the most memory
+// that comparison took above what the process held before it (librdkafka's prefetch of both
+// outputs, the sample tables).
 //
 //   validator_bench --bootstrap HOST:PORT [--keys K] [--partitions P] [--sample-keys N]
+#include <malloc.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -59,6 +63,24 @@ bool writeOutput(const std::string& bootstrap, const std::string& topic, int64_t
   return rd_kafka_flush(rk->get(), 120000) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+// A field of /proc/self/status in kB ("VmRSS", "VmHWM"); -1 if absent.
+long statusKb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// Returns freed heap to the system and restarts the peak (VmHWM) from the current RSS, so that
+// the next VmHWM reading minus the RSS read here is what the work in between added.
+long resetPeak() {
+  malloc_trim(0);
+  std::ofstream("/proc/self/clear_refs") << "5";
+  return statusKb("VmRSS");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,9 +127,11 @@ int main(int argc, char** argv) {
                std::to_string(r->mismatchedKeys));
   }
   policy.sampleKeys = sampleKeys;
+  long rssBefore = resetPeak();
   auto t1 = std::chrono::steady_clock::now();
   auto sampled = comparator.compare(serving, candidate, policy);
   double sampledS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  long peakKb = statusKb("VmHWM") - rssBefore;
   if (!sampled) return die(sampled.error().message);
   if (sampled->comparedKeys != std::min(keys, sampleKeys)) {
     return die("unexpected sampled result: compared " + std::to_string(sampled->comparedKeys));
@@ -133,5 +157,8 @@ int main(int argc, char** argv) {
   std::printf("BENCH validator_sample_records_per_s %.0f records/s\n",
               static_cast<double>(2 * keys) / sampledS);
   std::printf("BENCH validator_sample_vs_read_ratio %.3f ratio\n", read.seconds / sampledS);
+  if (rssBefore > 0 && peakKb >= 0) {
+    std::printf("BENCH validator_sample_peak_heap_mib %.1f MiB\n", peakKb / 1024.0);
+  }
   return 0;
 }
