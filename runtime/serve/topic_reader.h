@@ -1,0 +1,44 @@
+// A read_committed reader of one whole topic (assign only, never committed), without a thread
+// of its own: the caller pulls batches. It knows when it has read every partition to the end
+// it found (a partition EOF seen on each), and on which partition each record lies.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/core/result.h"
+#include "runtime/kafka/kafka_admin.h"
+#include "runtime/kafka/rdkafka_handles.h"
+
+namespace kappa::serve {
+
+class TopicReader {
+ public:
+  // From the beginning of each partition (start empty), or from the offsets in `start`
+  // (partitions not in it: from their beginning).
+  static Result<TopicReader> open(const kafka::KafkaClientConfig& config, const std::string& topic,
+                                  const kafka::PartitionOffsets& start = {});
+  // The partitions of `topic` and their last stable offsets.
+  static Result<kafka::PartitionOffsets> endOffsets(const kafka::KafkaClientConfig& config,
+                                                    const std::string& topic);
+
+  // Up to batch.size() records (waiting up to waitMs when none are queued), into `out`
+  // (owned by the caller: destroy each with rd_kafka_message_destroy). Partition EOFs are
+  // consumed here; a read error is returned.
+  Result<size_t> read(std::vector<rd_kafka_message_t*>& out, int waitMs);
+  bool atEnd() const { return eofPending_.empty(); }
+  const std::string& topic() const { return topic_; }
+
+ private:
+  TopicReader(kafka::KafkaHandle handle, std::string topic, std::set<int32_t> partitions);
+  kafka::KafkaHandle handle_;
+  kafka::RdPtr<rd_kafka_queue_t> queue_;
+  std::string topic_;
+  std::set<int32_t> eofPending_;
+};
+
+}  // namespace kappa::serve

@@ -1,0 +1,379 @@
+// The reader library against the real broker and apiserver. Each "version" of a pipeline is
+// an output topic written here as kappa-worker writes one (partition-aligned, each record
+// with the source position it reflects, the value naming its version), and the alias
+// ConfigMap is flipped as kappa-operator flips it. A live writer keeps appending source
+// positions to the topics of the running versions while readers read.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "runtime/kafka/rdkafka_handles.h"
+#include "runtime/serve/serving_reader.h"
+#include "tests/support/kafka_test_util.h"
+#include "tests/support/kube_test_util.h"
+
+namespace kappa::serve {
+namespace {
+
+using namespace std::chrono_literals;
+using kappa::testing::kafkaBootstrap;
+
+constexpr int32_t kPartitions = 2;
+constexpr int kKeysPerPartition = 100;
+
+std::string keyOf(int32_t p, int64_t offset) {
+  return "p" + std::to_string(p) + "-k" + std::to_string(offset % kKeysPerPartition);
+}
+
+// The outputs of the versions, written by one producer.
+class Outputs {
+ public:
+  Outputs() {
+    auto rk = kafka::makeHandle(RD_KAFKA_PRODUCER, kafkaBootstrap(), {{"linger.ms", "5"}});
+    EXPECT_TRUE(rk) << rk.error();
+    if (rk) rk_ = std::move(*rk);
+    admin_ = kappa::testing::makeAdmin();
+  }
+
+  std::string create(const std::string& version) {
+    auto topic = kappa::testing::uniqueName("serve-" + version);
+    kappa::testing::createTopic(*admin_, topic, kPartitions);
+    std::lock_guard lock(mu_);
+    topics_[version] = topic;
+    return topic;
+  }
+  std::string topic(const std::string& version) {
+    std::lock_guard lock(mu_);
+    return topics_.at(version);
+  }
+
+  // Writes source offsets [from, to) of every partition to the version's topic (headers
+  // optional), and waits for them.
+  void write(const std::string& version, int64_t from, int64_t to, bool headers = true) {
+    auto t = topic(version);
+    for (int64_t o = from; o < to; ++o) {
+      for (int32_t p = 0; p < kPartitions; ++p) produce(t, version, p, o, headers);
+    }
+    ASSERT_EQ(rd_kafka_flush(rk_.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+
+  // The live source: every call appends the next source offset to the running versions.
+  void startLive(std::set<std::string> running) {
+    {
+      std::lock_guard lock(mu_);
+      running_ = std::move(running);
+    }
+    live_ = std::jthread([this](std::stop_token stop) {
+      while (!stop.stop_requested()) {
+        {
+          std::lock_guard lock(mu_);
+          for (const auto& v : running_) {
+            for (int32_t p = 0; p < kPartitions; ++p) produce(topics_.at(v), v, p, next_, true);
+          }
+          ++next_;
+        }
+        rd_kafka_poll(rk_.get(), 0);
+        std::this_thread::sleep_for(5ms);
+      }
+      rd_kafka_flush(rk_.get(), 30000);
+    });
+  }
+  void stopLive() {
+    live_.request_stop();
+    if (live_.joinable()) live_.join();
+  }
+  // Adds a running version after writing it the history the others have (under the lock, so
+  // that no live offset is missed or written twice).
+  void addRunning(const std::string& version) {
+    std::lock_guard lock(mu_);
+    for (int64_t o = 0; o < next_; ++o) {
+      for (int32_t p = 0; p < kPartitions; ++p) produce(topics_.at(version), version, p, o, true);
+    }
+    running_.insert(version);
+  }
+  void removeRunning(const std::string& version) {
+    std::lock_guard lock(mu_);
+    running_.erase(version);
+  }
+  void setNext(int64_t next) {
+    std::lock_guard lock(mu_);
+    next_ = next;
+  }
+  int64_t next() {
+    std::lock_guard lock(mu_);
+    return next_;
+  }
+
+ private:
+  void produce(const std::string& topic, const std::string& version, int32_t p, int64_t o,
+               bool headers) {
+    std::string key = keyOf(p, o);
+    std::string value = "{\"version\":\"" + version + "\",\"key\":\"" + key +
+                        "\",\"src\":" + std::to_string(o) + "}";
+    std::string sp = std::to_string(p), so = std::to_string(o);
+    rd_kafka_headers_t* h = rd_kafka_headers_new(2);
+    if (headers) {
+      rd_kafka_header_add(h, "kappa-src-partition", -1, sp.data(), static_cast<ssize_t>(sp.size()));
+      rd_kafka_header_add(h, "kappa-src-offset", -1, so.data(), static_cast<ssize_t>(so.size()));
+    }
+    while (true) {
+      auto err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(p),
+          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk_.get(), 10);
+        continue;
+      }
+      ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+      return;
+    }
+  }
+
+  kafka::KafkaHandle rk_;
+  std::unique_ptr<kafka::RdKafkaAdmin> admin_;
+  std::mutex mu_;
+  std::map<std::string, std::string> topics_;
+  std::set<std::string> running_;
+  int64_t next_ = 0;
+  std::jthread live_;
+};
+
+class ServingReaderIt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api_ = kappa::testing::makeKubeClient();
+    ASSERT_TRUE(api_);
+    ns_ = std::make_unique<kappa::testing::TestNamespace>(*api_, "serve");
+    options_.ns = ns_->name();
+    options_.pipeline = "sessions";
+    options_.kubeconfig = kappa::testing::apiserverEnv()["KUBECONFIG"];
+    options_.bootstrapServers = kafkaBootstrap();
+    options_.kafkaProperties = {{"log_level", "3"}};
+  }
+
+  // Points the alias at a version, as kappa-operator does (create, then update).
+  void flip(const std::string& version) {
+    kube::Json cm = {
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata", {{"name", "sessions-serving"}, {"namespace", ns_->name()}}},
+        {"data",
+         {{"pipeline", "sessions"}, {"version", version}, {"topic", outputs_.topic(version)}}}};
+    auto ref = kube::CollectionRef{kube::resources::configMaps(), ns_->name()};
+    if (!aliasMade_) {
+      auto r = api_->create(ref, cm);
+      ASSERT_TRUE(r) << r.error();
+      aliasMade_ = true;
+    } else {
+      auto r = api_->update(ref.object("sessions-serving"), cm);
+      ASSERT_TRUE(r) << r.error();
+    }
+  }
+
+  std::unique_ptr<kube::HttpKubeApi> api_;
+  std::unique_ptr<kappa::testing::TestNamespace> ns_;
+  ReaderOptions options_;
+  Outputs outputs_;
+  bool aliasMade_ = false;
+};
+
+// Readers that check every answer: found, one version per batch, the value written by the
+// version that answered, and versions only in the order the alias named them.
+class Readers {
+ public:
+  Readers(const ServingView& view, std::vector<std::string> order) : order_(std::move(order)) {
+    for (int i = 0; i < 2; ++i) {
+      threads_.emplace_back([this, &view, i](std::stop_token stop) { run(view, i, stop); });
+    }
+  }
+  void stop() {
+    for (auto& t : threads_) t.request_stop();
+    threads_.clear();
+  }
+  uint64_t answers() const { return answers_; }
+  std::vector<std::string> failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
+ private:
+  void run(const ServingView& view, int seed, const std::stop_token& stop) {
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    size_t at = 0;  // index in order_ of the version last seen
+    while (!stop.stop_requested()) {
+      std::vector<std::string> keys;
+      for (int i = 0; i < 4; ++i) {
+        keys.push_back(keyOf(static_cast<int32_t>(rng() % kPartitions), rng() % kKeysPerPartition));
+      }
+      auto answers = view.getMany(keys);
+      for (size_t i = 0; i < answers.size(); ++i) {
+        const auto& a = answers[i];
+        if (!a.value) return fail("key " + keys[i] + " not found (version " + a.version + ")");
+        if (a.version != answers[0].version) return fail("a batch answered by two versions");
+        if (a.value->find("\"version\":\"" + a.version + "\"") == std::string::npos ||
+            a.value->find("\"key\":\"" + keys[i] + "\"") == std::string::npos) {
+          return fail("answer " + *a.value + " for " + keys[i] + " from " + a.version);
+        }
+      }
+      size_t next = at;
+      while (next < order_.size() && order_[next] != answers[0].version) ++next;
+      if (next == order_.size()) {
+        return fail("version " + answers[0].version + " answered after " + order_[at]);
+      }
+      at = next;
+      ++answers_;
+    }
+  }
+  void fail(const std::string& what) {
+    std::lock_guard lock(mu_);
+    failures_.push_back(what);
+  }
+
+  const std::vector<std::string> order_;
+  std::atomic<uint64_t> answers_{0};
+  std::mutex mu_;
+  std::vector<std::string> failures_;
+  std::vector<std::jthread> threads_;
+};
+
+bool waitVersion(const ServingView& view, const std::string& version,
+                 std::chrono::milliseconds within = 30s) {
+  return kappa::testing::eventually([&] { return view.stats().version == version; }, within);
+}
+
+TEST_F(ServingReaderIt, ViewFollowsFiveFlipsAndARollbackWithNoGapAndNoMix) {
+  std::vector<std::string> order = {"v1", "v2", "v3", "v4", "v5", "v6", "v5"};
+  outputs_.create("v1");
+  outputs_.write("v1", 0, 1000);
+  outputs_.setNext(1000);
+  outputs_.startLive({"v1"});
+  flip("v1");
+  auto view = ServingView::open(options_);
+  ASSERT_TRUE(view->waitReady(30s));
+  EXPECT_EQ(view->stats().version, "v1");
+  Readers readers(*view, order);
+
+  for (int i = 2; i <= 6; ++i) {
+    std::string v = "v" + std::to_string(i);
+    outputs_.create(v);
+    outputs_.addRunning(v);
+    flip(v);
+    ASSERT_TRUE(waitVersion(*view, v))
+        << "still " << view->stats().version << " building " << view->stats().building;
+    // The version before the previous one is drained: its topic stops growing.
+    if (i >= 3) outputs_.removeRunning("v" + std::to_string(i - 2));
+    std::this_thread::sleep_for(200ms);
+  }
+  flip("v5");  // rollback: v5 still runs
+  ASSERT_TRUE(waitVersion(*view, "v5"));
+  std::this_thread::sleep_for(300ms);
+  readers.stop();
+  outputs_.stopLive();
+
+  auto failures = readers.failures();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, first: " << failures[0];
+  EXPECT_GT(readers.answers(), 100u);
+  auto s = view->stats();
+  EXPECT_EQ(s.swaps, 6u);
+  EXPECT_EQ(s.unalignedSwaps, 0u);
+  EXPECT_EQ(s.keys, static_cast<uint64_t>(kPartitions * kKeysPerPartition));
+  EXPECT_GT(s.lastBuildRecordsPerSecond, 0);
+  EXPECT_TRUE(s.building.empty());
+}
+
+TEST_F(ServingReaderIt, ViewWaitsForTheNewVersionToReachTheServingPosition) {
+  outputs_.create("v1");
+  outputs_.create("v2");
+  outputs_.create("v3");
+  outputs_.write("v1", 0, 500);
+  outputs_.write("v2", 0, 450);  // 50 source offsets behind
+  outputs_.write("v3", 0, 400);
+  flip("v1");
+  options_.alignTimeout = 2s;
+  auto view = ServingView::open(options_);
+  ASSERT_TRUE(view->waitReady(30s));
+  flip("v2");
+  ASSERT_TRUE(kappa::testing::eventually([&] { return view->stats().building == "v2"; }));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(view->stats().version, "v1") << "swapped to a view behind the serving one";
+  EXPECT_EQ(view->get("p0-k1").version, "v1");
+  outputs_.write("v2", 450, 500);
+  ASSERT_TRUE(waitVersion(*view, "v2", 10s));
+  EXPECT_EQ(view->stats().unalignedSwaps, 0u);
+  EXPECT_EQ(view->stats().sourcePosition, (std::map<int32_t, int64_t>{{0, 499}, {1, 499}}));
+
+  // A version that never reaches it is swapped in at alignTimeout, and counted.
+  auto flipped = std::chrono::steady_clock::now();
+  flip("v3");
+  ASSERT_TRUE(waitVersion(*view, "v3", 15s));
+  EXPECT_GE(std::chrono::steady_clock::now() - flipped, 2s);
+  EXPECT_EQ(view->stats().unalignedSwaps, 1u);
+  EXPECT_EQ(view->stats().swaps, 2u);
+}
+
+TEST_F(ServingReaderIt, ConsumerDeliversEachSourcePositionOnceAcrossAFlip) {
+  outputs_.create("v1");
+  outputs_.create("v2");
+  outputs_.write("v1", 0, 1000);
+  outputs_.write("v2", 0, 1000);
+  outputs_.setNext(1000);
+  outputs_.startLive({"v1", "v2"});
+  flip("v1");
+  auto consumer = ServingConsumer::open(options_);
+  std::map<int32_t, std::vector<int64_t>> seen;
+  std::vector<Record> records;
+  auto take = [&](size_t until) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (records.size() < until && std::chrono::steady_clock::now() < deadline) {
+      if (auto r = consumer->poll(100ms)) records.push_back(std::move(*r));
+    }
+  };
+  take(700);
+  ASSERT_EQ(records.size(), 700u);
+  flip("v2");
+  take(1500);
+  outputs_.stopLive();
+  int64_t last = outputs_.next() - 1;
+  // Until the last source offset written has been delivered on both partitions, then 1 s more
+  // for anything delivered twice.
+  auto done = [&] {
+    std::map<int32_t, int64_t> top;
+    for (const auto& r : records)
+      top[r.position.partition] = std::max(top[r.position.partition], r.position.offset);
+    return top[0] == last && top[1] == last;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    if (auto r = consumer->poll(100ms)) records.push_back(std::move(*r));
+  }
+  ASSERT_TRUE(done()) << records.size() << " records";
+  while (auto r = consumer->poll(1s)) records.push_back(std::move(*r));
+
+  bool switched = false;
+  for (const auto& r : records) {
+    if (r.version == "v2") switched = true;
+    EXPECT_FALSE(switched && r.version == "v1") << "v1 delivered after the switch";
+    seen[r.position.partition].push_back(r.position.offset);
+  }
+  ASSERT_TRUE(switched);
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    auto& offsets = seen[p];
+    ASSERT_EQ(offsets.size(), static_cast<size_t>(last + 1)) << "partition " << p;
+    for (int64_t o = 0; o <= last; ++o) {
+      ASSERT_EQ(offsets[static_cast<size_t>(o)], o) << "partition " << p;
+    }
+  }
+  auto s = consumer->stats();
+  EXPECT_EQ(s.switches, 1u);
+  EXPECT_EQ(s.unalignedSwitches, 0u);
+  EXPECT_GT(s.skippedAtSwitch, 0u);
+  EXPECT_EQ(s.version, "v2");
+}
+
+}  // namespace
+}  // namespace kappa::serve
