@@ -13,3 +13,6 @@ set_tests_properties(serve.serving_reader_it PROPERTIES
   FIXTURES_REQUIRED "apiserver;kafka"
   TIMEOUT 240
   ENVIRONMENT "KAPPA_TEST_APISERVER_ENV=${KAPPA_TEST_APISERVER_ENV};KAPPA_TEST_KAFKA_ENV=${KAPPA_TEST_KAFKA_STATE}/kafka.env")
+
+# kappa-serve's answers, from a fake view.
+kappa_unit_test(http_front_test serve/http_front_test.cc LIBS kappa_serve_http)

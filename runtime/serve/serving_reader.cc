@@ -134,14 +134,23 @@ class VersionView {
     bool headers = true;
     uint64_t keys = 0;
     uint64_t records = 0;
+    int64_t lag = 0;
     double buildRecordsPerSecond = 0;
     std::string error;
   };
   Progress progress() const {
     std::shared_lock lock(mu_);
-    return {
-        position_, atEnd_, atEndSince_, headers_, table_.size(), records_, buildRecordsPerSecond_,
-        error_};
+    Progress p;
+    p.position = position_;
+    p.atEnd = atEnd_;
+    p.atEndSince = atEndSince_;
+    p.headers = headers_;
+    p.keys = table_.size();
+    p.records = records_;
+    p.lag = lag_;
+    p.buildRecordsPerSecond = buildRecordsPerSecond_;
+    p.error = error_;
+    return p;
   }
 
  private:
@@ -180,6 +189,7 @@ class VersionView {
         continue;
       }
       if (*n > 0 || reader->atEnd() != atEnd_) apply(batch, reader->atEnd());
+      setLag(reader->lag());
       for (auto* m : batch) rd_kafka_message_destroy(m);
     }
   }
@@ -212,6 +222,10 @@ class VersionView {
     }
   }
 
+  void setLag(int64_t lag) {
+    std::unique_lock lock(mu_);
+    lag_ = lag;
+  }
   void setError(std::string e) {
     std::unique_lock lock(mu_);
     error_ = std::move(e);
@@ -232,6 +246,7 @@ class VersionView {
   Clock::time_point atEndSince_;
   bool headers_ = true;
   uint64_t records_ = 0;
+  int64_t lag_ = 0;
   double buildRecordsPerSecond_ = 0;
   std::string error_;
   std::jthread thread_;  // last: stopped before the members it uses go
@@ -284,6 +299,7 @@ class ServingViewImpl final : public ServingView {
       s.topic = cur->target().topic;
       s.keys = p.keys;
       s.records = p.records;
+      s.lagRecords = p.lag;
       s.sourcePosition = p.position;
       s.lastError = p.error;
     }

@@ -75,6 +75,9 @@ struct ViewStats {
   std::string topic;
   uint64_t keys = 0;
   uint64_t records = 0;  // records applied to the view that answers
+  // Offsets of its topic not yet applied to it (TopicReader::lag: the end as last heard
+  // from the broker; open transactions count).
+  int64_t lagRecords = 0;
   // Per source partition, the last source offset the answering view reflects.
   std::map<int32_t, int64_t> sourcePosition;
   std::string building;  // the version whose view is being built, empty when none

@@ -57,17 +57,32 @@ Result<size_t> TopicReader::read(std::vector<rd_kafka_message_t*>& out, int wait
     rd_kafka_message_t* m = out[static_cast<size_t>(i)];
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       eofPending_.erase(m->partition);
+      next_[m->partition] = m->offset;
       rd_kafka_message_destroy(m);
     } else if (m->err) {
       if (!failed) failed = errorOf(m->err, "reading " + topic_);
       rd_kafka_message_destroy(m);
     } else {
+      next_[m->partition] = m->offset + 1;
       out[kept++] = m;
     }
   }
   out.resize(kept);
   if (failed && kept == 0) return *failed;
   return kept;
+}
+
+int64_t TopicReader::lag() const {
+  int64_t total = 0;
+  for (const auto& [p, next] : next_) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(handle_.get(), topic_.c_str(), p, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high > next) {
+      total += high - next;
+    }
+  }
+  return total;
 }
 
 }  // namespace kappa::serve

@@ -31,6 +31,12 @@ class TopicReader {
   // consumed here; a read error is returned.
   Result<size_t> read(std::vector<rd_kafka_message_t*>& out, int waitMs);
   bool atEnd() const { return eofPending_.empty(); }
+  // Offsets between where the reader stands on each partition and the end of the partition
+  // as librdkafka last heard of it from the broker (no request is made). The end counts the
+  // records of open transactions, and the reader stands past a commit marker only once it
+  // has seen the partition's end, so a reader of a transactional topic that is caught up
+  // reports 0 after its EOF and a few offsets between.
+  int64_t lag() const;
   const std::string& topic() const { return topic_; }
 
  private:
@@ -39,6 +45,7 @@ class TopicReader {
   kafka::RdPtr<rd_kafka_queue_t> queue_;
   std::string topic_;
   std::set<int32_t> eofPending_;
+  std::map<int32_t, int64_t> next_;  // per partition: the offset read next
 };
 
 }  // namespace kappa::serve
