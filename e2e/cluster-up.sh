@@ -4,12 +4,12 @@
 #   a real single-node Kubernetes cluster (e2e/node/node-up.sh: etcd, kube-apiserver,
 #   containerd, kubelet, controller manager, scheduler, kube-proxy), the Kafka broker on the
 #   node bridge's address (reachable from pods and from this host), the kappa-operator and
-#   kappa-worker images imported into the node's containerd, and
+#   kappa-worker and kappa-serve images imported into the node's containerd, and
 #   `helm install kappa-operator charts/kappa-operator` with them: the CRD, RBAC, the replay
 #   PriorityClass and the operator Deployment, whose pod must be Ready.
 # Writes <state>/cluster.env: KUBECONFIG (admin), KUBECTL, KAFKA_BOOTSTRAP, OPERATOR_NAMESPACE,
 # CONTAINERD_ADDRESS, NODE_IP, HELM, KAPPA_BIN, KAPPA_IMAGES, KAPPA_OPERATOR_IMAGE,
-# KAPPA_WORKER_IMAGE. Idempotent: what runs is reused, and
+# KAPPA_WORKER_IMAGE, KAPPA_SERVE_IMAGE. Idempotent: what runs is reused, and
 # the release is upgraded in place (helm upgrade --install).
 #
 #   cluster-up.sh [STATE_DIR]   KAPPA_BIN=dir of kubectl-kappa and kappa-loadgen (build/bin)
@@ -57,7 +57,7 @@ k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 echo "cluster-up: node $NODE_NAME Ready, Kafka at $KAFKA_BOOTSTRAP"
 
 # --- images ------------------------------------------------------------------------------------
-for name in kappa-operator kappa-worker kappa-streams-example; do
+for name in kappa-operator kappa-worker kappa-serve kappa-streams-example; do
   [ "$name" != kappa-streams-example ] || [ -f "$images/$name.tar" ] || continue # optional
   [ -f "$images/$name.tar" ] || die "$images/$name.tar missing (e2e/images/build-images.sh $images)"
   ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "$images/$name.tar" \
@@ -72,6 +72,8 @@ echo "cluster-up: images $KAPPA_OPERATOR_IMAGE and $KAPPA_WORKER_IMAGE in the no
   --set image.repository="${KAPPA_OPERATOR_IMAGE%:*}" --set image.tag="${KAPPA_OPERATOR_IMAGE##*:}" \
   --set image.pullPolicy=Never \
   --set workerImage.repository="${KAPPA_WORKER_IMAGE%:*}" --set workerImage.tag="${KAPPA_WORKER_IMAGE##*:}" \
+  --set serve.image.repository="${KAPPA_SERVE_IMAGE%:*}" --set serve.image.tag="${KAPPA_SERVE_IMAGE##*:}" \
+  --set serve.image.pullPolicy=Never \
   ${KAPPA_HELM_ARGS:-} --wait --timeout 180s >"$run/helm.log" 2>&1 || {
   k get pods -n "$ns" -o wide >>"$run/helm.log" 2>&1
   k logs -n "$ns" "deploy/$release" --tail 20 >>"$run/helm.log" 2>&1
@@ -92,6 +94,7 @@ KAPPA_BIN=$bin
 KAPPA_IMAGES=$images
 KAPPA_OPERATOR_IMAGE=$KAPPA_OPERATOR_IMAGE
 KAPPA_WORKER_IMAGE=$KAPPA_WORKER_IMAGE
+KAPPA_SERVE_IMAGE=$KAPPA_SERVE_IMAGE
 KAPPA_STREAMS_IMAGE=${KAPPA_STREAMS_IMAGE:-}
 ENV
 echo "cluster-up: ready; $state/cluster.env (KUBECONFIG=$KUBECONFIG KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP)"

@@ -115,6 +115,7 @@ build() { # build NAME DOCKERFILE
 }
 build kappa-worker "$repo/Dockerfile.worker"
 build kappa-operator "$repo/Dockerfile.operator"
+build kappa-serve "$repo/Dockerfile.serve"
 
 # --- the Kafka Streams example processor (container mode) -------------------------------------
 # Maven builds it from Maven Central into a copy of e2e/streams-app (the repository stays
@@ -137,8 +138,10 @@ size() { bh images --noheading --format '{{.Size}}' "localhost/$1:$version" 2>/d
 cat >"$out/images.env" <<ENV
 KAPPA_OPERATOR_IMAGE=localhost/kappa-operator:$version
 KAPPA_WORKER_IMAGE=localhost/kappa-worker:$version
+KAPPA_SERVE_IMAGE=localhost/kappa-serve:$version
 KAPPA_OPERATOR_IMAGE_SIZE="$(size kappa-operator)"
 KAPPA_WORKER_IMAGE_SIZE="$(size kappa-worker)"
+KAPPA_SERVE_IMAGE_SIZE="$(size kappa-serve)"
 KAPPA_IMAGES_FAST=${fast:+1}
 ENV
 if [ -f "$out/kappa-streams-example.tar" ]; then

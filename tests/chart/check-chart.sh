@@ -299,6 +299,11 @@ run "control: a Deployment with allowPrivilegeEscalation=true draws the restrict
 dry_run "default values"
 dry_run "ServiceMonitor, PodMonitor and PrometheusRule on" "${monitoring[@]}"
 dry_run "one watched namespace, Secrets get" "${scoped[@]}" "${monitoring[@]}"
+# A kappa-serve reader in the restricted namespace: its Deployment, Service and RBAC.
+reader=(--set "serve.readers[0].name=sessions-serve" --set "serve.readers[0].pipeline=sessions"
+  --set "serve.readers[0].bootstrapServers=kafka:9092" --set "serve.readers[0].namespace=$ns"
+  --set "serve.readers[0].kafkaProperties.security\.protocol=PLAINTEXT")
+dry_run "a kappa-serve reader" "${reader[@]}"
 
 # The RBAC objects installed for real, then asked `kubectl auth can-i` as the operator's
 # ServiceAccount: what it needs is allowed, what it does not need is refused.
@@ -356,5 +361,19 @@ check_can no list secrets -n "$ns"
 check_can yes create deployments.apps -n "$ns"
 check_can no create deployments.apps -n "$other"
 check_can no list pipelineversions.kappa.io --all-namespaces
+
+# A kappa-serve reader's Role: the alias of its pipeline, read-only, and nothing else.
+install_serve_rbac() { # all of it: this apiserver runs no controller, so nothing starts
+  render "${reader[@]}" --show-only templates/serve.yaml | "$kubectl" apply -f -
+}
+run "kappa-serve RBAC installed for real" install_serve_rbac
+sa="system:serviceaccount:$ns:sessions-serve"
+check_can yes get configmaps/sessions-serving -n "$ns"
+check_can yes watch configmaps/sessions-serving -n "$ns"
+check_can yes list configmaps/sessions-serving -n "$ns"
+check_can no get configmaps/orders-serving -n "$ns"
+check_can no list configmaps -n "$ns"
+check_can no update configmaps/sessions-serving -n "$ns"
+check_can no get configmaps/sessions-serving -n "$other"
 
 summary
