@@ -36,6 +36,7 @@ kappa_e2e_scenario(parallel_run_catches_a_live_bug parallel_run.sh)
 kappa_e2e_scenario(shadow_drift_rolls_back shadow.sh)
 kappa_e2e_scenario(medallion_cascade medallion.sh 900)
 kappa_e2e_scenario(on_close_cutover on_close.sh)
+kappa_e2e_scenario(serve_follows_cutover serve.sh)
 
 # The local node (e2e/node): a real single-node cluster with containerd, kubelet, the
 # controller manager, the scheduler and kube-proxy; one at a time (it owns the bridge kappa0
