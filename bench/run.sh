@@ -37,9 +37,12 @@ run() {
 
 run lag_query "$bin/lag_query_bench" --bootstrap "$KAFKA_BOOTSTRAP" --partitions 1000
 run validator "$bin/validator_bench" --bootstrap "$KAFKA_BOOTSTRAP" --keys "${KAPPA_BENCH_VALIDATOR_KEYS:-1000000}"
-if [ -x "$bin/kube_bench" ]; then
+if [ -x "$bin/kube_bench" ] && [ -x "$bin/serve_bench" ]; then
   "$repo/e2e/cluster/apiserver-up.sh" "$api_state" >&2
   run kube "$bin/kube_bench" --kubeconfig "$(sed -n 's/^KUBECONFIG=//p' "$api_state/apiserver.env")"
+  run serve "$bin/serve_bench" --bootstrap "$KAFKA_BOOTSTRAP" \
+    --kubeconfig "$(sed -n 's/^KUBECONFIG=//p' "$api_state/apiserver.env")" \
+    --records "${KAPPA_BENCH_SERVE_RECORDS:-10000000}" --keys "${KAPPA_BENCH_SERVE_KEYS:-1000000}"
   "$repo/e2e/cluster/apiserver-down.sh" "$api_state" >&2
 fi
 for extra in "$repo"/bench/run.d/*.sh; do
