@@ -129,6 +129,7 @@ HttpAnswer ServeFront::handle(std::string_view method, std::string_view target) 
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics(), {}};
   }
+  if (path == "/keys") return keys(target);
   constexpr std::string_view kPrefix = "/v1/";
   if (path.substr(0, kPrefix.size()) == kPrefix && path.size() > kPrefix.size()) {
     auto key = percentDecode(path.substr(kPrefix.size()));
@@ -160,6 +161,23 @@ HttpAnswer ServeFront::get(std::string_view key) {
   }
   body += "}";
   return {200, "application/json", std::move(body), a.version};
+}
+
+HttpAnswer ServeFront::keys(std::string_view target) {
+  size_t limit = 10;
+  if (auto q = target.find("limit="); q != std::string_view::npos) {
+    auto digits = target.substr(q + 6, target.find('&', q) - q - 6);
+    if (digits.empty() || digits.size() > 4 ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      return text(400, "limit: a number from 0 to 1000");
+    }
+    limit = std::min<size_t>(std::stoul(std::string(digits)), 1000);
+  }
+  auto s = view_.stats();
+  if (!s.ready) return {503, "application/json", "{\"error\":\"no view built yet\"}", {}};
+  Json body = {{"version", s.version}, {"keys", view_.keys(limit)}};
+  return {200, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace),
+          s.version};
 }
 
 void ServeFront::observe(int status, double seconds) {

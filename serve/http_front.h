@@ -7,6 +7,8 @@
 //                  string); 404 {"key","error","version"} when the serving view lacks the key;
 //                  503 before a first view is built. The header Kappa-Version names the
 //                  version that answered. Keys are percent-decoded.
+//   GET /keys?limit=N  200 {"version","keys"}: up to N (10; at most 1000) keys of the
+//                  serving view, in no particular order
 //   GET /healthz   200 while the process runs
 //   GET /readyz    200 once a first view is built, 503 before
 //   GET /metrics   Prometheus text: the view (keys, version, swaps, swap duration, view lag,
@@ -48,6 +50,7 @@ class ServeFront {
 
  private:
   HttpAnswer get(std::string_view key);
+  HttpAnswer keys(std::string_view target);
   std::string metrics();
 
   const ServingView& view_;

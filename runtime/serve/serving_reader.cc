@@ -127,6 +127,16 @@ class VersionView {
     return out;
   }
 
+  std::vector<std::string> keys(size_t limit) const {
+    std::shared_lock lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [k, e] : table_) {
+      if (out.size() >= limit) break;
+      out.push_back(k);
+    }
+    return out;
+  }
+
   struct Progress {
     SourcePositions position;
     bool atEnd = false;
@@ -278,6 +288,11 @@ class ServingViewImpl final : public ServingView {
   std::vector<Answer> getMany(const std::vector<std::string>& keys) const override {
     auto view = current();
     return view ? view->getMany(keys) : std::vector<Answer>(keys.size());
+  }
+
+  std::vector<std::string> keys(size_t limit) const override {
+    auto view = current();
+    return view ? view->keys(limit) : std::vector<std::string>{};
   }
 
   ViewStats stats() const override {

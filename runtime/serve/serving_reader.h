@@ -102,6 +102,8 @@ class ServingView {
   virtual Answer get(std::string_view key) const = 0;
   // Several keys, all answered by the same version's view.
   virtual std::vector<Answer> getMany(const std::vector<std::string>& keys) const = 0;
+  // Up to `limit` keys of the answering view, in no particular order (for looking around).
+  virtual std::vector<std::string> keys(size_t limit) const = 0;
   virtual ViewStats stats() const = 0;
 };
 

@@ -30,6 +30,13 @@ class FakeView : public ServingView {
     }
     return a;
   }
+  std::vector<std::string> keys(size_t limit) const override {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : values) {
+      if (out.size() < limit) out.push_back(k);
+    }
+    return out;
+  }
   std::vector<Answer> getMany(const std::vector<std::string>& keys) const override {
     std::vector<Answer> out;
     for (const auto& k : keys) out.push_back(get(k));
@@ -100,6 +107,18 @@ TEST_F(ServeFrontTest, KeysArePercentDecoded) {
   EXPECT_EQ(front.handle("GET", "/v1/a%zz").status, 400);
   EXPECT_EQ(percentDecode("%41%62c"), "Abc");
   EXPECT_EQ(percentDecode("%4"), std::nullopt);
+}
+
+TEST_F(ServeFrontTest, KeysListsSomeKeysOfTheServingView) {
+  EXPECT_EQ(front.handle("GET", "/keys").status, 503);
+  ready("v1");
+  view.values = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
+  auto j = Json::parse(front.handle("GET", "/keys?limit=2").body);
+  EXPECT_EQ(j["version"], "v1");
+  EXPECT_EQ(j["keys"].size(), 2u);
+  EXPECT_EQ(Json::parse(front.handle("GET", "/keys").body)["keys"].size(), 3u);
+  EXPECT_EQ(front.handle("GET", "/keys?limit=x").status, 400);
+  EXPECT_EQ(front.handle("GET", "/keys?limit=").status, 400);
 }
 
 TEST_F(ServeFrontTest, OtherPathsAndMethods) {
