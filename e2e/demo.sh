@@ -145,11 +145,66 @@ k apply -n "$ns" -f "$state/cluster/demo-sessions-v1.yaml"
 show_until 180 "sessions-v1 is Serving" sessions-v1 phase_is sessions-v1 Serving
 echo "serving alias: $(k get configmap sessions-serving -n "$ns" -o jsonpath='{.data.version} -> {.data.topic}')"
 
+# --- 2b. a serving application ----------------------------------------------------------
+step "Installing kappa-serve for pipeline sessions (helm upgrade, values serve.readers)"
+"$HELM" upgrade "$OPERATOR_RELEASE" "$repo/charts/kappa-operator" -n "$OPERATOR_NAMESPACE" \
+  --kubeconfig "$KUBECONFIG" --reuse-values \
+  --set "serve.readers[0].name=sessions-serve" --set "serve.readers[0].pipeline=sessions" \
+  --set "serve.readers[0].namespace=$ns" --set "serve.readers[0].bootstrapServers=$KAFKA_BOOTSTRAP" \
+  --wait --timeout 120s >"$state/cluster/demo-helm-serve.log" 2>&1 ||
+  die "helm upgrade with serve.readers failed: $(tail -n 3 "$state/cluster/demo-helm-serve.log")"
+serve_url() {
+  local ip
+  ip=$(k get pods -n "$ns" -l app.kubernetes.io/name=kappa-serve \
+    -o jsonpath='{range .items[?(@.status.podIP)]}{.status.podIP}{"\n"}{end}' 2>/dev/null | head -n 1)
+  [ -n "$ip" ] && echo "http://$ip:8080"
+}
+serving_v1() { url=$(serve_url) && curl -sf --max-time 2 "$url/keys?limit=1" | grep -q '"version":"v1"'; }
+show_until 120 "kappa-serve answers from sessions-v1" "" serving_v1
+url=$(serve_url)
+mapfile -t keys < <(curl -sf --max-time 5 "$url/keys?limit=3" | grep -o '"keys":\[[^]]*\]' |
+  grep -o '"[^"]*"' | tail -n +2 | tr -d '"')
+[ "${#keys[@]}" -gt 0 ] || die "kappa-serve at $url listed no keys"
+show_answers() {
+  local key
+  for key in "${keys[@]}"; do
+    echo "  GET /v1/$key -> $(curl -s --max-time 5 "$url/v1/$key")"
+  done
+}
+echo "kappa-serve ($url, kubectl get pods -n $ns -l app.kubernetes.io/name=kappa-serve) answers from v1:"
+show_answers
+# Clients asking all along the cutover: one "<code> <version> <has a value>" line per answer.
+answers="$state/cluster/demo-answers.log"
+: >"$answers"
+(
+  while :; do
+    for key in "${keys[@]}"; do
+      out=$(curl -s --max-time 5 -w '\n%{http_code}' "$url/v1/$key") || out=$'\n000'
+      version=$(grep -o '"version":"[^"]*"' <<<"${out%$'\n'*}" | tail -n 1 | cut -d'"' -f4)
+      echo "${out##*$'\n'} ${version:--} $(grep -c '"value":{' <<<"$out" || true)" >>"$answers"
+    done
+    sleep 0.1
+  done
+) &
+clients=$!
+trap 'kill $clients 2>/dev/null || true' EXIT
+
 # --- 3. v2: the cutover -----------------------------------------------------------------
 step "Applying sessions-v2 (adds a 'carts' aggregate): replay, catch up, validate, flip, drain"
 manifest "$repo/crds/examples/sessions-v2.yaml" v2 >"$state/cluster/demo-sessions-v2.yaml"
 k apply -n "$ns" -f "$state/cluster/demo-sessions-v2.yaml"
 show_until 240 "sessions-v2 is Serving" sessions-v2 phase_is sessions-v2 Serving
+serving_v2() { curl -sf --max-time 2 "$url/keys?limit=1" | grep -q '"version":"v2"'; }
+show_until 60 "kappa-serve answers from sessions-v2" "" serving_v2
+sleep 1
+kill "$clients" 2>/dev/null || true
+wait "$clients" 2>/dev/null || true
+echo "kappa-serve answered $(wc -l <"$answers") GETs while v2 replayed, was validated and flipped:" \
+  "$(awk '$2 == "v1"' "$answers" | wc -l) from v1, then $(awk '$2 == "v2"' "$answers" | wc -l) from v2" \
+  "(in that order: $(awk '{print $2}' "$answers" | uniq | tr '\n' ' ')), $(awk '$1 != 200 || $3 != 1' "$answers" | wc -l) errors or empty answers;" \
+  "swapped $(curl -s --max-time 5 "$url/metrics" | awk '$1 == "kappa_serve_last_swap_seconds" {print $2}') s after it saw the flip"
+echo "the same keys now (v2 adds 'carts'):"
+show_answers
 echo "worker pods (kubectl get pods -n $ns):"
 k get pods -n "$ns" -o wide
 echo "validation: $(field sessions-v2 .status.validation.comparedKeys) keys compared, $(field sessions-v2 .status.validation.mismatchedKeys) mismatched"
@@ -187,6 +242,7 @@ Look around (the stack keeps running, live traffic too):
   \$KUBECTL get plv -n $ns                     # PIPELINE VERSION PHASE LAG PROGRESS VALIDATION
   kubectl-kappa status sessions -n $ns -w      # or: kubectl kappa status sessions -n $ns -w
   kubectl-kappa abort sessions-v3 -n $ns       # drop the buggy candidate
+  curl $url/v1/${keys[0]}   # kappa-serve: the serving version's answer (also /keys, /metrics)
   \$KUBECTL get events -n $ns
   \$KUBECTL get pods -A -o wide                # the operator and the worker pods on the node
   \$KUBECTL logs -n $OPERATOR_NAMESPACE deploy/kappa-operator
