@@ -418,7 +418,9 @@ class ServingConsumerImpl final : public ServingConsumer {
   }
   ~ServingConsumerImpl() override {
     alias_.reset();
-    for (auto* m : pending_) rd_kafka_message_destroy(m);
+    for (auto* m : pending_) {
+      if (m) rd_kafka_message_destroy(m);  // those already taken are null
+    }
   }
 
   std::optional<Record> poll(std::chrono::milliseconds timeout) override {
