@@ -4,6 +4,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -165,19 +167,27 @@ HttpAnswer ServeFront::get(std::string_view key) {
 
 HttpAnswer ServeFront::keys(std::string_view target) {
   size_t limit = 10;
-  if (auto q = target.find("limit="); q != std::string_view::npos) {
-    auto digits = target.substr(q + 6, target.find('&', q) - q - 6);
-    if (digits.empty() || digits.size() > 4 ||
+  auto q = target.find('?');
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (param.substr(0, 6) != "limit=") continue;
+    std::string_view digits = param.substr(6);
+    if (digits.empty() || digits.size() > 9 ||
         digits.find_first_not_of("0123456789") != std::string_view::npos) {
-      return text(400, "limit: a number from 0 to 1000");
+      return text(400, "limit: a whole number (at most 1000 keys are listed)");
     }
     limit = std::min<size_t>(std::stoul(std::string(digits)), 1000);
   }
-  auto s = view_.stats();
-  if (!s.ready) return {503, "application/json", "{\"error\":\"no view built yet\"}", {}};
-  Json body = {{"version", s.version}, {"keys", view_.keys(limit)}};
+  KeyList list = view_.keys(limit);
+  if (list.version.empty()) {
+    return {503, "application/json", "{\"error\":\"no view built yet\"}", {}};
+  }
+  Json body = {{"version", list.version}, {"keys", list.keys}};
   return {200, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace),
-          s.version};
+          list.version};
 }
 
 void ServeFront::observe(int status, double seconds) {
@@ -278,16 +288,25 @@ struct HttpServer::Impl {
   explicit Impl(int threads) : ioc(threads) {}
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer retry{ioc};
   ServeFront* front = nullptr;
   std::vector<std::thread> threads;
 
   void accept() {
-    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    // Each connection on a strand of its own: its timer and its reads and writes never run
+    // at once on two of the threads.
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), *front)->read();
+      if (ec) {
+        // Out of descriptors, say: try again shortly rather than spin.
+        retry.expires_after(std::chrono::milliseconds(100));
+        retry.async_wait([this](beast::error_code e) {
+          if (!e) accept();
+        });
+        return;
       }
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), *front)->read();
       accept();
     });
   }

@@ -7,7 +7,7 @@
 //                  string); 404 {"key","error","version"} when the serving view lacks the key;
 //                  503 before a first view is built. The header Kappa-Version names the
 //                  version that answered. Keys are percent-decoded.
-//   GET /keys?limit=N  200 {"version","keys"}: up to N (10; at most 1000) keys of the
+//   GET /keys?limit=N  200 {"version","keys"}: up to N (10; 1000 at most) keys of the
 //                  serving view, in no particular order
 //   GET /healthz   200 while the process runs
 //   GET /readyz    200 once a first view is built, 503 before

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
@@ -54,7 +55,8 @@ class AliasWatch {
       const kube::Json empty = kube::Json::object();
       const kube::Json& data = cm->contains("data") ? (*cm)["data"] : empty;
       Target t{data.value("version", ""), data.value("topic", "")};
-      if (!t.topic.empty()) onChange(t);
+      // An alias the operator wrote names both; anything else is not followed.
+      if (!t.topic.empty() && !t.version.empty()) onChange(t);
     };
     informer_->addHandlers({.onAdd = handle,
                             .onUpdate = [handle](const auto&, const auto& cm) { handle(cm); },
@@ -102,16 +104,14 @@ class VersionView {
 
   VersionView(kafka::KafkaClientConfig config, Target target)
       : target_(std::move(target)), started_(Clock::now()) {
-    thread_ = std::jthread(
-        [this, config = std::move(config)](std::stop_token stop) { run(config, stop); });
+    thread_ = std::jthread([this, config = std::move(config)](std::stop_token stop) {
+      run(config, stop);
+      done_ = true;
+    });
   }
-  ~VersionView() { stop(); }
-  void stop() {
-    if (thread_.joinable()) {
-      thread_.request_stop();
-      thread_.join();
-    }
-  }
+  // Asks the thread to end, without waiting (it may be inside a broker request).
+  void requestStop() { thread_.request_stop(); }
+  bool stopped() const { return done_; }
 
   const Target& target() const { return target_; }
 
@@ -126,19 +126,22 @@ class VersionView {
     for (const auto& k : keys) out.push_back(getLocked(k));
     return out;
   }
-
-  std::vector<std::string> keys(size_t limit) const {
+  KeyList keys(size_t limit) const {
     std::shared_lock lock(mu_);
-    std::vector<std::string> out;
+    KeyList out{target_.version, {}};
     for (const auto& [k, e] : table_) {
-      if (out.size() >= limit) break;
-      out.push_back(k);
+      if (out.keys.size() >= limit) break;
+      out.keys.push_back(k);
     }
     return out;
   }
 
   struct Progress {
+    // Per source partition, the last source offset applied, and the last one applied in
+    // full: the records of one source offset may span two reads, so an offset counts as
+    // complete once a later one, or the partition's end, has been read.
     SourcePositions position;
+    SourcePositions complete;
     bool atEnd = false;
     Clock::time_point atEndSince;
     bool headers = true;
@@ -150,8 +153,21 @@ class VersionView {
   };
   Progress progress() const {
     std::shared_lock lock(mu_);
+    return progressLocked();
+  }
+  // Runs f(progress) with the view's writes (and reads) held off: what f decides from the
+  // view's position stays true until it returns.
+  template <class F>
+  void whilePaused(F&& f) {
+    std::unique_lock lock(mu_);
+    f(progressLocked());
+  }
+
+ private:
+  Progress progressLocked() const {
     Progress p;
     p.position = position_;
+    p.complete = complete_;
     p.atEnd = atEnd_;
     p.atEndSince = atEndSince_;
     p.headers = headers_;
@@ -163,7 +179,6 @@ class VersionView {
     return p;
   }
 
- private:
   Answer getLocked(std::string_view key) const {
     Answer a;
     a.version = target_.version;
@@ -180,7 +195,7 @@ class VersionView {
     auto backoff = std::chrono::milliseconds(200);
     std::optional<TopicReader> reader;
     std::vector<rd_kafka_message_t*> batch;
-    batch.reserve(4096);
+    batch.reserve(kBatch);
     while (!stop.stop_requested()) {
       if (!reader) {
         auto r = TopicReader::open(config, target_.topic);
@@ -198,13 +213,14 @@ class VersionView {
         setError(n.error().message);
         continue;
       }
-      if (*n > 0 || reader->atEnd() != atEnd_) apply(batch, reader->atEnd());
-      setLag(reader->lag());
+      apply(batch, *reader);
       for (auto* m : batch) rd_kafka_message_destroy(m);
+      if (auto e = reader->takeError(); !e.empty()) setError(e);
     }
   }
 
-  void apply(const std::vector<rd_kafka_message_t*>& batch, bool atEnd) {
+  // One read's records (none, at the end of the data) and where the reader stands.
+  void apply(const std::vector<rd_kafka_message_t*>& batch, const TopicReader& reader) {
     std::unique_lock lock(mu_);
     for (const auto* m : batch) {
       SourcePosition pos = positionOf(*m);
@@ -224,7 +240,10 @@ class VersionView {
       }
     }
     records_ += batch.size();
-    if (atEnd && !atEnd_) {
+    // Output partition p holds source partition p (kappa-worker's output is aligned).
+    for (const auto& [p, last] : position_) complete_[p] = reader.atEndOf(p) ? last : last - 1;
+    lag_ = reader.lag();
+    if (reader.atEnd() && !atEnd_) {
       atEnd_ = true;
       atEndSince_ = Clock::now();
       double s = std::chrono::duration<double>(atEndSince_ - started_).count();
@@ -232,10 +251,6 @@ class VersionView {
     }
   }
 
-  void setLag(int64_t lag) {
-    std::unique_lock lock(mu_);
-    lag_ = lag;
-  }
   void setError(std::string e) {
     std::unique_lock lock(mu_);
     error_ = std::move(e);
@@ -247,11 +262,15 @@ class VersionView {
     cv.wait_for(lock, stop, d, [] { return false; });
   }
 
+  // Records applied under one hold of the lock: readers wait at most that long.
+  static constexpr size_t kBatch = 1024;
+
   const Target target_;
   const Clock::time_point started_;
   mutable std::shared_mutex mu_;
   absl::flat_hash_map<std::string, Entry> table_;
   SourcePositions position_;
+  SourcePositions complete_;
   bool atEnd_ = false;
   Clock::time_point atEndSince_;
   bool headers_ = true;
@@ -259,7 +278,8 @@ class VersionView {
   int64_t lag_ = 0;
   double buildRecordsPerSecond_ = 0;
   std::string error_;
-  std::jthread thread_;  // last: stopped before the members it uses go
+  std::atomic<bool> done_{false};
+  std::jthread thread_;  // last: joined before the members it uses go
 };
 
 class ServingViewImpl final : public ServingView {
@@ -274,6 +294,11 @@ class ServingViewImpl final : public ServingView {
     coordinator_.request_stop();
     cv_.notify_all();
     coordinator_.join();
+    std::lock_guard lock(mu_);
+    for (const auto& v : {current_, building_}) {
+      if (v) v->requestStop();
+    }
+    for (const auto& v : retired_) v->requestStop();
   }
 
   bool waitReady(std::chrono::milliseconds timeout) const override {
@@ -289,10 +314,9 @@ class ServingViewImpl final : public ServingView {
     auto view = current();
     return view ? view->getMany(keys) : std::vector<Answer>(keys.size());
   }
-
-  std::vector<std::string> keys(size_t limit) const override {
+  KeyList keys(size_t limit) const override {
     auto view = current();
-    return view ? view->keys(limit) : std::vector<std::string>{};
+    return view ? view->keys(limit) : KeyList{};
   }
 
   ViewStats stats() const override {
@@ -333,62 +357,85 @@ class ServingViewImpl final : public ServingView {
     return current_;
   }
 
+  // On the informer's thread: never waits for a view (the coordinator reaps them).
   void onAlias(const Target& t) {
-    std::shared_ptr<VersionView> dropped;
     {
       std::lock_guard lock(mu_);
       if (building_ && building_->target() == t) return;
-      if (current_ && current_->target() == t) {
-        // Flipped back before the new view was swapped in: keep answering as before.
-        dropped = std::move(building_);
-      } else {
-        dropped = std::move(building_);
+      if (building_) retire(std::move(building_));
+      // Flipped back before the new view was swapped in: keep answering as before.
+      if (!current_ || current_->target() != t) {
         building_ = std::make_shared<VersionView>(kafka_, t);
         flipSeen_ = Clock::now();
       }
     }
     cv_.notify_all();
-    if (dropped) dropped->stop();
+  }
+
+  void retire(std::shared_ptr<VersionView> v) {
+    v->requestStop();
+    retired_.push_back(std::move(v));
   }
 
   void coordinate(const std::stop_token& stop) {
     while (!stop.stop_requested()) {
-      std::shared_ptr<VersionView> retired;
+      std::shared_ptr<VersionView> next, cur;
       {
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, stop, std::chrono::milliseconds(20), [] { return false; });
         if (stop.stop_requested()) break;
-        if (!building_) continue;
-        auto next = building_->progress();
-        SwapInputs in;
-        in.candidate = next.position;
-        in.candidateAtEnd = next.atEnd;
-        in.headers = next.headers;
-        in.alignTimeout = alignTimeout_;
-        if (next.atEnd) {
-          in.waited =
-              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - next.atEndSince);
-        }
-        if (current_) {
-          auto cur = current_->progress();
-          in.current = cur.position;
-          in.headers = in.headers && cur.headers;
+        reapLocked();
+        next = building_;
+        cur = current_;
+      }
+      if (!next) continue;
+      // Unlocked: a view's lock may be held for a while by its writes (a rehash), and
+      // readers need mu_ for every answer.
+      auto p = next->progress();
+      SwapInputs in;
+      in.candidate = p.complete;
+      in.candidateAtEnd = p.atEnd;
+      in.headers = p.headers;
+      in.alignTimeout = alignTimeout_;
+      if (p.atEnd) {
+        in.waited =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.atEndSince);
+      }
+      auto trySwap = [&](const VersionView::Progress* now) {
+        if (now) {
+          in.current = now->position;
+          in.headers = in.headers && now->headers;
         }
         auto decision = decideSwap(in);
-        if (decision == SwapDecision::Wait) continue;
-        if (current_) {
+        if (decision == SwapDecision::Wait) return;
+        std::lock_guard lock(mu_);
+        if (building_ != next || current_ != cur) return;  // the alias moved meanwhile
+        if (cur) {
           ++swaps_;
           if (decision == SwapDecision::SwapUnaligned) ++unalignedSwaps_;
           lastSwapSeconds_ = std::chrono::duration<double>(Clock::now() - flipSeen_).count();
+          retire(std::move(current_));
         }
-        lastBuildRate_ = next.buildRecordsPerSecond;
-        retired = std::move(current_);
+        lastBuildRate_ = p.buildRecordsPerSecond;
         current_ = std::move(building_);
+      };
+      if (cur) {
+        // The serving view stands still from reading its position to the swap, so that no
+        // answer from it is past what the new view holds.
+        cur->whilePaused([&](const VersionView::Progress& now) { trySwap(&now); });
+      } else {
+        trySwap(nullptr);
       }
       cv_.notify_all();
-      // Readers that still hold the retired view finish on it; its thread ends here.
-      if (retired) retired->stop();
     }
+  }
+
+  // Drops the retired views whose thread has ended and that no reader holds any more, here
+  // rather than on whichever thread let go of one last (freeing a large table takes time).
+  void reapLocked() {
+    std::erase_if(retired_, [](const std::shared_ptr<VersionView>& v) {
+      return v->stopped() && v.use_count() == 1;
+    });
   }
 
   const kafka::KafkaClientConfig kafka_;
@@ -397,6 +444,7 @@ class ServingViewImpl final : public ServingView {
   mutable std::condition_variable_any cv_;
   std::shared_ptr<VersionView> current_;
   std::shared_ptr<VersionView> building_;
+  std::vector<std::shared_ptr<VersionView>> retired_;
   Clock::time_point flipSeen_;
   uint64_t swaps_ = 0;
   uint64_t unalignedSwaps_ = 0;
@@ -418,17 +466,22 @@ class ServingConsumerImpl final : public ServingConsumer {
   }
   ~ServingConsumerImpl() override {
     alias_.reset();
-    for (auto* m : pending_) {
-      if (m) rd_kafka_message_destroy(m);  // those already taken are null
-    }
+    dropPending();
   }
 
   std::optional<Record> poll(std::chrono::milliseconds timeout) override {
     auto deadline = Clock::now() + timeout;
     while (true) {
-      switchIfFlipped();
+      auto wanted = target();
+      if (finishing_ && *wanted == reading_) finishing_.reset();  // flipped back meanwhile
+      if (wanted && (!reader_ || *wanted != reading_) && !finishing_) beginSwitch(*wanted);
+      if (finishing_) {
+        if (auto r = finishGroups(*wanted, deadline)) return r;
+        if (finishing_ && Clock::now() >= deadline) return std::nullopt;
+        continue;
+      }
       if (next_ < pending_.size()) {
-        if (auto r = take(); r) return r;
+        if (auto r = take()) return r;
         continue;
       }
       if (Clock::now() >= deadline) return std::nullopt;
@@ -446,42 +499,69 @@ class ServingConsumerImpl final : public ServingConsumer {
   }
 
  private:
-  void switchIfFlipped() {
-    std::optional<Target> t;
-    {
-      std::lock_guard lock(mu_);
-      t = target_;
-    }
-    if (!t || (reader_ && *t == reading_)) return;
-    // The records read from the old topic and not yet delivered are dropped: the new topic
-    // delivers their source positions.
-    for (size_t i = next_; i < pending_.size(); ++i) rd_kafka_message_destroy(pending_[i]);
-    pending_.clear();
-    next_ = 0;
-    bool first = !reader_;
-    kafka::PartitionOffsets start;
-    bool aligned = headers_;
-    if (!first && !aligned) {
-      // Nothing to place the records on: from the new topic's end as it is now.
-      auto ends = TopicReader::endOffsets(kafka_, t->topic);
-      if (!ends) {
-        noteError(ends.error().message);
-        return;
-      }
-      start = *ends;
-    }
-    auto r = TopicReader::open(kafka_, t->topic, start);
-    if (!r) {
-      noteError(r.error().message);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::optional<Target> target() const {
+    std::lock_guard lock(mu_);
+    return target_;
+  }
+
+  // The alias names another topic. When records with positions were delivered from the old
+  // one, the source offsets they stopped at may have more records to come (one source
+  // record can make several output records): those are delivered first (finishGroups),
+  // then the switch is made. Otherwise it is made at once.
+  void beginSwitch(const Target& t) {
+    if (reader_ && headersSeen_ && !delivered_.empty()) {
+      finishing_.emplace();
+      for (const auto& [p, offset] : delivered_) finishing_->insert(p);
       return;
     }
+    switchTo(t);
+  }
+
+  // Delivers the old topic's records of the source offsets last delivered, until each such
+  // partition shows a later offset or its end; then switches. Returns a record to deliver.
+  std::optional<Record> finishGroups(const Target& t, Clock::time_point deadline) {
+    while (next_ < pending_.size()) {
+      SourcePosition pos = positionOf(*pending_[next_]);
+      auto last = delivered_.find(pos.partition);
+      if (pos.offset >= 0 && last != delivered_.end() && finishing_->contains(pos.partition)) {
+        if (pos.offset == last->second) return take();
+        if (pos.offset > last->second) finishing_->erase(pos.partition);
+      }
+      drop();
+    }
+    for (auto it = finishing_->begin(); it != finishing_->end();) {
+      it = reader_->atEndOf(*it) ? finishing_->erase(it) : std::next(it);
+    }
+    if (finishing_->empty()) {
+      switchTo(t);
+      return std::nullopt;
+    }
+    if (Clock::now() < deadline) refill(deadline);
+    return std::nullopt;
+  }
+
+  void switchTo(const Target& t) {
+    bool first = !reader_;
+    bool aligned = !first && headersSeen_;
+    // Where the new topic ends now: records without positions are delivered only from there.
+    auto ends = TopicReader::endOffsets(kafka_, t.topic);
+    if (!ends) return retryLater(ends.error().message);
+    auto r =
+        TopicReader::open(kafka_, t.topic, first || aligned ? kafka::PartitionOffsets{} : *ends);
+    if (!r) return retryLater(r.error().message);
+    dropPending();
+    finishing_.reset();
     reader_.emplace(std::move(*r));
-    cursor_.emplace(first || !aligned ? SourcePositions{} : delivered_);
-    reading_ = *t;
+    reading_ = t;
+    cursor_.reset();
+    if (aligned) cursor_.emplace(delivered_);
+    if (!aligned) delivered_.clear();
+    switchEnds_ = first ? kafka::PartitionOffsets{} : *ends;
+    headersSeen_ = true;
+    unalignedCounted_ = !aligned;
     std::lock_guard lock(mu_);
-    stats_.version = t->version;
-    stats_.topic = t->topic;
+    stats_.version = t.version;
+    stats_.topic = t.topic;
     stats_.lastError.clear();
     if (!first) {
       ++stats_.switches;
@@ -489,26 +569,54 @@ class ServingConsumerImpl final : public ServingConsumer {
     }
   }
 
+  void retryLater(const std::string& error) {
+    {
+      std::lock_guard lock(mu_);
+      stats_.lastError = error;
+    }
+    finishing_.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+
   void refill(Clock::time_point deadline) {
+    dropPending();
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pending_.reserve(1024);
     auto n = reader_->read(pending_, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 100)));
     next_ = 0;
-    if (!n) noteError(n.error().message);
+    std::string error = n ? reader_->takeError() : n.error().message;
+    if (!error.empty()) {
+      std::lock_guard lock(mu_);
+      stats_.lastError = error;
+    }
   }
 
-  // The next pending record, or nullopt when it was already delivered by the old topic.
+  // The next pending record, or nullopt when it is not delivered (already delivered by the
+  // old topic, or without a position and before the new topic's end at the switch).
   std::optional<Record> take() {
-    rd_kafka_message_t* m = pending_[next_++];
+    rd_kafka_message_t* m = pending_[next_];
     SourcePosition pos = positionOf(*m);
+    bool deliver = true;
+    if (pos.offset < 0) {
+      headersSeen_ = false;
+      if (cursor_) {
+        auto end = switchEnds_.find(m->partition);
+        deliver = end == switchEnds_.end() || m->offset >= end->second;
+        if (!unalignedCounted_) {
+          unalignedCounted_ = true;
+          std::lock_guard lock(mu_);
+          ++stats_.unalignedSwitches;
+        }
+      }
+    } else if (cursor_) {
+      deliver = cursor_->deliver(pos.partition, pos.offset);
+    }
     std::optional<Record> out;
-    if (pos.offset >= 0 && !cursor_->deliver(pos.partition, pos.offset)) {
+    if (!deliver) {
       std::lock_guard lock(mu_);
       ++stats_.skippedAtSwitch;
     } else {
-      if (pos.offset < 0) {
-        headers_ = false;
-      } else {
+      if (pos.offset >= 0) {
         auto& last = delivered_[pos.partition];
         last = std::max(last, pos.offset);
       }
@@ -524,31 +632,39 @@ class ServingConsumerImpl final : public ServingConsumer {
       std::lock_guard lock(mu_);
       ++stats_.delivered;
     }
-    rd_kafka_message_destroy(m);
-    pending_[next_ - 1] = nullptr;
+    drop();
+    return out;
+  }
+
+  // Destroys the next pending record (taken or dropped).
+  void drop() {
+    rd_kafka_message_destroy(pending_[next_]);
+    pending_[next_++] = nullptr;
     if (next_ == pending_.size()) {
       pending_.clear();
       next_ = 0;
     }
-    return out;
   }
-
-  void noteError(const std::string& e) {
-    std::lock_guard lock(mu_);
-    stats_.lastError = e;
+  void dropPending() {
+    for (size_t i = next_; i < pending_.size(); ++i) rd_kafka_message_destroy(pending_[i]);
+    pending_.clear();
+    next_ = 0;
   }
 
   const kafka::KafkaClientConfig kafka_;
   mutable std::mutex mu_;
-  std::optional<Target> target_;  // what the alias names (informer thread writes)
+  std::optional<Target> target_;  // what the alias names (the informer thread writes it)
   ConsumerStats stats_;
   // The poll thread's own.
   std::optional<TopicReader> reader_;
   Target reading_;
   std::optional<SwitchCursor> cursor_;
+  kafka::PartitionOffsets switchEnds_;
   SourcePositions delivered_;
-  bool headers_ = true;
-  std::vector<rd_kafka_message_t*> pending_;
+  bool headersSeen_ = true;  // every record delivered from the current topic had a position
+  bool unalignedCounted_ = false;
+  std::optional<std::set<int32_t>> finishing_;  // partitions whose last group may go on
+  std::vector<rd_kafka_message_t*> pending_;    // entries before next_ are null
   size_t next_ = 0;
   std::unique_ptr<AliasWatch> alias_;  // last: its callback uses the members above
 };

@@ -22,12 +22,16 @@
 // soon as the new view has read its topic to the end it found.
 //
 // ServingConsumer. Delivers the serving output's records in order per partition. On a flip
-// it stops reading the old topic at once and reads the new one from its beginning, skipping
-// every record whose source position is at or before the last one it delivered on that
-// partition: each source position is delivered once, by the old version up to the switch and
-// by the new one after it. Records without the position headers cannot be placed: at a
-// switch to such an output the consumer starts at the new topic's end offsets as they are at
-// the switch (what either version wrote around it may be missed), and counts the switch in
+// it first delivers the rest of the old topic's records of the source offsets it delivered
+// last (one source record can make several output records: a session merge, windows closed
+// by one event), up to a later offset or the partition's end, then reads the new topic from
+// its beginning, skipping every record whose source position is at or before the last one
+// it delivered on that partition: each source position is delivered once, all of it by the
+// old version up to the switch or all of it by the new one after it. Records without the
+// position headers cannot be placed: after a switch from such an output the new topic is
+// read from its end offsets as they were at the switch, and records of the new topic
+// without positions are delivered only from those offsets on (what either version wrote
+// around the switch may be missed; nothing is delivered twice). Such switches are counted in
 // ConsumerStats::unalignedSwitches.
 #pragma once
 
@@ -89,6 +93,11 @@ struct ViewStats {
   std::string lastError;  // of the alias watch or of a topic read, empty when none
 };
 
+struct KeyList {
+  std::string version;  // empty before the first view is ready
+  std::vector<std::string> keys;
+};
+
 class ServingView {
  public:
   // Starts following the alias. Throws std::runtime_error when the Kubernetes or Kafka
@@ -102,8 +111,9 @@ class ServingView {
   virtual Answer get(std::string_view key) const = 0;
   // Several keys, all answered by the same version's view.
   virtual std::vector<Answer> getMany(const std::vector<std::string>& keys) const = 0;
-  // Up to `limit` keys of the answering view, in no particular order (for looking around).
-  virtual std::vector<std::string> keys(size_t limit) const = 0;
+  // Up to `limit` keys of the answering view, in no particular order (for looking around),
+  // with the version of that view.
+  virtual KeyList keys(size_t limit) const = 0;
   virtual ViewStats stats() const = 0;
 };
 
@@ -135,6 +145,8 @@ class ServingConsumer {
   virtual ~ServingConsumer() = default;
 
   // The next record, waiting up to `timeout`; nullopt when none came. Call from one thread.
+  // A poll that makes a switch asks the broker for the new topic's offsets, which may take
+  // longer than `timeout`.
   virtual std::optional<Record> poll(std::chrono::milliseconds timeout) = 0;
   virtual ConsumerStats stats() const = 0;
 };

@@ -33,6 +33,9 @@ Result<TopicReader> TopicReader::open(const kafka::KafkaClientConfig& config,
   props["isolation.level"] = "read_committed";
   props["enable.partition.eof"] = "true";
   props["enable.auto.commit"] = "false";
+  // A position below the log start (retention or DeleteRecords moved it) resumes at the
+  // start, never at the end: what is still there is read.
+  props["auto.offset.reset"] = "earliest";
   props.emplace("fetch.wait.max.ms", "50");
   // Deep prefetch while a view is built (a 2M-record output built at 188k records/s with
   // librdkafka's 100,000 per partition, 257k with this, one run each on a loaded machine); it
@@ -61,6 +64,7 @@ Result<size_t> TopicReader::read(std::vector<rd_kafka_message_t*>& out, int wait
     rd_kafka_message_t* m = out[static_cast<size_t>(i)];
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       eofPending_.erase(m->partition);
+      atEndOf_.insert(m->partition);
       next_[m->partition] = m->offset;
       rd_kafka_message_destroy(m);
     } else if (m->err) {
@@ -68,11 +72,13 @@ Result<size_t> TopicReader::read(std::vector<rd_kafka_message_t*>& out, int wait
       rd_kafka_message_destroy(m);
     } else {
       next_[m->partition] = m->offset + 1;
+      atEndOf_.erase(m->partition);
       out[kept++] = m;
     }
   }
   out.resize(kept);
   if (failed && kept == 0) return *failed;
+  if (failed) error_ = failed->message;
   return kept;
 }
 

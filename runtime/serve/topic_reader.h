@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/core/result.h"
@@ -31,6 +32,11 @@ class TopicReader {
   // consumed here; a read error is returned.
   Result<size_t> read(std::vector<rd_kafka_message_t*>& out, int waitMs);
   bool atEnd() const { return eofPending_.empty(); }
+  // True when the last thing read from the partition was its end (no record since).
+  bool atEndOf(int32_t partition) const { return atEndOf_.contains(partition); }
+  // The last read error that came with records (read() returns those records); empty when
+  // none since the last call.
+  std::string takeError() { return std::exchange(error_, {}); }
   // Offsets between where the reader stands on each partition and the end of the partition
   // as librdkafka last heard of it from the broker (no request is made). The end counts the
   // records of open transactions, and the reader stands past a commit marker only once it
@@ -46,6 +52,8 @@ class TopicReader {
   std::string topic_;
   std::set<int32_t> eofPending_;
   std::map<int32_t, int64_t> next_;  // per partition: the offset read next
+  std::set<int32_t> atEndOf_;
+  std::string error_;
 };
 
 }  // namespace kappa::serve

@@ -30,10 +30,12 @@ class FakeView : public ServingView {
     }
     return a;
   }
-  std::vector<std::string> keys(size_t limit) const override {
-    std::vector<std::string> out;
+  KeyList keys(size_t limit) const override {
+    KeyList out;
+    if (!stats_.ready) return out;
+    out.version = stats_.version;
     for (const auto& [k, v] : values) {
-      if (out.size() < limit) out.push_back(k);
+      if (out.keys.size() < limit) out.keys.push_back(k);
     }
     return out;
   }
@@ -117,8 +119,13 @@ TEST_F(ServeFrontTest, KeysListsSomeKeysOfTheServingView) {
   EXPECT_EQ(j["version"], "v1");
   EXPECT_EQ(j["keys"].size(), 2u);
   EXPECT_EQ(Json::parse(front.handle("GET", "/keys").body)["keys"].size(), 3u);
+  EXPECT_EQ(Json::parse(front.handle("GET", "/keys?limit=0").body)["keys"].size(), 0u);
+  EXPECT_EQ(Json::parse(front.handle("GET", "/keys?other=1&limit=1").body)["keys"].size(), 1u);
+  EXPECT_EQ(Json::parse(front.handle("GET", "/keys?nolimit=1").body)["keys"].size(), 3u);
+  EXPECT_EQ(Json::parse(front.handle("GET", "/keys?limit=123456").body)["keys"].size(), 3u);
   EXPECT_EQ(front.handle("GET", "/keys?limit=x").status, 400);
   EXPECT_EQ(front.handle("GET", "/keys?limit=").status, 400);
+  EXPECT_EQ(front.handle("GET", "/keys?limit=-1").status, 400);
 }
 
 TEST_F(ServeFrontTest, OtherPathsAndMethods) {
