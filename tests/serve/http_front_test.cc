@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -192,6 +193,66 @@ TEST_F(ServeFrontTest, TheServerAnswersSeveralRequestsOnOneConnection) {
     }
     return false;
   }());
+}
+
+// Several clients at once on a server of two threads, keep-alive; HEAD has no body; an
+// HTTP/1.0 request without keep-alive is answered and the connection closed.
+TEST_F(ServeFrontTest, ConcurrentClientsHeadAndHttp10) {
+  namespace http = boost::beast::http;
+  ready("v1");
+  view.values["u1"] = R"({"n":1})";
+  auto server = HttpServer::start("127.0.0.1:0", 2, front);
+  ASSERT_TRUE(server) << server.error();
+  boost::asio::ip::tcp::endpoint at(boost::asio::ip::make_address("127.0.0.1"),
+                                    static_cast<unsigned short>((*server)->port()));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      boost::asio::io_context ioc;
+      boost::asio::ip::tcp::socket socket(ioc);
+      socket.connect(at);
+      for (int i = 0; i < 50; ++i) {
+        http::request<http::empty_body> req(http::verb::get, "/v1/u1", 11);
+        req.set(http::field::host, "localhost");
+        http::write(socket, req);
+        boost::beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(socket, buffer, res);
+        if (res.result_int() == 200 &&
+            res.body() ==
+                R"({"key":"u1","value":{"n":1},"version":"v1","topic":"sessions-v1","sourcePartition":1,"sourceOffset":42})") {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 200);
+
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect(at);
+  http::request<http::empty_body> head(http::verb::head, "/v1/u1", 11);
+  head.set(http::field::host, "localhost");
+  http::write(socket, head);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // a response to HEAD has no body, whatever its Content-Length says
+  http::read(socket, buffer, parser);
+  EXPECT_EQ(parser.get().result_int(), 200u);
+  EXPECT_EQ(parser.get()["Kappa-Version"], "v1");
+
+  http::request<http::empty_body> old(http::verb::get, "/healthz", 10);
+  http::write(socket, old);
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.keep_alive());
+  boost::system::error_code ec;
+  char byte;
+  socket.read_some(boost::asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, boost::asio::error::eof) << "the connection stayed open after HTTP/1.0";
 }
 
 }  // namespace
