@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/process_memory.h"
 #include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/informer.h"
 
@@ -39,18 +40,6 @@ double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   size_t i = std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5));
   return v[i];
-}
-
-// Resident set after returning freed heap pages to the OS, so transient buffers (list
-// pages being parsed) do not count, only what is still held.
-double rssMiB() {
-  malloc_trim(0);
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
 }
 
 std::string uniqueNamespace() {
@@ -141,7 +130,7 @@ int main(int argc, char** argv) {
     cleanup();
     return die("creating objects failed");
   }
-  double before = rssMiB();
+  double before = kappa::bench::rssMiB();
   InformerOptions io;
   io.collection = cms;
   io.labelSelector = "bench=informer";
@@ -152,7 +141,7 @@ int main(int argc, char** argv) {
     cleanup();
     return die("informer did not sync " + std::to_string(objects) + " objects");
   }
-  double after = rssMiB();
+  double after = kappa::bench::rssMiB();
   informer.stop();
   std::printf("BENCH informer_rss_%dk_objects_mib %.1f MiB\n", objects / 1000, after - before);
   cleanup();

@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/process_memory.h"
 #include "runtime/kafka/rdkafka_admin.h"
 #include "runtime/kube/http_kube_api.h"
 #include "runtime/serve/serving_reader.h"
@@ -42,16 +43,6 @@ namespace {
 int die(const std::string& what) {
   std::cerr << "serve_bench: " << what << "\n";
   return 2;
-}
-
-double rssMiB() {
-  malloc_trim(0);
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -168,7 +159,7 @@ int main(int argc, char** argv) {
   o.kubeconfig = kubeconfig;
   o.bootstrapServers = bootstrap;
   o.kafkaProperties = {{"log_level", "3"}};
-  double before = rssMiB();
+  double before = kappa::bench::rssMiB();
   auto opened = SteadyClock::now();
   auto view = serve::ServingView::open(o);
   if (!view->waitReady(std::chrono::minutes(30))) return die("the first view was not built");
@@ -177,7 +168,7 @@ int main(int argc, char** argv) {
   if (st.keys != static_cast<uint64_t>(keys)) {
     return die("the view holds " + std::to_string(st.keys) + " keys, want " + std::to_string(keys));
   }
-  double viewMiB = rssMiB() - before;
+  double viewMiB = kappa::bench::rssMiB() - before;
 
   // The reader.
   std::vector<Sample> samples;

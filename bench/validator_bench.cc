@@ -18,6 +18,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench/process_memory.h"
 #include "bench/read_topics.h"
 #include "runtime/kafka/output_comparator.h"
 #include "runtime/kafka/rdkafka_admin.h"
@@ -61,24 +62,6 @@ bool writeOutput(const std::string& bootstrap, const std::string& topic, int64_t
     }
   }
   return rd_kafka_flush(rk->get(), 120000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-}
-
-// A field of /proc/self/status in kB ("VmRSS", "VmHWM"); -1 if absent.
-long statusKb(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
-// Returns freed heap to the system and restarts the peak (VmHWM) from the current RSS, so that
-// the next VmHWM reading minus the RSS read here is what the work in between added.
-long resetPeak() {
-  malloc_trim(0);
-  std::ofstream("/proc/self/clear_refs") << "5";
-  return statusKb("VmRSS");
 }
 
 }  // namespace
@@ -127,11 +110,11 @@ int main(int argc, char** argv) {
                std::to_string(r->mismatchedKeys));
   }
   policy.sampleKeys = sampleKeys;
-  long rssBefore = resetPeak();
+  long rssBefore = kappa::bench::resetPeakKb();
   auto t1 = std::chrono::steady_clock::now();
   auto sampled = comparator.compare(serving, candidate, policy);
   double sampledS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  long peakKb = statusKb("VmHWM") - rssBefore;
+  long peakKb = kappa::bench::statusKb("VmHWM") - rssBefore;
   if (!sampled) return die(sampled.error().message);
   if (sampled->comparedKeys != std::min(keys, sampleKeys)) {
     return die("unexpected sampled result: compared " + std::to_string(sampled->comparedKeys));
