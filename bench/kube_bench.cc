@@ -9,14 +9,12 @@
 // informer_rss_10k_objects_mib: growth of this process's resident set from before an
 // informer starts to after it has synced N ConfigMaps of ~200 bytes of data each (freed
 // heap returned to the OS before each reading).
-#include <malloc.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <thread>
 #include <vector>

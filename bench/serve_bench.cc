@@ -17,14 +17,12 @@
 //   serve_get_p99_us_swap            50 ms either side of the first answer from v2
 //   serve_swap_seconds               flip written -> the first answer from v2
 //   serve_get_errors                 answers without a value (must be 0)
-#include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <thread>

@@ -10,11 +10,9 @@
 // outputs, the sample tables).
 //
 //   validator_bench --bootstrap HOST:PORT [--keys K] [--partitions P] [--sample-keys N]
-#include <malloc.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
