@@ -111,6 +111,10 @@ class VersionView {
   }
   // Asks the thread to end, without waiting (it may be inside a broker request).
   void requestStop() { thread_.request_stop(); }
+  // While held, the view takes no new records: its position stands still, so that a new
+  // view running a little behind it (two live versions commit at different moments) can
+  // reach it.
+  void hold(bool on) { held_ = on; }
   bool stopped() const { return done_; }
 
   const Target& target() const { return target_; }
@@ -208,6 +212,10 @@ class VersionView {
         reader.emplace(std::move(*r));
         setError({});
       }
+      if (held_) {
+        sleepFor(stop, std::chrono::milliseconds(5));
+        continue;
+      }
       auto n = reader->read(batch, 100);
       if (!n) {
         setError(n.error().message);
@@ -279,6 +287,7 @@ class VersionView {
   double buildRecordsPerSecond_ = 0;
   std::string error_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> held_{false};
   std::jthread thread_;  // last: joined before the members it uses go
 };
 
@@ -363,6 +372,7 @@ class ServingViewImpl final : public ServingView {
       std::lock_guard lock(mu_);
       if (building_ && building_->target() == t) return;
       if (building_) retire(std::move(building_));
+      if (current_) current_->hold(false);
       // Flipped back before the new view was swapped in: keep answering as before.
       if (!current_ || current_->target() != t) {
         building_ = std::make_shared<VersionView>(kafka_, t);
@@ -418,8 +428,14 @@ class ServingViewImpl final : public ServingView {
         }
         lastBuildRate_ = p.buildRecordsPerSecond;
         current_ = std::move(building_);
+        current_->hold(false);
       };
       if (cur) {
+        // Once the new view has read its topic, the serving one stops taking records for a
+        // while (kMaxHold): both versions run live and commit at different moments, so the
+        // serving view would otherwise often be a transaction ahead. Its answers keep their
+        // values meanwhile.
+        cur->hold(p.atEnd && in.waited < kMaxHold);
         // The serving view stands still from reading its position to the swap, so that no
         // answer from it is past what the new view holds.
         cur->whilePaused([&](const VersionView::Progress& now) { trySwap(&now); });
@@ -437,6 +453,10 @@ class ServingViewImpl final : public ServingView {
       return v->stopped() && v.use_count() == 1;
     });
   }
+
+  // The longest the serving view stands still waiting for a new view to reach it; after
+  // that it follows its topic again and the swap waits for alignment (or alignTimeout).
+  static constexpr std::chrono::milliseconds kMaxHold{5000};
 
   const kafka::KafkaClientConfig kafka_;
   const std::chrono::milliseconds alignTimeout_;

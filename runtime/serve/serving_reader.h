@@ -14,7 +14,10 @@
 // ServingView. On a flip the new version's view is built in the background from the
 // beginning of its output topic while the current one keeps answering; it is swapped in, in
 // one pointer exchange, once it has read its topic to the end it found and reflects at least
-// the current view's source position on every partition. No read sees an empty view, and
+// the current view's source position on every partition. Two live versions commit at
+// different moments, so the current view stops taking records (for at most 5 s) once the new
+// one has read its topic, and the new one reaches it. No read sees an empty view, none goes
+// back in source time across the swap, and
 // every answer comes from one version's view: getMany answers all its keys from the same
 // one. A new view that cannot reach the current position (its version's worker is behind or
 // stopped, or it dropped the records that would say so) is swapped in after alignTimeout,

@@ -65,20 +65,26 @@ class Outputs {
     ASSERT_EQ(rd_kafka_flush(rk_.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
 
-  // The live source: every call appends the next source offset to the running versions.
-  void startLive(std::set<std::string> running) {
+  // The live source: every 5 ms the next source offset, written to the running versions
+  // (each `lag` offsets behind the source: a version whose worker commits later).
+  void startLive(std::set<std::string> running, std::map<std::string, int64_t> lag = {}) {
     {
       std::lock_guard lock(mu_);
       running_ = std::move(running);
+      lag_ = std::move(lag);
+      for (const auto& v : running_) written_[v] = next_ - lagOf(v);
     }
     live_ = std::jthread([this](std::stop_token stop) {
       while (!stop.stop_requested()) {
         {
           std::lock_guard lock(mu_);
-          for (const auto& v : running_) {
-            for (int32_t p = 0; p < kPartitions; ++p) produce(topics_.at(v), v, p, next_, true);
-          }
           ++next_;
+          for (const auto& v : running_) {
+            auto& w = written_[v];
+            for (; w < next_ - lagOf(v); ++w) {
+              for (int32_t p = 0; p < kPartitions; ++p) produce(topics_.at(v), v, p, w, true);
+            }
+          }
         }
         rd_kafka_poll(rk_.get(), 0);
         std::this_thread::sleep_for(5ms);
@@ -94,9 +100,11 @@ class Outputs {
   // that no live offset is missed or written twice).
   void addRunning(const std::string& version) {
     std::lock_guard lock(mu_);
-    for (int64_t o = 0; o < next_; ++o) {
+    int64_t upTo = next_ - lagOf(version);
+    for (int64_t o = 0; o < upTo; ++o) {
       for (int32_t p = 0; p < kPartitions; ++p) produce(topics_.at(version), version, p, o, true);
     }
+    written_[version] = upTo;
     running_.insert(version);
   }
   void removeRunning(const std::string& version) {
@@ -149,7 +157,14 @@ class Outputs {
   std::unique_ptr<kafka::RdKafkaAdmin> admin_;
   std::mutex mu_;
   std::map<std::string, std::string> topics_;
+  int64_t lagOf(const std::string& v) const {
+    auto it = lag_.find(v);
+    return it == lag_.end() ? 0 : it->second;
+  }
+
   std::set<std::string> running_;
+  std::map<std::string, int64_t> lag_;
+  std::map<std::string, int64_t> written_;  // per running version, the next offset to write
   int64_t next_ = 0;
   std::jthread live_;
 };
@@ -344,6 +359,37 @@ TEST_F(ServingReaderIt, ViewSwapsAtTheAlignTimeoutAVersionThatNeverCatchesUp) {
   EXPECT_GE(std::chrono::steady_clock::now() - flipped, 2s);
   EXPECT_EQ(view->stats().unalignedSwaps, 1u);
   EXPECT_EQ(view->stats().swaps, 1u);
+}
+
+// Both versions run live, the new one 40 source offsets (200 ms) behind the old: the old
+// view stands still once the new one has read its topic, and the swap is aligned within a
+// moment, long before alignTimeout.
+TEST_F(ServingReaderIt, ViewSwapsAlignedWhileBothVersionsRunLive) {
+  outputs_.create("v1");
+  outputs_.create("v2");
+  outputs_.write("v1", 0, 1000);
+  outputs_.write("v2", 0, 960);
+  outputs_.setNext(1000);
+  outputs_.startLive({"v1", "v2"}, {{"v2", 40}});
+  flip("v1");
+  options_.alignTimeout = 60s;
+  auto view = ServingView::open(options_);
+  ASSERT_TRUE(view->waitReady(30s));
+  Readers readers(*view, {"v1", "v2"});
+  std::this_thread::sleep_for(500ms);
+  auto flipped = std::chrono::steady_clock::now();
+  flip("v2");
+  ASSERT_TRUE(waitVersion(*view, "v2", 30s));
+  auto took = std::chrono::steady_clock::now() - flipped;
+  std::this_thread::sleep_for(500ms);
+  readers.stop();
+  outputs_.stopLive();
+  auto failures = readers.failures();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, first: " << failures[0];
+  EXPECT_EQ(view->stats().unalignedSwaps, 0u);
+  EXPECT_LT(took, 20s) << "the swap waited for alignment far longer than a hold";
+  // The view follows v2 again after the swap.
+  EXPECT_GT(view->stats().sourcePosition[0], 1000);
 }
 
 TEST_F(ServingReaderIt, ConsumerDeliversEachSourcePositionOnceAcrossAFlip) {
