@@ -160,11 +160,13 @@ class VersionView {
     return progressLocked();
   }
   // Runs f(progress) with the view's writes (and reads) held off: what f decides from the
-  // view's position stays true until it returns.
+  // view's position stays true until it returns. When f returns true (the view was swapped
+  // out) the view takes no record any more: a read already under way is dropped, so that
+  // no reader still holding it gets an answer past the swap.
   template <class F>
   void whilePaused(F&& f) {
     std::unique_lock lock(mu_);
-    f(progressLocked());
+    if (f(progressLocked())) frozen_ = true;
   }
 
  private:
@@ -230,6 +232,7 @@ class VersionView {
   // One read's records (none, at the end of the data) and where the reader stands.
   void apply(const std::vector<rd_kafka_message_t*>& batch, const TopicReader& reader) {
     std::unique_lock lock(mu_);
+    if (frozen_) return;
     for (const auto* m : batch) {
       SourcePosition pos = positionOf(*m);
       if (pos.offset < 0) {
@@ -288,6 +291,7 @@ class VersionView {
   std::string error_;
   std::atomic<bool> done_{false};
   std::atomic<bool> held_{false};
+  bool frozen_ = false;  // swapped out: applies nothing more
   std::jthread thread_;  // last: joined before the members it uses go
 };
 
@@ -390,13 +394,15 @@ class ServingViewImpl final : public ServingView {
   void coordinate(const std::stop_token& stop) {
     while (!stop.stop_requested()) {
       std::shared_ptr<VersionView> next, cur;
+      std::vector<std::shared_ptr<VersionView>> reaped;  // freed at the end of the round
       {
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, stop, std::chrono::milliseconds(20), [] { return false; });
         if (stop.stop_requested()) break;
-        reapLocked();
+        reap(reaped);
         next = building_;
         cur = current_;
+        if (!next && cur) cur->hold(false);
       }
       if (!next) continue;
       // Unlocked: a view's lock may be held for a while by its writes (a rehash), and
@@ -411,15 +417,16 @@ class ServingViewImpl final : public ServingView {
         in.waited =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - p.atEndSince);
       }
+      // Whether the swap was made.
       auto trySwap = [&](const VersionView::Progress* now) {
         if (now) {
           in.current = now->position;
           in.headers = in.headers && now->headers;
         }
         auto decision = decideSwap(in);
-        if (decision == SwapDecision::Wait) return;
+        if (decision == SwapDecision::Wait) return false;
         std::lock_guard lock(mu_);
-        if (building_ != next || current_ != cur) return;  // the alias moved meanwhile
+        if (building_ != next || current_ != cur) return false;  // the alias moved meanwhile
         if (cur) {
           ++swaps_;
           if (decision == SwapDecision::SwapUnaligned) ++unalignedSwaps_;
@@ -429,28 +436,36 @@ class ServingViewImpl final : public ServingView {
         lastBuildRate_ = p.buildRecordsPerSecond;
         current_ = std::move(building_);
         current_->hold(false);
+        return true;
       };
-      if (cur) {
-        // Once the new view has read its topic, the serving one stops taking records for a
-        // while (kMaxHold): both versions run live and commit at different moments, so the
-        // serving view would otherwise often be a transaction ahead. Its answers keep their
-        // values meanwhile.
-        cur->hold(p.atEnd && in.waited < kMaxHold);
+      if (cur && p.atEnd) {
+        {
+          // Once the new view has read its topic, the serving one stops taking records for
+          // a while (kMaxHold): both versions run live and commit at different moments, so
+          // the serving view would otherwise often be a transaction ahead. Its answers keep
+          // their values meanwhile. Set under mu_, and only while this build is the one the
+          // alias wants (onAlias lifts the hold when it drops a build).
+          std::lock_guard lock(mu_);
+          if (building_ == next && current_ == cur) cur->hold(in.waited < kMaxHold);
+        }
         // The serving view stands still from reading its position to the swap, so that no
         // answer from it is past what the new view holds.
-        cur->whilePaused([&](const VersionView::Progress& now) { trySwap(&now); });
-      } else {
+        cur->whilePaused([&](const VersionView::Progress& now) { return trySwap(&now); });
+      } else if (!cur) {
         trySwap(nullptr);
       }
       cv_.notify_all();
     }
   }
 
-  // Drops the retired views whose thread has ended and that no reader holds any more, here
-  // rather than on whichever thread let go of one last (freeing a large table takes time).
-  void reapLocked() {
-    std::erase_if(retired_, [](const std::shared_ptr<VersionView>& v) {
-      return v->stopped() && v.use_count() == 1;
+  // Moves out the retired views whose thread has ended and that no reader holds any more:
+  // the caller frees them on its own thread, after letting go of mu_ (freeing a large table
+  // takes time, and every answer needs mu_).
+  void reap(std::vector<std::shared_ptr<VersionView>>& out) {
+    std::erase_if(retired_, [&](std::shared_ptr<VersionView>& v) {
+      if (!v->stopped() || v.use_count() != 1) return false;
+      out.push_back(std::move(v));
+      return true;
     });
   }
 
@@ -493,7 +508,11 @@ class ServingConsumerImpl final : public ServingConsumer {
     auto deadline = Clock::now() + timeout;
     while (true) {
       auto wanted = target();
-      if (finishing_ && *wanted == reading_) finishing_.reset();  // flipped back meanwhile
+      // Flipped back to the topic being read after records of it were dropped while
+      // finishing: it is read again from its beginning past what was delivered.
+      if (wanted && reader_ && *wanted == reading_ && droppedFromReader_ && !finishing_) {
+        switchTo(*wanted);
+      }
       if (wanted && (!reader_ || *wanted != reading_) && !finishing_) beginSwitch(*wanted);
       if (finishing_) {
         if (auto r = finishGroups(*wanted, deadline)) return r;
@@ -529,9 +548,9 @@ class ServingConsumerImpl final : public ServingConsumer {
   // record can make several output records): those are delivered first (finishGroups),
   // then the switch is made. Otherwise it is made at once.
   void beginSwitch(const Target& t) {
-    if (reader_ && headersSeen_ && !delivered_.empty()) {
-      finishing_.emplace();
-      for (const auto& [p, offset] : delivered_) finishing_->insert(p);
+    if (reader_ && headersSeen_ && !deliveredHere_.empty()) {
+      finishing_ = deliveredHere_;
+      finishingSince_ = Clock::now();
       return;
     }
     switchTo(t);
@@ -547,11 +566,15 @@ class ServingConsumerImpl final : public ServingConsumer {
         if (pos.offset == last->second) return take();
         if (pos.offset > last->second) finishing_->erase(pos.partition);
       }
+      droppedFromReader_ = true;
       drop();
     }
     for (auto it = finishing_->begin(); it != finishing_->end();) {
       it = reader_->atEndOf(*it) ? finishing_->erase(it) : std::next(it);
     }
+    // Output partition p is taken to hold source partition p (kappa-worker's layout); an
+    // output laid out otherwise may never show p's end: the switch is not put off forever.
+    if (Clock::now() - finishingSince_ > kMaxFinishing) finishing_->clear();
     if (finishing_->empty()) {
       switchTo(t);
       return std::nullopt;
@@ -566,8 +589,16 @@ class ServingConsumerImpl final : public ServingConsumer {
     // Where the new topic ends now: records without positions are delivered only from there.
     auto ends = TopicReader::endOffsets(kafka_, t.topic);
     if (!ends) return retryLater(ends.error().message);
-    auto r =
-        TopicReader::open(kafka_, t.topic, first || aligned ? kafka::PartitionOffsets{} : *ends);
+    // Aligned, a partition is read from its beginning when its delivered position is known,
+    // or when every switch so far was aligned (nothing of it delivered yet); otherwise, as
+    // after an unaligned switch, from its end now.
+    kafka::PartitionOffsets start;
+    if (!first) {
+      for (const auto& [p, end] : *ends) {
+        if (!aligned || (!delivered_.contains(p) && !placeable_)) start[p] = end;
+      }
+    }
+    auto r = TopicReader::open(kafka_, t.topic, start);
     if (!r) return retryLater(r.error().message);
     dropPending();
     finishing_.reset();
@@ -576,6 +607,9 @@ class ServingConsumerImpl final : public ServingConsumer {
     cursor_.reset();
     if (aligned) cursor_.emplace(delivered_);
     if (!aligned) delivered_.clear();
+    if (!first && !aligned) placeable_ = false;
+    deliveredHere_.clear();
+    droppedFromReader_ = false;
     switchEnds_ = first ? kafka::PartitionOffsets{} : *ends;
     headersSeen_ = true;
     unalignedCounted_ = !aligned;
@@ -639,6 +673,7 @@ class ServingConsumerImpl final : public ServingConsumer {
       if (pos.offset >= 0) {
         auto& last = delivered_[pos.partition];
         last = std::max(last, pos.offset);
+        deliveredHere_.insert(pos.partition);
       }
       Record r;
       r.key.assign(keyOf(*m));
@@ -684,7 +719,14 @@ class ServingConsumerImpl final : public ServingConsumer {
   bool headersSeen_ = true;  // every record delivered from the current topic had a position
   bool unalignedCounted_ = false;
   std::optional<std::set<int32_t>> finishing_;  // partitions whose last group may go on
-  std::vector<rd_kafka_message_t*> pending_;    // entries before next_ are null
+  static constexpr std::chrono::seconds kMaxFinishing{10};
+  Clock::time_point finishingSince_;
+  std::set<int32_t> deliveredHere_;  // partitions delivered from the current topic
+  bool droppedFromReader_ = false;   // records of the current topic dropped while finishing
+  // Every switch so far was aligned: a partition with nothing delivered yet is read from
+  // its beginning (after an unaligned one, only partitions with a known position are).
+  bool placeable_ = true;
+  std::vector<rd_kafka_message_t*> pending_;  // entries before next_ are null
   size_t next_ = 0;
   std::unique_ptr<AliasWatch> alias_;  // last: its callback uses the members above
 };

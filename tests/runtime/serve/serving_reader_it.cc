@@ -392,6 +392,32 @@ TEST_F(ServingReaderIt, ViewSwapsAlignedWhileBothVersionsRunLive) {
   EXPECT_GT(view->stats().sourcePosition[0], 1000);
 }
 
+// Flipped to a version that cannot catch up, then back before the swap: the build is
+// dropped and the serving view, held while the new one waited, follows its topic again.
+TEST_F(ServingReaderIt, ViewFlippedBackBeforeTheSwapKeepsFollowing) {
+  outputs_.create("v1");
+  outputs_.create("v2");
+  outputs_.write("v1", 0, 500);
+  outputs_.write("v2", 0, 400);
+  flip("v1");
+  auto view = ServingView::open(options_);
+  ASSERT_TRUE(view->waitReady(30s));
+  flip("v2");
+  ASSERT_TRUE(kappa::testing::eventually([&] { return view->stats().building == "v2"; }));
+  std::this_thread::sleep_for(1500ms);  // v2 read to its end: v1 is held
+  flip("v1");
+  ASSERT_TRUE(kappa::testing::eventually([&] { return view->stats().building.empty(); }));
+  outputs_.write("v1", 500, 550);
+  EXPECT_TRUE(kappa::testing::eventually(
+      [&] {
+        return view->stats().sourcePosition == std::map<int32_t, int64_t>{{0, 549}, {1, 549}};
+      },
+      3s))
+      << "the serving view stopped following its topic";
+  EXPECT_EQ(view->stats().version, "v1");
+  EXPECT_EQ(view->stats().swaps, 0u);
+}
+
 TEST_F(ServingReaderIt, ConsumerDeliversEachSourcePositionOnceAcrossAFlip) {
   outputs_.create("v1");
   outputs_.create("v2");
@@ -509,6 +535,55 @@ TEST_F(ServingReaderIt, ConsumerFinishesASourceOffsetsRecordsBeforeItSwitches) {
   outputs_.write("v1", 600, 700);
   ASSERT_TRUE(consumer->poll(10s));
   consumer.reset();
+}
+
+// Flipped to v2 and straight back while a group of v1 is being finished: whatever was
+// dropped from v1 meanwhile is delivered, and nothing twice.
+TEST_F(ServingReaderIt, ConsumerFlippedBackWhileFinishingLosesNothing) {
+  outputs_.groups = true;
+  outputs_.create("v1");
+  outputs_.create("v2");
+  outputs_.write("v1", 0, 600);
+  outputs_.write("v2", 0, 600);
+  flip("v1");
+  auto consumer = ServingConsumer::open(options_);
+  std::vector<Record> records;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = consumer->poll(100ms);
+    if (!r) continue;
+    records.push_back(*r);
+    if (records.size() > 200 && r->position.offset % 5 == 0 &&
+        r->key.find('#') == std::string::npos) {
+      break;
+    }
+  }
+  flip("v2");
+  for (int i = 0; i < 5; ++i) {
+    if (auto r = consumer->poll(20ms)) records.push_back(std::move(*r));
+  }
+  flip("v1");
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = consumer->poll(1s);
+    if (r) {
+      records.push_back(std::move(*r));
+    } else if (consumer->stats().version == "v1") {
+      break;
+    }
+  }
+  std::map<std::pair<int32_t, int64_t>, std::vector<std::string>> byOffset;
+  for (const auto& r : records) {
+    byOffset[{r.position.partition, r.position.offset}].push_back(r.version);
+  }
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    for (int64_t o = 0; o < 600; ++o) {
+      const auto& versions = byOffset[{p, o}];
+      ASSERT_EQ(versions.size(), o % 5 == 0 ? 3u : 1u) << "partition " << p << " offset " << o;
+      for (const auto& v : versions)
+        ASSERT_EQ(v, versions[0]) << "partition " << p << " offset " << o;
+    }
+  }
 }
 
 // v1 has positions, v2 none, v3 positions again: after v1 -> v2 only v2's records written
