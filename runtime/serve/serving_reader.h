@@ -34,7 +34,8 @@
 // position headers cannot be placed: after a switch from such an output the new topic is
 // read from its end offsets as they were at the switch, and records of the new topic
 // without positions are delivered only from those offsets on (what either version wrote
-// around the switch may be missed; nothing is delivered twice). Such switches are counted in
+// around the switch may be missed; nothing is delivered twice), and so is a partition whose
+// position is still unknown at a later switch. Such switches are counted in
 // ConsumerStats::unalignedSwitches.
 #pragma once
 
