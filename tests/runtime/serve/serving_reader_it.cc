@@ -477,6 +477,41 @@ TEST_F(ServingReaderIt, ConsumerDeliversEachSourcePositionOnceAcrossAFlip) {
   EXPECT_EQ(s.version, "v2");
 }
 
+// Polls until more than 200 records were delivered and the last is the first record of a
+// three-record group (Outputs::groups): a flip now splits that group.
+void pollIntoAGroup(ServingConsumer& consumer, std::vector<Record>& records) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = consumer.poll(100ms);
+    if (!r) continue;
+    records.push_back(*r);
+    if (records.size() > 200 && r->position.offset % 5 == 0 &&
+        r->key.find('#') == std::string::npos) {
+      return;
+    }
+  }
+}
+
+// The versions that delivered each (source partition, offset).
+using VersionsByOffset = std::map<std::pair<int32_t, int64_t>, std::vector<std::string>>;
+
+// Every source offset up to `last` delivered once in full (three records for one offset in
+// five, else one), all of it by one version.
+void expectEachOffsetOnceByOneVersion(const std::vector<Record>& records, int64_t last,
+                                      VersionsByOffset& byOffset) {
+  for (const auto& r : records) {
+    byOffset[{r.position.partition, r.position.offset}].push_back(r.version);
+  }
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    for (int64_t o = 0; o <= last; ++o) {
+      const auto& versions = byOffset[{p, o}];
+      ASSERT_EQ(versions.size(), o % 5 == 0 ? 3u : 1u) << "partition " << p << " offset " << o;
+      for (const auto& v : versions)
+        ASSERT_EQ(v, versions[0]) << "partition " << p << " offset " << o;
+    }
+  }
+}
+
 // One source offset in five makes three records; the flip comes right after the first record
 // of such a group was delivered: the group's other two come from the old topic, and the new
 // one starts after it. Then the consumer is destroyed with records read and not delivered.
@@ -489,15 +524,7 @@ TEST_F(ServingReaderIt, ConsumerFinishesASourceOffsetsRecordsBeforeItSwitches) {
   flip("v1");
   auto consumer = ServingConsumer::open(options_);
   std::vector<Record> records;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = consumer->poll(100ms);
-    if (!r) continue;
-    records.push_back(*r);
-    if (records.size() > 200 && r->position.offset % 5 == 0 &&
-        r->key.find('#') == std::string::npos)
-      break;
-  }
+  pollIntoAGroup(*consumer, records);
   ASSERT_GT(records.size(), 200u);
   int32_t splitPartition = records.back().position.partition;
   int64_t splitOffset = records.back().position.offset;
@@ -509,22 +536,13 @@ TEST_F(ServingReaderIt, ConsumerFinishesASourceOffsetsRecordsBeforeItSwitches) {
       top[r.position.partition] = std::max(top[r.position.partition], r.position.offset);
     return top[0] == last && top[1] == last && records.back().key.find('#') == std::string::npos;
   };
-  deadline = std::chrono::steady_clock::now() + 30s;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!done() && std::chrono::steady_clock::now() < deadline) {
     if (auto r = consumer->poll(100ms)) records.push_back(std::move(*r));
   }
   while (auto r = consumer->poll(1s)) records.push_back(std::move(*r));
-  std::map<std::pair<int32_t, int64_t>, std::vector<std::string>> byOffset;  // versions
-  for (const auto& r : records)
-    byOffset[{r.position.partition, r.position.offset}].push_back(r.version);
-  for (int32_t p = 0; p < kPartitions; ++p) {
-    for (int64_t o = 0; o <= last; ++o) {
-      const auto& versions = byOffset[{p, o}];
-      ASSERT_EQ(versions.size(), o % 5 == 0 ? 3u : 1u) << "partition " << p << " offset " << o;
-      for (const auto& v : versions)
-        ASSERT_EQ(v, versions[0]) << "partition " << p << " offset " << o;
-    }
-  }
+  VersionsByOffset byOffset;
+  ASSERT_NO_FATAL_FAILURE(expectEachOffsetOnceByOneVersion(records, last, byOffset));
   auto split = byOffset[std::make_pair(splitPartition, splitOffset)];
   ASSERT_FALSE(split.empty());
   EXPECT_EQ(split[0], "v1") << "the split group";
@@ -548,22 +566,13 @@ TEST_F(ServingReaderIt, ConsumerFlippedBackWhileFinishingLosesNothing) {
   flip("v1");
   auto consumer = ServingConsumer::open(options_);
   std::vector<Record> records;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = consumer->poll(100ms);
-    if (!r) continue;
-    records.push_back(*r);
-    if (records.size() > 200 && r->position.offset % 5 == 0 &&
-        r->key.find('#') == std::string::npos) {
-      break;
-    }
-  }
+  pollIntoAGroup(*consumer, records);
   flip("v2");
   for (int i = 0; i < 5; ++i) {
     if (auto r = consumer->poll(20ms)) records.push_back(std::move(*r));
   }
   flip("v1");
-  deadline = std::chrono::steady_clock::now() + 30s;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = consumer->poll(1s);
     if (r) {
@@ -572,18 +581,8 @@ TEST_F(ServingReaderIt, ConsumerFlippedBackWhileFinishingLosesNothing) {
       break;
     }
   }
-  std::map<std::pair<int32_t, int64_t>, std::vector<std::string>> byOffset;
-  for (const auto& r : records) {
-    byOffset[{r.position.partition, r.position.offset}].push_back(r.version);
-  }
-  for (int32_t p = 0; p < kPartitions; ++p) {
-    for (int64_t o = 0; o < 600; ++o) {
-      const auto& versions = byOffset[{p, o}];
-      ASSERT_EQ(versions.size(), o % 5 == 0 ? 3u : 1u) << "partition " << p << " offset " << o;
-      for (const auto& v : versions)
-        ASSERT_EQ(v, versions[0]) << "partition " << p << " offset " << o;
-    }
-  }
+  VersionsByOffset byOffset;
+  ASSERT_NO_FATAL_FAILURE(expectEachOffsetOnceByOneVersion(records, 599, byOffset));
 }
 
 // v1 has positions, v2 none, v3 positions again: after v1 -> v2 only v2's records written
