@@ -51,5 +51,25 @@ TEST(RdKafkaConnector, AnAdminThatNamedManyTopicsIsReplaced) {
   ASSERT_TRUE(admin->deleteTopic(topic).ok());
 }
 
+// Rotated credentials make a new entry; the old one goes once no pass has used it for the
+// idle time (here none), so a rotation does not keep a client for good.
+TEST(RdKafkaConnector, AnEntryNoPassUsesIsDropped) {
+  RdKafkaConnector connector({}, 64, std::chrono::seconds(0));
+  KafkaSpec spec;
+  spec.bootstrapServers = kafkaBootstrap();
+  std::weak_ptr<kafka::KafkaAdmin> old;
+  {
+    auto before = connector.connect(spec, {{"client.rack", "a"}});
+    ASSERT_TRUE(before.ok()) << before.error();
+    old = before->admin;
+  }  // the pass that used it ended
+  auto rotated = connector.connect(spec, {{"client.rack", "b"}});
+  ASSERT_TRUE(rotated.ok()) << rotated.error();
+  EXPECT_TRUE(old.expired()) << "the entry of the old credentials was dropped";
+  auto held = connector.connect(spec, {{"client.rack", "b"}});
+  ASSERT_TRUE(held.ok()) << held.error();
+  EXPECT_EQ(held->admin, rotated->admin) << "the entry in use stays";
+}
+
 }  // namespace
 }  // namespace kappa::controllers

@@ -1,0 +1,74 @@
+#include "runtime/kafka/stragglers.h"
+
+#include <algorithm>
+#include <map>
+
+namespace kappa::kafka {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+void ProgressWindow::add(const LagSnapshot& snap) {
+  if (!samples_.empty() && snap.sampledAt <= samples_.back().at) samples_.clear();
+  samples_.push_back(Sample{snap.sampledAt, snap.partitions});
+  // Keep the newest sample at or before the window's start, and everything after it.
+  WallTime start = snap.sampledAt - rule_.window;
+  while (samples_.size() >= 2 && samples_[1].at <= start) samples_.pop_front();
+}
+
+std::vector<Straggler> ProgressWindow::stragglers() const {
+  if (samples_.size() < 3) return {};
+  const Sample& first = samples_.front();
+  const Sample& last = samples_.back();
+  std::chrono::duration<double> span = last.at - first.at;
+  if (last.at - first.at < rule_.window || span.count() <= 0) return {};
+
+  // Partitions behind in every sample of the window, with their rate over it.
+  struct Lagging {
+    int64_t lag = 0;
+    double rate = 0;
+  };
+  std::map<int32_t, int64_t> from;
+  for (const PartitionLag& p : first.partitions) from[p.partition] = effectivePosition(p);
+  std::map<int32_t, int> behind;  // samples in which the partition had lag > 0
+  for (const Sample& s : samples_) {
+    for (const PartitionLag& p : s.partitions) {
+      if (p.lag > 0) ++behind[p.partition];
+    }
+  }
+  std::map<int32_t, Lagging> lagging;
+  for (const PartitionLag& p : last.partitions) {
+    auto f = from.find(p.partition);
+    auto b = behind.find(p.partition);
+    if (f == from.end() || b == behind.end() || b->second != static_cast<int>(samples_.size()))
+      continue;
+    int64_t read = std::max<int64_t>(effectivePosition(p) - f->second, 0);
+    lagging[p.partition] = Lagging{p.lag, static_cast<double>(read) / span.count()};
+  }
+  std::vector<Straggler> out;
+  if (lagging.size() < 2) return out;
+  for (const auto& [partition, l] : lagging) {
+    std::vector<double> others;
+    others.reserve(lagging.size() - 1);
+    for (const auto& [q, m] : lagging) {
+      if (q != partition) others.push_back(m.rate);
+    }
+    double peer = median(std::move(others));
+    if (peer >= rule_.minPeerRate && l.rate < rule_.slowRatio * peer)
+      out.push_back(Straggler{partition, l.lag, l.rate, peer});
+  }
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const Straggler& s) {
+  return os << "{partition " << s.partition << ", lag " << s.lag << ", " << s.messagesPerSecond
+            << "/s, peers " << s.peerMessagesPerSecond << "/s}";
+}
+
+}  // namespace kappa::kafka
