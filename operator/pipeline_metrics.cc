@@ -1,6 +1,7 @@
 #include "operator/pipeline_metrics.h"
 
 #include <chrono>
+#include <string>
 
 namespace kappa::op {
 namespace {
@@ -77,6 +78,11 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
        "1 when a shadow round found the serving version's output drifted from the previous "
        "version's beyond validation.maxMismatchRatio (condition ShadowMatched False), else 0",
        MetricType::Gauge,
+       {}},
+      {"kappa_replay_straggler",
+       "1 for each partition of a replaying version that reads far more slowly than the others "
+       "(status.replay.stragglers), with the worker pod that holds it",
+       MetricType::Gauge,
        {}}};
   Objects objects = source_ ? source_() : Objects{};
   // The cache lists objects in key order (namespace/name): the scrape is stable.
@@ -106,6 +112,16 @@ std::vector<prometheus::MetricFamily> PipelineMetrics::Collect() const {
           {"namespace", v.ns}, {"pipeline", v.pipeline}, {"version", version}};
       out[7].metric.push_back(gauge(labels, v.shadowMismatchRatio));
       out[8].metric.push_back(gauge(std::move(labels), v.shadowDrifted ? 1 : 0));
+    }
+    if (v.other.phase == Phase::kReplaying) {
+      for (const auto& [partition, pod] : v.stragglers) {
+        out[9].metric.push_back(gauge({{"namespace", v.ns},
+                                       {"partition", std::to_string(partition)},
+                                       {"pipeline", v.pipeline},
+                                       {"pod", pod},
+                                       {"version", version}},
+                                      1));
+      }
     }
     if (!isCandidate(v.other.phase)) continue;
     std::vector<ClientMetric::Label> labels{

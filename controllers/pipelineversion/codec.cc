@@ -212,6 +212,8 @@ Result<Spec> specFromJson(const Json& j) {
   spec.replay.quota = stringMap(child(replay, "quota"));
   spec.replay.maxDurationSeconds =
       num<int64_t>(replay, "maxDurationSeconds", spec.replay.maxDurationSeconds);
+  spec.replay.stragglerWindowSeconds =
+      num<int64_t>(replay, "stragglerWindowSeconds", spec.replay.stragglerWindowSeconds);
   const Json& catchUp = child(j, "catchUp");
   spec.catchUp.maxLagSeconds = num<int64_t>(catchUp, "maxLagSeconds", spec.catchUp.maxLagSeconds);
   if (catchUp.contains("maxLagMessages") && catchUp["maxLagMessages"].is_number()) {
@@ -291,6 +293,15 @@ Status statusFromJson(const Json& j) {
   s.replay.messagesPerSecond = num<double>(r, "messagesPerSecond", 0);
   if (r.contains("etaSeconds")) s.replay.etaSeconds = num<int64_t>(r, "etaSeconds", 0);
   s.replay.lagWithinSince = timeField(r, "lagWithinSince");
+  for (const auto& g : r.value("stragglers", Json::array())) {
+    s.replay.stragglers.push_back(
+        StragglerStatus{.partition = num<int32_t>(g, "partition", 0),
+                        .lag = num<int64_t>(g, "lag", 0),
+                        .messagesPerSecond = num<double>(g, "messagesPerSecond", 0),
+                        .peerMessagesPerSecond = num<double>(g, "peerMessagesPerSecond", 0),
+                        .since = timeField(g, "since").value_or(TimePoint{}),
+                        .pod = str(g, "pod")});
+  }
   s.validation = comparisonFromJson(child(j, "validation"));
   if (j.contains("shadow")) s.shadow = comparisonFromJson(child(j, "shadow"));
   s.servingSince = timeField(j, "servingSince");
@@ -359,6 +370,19 @@ Json statusToJson(const Status& s) {
   putTime(replay, "caughtUpAt", s.replay.caughtUpAt);
   if (s.replay.etaSeconds) replay["etaSeconds"] = *s.replay.etaSeconds;
   putTime(replay, "lagWithinSince", s.replay.lagWithinSince);
+  if (!s.replay.stragglers.empty()) {
+    Json stragglers = Json::array();
+    for (const auto& g : s.replay.stragglers) {
+      Json sj{{"partition", g.partition},
+              {"lag", g.lag},
+              {"messagesPerSecond", g.messagesPerSecond},
+              {"peerMessagesPerSecond", g.peerMessagesPerSecond},
+              {"since", formatTimeRfc3339(g.since)}};
+      putString(sj, "pod", g.pod);
+      stragglers.push_back(std::move(sj));
+    }
+    replay["stragglers"] = std::move(stragglers);
+  }
   j["replay"] = std::move(replay);
   j["validation"] = comparisonToJson(s.validation);
   if (s.shadow.startedAt) j["shadow"] = comparisonToJson(s.shadow);
@@ -449,6 +473,7 @@ CachedVersion cachedVersionFromJson(const Json& obj) {
   v.mismatchRatio = status.validation.mismatchRatio;
   v.shadowing = status.shadow.startedAt.has_value();
   v.shadowMismatchRatio = status.shadow.mismatchRatio;
+  for (const auto& g : status.replay.stragglers) v.stragglers.emplace_back(g.partition, g.pod);
   for (const auto& c : status.conditions) {
     if (c.type == kRetentionSafe) {
       v.retentionAtRisk = c.status == ConditionStatus::kFalse && c.reason == "AtRisk";

@@ -770,6 +770,53 @@ std::string lagText(const kafka::LagSnapshot& snap, const CatchUpSpec& c) {
   return os.str();
 }
 
+// The pod that holds a partition: the group member's address among the worker's pods, else
+// the pod name kappa-worker puts in its client id ("kappa-worker/<pod>"), else "".
+std::string holderPod(const Pass& p, int32_t partition) {
+  auto m = p.o.kafka.stragglerHolders.find(partition);
+  if (m == p.o.kafka.stragglerHolders.end()) return "";
+  if (auto pod = p.o.worker.podsByIp.find(m->second.host); pod != p.o.worker.podsByIp.end())
+    return pod->second;
+  constexpr std::string_view kWorkerClient = "kappa-worker/";
+  const std::string& id = m->second.clientId;
+  return id.starts_with(kWorkerClient) ? id.substr(kWorkerClient.size()) : "";
+}
+
+// Rates as status keeps them: a tenth of a record a second is all anyone needs.
+double tenths(double v) { return std::round(v * 10) / 10; }
+
+// status.replay.stragglers from this sample's verdict: a partition keeps the time it was
+// first reported while it stays a straggler; a new one gets a Warning Event.
+void applyStragglers(Pass& p) {
+  std::vector<StragglerStatus> next;
+  for (const kafka::Straggler& g : p.o.kafka.stragglers) {
+    if (next.size() == kMaxStragglers) break;
+    StragglerStatus s{.partition = g.partition,
+                      .lag = g.lag,
+                      .messagesPerSecond = tenths(g.messagesPerSecond),
+                      .peerMessagesPerSecond = tenths(g.peerMessagesPerSecond),
+                      .since = p.now,
+                      .pod = holderPod(p, g.partition)};
+    auto was = std::find_if(p.s.replay.stragglers.begin(), p.s.replay.stragglers.end(),
+                            [&](const StragglerStatus& o) { return o.partition == g.partition; });
+    if (was != p.s.replay.stragglers.end()) {
+      s.since = was->since;
+      if (s.pod.empty()) s.pod = was->pod;
+    } else {
+      std::ostringstream os;
+      os << "partition " << g.partition << " of " << sourceTopic(p.spec(), p.s.source) << " read "
+         << s.messagesPerSecond << " records/s over the last "
+         << seconds(Seconds{p.spec().replay.stragglerWindowSeconds})
+         << ", the other partitions still behind " << s.peerMessagesPerSecond << " (median); "
+         << g.lag << " records to go";
+      if (!s.pod.empty()) os << "; held by pod " << s.pod;
+      p.event(EventType::kWarning, "ReplayStraggler", os.str());
+    }
+    next.push_back(std::move(s));
+  }
+  p.s.replay.stragglers = std::move(next);
+}
+
 void onReplaying(Pass& p) {
   if (candidateGates(p, true)) return;
   applyWorkerHealth(p);
@@ -804,6 +851,7 @@ void onReplaying(Pass& p) {
     p.s.replay.etaSeconds = progress.etaSeconds;
     p.s.replay.lagWithinSince = catchUp.withinSince;
     caughtUp = catchUp.caughtUp;
+    applyStragglers(p);
     std::string lag = lagText(snap, spec.catchUp);
     if (!caughtUp) {
       if (catchUp.withinBound) {
@@ -823,6 +871,7 @@ void onReplaying(Pass& p) {
 
   if (caughtUp) {
     p.s.replay.caughtUpAt = p.now;
+    p.s.replay.stragglers.clear();
     p.enter(Phase::kValidating, "", "caught up; validating");
     p.condition(kValidated, ConditionStatus::kUnknown, "Pending", "validation starts");
     p.event(EventType::kNormal, "CaughtUp",

@@ -239,20 +239,33 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     k.retention = *report;
   }
   if (sampleDue) {
-    kafka::EndOffsetHistory* history = nullptr;
+    LagHistory* history = nullptr;
+    kafka::StragglerRule rule{.window = Seconds{spec.replay.stragglerWindowSeconds}};
     {
       // Only this key's pass uses its entry, and map nodes stay put: the pointer outlives
       // the lock.
       std::lock_guard lock(mu_);
       LagHistory& h = lagHistories_[p.key.str()];
       if (h.consumerGroup != st.consumerGroup)
-        h = LagHistory{st.consumerGroup, kafka::EndOffsetHistory()};
-      history = &h.ends;
+        h = LagHistory{st.consumerGroup, kafka::EndOffsetHistory(), kafka::ProgressWindow(rule)};
+      if (!(h.progress.rule() == rule)) h.progress = kafka::ProgressWindow(rule);
+      history = &h;
     }
     kafka::LagMonitor monitor(admin);
-    auto lag = monitor.sample(st.consumerGroup, source, p.now, history);
+    auto lag = monitor.sample(st.consumerGroup, source, p.now, &history->ends);
     if (!lag.ok()) return retryable("sampling the lag", lag.error());
     k.lag = *lag;
+    if (spec.replay.stragglerWindowSeconds > 0) {
+      history->progress.add(*lag);
+      k.stragglers = history->progress.stragglers();
+    }
+    if (!k.stragglers.empty()) {
+      // Who holds them: a pod to look at. Unknown when the group cannot be described now.
+      auto members = admin.groupMembers(st.consumerGroup, source);
+      for (const auto& m : members.ok() ? *members : std::vector<kafka::GroupMember>{}) {
+        for (int32_t partition : m.partitions) k.stragglerHolders[partition] = m;
+      }
+    }
   } else if (!in({Phase::kReplaying})) {
     std::lock_guard lock(mu_);
     lagHistories_.erase(p.key.str());

@@ -122,11 +122,14 @@ class Reconciler {
   // Terminal topic-creation errors, per object key, until the object is gone.
   std::map<std::string, std::string> topicCreateErrors_;
   // The source end offsets observed for each Replaying version, per object key, for its lag
-  // in seconds; dropped when it leaves Replaying. Kept in memory only: after a restart the
-  // first sample's seconds are an estimate, which delays a catch-up by one sample.
+  // in seconds, and its last window of lag samples, for stragglers; dropped when it leaves
+  // Replaying. Kept in memory only: after a restart the first sample's seconds are an
+  // estimate, which delays a catch-up by one sample, and stragglers are named again only once
+  // a new window has passed.
   struct LagHistory {
     std::string consumerGroup;  // a new group (a re-created object) starts a new history
     kafka::EndOffsetHistory ends;
+    kafka::ProgressWindow progress;
   };
   std::map<std::string, LagHistory> lagHistories_;
 };

@@ -15,6 +15,7 @@
 
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
+#include "runtime/kafka/stragglers.h"
 
 namespace kappa::controllers {
 
@@ -70,6 +71,9 @@ struct ReplaySpec {
   std::string priorityClassName = "kappa-replay";
   std::map<std::string, std::string> quota;  // empty: no ResourceQuota
   int64_t maxDurationSeconds = 21600;
+  // The straggler rule's window (kafka::ProgressWindow): a partition far slower than the
+  // others over this long is reported. 0: no straggler detection.
+  int64_t stragglerWindowSeconds = 60;
   bool operator==(const ReplaySpec&) const = default;
 };
 
@@ -219,6 +223,21 @@ struct LagStatus {
   bool operator==(const LagStatus&) const = default;
 };
 
+// A partition of the replay that reads far more slowly than the others (the rule of
+// kafka::ProgressWindow), as status.replay.stragglers keeps it.
+struct StragglerStatus {
+  int32_t partition = 0;
+  int64_t lag = 0;
+  double messagesPerSecond = 0;      // over the window
+  double peerMessagesPerSecond = 0;  // the median of the other lagging partitions
+  TimePoint since{};                 // first reported
+  std::string pod{};                 // the worker pod that holds it ("": not known)
+  bool operator==(const StragglerStatus&) const = default;
+};
+
+// At most this many stragglers are listed (the slowest first).
+inline constexpr size_t kMaxStragglers = 10;
+
 struct ReplayStatus {
   std::optional<TimePoint> startedAt;
   std::optional<TimePoint> caughtUpAt;
@@ -227,6 +246,7 @@ struct ReplayStatus {
   std::optional<int64_t> etaSeconds;
   // When the lag last entered the catch-up bound (the stability clock of catchUp).
   std::optional<TimePoint> lagWithinSince;
+  std::vector<StragglerStatus> stragglers;  // by partition
   bool operator==(const ReplayStatus&) const = default;
 };
 
@@ -449,6 +469,8 @@ struct CachedVersion {
   bool shadowing = false;         // status.shadow has started
   bool shadowDrifted = false;     // condition ShadowMatched is False
   double shadowMismatchRatio = 0;
+  // status.replay.stragglers: partition and pod.
+  std::vector<std::pair<int32_t, std::string>> stragglers;
   bool operator==(const CachedVersion&) const = default;
 };
 
@@ -497,7 +519,11 @@ struct KafkaFacts {
   std::optional<std::string> topicCreateError;
   std::optional<kafka::RetentionReport> retention;  // gathered in Provisioning and Replaying
   std::optional<kafka::LagSnapshot> lag;            // gathered in Replaying
-  std::optional<ValidationRun> validation;          // the driver's run for this object, if any
+  // With a lag sample: the partitions the straggler rule names (empty: none, or the window
+  // has not passed yet), and the group member that holds each of them.
+  std::vector<kafka::Straggler> stragglers;
+  std::map<int32_t, kafka::GroupMember> stragglerHolders;
+  std::optional<ValidationRun> validation;  // the driver's run for this object, if any
   bool operator==(const KafkaFacts&) const = default;
 };
 
@@ -531,8 +557,9 @@ struct WorkerFacts {
   std::string ownerUid;       // the uid in the Deployment's ownerReference
   bool crashLooping = false;  // a container in CrashLoopBackOff (or restarting repeatedly)
   int32_t podsLeft = 0;       // worker pods still there (stopping ones too)
-  std::optional<WorkerProblem> problem;  // why its pods do not run, if the cluster says so
-  std::vector<WorkerExit> exits;         // of each pod that has one, its latest
+  std::optional<WorkerProblem> problem;         // why its pods do not run, if the cluster says so
+  std::vector<WorkerExit> exits;                // of each pod that has one, its latest
+  std::map<std::string, std::string> podsByIp;  // status.podIP -> pod name
   bool operator==(const WorkerFacts&) const = default;
 };
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "runtime/core/result.h"
 
@@ -19,6 +20,14 @@ namespace kappa::kafka {
 using PartitionOffsets = std::map<int32_t, int64_t>;
 // partition -> [from, to)
 using OffsetRanges = std::map<int32_t, std::pair<int64_t, int64_t>>;
+
+// A member of a consumer group and the partitions of one topic it holds.
+struct GroupMember {
+  std::string clientId{};
+  std::string host{};  // its address as the broker saw it (no leading '/')
+  std::vector<int32_t> partitions{};
+  bool operator==(const GroupMember&) const = default;
+};
 
 struct TopicSpec {
   std::string name;
@@ -72,6 +81,10 @@ class KafkaAdmin {
   // partition's offset; partitions with no such record (yet) are absent.
   virtual Result<PartitionOffsets> recordTimestamps(const std::string& topic,
                                                     const PartitionOffsets& from) = 0;
+  // The members of a consumer group, each with the partitions of `topic` assigned to it
+  // (none for a group with no member).
+  virtual Result<std::vector<GroupMember>> groupMembers(const std::string& group,
+                                                        const std::string& topic) = 0;
 };
 
 using KafkaAdminPtr = std::unique_ptr<KafkaAdmin>;

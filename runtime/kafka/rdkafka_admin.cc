@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -344,6 +345,45 @@ Result<void> RdKafkaAdmin::deleteGroupOnce(const std::string& group) {
     }
   }
   return {};
+}
+
+Result<std::vector<GroupMember>> RdKafkaAdmin::groupMembers(const std::string& group,
+                                                            const std::string& topic) {
+  return retryOnCoordinatorMove([&]() -> Result<std::vector<GroupMember>> {
+    RdPtr<rd_kafka_queue_t> q(rd_kafka_queue_new(handle_.get()));
+    auto opts = adminOptions(RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+    const char* groups[] = {group.c_str()};
+    rd_kafka_DescribeConsumerGroups(handle_.get(), groups, 1, opts.get(), q.get());
+    auto ev = awaitAdminResult(q.get(), "describe group " + group);
+    if (!ev) return ev.error();
+    size_t n = 0;
+    const rd_kafka_ConsumerGroupDescription_t** res = rd_kafka_DescribeConsumerGroups_result_groups(
+        rd_kafka_event_DescribeConsumerGroups_result(ev->get()), &n);
+    std::vector<GroupMember> out;
+    for (size_t i = 0; i < n; ++i) {
+      if (const rd_kafka_error_t* e = rd_kafka_ConsumerGroupDescription_error(res[i])) {
+        return Error{errorCodeOf(rd_kafka_error_code(e)),
+                     "describe group " + group + ": " + rd_kafka_error_string(e)};
+      }
+      size_t members = rd_kafka_ConsumerGroupDescription_member_count(res[i]);
+      for (size_t m = 0; m < members; ++m) {
+        const rd_kafka_MemberDescription_t* md =
+            rd_kafka_ConsumerGroupDescription_member(res[i], m);
+        GroupMember gm;
+        if (const char* id = rd_kafka_MemberDescription_client_id(md)) gm.clientId = id;
+        if (const char* host = rd_kafka_MemberDescription_host(md)) gm.host = host;
+        if (!gm.host.empty() && gm.host.front() == '/') gm.host.erase(0, 1);
+        const rd_kafka_topic_partition_list_t* parts =
+            rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(md));
+        for (int p = 0; parts && p < parts->cnt; ++p) {
+          if (topic == parts->elems[p].topic) gm.partitions.push_back(parts->elems[p].partition);
+        }
+        std::sort(gm.partitions.begin(), gm.partitions.end());
+        out.push_back(std::move(gm));
+      }
+    }
+    return out;
+  });
 }
 
 Result<PartitionOffsets> RdKafkaAdmin::listOffsets(const std::string& topic, int64_t which) {

@@ -33,6 +33,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
                                                const OffsetRanges& ranges) override;
   Result<PartitionOffsets> recordTimestamps(const std::string& topic,
                                             const PartitionOffsets& from) override;
+  Result<std::vector<GroupMember>> groupMembers(const std::string& group,
+                                                const std::string& topic) override;
 
   // Waits until brokers serve (present) or no longer serve the topic, within the timeout.
   Result<void> awaitMetadata(const std::string& topic, bool present);

@@ -7,6 +7,8 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <set>
 #include <thread>
@@ -343,7 +345,14 @@ Result<void> StreamWorker::createConsumer() {
   RdPtr<rd_kafka_conf_t> conf(rd_kafka_conf_new());
   char err[512];
   cp["bootstrap.servers"] = config_.bootstrapServers;
-  cp.emplace("client.id", "kappa-worker");
+  // The host name is the pod's name in Kubernetes: the operator names the pod that holds a
+  // straggling partition from the group's members.
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
+    cp.emplace("client.id", std::string("kappa-worker/") + host);
+  } else {
+    cp.emplace("client.id", "kappa-worker");
+  }
   cp.emplace("enable.auto.commit", "false");
   cp.emplace("enable.auto.offset.store", "false");
   cp.emplace("log_level", "4");

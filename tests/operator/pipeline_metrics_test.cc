@@ -121,6 +121,26 @@ TEST(PipelineMetrics, WorkerReadyFollowsWorkerAvailableWhileAWorkerRuns) {
       << t;
 }
 
+TEST(PipelineMetrics, AStragglerWhileTheVersionReplays) {
+  prometheus::Registry r;
+  PipelineMetrics::Objects cache;
+  PipelineMetrics m(r, [&cache] { return cache; });
+  json stragglers = {
+      {"replay",
+       {{"stragglers", json::array({{{"partition", 3}, {"lag", 10}, {"pod", "sessions-v2-abc"}},
+                                    {{"partition", 5}, {"lag", 10}}})}}}};
+  cache = objects({version("v2", "Replaying", stragglers), version("v3", "Failed", stragglers)});
+  auto t = text(r, m);
+  EXPECT_TRUE(has(t, R"(kappa_replay_straggler{namespace="ns",partition="3",pipeline="sessions",)"
+                     R"(pod="sessions-v2-abc",version="v2"} 1)"))
+      << t;
+  EXPECT_TRUE(has(t, R"(kappa_replay_straggler{namespace="ns",partition="5",pipeline="sessions",)"
+                     R"(pod="",version="v2"} 1)"))
+      << t;
+  EXPECT_EQ(t.find(R"(pod="sessions-v2-abc",version="v3"})"), std::string::npos)
+      << "only while replaying: " << t;
+}
+
 TEST(PipelineMetrics, ShadowRatioWhileTheShadowedPairRuns) {
   prometheus::Registry r;
   PipelineMetrics::Objects cache;

@@ -952,6 +952,88 @@ TEST(DecideReplaying, ANewLagSampleRefreshesStatusWithoutActions) {
   expectConverged(o, at(3));
 }
 
+TEST(DecideReplaying, AStragglerIsReportedWithItsPodAndAWarningOnce) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(3000, 22000, at(0));
+  o.kafka.stragglers = {kafka::Straggler{
+      .partition = 2, .lag = 2500, .messagesPerSecond = 12.34, .peerMessagesPerSecond = 1000.06}};
+  o.kafka.stragglerHolders[2] =
+      kafka::GroupMember{.clientId = "kappa-worker/sessions-v2-abc", .host = "10.0.0.7"};
+  o.worker.podsByIp = {{"10.0.0.7", "sessions-v2-abc"}};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->replay.stragglers,
+            (std::vector<StragglerStatus>{{.partition = 2,
+                                           .lag = 2500,
+                                           .messagesPerSecond = 12.3,
+                                           .peerMessagesPerSecond = 1000.1,
+                                           .since = at(0),
+                                           .pod = "sessions-v2-abc"}}));
+  ASSERT_EQ(events(d).size(), 1u) << d;
+  EXPECT_EQ(events(d)[0].type, EventType::kWarning);
+  EXPECT_EQ(events(d)[0].reason, "ReplayStraggler");
+  EXPECT_EQ(events(d)[0].message,
+            "partition 2 of clickstream.raw read 12.3 records/s over the last 60s, the other "
+            "partitions "
+            "still behind 1000.1 (median); 2500 records to go; held by pod sessions-v2-abc");
+
+  // Still one at the next sample: it keeps its first time, and no second Event.
+  o.status = *d.status;
+  o.kafka.lag = lagSample(2900, 22100, at(2));
+  o.kafka.stragglers[0].lag = 2480;
+  Decision next = decide(o, at(2));
+  ASSERT_TRUE(next.status.has_value());
+  ASSERT_EQ(next.status->replay.stragglers.size(), 1u);
+  EXPECT_EQ(next.status->replay.stragglers[0].since, at(0));
+  EXPECT_EQ(next.status->replay.stragglers[0].lag, 2480);
+  EXPECT_TRUE(events(next).empty()) << next;
+
+  // Gone from the verdict: gone from status.
+  o.status = *next.status;
+  o.kafka.lag = lagSample(2800, 22200, at(4));
+  o.kafka.stragglers.clear();
+  Decision cleared = decide(o, at(4));
+  ASSERT_TRUE(cleared.status.has_value());
+  EXPECT_TRUE(cleared.status->replay.stragglers.empty());
+}
+
+TEST(DecideReplaying, AStragglersPodComesFromTheClientIdWhenTheAddressIsNoPod) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(3000, 22000, at(0));
+  o.kafka.stragglers = {kafka::Straggler{.partition = 0, .lag = 10},
+                        kafka::Straggler{.partition = 1, .lag = 10}};
+  o.kafka.stragglerHolders[0] =
+      kafka::GroupMember{.clientId = "kappa-worker/sessions-v2-def", .host = "10.9.9.9"};
+  o.kafka.stragglerHolders[1] = kafka::GroupMember{.clientId = "streams-app", .host = "10.9.9.8"};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_EQ(d.status->replay.stragglers.size(), 2u);
+  EXPECT_EQ(d.status->replay.stragglers[0].pod, "sessions-v2-def");
+  EXPECT_EQ(d.status->replay.stragglers[1].pod, "") << "a container processor's own client id";
+  EXPECT_EQ(events(d).size(), 2u) << d;
+}
+
+TEST(DecideReplaying, StragglersAreClearedOnceCaughtUp) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.stragglers = {StragglerStatus{.partition = 1, .lag = 5, .since = at(-30)}};
+  o.status.replay.lagWithinSince = at(-31);
+  o.status.lag.seconds = 0;
+  o.kafka.lag = lagSample(0, 25000, at(0));
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kValidating) << d;
+  EXPECT_TRUE(d.status->replay.stragglers.empty());
+}
+
+TEST(DecideReplaying, WithoutANewSampleStragglersStayAsTheyWere) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.stragglers = {StragglerStatus{.partition = 1, .lag = 5, .since = at(-30)}};
+  o.kafka.lag.reset();
+  Decision d = decide(o, at(0));
+  Status st = d.status.value_or(o.status);
+  EXPECT_EQ(st.replay.stragglers, o.status.replay.stragglers);
+}
+
 TEST(DecideReplaying, SmoothsTheRateWithThePreviousOne) {
   Observed o = observedIn(Phase::kReplaying);
   o.status.replay.messagesPerSecond = 100;

@@ -103,6 +103,7 @@ class FakeRunner : public WorkloadRunner {
   explicit FakeRunner(Journal& j) : journal_(j) {}
   std::map<std::string, WorkerRequest> workers;
   std::map<std::string, std::map<std::string, std::string>> quotas;  // name -> hard
+  std::map<std::string, std::string> podsByIp;                       // of every worker
 
   Result<void> ensureWorker(const WorkerRequest& r) override {
     journal_.add("worker:ensure:" + r.name + ":" + profileName(r.profile));
@@ -123,6 +124,7 @@ class FakeRunner : public WorkloadRunner {
     state.profile = it->second.profile;
     state.replicas = it->second.replicas;
     state.readyReplicas = it->second.replicas;
+    state.podsByIp = podsByIp;
     return state;
   }
   Result<void> ensureReplayQuota(const ReplayQuotaRequest& r) override {
@@ -484,6 +486,13 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
       WorkerExit{"sessions-v2-abc", "containerd://0a1b", 137, "OOMKilled",
                  roundToMicros(clock_.now())},
       WorkerExit{"sessions-v2-def", "containerd://2c3d", 1, "", roundToMicros(clock_.now())}};
+  s.replay.stragglers = {StragglerStatus{.partition = 3,
+                                         .lag = 900,
+                                         .messagesPerSecond = 1.5,
+                                         .peerMessagesPerSecond = 800,
+                                         .since = roundToMicros(clock_.now()),
+                                         .pod = "sessions-v2-abc"},
+                         StragglerStatus{.partition = 4, .since = roundToMicros(clock_.now())}};
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }
@@ -526,6 +535,42 @@ TEST_F(ReconcilerTest, CacheEntryKeepsWhatSiblingsAndMetricsRead) {
   EXPECT_FALSE(pending.retentionAtRisk);
   EXPECT_FALSE(pending.validationFailed);
   EXPECT_FALSE(pending.servingSince.has_value());
+}
+
+// The straggler rule runs over the lag samples of Replaying passes; the pod that holds the
+// partition comes from the group's members and the worker's pods.
+TEST_F(ReconcilerTest, APartitionThatStopsReadingIsReportedAsAStragglerWithItsPod) {
+  Status s = promoting("v1");
+  s.phase = Phase::kReplaying;
+  s.replay.startedAt = clock_.now();
+  create("v1", s);
+  Json obj = get(ref("v1"));
+  obj["spec"]["replay"]["stragglerWindowSeconds"] = 10;
+  ASSERT_TRUE(kube_.update(ref("v1"), obj).ok());
+  runner_.workers["sessions-v1"] = WorkerRequest{};
+  runner_.podsByIp = {{"10.0.0.5", "sessions-v1-abc"}, {"10.0.0.6", "sessions-v1-def"}};
+  admin_.end["clicks"] = {{0, 1'000'000}, {1, 1'000'000}};
+  admin_.members[s.consumerGroup] = {
+      kafka::GroupMember{
+          .clientId = "kappa-worker/sessions-v1-def", .host = "10.0.0.6", .partitions = {0}},
+      kafka::GroupMember{
+          .clientId = "kappa-worker/sessions-v1-abc", .host = "10.0.0.5", .partitions = {1}}};
+  for (int t = 0; t <= 8; t += 2) {
+    admin_.committed[{s.consumerGroup, "clicks"}] = {{0, 1 + 1000 * t}, {1, 1}};
+    ASSERT_NE(reconciler_.reconcile({kNs, "sessions-v1"}).kind(), Outcome::Kind::kRetry);
+    EXPECT_TRUE(statusOf("v1").replay.stragglers.empty()) << "before the window passed, at " << t;
+    clock_.advance(Seconds{2});
+  }
+  admin_.committed[{s.consumerGroup, "clicks"}] = {{0, 10'001}, {1, 1}};
+  ASSERT_NE(reconciler_.reconcile({kNs, "sessions-v1"}).kind(), Outcome::Kind::kRetry);
+  Status after = statusOf("v1");
+  EXPECT_EQ(after.phase, Phase::kReplaying);
+  ASSERT_EQ(after.replay.stragglers.size(), 1u) << after;
+  EXPECT_EQ(after.replay.stragglers[0].partition, 1);
+  EXPECT_EQ(after.replay.stragglers[0].pod, "sessions-v1-abc");
+  EXPECT_EQ(after.replay.stragglers[0].messagesPerSecond, 0);
+  EXPECT_EQ(after.replay.stragglers[0].peerMessagesPerSecond, 1000);
+  EXPECT_GE(journal_.find("event:ReplayStraggler"), 0);
 }
 
 TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <librdkafka/rdkafkacpp.h>
+
 #include <thread>
 
 #include "tests/support/kafka_test_util.h"
@@ -167,6 +169,46 @@ TEST(RdKafkaAdmin, CommittedOffsetsAndDeleteGroup) {
   auto delMissing = admin->deleteGroup(group);
   ASSERT_FALSE(delMissing.ok());
   EXPECT_EQ(delMissing.error().code, ErrorCode::kNotFound) << delMissing.error();
+}
+
+// The operator names the pod that holds a straggling partition from the group's members.
+TEST(RdKafkaAdmin, GroupMembersWithTheirPartitions) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  auto group = uniqueName("g");
+  testing::createTopic(*admin, topic, 3);
+  auto none = admin->groupMembers(group, topic);
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_TRUE(none->empty());
+
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  ASSERT_EQ(conf->set("bootstrap.servers", testing::kafkaBootstrap(), err), RdKafka::Conf::CONF_OK);
+  ASSERT_EQ(conf->set("group.id", group, err), RdKafka::Conf::CONF_OK);
+  ASSERT_EQ(conf->set("client.id", "kappa-worker/pod-a", err), RdKafka::Conf::CONF_OK);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
+  ASSERT_TRUE(consumer) << err;
+  ASSERT_EQ(consumer->subscribe({topic}), RdKafka::ERR_NO_ERROR);
+  std::vector<GroupMember> members;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    delete consumer->consume(100);
+    auto m = admin->groupMembers(group, topic);
+    ASSERT_TRUE(m.ok()) << m.error();
+    members = *m;
+    if (members.size() == 1 && members[0].partitions.size() == 3) break;
+  }
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0].clientId, "kappa-worker/pod-a");
+  EXPECT_EQ(members[0].partitions, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_FALSE(members[0].host.empty());
+  EXPECT_NE(members[0].host.front(), '/');
+  auto other = admin->groupMembers(group, uniqueName("other"));
+  ASSERT_TRUE(other.ok()) << other.error();
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_TRUE(other->front().partitions.empty()) << "only the partitions of the topic asked";
+  consumer->close();
 }
 
 TEST(RdKafkaAdmin, EarliestTimestamps) {

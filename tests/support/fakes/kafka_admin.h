@@ -20,6 +20,8 @@ class FakeKafkaAdmin : public kafka::KafkaAdmin {
   std::map<std::pair<int32_t, int64_t>, int64_t> recordTs;
   std::vector<kafka::PartitionOffsets> timestampProbes;
   std::optional<Error> failNext;
+  // Members of each group, for groupMembers (the topic is not checked).
+  std::map<std::string, std::vector<kafka::GroupMember>> members;
 
   Result<void> createTopic(const kafka::TopicSpec& s) override {
     if (auto e = takeFailure()) return *e;
@@ -64,6 +66,11 @@ class FakeKafkaAdmin : public kafka::KafkaAdmin {
                                                    const std::string& t) override {
     if (auto e = takeFailure()) return *e;
     return committed[{g, t}];
+  }
+  Result<std::vector<kafka::GroupMember>> groupMembers(const std::string& g,
+                                                       const std::string&) override {
+    if (auto e = takeFailure()) return *e;
+    return members[g];
   }
   Result<kafka::PartitionOffsets> earliestTimestamps(const std::string& t) override {
     if (auto e = takeFailure()) return *e;

@@ -212,6 +212,7 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
            {"metadata", {{"name", name}, {"labels", d["metadata"]["labels"]}}},
            {"status", {{"conditions", Json::array({{{"type", "Ready"}, {"status", ready}}})}}}};
     if (stopping) p["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z";
+    if (name == "sessions-v2-r1") p["status"]["podIP"] = "10.1.0.7";
     ASSERT_TRUE(api.create(CollectionRef{resources::pods(), "team-a"}, p).ok());
   };
   readyPod("sessions-v2-r1", "True", false);
@@ -219,6 +220,9 @@ TEST(KubeWorkloadRunner, ObservesReadyReplicasProfileAndCrashLoops) {
   readyPod("sessions-v2-r3", "False", false);
   readyPod("sessions-v2-r4", "True", true);
   EXPECT_EQ(runner.observeWorker("team-a", "sessions-v2")->readyReplicas, 2);
+  // Pods by address, for the pod that holds a partition of the worker's consumer group.
+  EXPECT_EQ(runner.observeWorker("team-a", "sessions-v2")->podsByIp,
+            (std::map<std::string, std::string>{{"10.1.0.7", "sessions-v2-r1"}}));
   for (const char* name :
        {"sessions-v2-r1", "sessions-v2-r2", "sessions-v2-r3", "sessions-v2-r4"}) {
     ASSERT_TRUE(api.remove(ObjectRef{resources::pods(), "team-a", name, ""}).ok());
