@@ -67,3 +67,4 @@ set_tests_properties(e2e.worker_image_on_node PROPERTIES
   ENVIRONMENT "KAPPA_BIN=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
   LABELS e2e
   TIMEOUT 900)
+kappa_e2e_scenario(replay_straggler straggler.sh)
