@@ -279,6 +279,19 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
         }
       }
     }
+    // Partitions that hold the replay back, while it replays.
+    const auto stragglers = Json::json_pointer("/status/replay/stragglers");
+    if (phase == "Replaying" && v.contains(stragglers) && v.at(stragglers).is_array()) {
+      for (const auto& g : v.at(stragglers)) {
+        os << "           straggler: partition " << g.value("partition", 0) << ", "
+           << static_cast<int64_t>(g.value("lag", 0.0)) << " behind at " << std::fixed
+           << std::setprecision(1) << g.value("messagesPerSecond", 0.0) << " msgs/s (others "
+           << g.value("peerMessagesPerSecond", 0.0) << ")";
+        std::string pod = g.value("pod", "");
+        if (!pod.empty()) os << ", pod " << pod;
+        os << std::defaultfloat << "\n";
+      }
+    }
     const auto ex = Json::json_pointer("/status/validation/examples");
     if (validated == "False" && v.contains(ex) && v.at(ex).is_array()) {
       for (const auto& e : v.at(ex)) {

@@ -295,6 +295,29 @@ TEST(RenderStatus, AMedallionTierShowsTheUpstreamVersionItReads) {
   EXPECT_NE(out.find("reads silver version v7 (silver.v7)"), std::string::npos) << out;
 }
 
+// A straggling partition of a replay, under its row, with the pod that holds it.
+TEST(RenderStatus, AReplayShowsItsStragglers) {
+  kube::Json v2 = {
+      {"metadata", {{"name", "sessions-v2"}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+      {"spec", {{"pipeline", "sessions"}, {"version", "v2"}}},
+      {"status",
+       {{"phase", "Replaying"},
+        {"replay",
+         {{"stragglers", kube::Json::array({{{"partition", 3},
+                                             {"lag", 81234},
+                                             {"messagesPerSecond", 12.25},
+                                             {"peerMessagesPerSecond", 5400},
+                                             {"pod", "sessions-v2-7d9c-x2"}}})}}}}}};
+  std::string out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
+  EXPECT_NE(out.find("straggler: partition 3, 81234 behind at 12.2 msgs/s (others 5400.0), "
+                     "pod sessions-v2-7d9c-x2\n"),
+            std::string::npos)
+      << out;
+  v2["status"]["phase"] = "Failed";
+  out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
+  EXPECT_EQ(out.find("straggler"), std::string::npos) << "only while replaying: " << out;
+}
+
 // Lag, progress and ETA only for candidates; cells never run together; mismatch examples as
 // the fields that differ.
 TEST(RenderStatus, ServingRowsShowNoStaleLagAndExamplesAreFieldDiffs) {
