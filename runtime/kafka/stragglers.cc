@@ -16,7 +16,11 @@ double median(std::vector<double> v) {
 
 void ProgressWindow::add(const LagSnapshot& snap) {
   if (!samples_.empty() && snap.sampledAt <= samples_.back().at) samples_.clear();
-  samples_.push_back(Sample{snap.sampledAt, snap.partitions});
+  Sample sample{snap.sampledAt, {}};
+  sample.partitions.reserve(snap.partitions.size());
+  for (const PartitionLag& p : snap.partitions)
+    sample.partitions.push_back(Position{p.partition, effectivePosition(p), p.lag});
+  samples_.push_back(std::move(sample));
   // Keep the newest sample at or before the window's start, and everything after it.
   WallTime start = snap.sampledAt - rule_.window;
   while (samples_.size() >= 2 && samples_[1].at <= start) samples_.pop_front();
@@ -35,20 +39,20 @@ std::vector<Straggler> ProgressWindow::stragglers() const {
     double rate = 0;
   };
   std::map<int32_t, int64_t> from;
-  for (const PartitionLag& p : first.partitions) from[p.partition] = effectivePosition(p);
+  for (const Position& p : first.partitions) from[p.partition] = p.position;
   std::map<int32_t, int> behind;  // samples in which the partition had lag > 0
   for (const Sample& s : samples_) {
-    for (const PartitionLag& p : s.partitions) {
+    for (const Position& p : s.partitions) {
       if (p.lag > 0) ++behind[p.partition];
     }
   }
   std::map<int32_t, Lagging> lagging;
-  for (const PartitionLag& p : last.partitions) {
+  for (const Position& p : last.partitions) {
     auto f = from.find(p.partition);
     auto b = behind.find(p.partition);
     if (f == from.end() || b == behind.end() || b->second != static_cast<int>(samples_.size()))
       continue;
-    int64_t read = std::max<int64_t>(effectivePosition(p) - f->second, 0);
+    int64_t read = std::max<int64_t>(p.position - f->second, 0);
     lagging[p.partition] = Lagging{p.lag, static_cast<double>(read) / span.count()};
   }
   std::vector<Straggler> out;

@@ -31,8 +31,8 @@ struct StragglerRule {
 
 struct Straggler {
   int32_t partition = 0;
-  int64_t lag = 0;                  // at the newest sample
-  double messagesPerSecond = 0;     // over the window
+  int64_t lag = 0;                   // at the newest sample
+  double messagesPerSecond = 0;      // over the window
   double peerMessagesPerSecond = 0;  // the median of the other lagging partitions' rates
   bool operator==(const Straggler&) const = default;
 };
@@ -52,9 +52,16 @@ class ProgressWindow {
   size_t size() const { return samples_.size(); }
 
  private:
+  // What the rule reads of a partition in one sample (a fraction of PartitionLag's size:
+  // a window holds some 30 samples of every partition).
+  struct Position {
+    int32_t partition = 0;
+    int64_t position = 0;  // effectivePosition()
+    int64_t lag = 0;
+  };
   struct Sample {
     WallTime at;
-    std::vector<PartitionLag> partitions;
+    std::vector<Position> partitions;
   };
   StragglerRule rule_;
   std::deque<Sample> samples_;
