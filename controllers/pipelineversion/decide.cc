@@ -108,6 +108,8 @@ struct Pass {
   }
   void enter(Phase phase, std::string reason, std::string message) {
     if (phase != s.phase) record(phase, reason, message);
+    // Stragglers describe a replay under way: none once it is over, however it ended.
+    if (phase != Phase::kReplaying) s.replay.stragglers.clear();
     s.phase = phase;
     s.reason = std::move(reason);
     s.message = std::move(message);
@@ -786,11 +788,30 @@ std::string holderPod(const Pass& p, int32_t partition) {
 double tenths(double v) { return std::round(v * 10) / 10; }
 
 // status.replay.stragglers from this sample's verdict: a partition keeps the time it was
-// first reported while it stays a straggler; a new one gets a Warning Event.
+// first reported while it stays a straggler; a new one gets a Warning Event. Without a
+// verdict (the window has not passed since the operator started, or since the window was
+// changed) the list stays as it was; with detection off it is emptied.
 void applyStragglers(Pass& p) {
+  if (p.spec().replay.stragglerWindowSeconds <= 0) {
+    p.s.replay.stragglers.clear();
+    return;
+  }
+  if (!p.o.kafka.stragglers) return;
+  // The slowest kMaxStragglers, listed by partition.
+  std::vector<kafka::Straggler> verdict = *p.o.kafka.stragglers;
+  if (verdict.size() > kMaxStragglers) {
+    std::stable_sort(verdict.begin(), verdict.end(),
+                     [](const kafka::Straggler& a, const kafka::Straggler& b) {
+                       return a.messagesPerSecond < b.messagesPerSecond;
+                     });
+    verdict.resize(kMaxStragglers);
+    std::sort(verdict.begin(), verdict.end(),
+              [](const kafka::Straggler& a, const kafka::Straggler& b) {
+                return a.partition < b.partition;
+              });
+  }
   std::vector<StragglerStatus> next;
-  for (const kafka::Straggler& g : p.o.kafka.stragglers) {
-    if (next.size() == kMaxStragglers) break;
+  for (const kafka::Straggler& g : verdict) {
     StragglerStatus s{.partition = g.partition,
                       .lag = g.lag,
                       .messagesPerSecond = tenths(g.messagesPerSecond),
@@ -871,7 +892,6 @@ void onReplaying(Pass& p) {
 
   if (caughtUp) {
     p.s.replay.caughtUpAt = p.now;
-    p.s.replay.stragglers.clear();
     p.enter(Phase::kValidating, "", "caught up; validating");
     p.condition(kValidated, ConditionStatus::kUnknown, "Pending", "validation starts");
     p.event(EventType::kNormal, "CaughtUp",

@@ -259,7 +259,7 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
       history->progress.add(*lag);
       k.stragglers = history->progress.stragglers();
     }
-    if (!k.stragglers.empty()) {
+    if (k.stragglers && !k.stragglers->empty()) {
       // Who holds them: a pod to look at. Unknown when the group cannot be described now.
       auto members = admin.groupMembers(st.consumerGroup, source);
       for (const auto& m : members.ok() ? *members : std::vector<kafka::GroupMember>{}) {

@@ -235,7 +235,7 @@ struct StragglerStatus {
   bool operator==(const StragglerStatus&) const = default;
 };
 
-// At most this many stragglers are listed (the slowest first).
+// At most this many stragglers are listed: the slowest, in partition order.
 inline constexpr size_t kMaxStragglers = 10;
 
 struct ReplayStatus {
@@ -519,9 +519,9 @@ struct KafkaFacts {
   std::optional<std::string> topicCreateError;
   std::optional<kafka::RetentionReport> retention;  // gathered in Provisioning and Replaying
   std::optional<kafka::LagSnapshot> lag;            // gathered in Replaying
-  // With a lag sample: the partitions the straggler rule names (empty: none, or the window
-  // has not passed yet), and the group member that holds each of them.
-  std::vector<kafka::Straggler> stragglers;
+  // With a lag sample: the partitions the straggler rule names (nullopt: no verdict, the
+  // window has not passed yet), and the group member that holds each of them.
+  std::optional<std::vector<kafka::Straggler>> stragglers;
   std::map<int32_t, kafka::GroupMember> stragglerHolders;
   std::optional<ValidationRun> validation;  // the driver's run for this object, if any
   bool operator==(const KafkaFacts&) const = default;

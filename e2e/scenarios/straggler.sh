@@ -32,16 +32,12 @@ cpu_cgroup() {
   path=$(awk -F: '$2 == "cpu" || $2 == "cpu,cpuacct" {print $3; exit}' "/proc/$1/cgroup")
   [ -n "$path" ] && [ -d "/sys/fs/cgroup/cpu$path" ] && echo "/sys/fs/cgroup/cpu$path"
 }
-# held_by POD: the partitions of $topic that Kafka's group tool says POD's worker holds.
+# held_by POD: the partitions of $topic that Kafka's group tool says POD's worker holds (its
+# offsets view: GROUP TOPIC PARTITION ... CONSUMER-ID HOST CLIENT-ID, a row per partition).
 held_by() {
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe \
-    --group "$group" --members --verbose 2>/dev/null |
-    awk -v id="kappa-worker/$1" -v t="$topic" '$4 == id {
-      for (i = 6; i <= NF; i++) { s = s $i }
-      n = split(s, parts, /[(),]/); out = ""
-      for (j = 1; j <= n; j++) if (parts[j] == t) { k = j + 1
-        while (k <= n && parts[k] ~ /^[0-9]+$/) { out = out " " parts[k]; k++ } }
-      print out; exit }' | xargs -n1 2>/dev/null | sort -n | xargs
+    --group "$group" 2>/dev/null |
+    awk -v id="kappa-worker/$1" -v t="$topic" '$2 == t && $NF == id {print $3}' | sort -n | xargs
 }
 listed() { field sessions-v1 '.status.replay.stragglers[*].partition' | xargs -n1 2>/dev/null | sort -n | xargs; }
 listed_pods() { field sessions-v1 '.status.replay.stragglers[*].pod' | xargs -n1 2>/dev/null | sort -u | xargs; }
@@ -65,7 +61,7 @@ wait_for 60 "the group $group did not give each worker two partitions" balanced
 expected=$(held_by "$slow")
 [ -n "$(listed)" ] && fail "stragglers listed before any slow-down: $(listed)"
 
-And "worker pod $slow is slowed to 2% of a CPU while the replay runs"
+When "worker pod $slow is slowed to 2% of a CPU while the replay runs"
 pid=$(container_pid "$slow")
 [ -n "$pid" ] || fail "the worker container of $slow is not running"
 cg=$(cpu_cgroup "$pid") || fail "no cpu cgroup found for pid $pid of $slow"

@@ -26,12 +26,12 @@ void ProgressWindow::add(const LagSnapshot& snap) {
   while (samples_.size() >= 2 && samples_[1].at <= start) samples_.pop_front();
 }
 
-std::vector<Straggler> ProgressWindow::stragglers() const {
-  if (samples_.size() < 3) return {};
+std::optional<std::vector<Straggler>> ProgressWindow::stragglers() const {
+  if (samples_.size() < 3) return std::nullopt;
   const Sample& first = samples_.front();
   const Sample& last = samples_.back();
   std::chrono::duration<double> span = last.at - first.at;
-  if (last.at - first.at < rule_.window || span.count() <= 0) return {};
+  if (last.at - first.at < rule_.window || span.count() <= 0) return std::nullopt;
 
   // Partitions behind in every sample of the window, with their rate over it.
   struct Lagging {

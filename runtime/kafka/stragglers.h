@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <ostream>
 #include <vector>
 
@@ -45,9 +46,9 @@ class ProgressWindow {
 
   // Adds a sample; one at or before the newest (a clock step back) starts afresh.
   void add(const LagSnapshot& snap);
-  // The stragglers by the rule, in partition order. Empty until at least three samples span
-  // the whole window.
-  std::vector<Straggler> stragglers() const;
+  // The stragglers by the rule, in partition order. nullopt (no verdict) until at least three
+  // samples span the whole window.
+  std::optional<std::vector<Straggler>> stragglers() const;
   const StragglerRule& rule() const { return rule_; }
   size_t size() const { return samples_.size(); }
 

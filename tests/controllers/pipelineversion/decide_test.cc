@@ -980,7 +980,7 @@ TEST(DecideReplaying, AStragglerIsReportedWithItsPodAndAWarningOnce) {
   // Still one at the next sample: it keeps its first time, and no second Event.
   o.status = *d.status;
   o.kafka.lag = lagSample(2900, 22100, at(2));
-  o.kafka.stragglers[0].lag = 2480;
+  (*o.kafka.stragglers)[0].lag = 2480;
   Decision next = decide(o, at(2));
   ASSERT_TRUE(next.status.has_value());
   ASSERT_EQ(next.status->replay.stragglers.size(), 1u);
@@ -991,7 +991,7 @@ TEST(DecideReplaying, AStragglerIsReportedWithItsPodAndAWarningOnce) {
   // Gone from the verdict: gone from status.
   o.status = *next.status;
   o.kafka.lag = lagSample(2800, 22200, at(4));
-  o.kafka.stragglers.clear();
+  o.kafka.stragglers = std::vector<kafka::Straggler>{};
   Decision cleared = decide(o, at(4));
   ASSERT_TRUE(cleared.status.has_value());
   EXPECT_TRUE(cleared.status->replay.stragglers.empty());
@@ -1011,6 +1011,51 @@ TEST(DecideReplaying, AStragglersPodComesFromTheClientIdWhenTheAddressIsNoPod) {
   EXPECT_EQ(d.status->replay.stragglers[0].pod, "sessions-v2-def");
   EXPECT_EQ(d.status->replay.stragglers[1].pod, "") << "a container processor's own client id";
   EXPECT_EQ(events(d).size(), 2u) << d;
+}
+
+TEST(DecideReplaying, WithoutAVerdictTheListStaysAndWithDetectionOffItEmpties) {
+  // After an operator restart the window has to pass again: the list, its since and the
+  // Events stay as they were meanwhile.
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.stragglers = {StragglerStatus{.partition = 1, .lag = 5, .since = at(-30)}};
+  o.kafka.lag = lagSample(3000, 22000, at(0));
+  o.kafka.stragglers.reset();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->replay.stragglers, o.status.replay.stragglers);
+  EXPECT_TRUE(events(d).empty()) << d;
+  o.spec.replay.stragglerWindowSeconds = 0;
+  d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_TRUE(d.status->replay.stragglers.empty());
+}
+
+TEST(DecideReplaying, AtMostTenStragglersTheSlowestInPartitionOrder) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.kafka.lag = lagSample(3000, 22000, at(0));
+  std::vector<kafka::Straggler> verdict;
+  for (int32_t p = 0; p < 12; ++p) {
+    // Partitions 0 and 1 are the least slow of the twelve.
+    verdict.push_back(kafka::Straggler{
+        .partition = p, .lag = 10, .messagesPerSecond = p < 2 ? 50.0 : 1.0 * p});
+  }
+  o.kafka.stragglers = verdict;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  std::vector<int32_t> listed;
+  for (const auto& g : d.status->replay.stragglers) listed.push_back(g.partition);
+  EXPECT_EQ(listed, (std::vector<int32_t>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+}
+
+TEST(DecideReplaying, StragglersAreClearedWhenTheReplayFails) {
+  Observed o = observedIn(Phase::kReplaying);
+  o.status.replay.stragglers = {StragglerStatus{.partition = 1, .lag = 5, .since = at(-30)}};
+  o.status.replay.startedAt = at(-1'000'000);
+  o.kafka.lag.reset();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value());
+  EXPECT_EQ(d.status->phase, Phase::kFailed) << d;
+  EXPECT_TRUE(d.status->replay.stragglers.empty());
 }
 
 TEST(DecideReplaying, StragglersAreClearedOnceCaughtUp) {
