@@ -282,7 +282,7 @@ Result<WorkerFacts> KubeWorkloadRunner::observeWorker(const std::string& ns,
   for (const auto& pod : pods->items) {
     if (podReady(pod)) ++state.readyReplicas;
     std::string ip = pod.value("status", Json::object()).value("podIP", "");
-    if (!ip.empty()) state.podsByIp[ip] = pod["metadata"].value("name", "");
+    if (!ip.empty()) state.podsByIp[ip] = pod.value("metadata", Json::object()).value("name", "");
     if (auto exit = lastExit(pod)) state.exits.push_back(std::move(*exit));
     const Json& statuses =
         pod.value("status", Json::object()).value("containerStatuses", Json::array());
