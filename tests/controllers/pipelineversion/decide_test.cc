@@ -1036,8 +1036,8 @@ TEST(DecideReplaying, AtMostTenStragglersTheSlowestInPartitionOrder) {
   std::vector<kafka::Straggler> verdict;
   for (int32_t p = 0; p < 12; ++p) {
     // Partitions 0 and 1 are the least slow of the twelve.
-    verdict.push_back(kafka::Straggler{
-        .partition = p, .lag = 10, .messagesPerSecond = p < 2 ? 50.0 : 1.0 * p});
+    verdict.push_back(
+        kafka::Straggler{.partition = p, .lag = 10, .messagesPerSecond = p < 2 ? 50.0 : 1.0 * p});
   }
   o.kafka.stragglers = verdict;
   Decision d = decide(o, at(0));

@@ -11,7 +11,8 @@ using namespace std::chrono_literals;
 const WallTime T0 = WallTime{} + 1000h;
 
 // A sample at T0 + at: partition -> {committed position, end}.
-LagSnapshot sample(std::chrono::seconds at, const std::map<int32_t, std::pair<int64_t, int64_t>>& p) {
+LagSnapshot sample(std::chrono::seconds at,
+                   const std::map<int32_t, std::pair<int64_t, int64_t>>& p) {
   PartitionOffsets earliest, end, committed;
   for (const auto& [partition, pos] : p) {
     earliest[partition] = 0;
@@ -23,7 +24,8 @@ LagSnapshot sample(std::chrono::seconds at, const std::map<int32_t, std::pair<in
 
 // Four partitions with 1M records each, read at the given rates (records/s) for `seconds`,
 // sampled every 2 s.
-ProgressWindow replay(const std::map<int32_t, int64_t>& rates, int seconds, StragglerRule rule = {}) {
+ProgressWindow replay(const std::map<int32_t, int64_t>& rates, int seconds,
+                      StragglerRule rule = {}) {
   ProgressWindow w(rule);
   for (int t = 0; t <= seconds; t += 2) {
     std::map<int32_t, std::pair<int64_t, int64_t>> p;
@@ -94,8 +96,8 @@ TEST(Stragglers, PartitionsThatCaughtUpAreNotPeers) {
   ProgressWindow v;
   for (int t = 0; t <= 60; t += 2) {
     int64_t p0 = std::min<int64_t>(1000 * t, 20'000);
-    v.add(sample(std::chrono::seconds(t), {{0, {p0, 20'000}}, {1, {1000 * t, 1'000'000}},
-                                           {2, {10 * t, 1'000'000}}}));
+    v.add(sample(std::chrono::seconds(t),
+                 {{0, {p0, 20'000}}, {1, {1000 * t, 1'000'000}}, {2, {10 * t, 1'000'000}}}));
   }
   auto s = v.stragglers().value();
   ASSERT_EQ(s.size(), 1u);
