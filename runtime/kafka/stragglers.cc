@@ -6,10 +6,12 @@
 namespace kappa::kafka {
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+// The median of `sorted` (ascending, at least two values) without the one at index `skip`:
+// one sort for every partition's peers instead of one per partition.
+double medianWithout(const std::vector<double>& sorted, size_t skip) {
+  size_t n = sorted.size() - 1;  // values left
+  auto at = [&](size_t k) { return sorted[k < skip ? k : k + 1]; };
+  return n % 2 == 1 ? at(n / 2) : (at(n / 2 - 1) + at(n / 2)) / 2;
 }
 
 }  // namespace
@@ -57,13 +59,15 @@ std::optional<std::vector<Straggler>> ProgressWindow::stragglers() const {
   }
   std::vector<Straggler> out;
   if (lagging.size() < 2) return out;
+  std::vector<double> rates;
+  rates.reserve(lagging.size());
+  for (const auto& [partition, l] : lagging) rates.push_back(l.rate);
+  std::sort(rates.begin(), rates.end());
   for (const auto& [partition, l] : lagging) {
-    std::vector<double> others;
-    others.reserve(lagging.size() - 1);
-    for (const auto& [q, m] : lagging) {
-      if (q != partition) others.push_back(m.rate);
-    }
-    double peer = median(std::move(others));
+    // Equal rates are interchangeable: leaving out any one of them leaves the same values.
+    size_t self =
+        static_cast<size_t>(std::lower_bound(rates.begin(), rates.end(), l.rate) - rates.begin());
+    double peer = medianWithout(rates, self);
     if (peer >= rule_.minPeerRate && l.rate < rule_.slowRatio * peer)
       out.push_back(Straggler{partition, l.lag, l.rate, peer});
   }
