@@ -9,14 +9,17 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "cli/cluster_commands.h"
+#include "runtime/kafka/history_sample.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/output_comparator.h"
 #include "runtime/kafka/rdkafka_admin.h"
 #include "runtime/kafka/retention_preflight.h"
+#include "runtime/worker/dry_run.h"
 
 namespace {
 
@@ -207,11 +210,32 @@ int runLag(const KafkaOptions& o, const std::string& group, const std::string& t
   }
 }
 
-int runPreflight(const KafkaOptions& o, const std::string& topic, double throughput) {
+// --program: the dry run beside the retention preflight.
+struct DryRunOptions {
+  std::string programFile;
+  int32_t samples = 16;
+  std::optional<double> maxDeadLetterRatio;
+};
+
+int runPreflight(const KafkaOptions& o, const std::string& topic, double throughput,
+                 const DryRunOptions& dry) {
+  std::optional<kappa::worker::Program> program;
+  if (!dry.programFile.empty()) {
+    auto p = kappa::worker::loadProgramFile(dry.programFile);
+    if (!p) return fail(kUsageOrConnection, dry.programFile + ": " + p.error().message);
+    program = std::move(*p);
+  }
   auto admin = connect(o);
   if (!admin) return fail(kUsageOrConnection, admin.error().message);
   auto r = kappa::kafka::runPreflight(**admin, topic, throughput, std::chrono::system_clock::now());
   if (!r) return fail(kUsageOrConnection, r.error().message);
+  std::optional<kappa::worker::DryRunReport> dryRun;
+  if (program) {
+    auto sample = kappa::kafka::sampleHistory(**admin, topic, dry.samples);
+    if (!sample) return fail(kUsageOrConnection, sample.error().message);
+    dryRun = kappa::worker::dryRun(*program, *sample);
+  }
+  bool overLimit = dryRun && dry.maxDeadLetterRatio && dryRun->ratio() > *dry.maxDeadLetterRatio;
   auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
   if (o.json) {
     json out = {{"topic", topic},
@@ -225,12 +249,28 @@ int runPreflight(const KafkaOptions& o, const std::string& topic, double through
                 {"headroomSeconds", opt(r->headroomSeconds)},
                 {"truncatedPartitions", r->truncatedPartitions},
                 {"truncatedOffsets", r->truncatedOffsets}};
+    if (dryRun) {
+      out["dryRun"] = kappa::worker::dryRunToJson(*dryRun);
+      out["dryRun"]["withinLimit"] = !overLimit;
+    }
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << topic << ": " << kappa::kafka::verdictName(r->verdict) << " - " << r->reason
               << "\n";
+    if (dryRun) {
+      std::cout << "dry run: the program would dead-letter "
+                << kappa::worker::dryRunSummary(*dryRun);
+      if (overLimit) std::cout << ", above --max-dead-letter-ratio " << *dry.maxDeadLetterRatio;
+      std::cout << "\n";
+      for (const auto& reason : dryRun->reasons) {
+        for (const auto& e : reason.examples) {
+          std::cout << "  " << reason.reason << ": partition " << e.partition << " offset "
+                    << e.offset << ": " << e.value << "\n";
+        }
+      }
+    }
   }
-  return r->verdict == kappa::kafka::RetentionVerdict::kSafe ? kOk : kCheckFailed;
+  return r->verdict == kappa::kafka::RetentionVerdict::kSafe && !overLimit ? kOk : kCheckFailed;
 }
 
 int runValidate(const KafkaOptions& o, const std::string& serving, const std::string& candidate,
@@ -322,6 +362,20 @@ int main(int argc, char** argv) {
   pre->add_option("--throughput", throughput, "Expected replay rate, messages per second")
       ->required()
       ->check(CLI::PositiveNumber);
+  DryRunOptions dry;
+  auto* programOpt = pre->add_option(
+      "--program", dry.programFile,
+      "Dry run: a program (YAML or JSON, as spec.processor.builtin) to run over sampled "
+      "records; reports what kappa-worker would dead-letter");
+  pre->add_option("--samples", dry.samples,
+                  "Dry run: evenly spaced records per partition besides its first, middle "
+                  "and last (default 16)")
+      ->check(CLI::Range(0, 1000))
+      ->needs(programOpt);
+  pre->add_option("--max-dead-letter-ratio", dry.maxDeadLetterRatio,
+                  "Dry run: exit 1 when a larger fraction would be dead-lettered")
+      ->check(CLI::Range(0.0, 1.0))
+      ->needs(programOpt);
 
   KafkaOptions valOpts;
   std::string servingTopic, candidateTopic;
@@ -388,7 +442,7 @@ int main(int argc, char** argv) {
     return fail(kUsageOrConnection, e.what());
   }
   if (lag->parsed()) return runLag(lagOpts, lagGroup, lagTopic, maxLag, maxLagSeconds, lagWait);
-  if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput);
+  if (pre->parsed()) return runPreflight(preOpts, preTopic, throughput, dry);
   if (val->parsed()) return runValidate(valOpts, servingTopic, candidateTopic, policy);
   if (status->parsed()) return kappa::cli::runStatus(clusterOpts, statusPipeline, watch);
   if (promote->parsed()) return kappa::cli::runAnnotate(clusterOpts, gateName, "promote");

@@ -25,3 +25,4 @@ gtest_discover_tests(catch_up_it DISCOVERY_TIMEOUT 60 PROPERTIES
   RUN_SERIAL TRUE
   ENVIRONMENT "KAPPA_TEST_KAFKA_ENV=${KAPPA_TEST_KAFKA_STATE}/kafka.env")
 add_dependencies(catch_up_it kappa-worker)
+kappa_unit_test(dry_run_test runtime/worker/dry_run_test.cc LIBS kappa_worker_dry_run)

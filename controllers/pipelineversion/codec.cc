@@ -214,6 +214,10 @@ Result<Spec> specFromJson(const Json& j) {
       num<int64_t>(replay, "maxDurationSeconds", spec.replay.maxDurationSeconds);
   spec.replay.stragglerWindowSeconds =
       num<int64_t>(replay, "stragglerWindowSeconds", spec.replay.stragglerWindowSeconds);
+  spec.replay.dryRunSamples = num<int32_t>(replay, "dryRunSamples", spec.replay.dryRunSamples);
+  if (replay.contains("maxDeadLetterRatio") && replay["maxDeadLetterRatio"].is_number()) {
+    spec.replay.maxDeadLetterRatio = replay["maxDeadLetterRatio"].get<double>();
+  }
   const Json& catchUp = child(j, "catchUp");
   spec.catchUp.maxLagSeconds = num<int64_t>(catchUp, "maxLagSeconds", spec.catchUp.maxLagSeconds);
   if (catchUp.contains("maxLagMessages") && catchUp["maxLagMessages"].is_number()) {
@@ -314,6 +318,7 @@ Status statusFromJson(const Json& j) {
                                        num<int32_t>(e, "exitCode", 0), str(e, "reason"),
                                        timeField(e, "finishedAt").value_or(TimePoint{})});
   }
+  if (j.contains("dryRun")) s.dryRun = worker::dryRunFromJson(child(j, "dryRun"));
   for (const auto& h : j.value("history", Json::array())) {
     HistoryEntry e;
     e.time = timeField(h, "time").value_or(TimePoint{});
@@ -416,6 +421,7 @@ Json statusToJson(const Status& s) {
     }
     j["history"] = std::move(history);
   }
+  if (s.dryRun) j["dryRun"] = worker::dryRunToJson(*s.dryRun);
   return j;
 }
 

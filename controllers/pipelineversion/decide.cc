@@ -553,6 +553,29 @@ bool applyRetention(Pass& p, const kafka::RetentionReport& report) {
   return false;
 }
 
+// status.dryRun from the dry run of the program over sampled history (made once, in
+// Provisioning): a Warning Event when it would dead-letter anything, and the version fails
+// before replaying when the ratio is above spec.replay.maxDeadLetterRatio. True: it failed.
+bool applyDryRun(Pass& p, const worker::DryRunReport& report) {
+  p.s.dryRun = report;
+  std::string message = "dry run on " + sourceTopic(p.spec(), p.s.source) +
+                        ": the program would dead-letter " + worker::dryRunSummary(report);
+  if (!report.reasons.empty() && !report.reasons.front().examples.empty()) {
+    const worker::DryRunExample& e = report.reasons.front().examples.front();
+    message += "; e.g. partition " + std::to_string(e.partition) + " offset " +
+               std::to_string(e.offset) + ": " + e.value;
+  }
+  const std::optional<double>& limit = p.spec().replay.maxDeadLetterRatio;
+  if (limit && report.ratio() > *limit) {
+    std::ostringstream os;
+    os << message << ", above spec.replay.maxDeadLetterRatio " << *limit;
+    fail(p, "DeadLetterRatioExceeded", os.str());
+    return true;
+  }
+  if (report.deadLettered > 0) p.event(EventType::kWarning, "DryRunDeadLetters", message);
+  return false;
+}
+
 // Creates whichever output topic is missing. False: cannot yet (the source is missing).
 bool createTopics(Pass& p) {
   const Spec& spec = p.spec();
@@ -736,6 +759,7 @@ void onProvisioning(Pass& p) {
     return;
   }
   if (applyRetention(p, *k.retention)) return;
+  if (k.dryRun && applyDryRun(p, *k.dryRun)) return;
   p.condition(kProvisioned, ConditionStatus::kTrue, "TopicsCreated",
               "output " + p.s.outputTopic + ", group " + p.s.consumerGroup);
   p.condition(kCaughtUp, ConditionStatus::kFalse, "Replaying", "replay started");

@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <sstream>
 
 #include "controllers/pipelineversion/codec.h"
+#include "runtime/kafka/history_sample.h"
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
 #include "runtime/kube/kube_config.h"
+#include "runtime/worker/dry_run.h"
 #include "runtime/worker/program.h"
 
 namespace kappa::controllers {
@@ -237,6 +240,23 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     auto report = kafka::runPreflight(admin, source, rate, p.now);
     if (!report.ok()) return retryable("retention preflight", report.error());
     k.retention = *report;
+  }
+  if (in({Phase::kProvisioning}) && topicsReady && spec.replay.dryRunSamples > 0 && !st.dryRun) {
+    // Pending refused a program that does not parse; a container processor has none.
+    std::string text = builtinProgram(p.obj.value("spec", Json::object()));
+    auto program = text.empty() ? Result<worker::Program>(Error{ErrorCode::kNotFound, "container"})
+                                : worker::parseProgram(text);
+    if (program.ok()) {
+      auto started = std::chrono::steady_clock::now();
+      auto sample = kafka::sampleHistory(admin, source, spec.replay.dryRunSamples);
+      if (!sample.ok()) return retryable("sampling the source for the dry run", sample.error());
+      k.dryRun = worker::dryRun(*program, *sample);
+      spdlog::info("{}: dry run on {}: {} ({} ms)", p.key.str(), source,
+                   worker::dryRunSummary(*k.dryRun),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count());
+    }
   }
   if (sampleDue) {
     LagHistory* history = nullptr;

@@ -16,6 +16,7 @@
 #include "runtime/kafka/lag_monitor.h"
 #include "runtime/kafka/retention_preflight.h"
 #include "runtime/kafka/stragglers.h"
+#include "runtime/worker/dry_run.h"
 
 namespace kappa::controllers {
 
@@ -74,6 +75,11 @@ struct ReplaySpec {
   // The straggler rule's window (kafka::ProgressWindow): a partition far slower than the
   // others over this long is reported. 0: no straggler detection.
   int64_t stragglerWindowSeconds = 60;
+  // The dry run before the replay (worker::dryRun): `dryRunSamples` records spread over each
+  // partition besides its first, middle and last (0: no dry run), and the largest fraction
+  // of them the program may dead-letter (nullopt: no limit, the ratio is only reported).
+  int32_t dryRunSamples = 16;
+  std::optional<double> maxDeadLetterRatio;
   bool operator==(const ReplaySpec&) const = default;
 };
 
@@ -353,6 +359,8 @@ struct Status {
   // The last exit reported of each worker pod still there (a Warning Event each).
   std::vector<WorkerExit> workerExits;
   std::vector<HistoryEntry> history;  // oldest first
+  // The dry run of spec.processor.builtin over sampled history, made once in Provisioning.
+  std::optional<worker::DryRunReport> dryRun;
   bool operator==(const Status&) const = default;
 };
 
@@ -518,7 +526,10 @@ struct KafkaFacts {
   // policy violation); retriable errors never land here.
   std::optional<std::string> topicCreateError;
   std::optional<kafka::RetentionReport> retention;  // gathered in Provisioning and Replaying
-  std::optional<kafka::LagSnapshot> lag;            // gathered in Replaying
+  // Provisioning, once the topics exist, for a builtin program with spec.replay.dryRunSamples
+  // > 0 and no status.dryRun yet.
+  std::optional<worker::DryRunReport> dryRun;
+  std::optional<kafka::LagSnapshot> lag;  // gathered in Replaying
   // With a lag sample: the partitions the straggler rule names (nullopt: no verdict, the
   // window has not passed yet), and the group member that holds each of them.
   std::optional<std::vector<kafka::Straggler>> stragglers;

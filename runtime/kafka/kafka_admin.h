@@ -29,6 +29,18 @@ struct GroupMember {
   bool operator==(const GroupMember&) const = default;
 };
 
+// One record read back from a topic (a sampled record of its history).
+struct SampledRecord {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::optional<std::string> key{};
+  std::optional<std::string> value{};  // nullopt: a tombstone (null value)
+  bool operator==(const SampledRecord&) const = default;
+};
+
+// partition -> offsets to sample, ascending
+using SampleTargets = std::map<int32_t, std::vector<int64_t>>;
+
 struct TopicSpec {
   std::string name;
   int32_t partitions = 1;
@@ -85,6 +97,11 @@ class KafkaAdmin {
   // (none for a group with no member).
   virtual Result<std::vector<GroupMember>> groupMembers(const std::string& group,
                                                         const std::string& topic) = 0;
+  // For each target offset, the first record a read_committed reader gets at or after it,
+  // each record once (two targets may land on the same record), by partition and offset. A
+  // target with no record after it (a trailing transaction marker) yields none.
+  virtual Result<std::vector<SampledRecord>> sampleRecords(const std::string& topic,
+                                                           const SampleTargets& targets) = 0;
 };
 
 using KafkaAdminPtr = std::unique_ptr<KafkaAdmin>;

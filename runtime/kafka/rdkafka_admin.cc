@@ -8,6 +8,7 @@
 #include <chrono>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace kappa::kafka {
 namespace {
@@ -578,6 +579,87 @@ Result<PartitionOffsets> RdKafkaAdmin::countVisibleRecords(const std::string& to
 Result<PartitionOffsets> RdKafkaAdmin::recordTimestamps(const std::string& topic,
                                                         const PartitionOffsets& from) {
   return firstTimestamps(topic, from, "read_committed", "record timestamps of " + topic);
+}
+
+Result<std::vector<SampledRecord>> RdKafkaAdmin::sampleRecords(const std::string& topic,
+                                                               const SampleTargets& targets) {
+  // One pass over every partition: read from its first target; after each sampled record,
+  // skip the targets it covers, and seek to the next one when that is far ahead (nearer
+  // ones are cheaper read than sought). A record below the partition's current target is
+  // one fetched before a seek took effect.
+  constexpr int64_t kSeekGap = 500;
+  struct Cursor {
+    const std::vector<int64_t>* offsets;
+    size_t next = 0;
+  };
+  std::map<int32_t, Cursor> cursors;
+  PartitionList assignment(rd_kafka_topic_partition_list_new(static_cast<int>(targets.size())));
+  for (const auto& [p, offsets] : targets) {
+    if (offsets.empty()) continue;
+    cursors.emplace(p, Cursor{&offsets});
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = offsets[0];
+  }
+  std::vector<SampledRecord> out;
+  if (cursors.empty()) return out;
+  auto reader = readerHandle("read_committed", {{"queued.max.messages.kbytes", "8192"}});
+  if (!reader) return reader.error();
+  if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
+    return errorOf(e, "assign " + topic);
+  }
+  const std::string what = "sample records of " + topic;
+  auto deadline = Clock::now() + config_.timeout;  // moves on with every sampled record
+  Result<void> result;
+  while (!cursors.empty()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      result = Error{ErrorCode::kTimeout, what + ": " + std::to_string(cursors.size()) +
+                                              " partition(s) without progress for " +
+                                              std::to_string(config_.timeout.count()) + " ms"};
+      break;
+    }
+    RdPtr<rd_kafka_message_t> m(
+        rd_kafka_consumer_poll(reader->get(), std::min<int>(ms(left), 100)));
+    if (!m) continue;
+    auto c = cursors.find(m->partition);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (c != cursors.end()) cursors.erase(c);
+      continue;
+    }
+    if (m->err) {
+      if (errorCodeOf(m->err) == ErrorCode::kUnavailable) continue;  // librdkafka retries
+      result = errorOf(m->err, what);
+      break;
+    }
+    if (c == cursors.end()) continue;
+    const std::vector<int64_t>& offsets = *c->second.offsets;
+    size_t& next = c->second.next;
+    if (m->offset < offsets[next]) continue;
+    SampledRecord r{m->partition, m->offset};
+    if (m->key) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) r.value.emplace(static_cast<const char*>(m->payload), m->len);
+    out.push_back(std::move(r));
+    deadline = Clock::now() + config_.timeout;
+    while (next < offsets.size() && offsets[next] <= m->offset) ++next;
+    PartitionList one(rd_kafka_topic_partition_list_new(1));
+    if (next == offsets.size()) {
+      cursors.erase(c);
+      rd_kafka_topic_partition_list_add(one.get(), topic.c_str(), m->partition);
+      rd_kafka_pause_partitions(reader->get(), one.get());  // drops what was fetched beyond
+    } else if (offsets[next] - m->offset > kSeekGap) {
+      rd_kafka_topic_partition_list_add(one.get(), topic.c_str(), m->partition)->offset =
+          offsets[next];
+      // Asynchronous (timeout 0): records fetched before it takes effect are skipped above.
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(reader->get(), one.get(), 0)) {
+        rd_kafka_error_destroy(e);
+      }
+    }
+  }
+  rd_kafka_assign(reader->get(), nullptr);
+  if (!result) return result.error();
+  std::sort(out.begin(), out.end(), [](const SampledRecord& a, const SampledRecord& b) {
+    return std::tie(a.partition, a.offset) < std::tie(b.partition, b.offset);
+  });
+  return out;
 }
 
 Result<void> RdKafkaAdmin::deleteRecordsBefore(const std::string& topic,

@@ -35,6 +35,8 @@ class RdKafkaAdmin final : public KafkaAdmin {
                                             const PartitionOffsets& from) override;
   Result<std::vector<GroupMember>> groupMembers(const std::string& group,
                                                 const std::string& topic) override;
+  Result<std::vector<SampledRecord>> sampleRecords(const std::string& topic,
+                                                   const SampleTargets& targets) override;
 
   // Waits until brokers serve (present) or no longer serve the topic, within the timeout.
   Result<void> awaitMetadata(const std::string& topic, bool present);

@@ -277,4 +277,26 @@ void produceRaw(const std::string& topic, int32_t partition, const std::string& 
   ASSERT_EQ(rd_kafka_flush(rk.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+void produceValues(const std::string& topic, int32_t partition,
+                   const std::vector<std::optional<std::string>>& values) {
+  auto rk = producer({});
+  ASSERT_TRUE(rk);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const auto& value = values[i];
+    std::string key = "k" + std::to_string(i);
+    void* payload = value ? const_cast<char*>(value->data()) : nullptr;
+    size_t size = value ? value->size() : 0;
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(
+                rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(payload, size),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk.get(), 10);
+    }
+    ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(rk.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
 }  // namespace kappa::testing

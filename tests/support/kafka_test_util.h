@@ -92,4 +92,9 @@ std::map<int32_t, std::vector<TopicRecord>> readTopic(const std::string& topic);
 void produceRaw(const std::string& topic, int32_t partition, const std::string& key,
                 const std::optional<std::string>& value);
 
+// Produces one record per value (nullopt: a null payload) to a partition, keyed k0, k1, ...,
+// in order, and waits for all of them.
+void produceValues(const std::string& topic, int32_t partition,
+                   const std::vector<std::optional<std::string>>& values);
+
 }  // namespace kappa::testing

@@ -702,6 +702,96 @@ TEST(DecideProvisioning, TruncatedHistoryReplaysWhenAllowed) {
   EXPECT_TRUE(hasEvent(d, EventType::kWarning, "HistoryTruncated"));
 }
 
+// A dry run that dead-lettered 3 of 40 sampled records: 2 without the key, 1 not JSON.
+worker::DryRunReport dryRunOf3In40() {
+  return worker::DryRunReport{
+      .sampled = 40,
+      .deadLettered = 3,
+      .reasons = {{"missing key field", 2, {{0, 17, R"({"price":2})"}, {3, 5, "{}"}}},
+                  {"bad JSON", 1, {{1, 0, "{"}}}}};
+}
+
+TEST(DecideProvisioning, DryRunBelowTheLimitIsReportedAndTheReplayStarts) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.maxDeadLetterRatio = 0.1;  // 3/40 = 0.075
+  o.kafka.dryRun = dryRunOf3In40();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->dryRun, dryRunOf3In40());
+  ASSERT_TRUE(hasEvent(d, EventType::kWarning, "DryRunDeadLetters")) << d;
+  bool worded = false;
+  for (const auto& e : events(d)) {
+    worded |= e.reason == "DryRunDeadLetters" &&
+              e.message ==
+                  "dry run on clickstream.raw: the program would dead-letter 3 of 40 sampled "
+                  "records (7.5%): missing key field (2), bad JSON (1); e.g. partition 0 "
+                  "offset 17: {\"price\":2}";
+  }
+  EXPECT_TRUE(worded) << d;
+  EXPECT_TRUE(has<EnsureWorker>(d));
+}
+
+TEST(DecideProvisioning, DryRunAboveTheLimitFailsBeforeAnyWorker) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.maxDeadLetterRatio = 0.05;
+  o.kafka.dryRun = dryRunOf3In40();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kFailed);
+  EXPECT_EQ(d.status->reason, "DeadLetterRatioExceeded");
+  EXPECT_NE(d.status->message.find("3 of 40 sampled records (7.5%)"), std::string::npos)
+      << d.status->message;
+  EXPECT_NE(d.status->message.find("above spec.replay.maxDeadLetterRatio 0.05"), std::string::npos)
+      << d.status->message;
+  EXPECT_EQ(d.status->dryRun, dryRunOf3In40());  // what failed it stays in status
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "DeadLetterRatioExceeded"));
+  EXPECT_FALSE(has<EnsureWorker>(d));
+  EXPECT_FALSE(has<EnsureReplayQuota>(d));
+}
+
+TEST(DecideProvisioning, DryRunAtTheLimitPasses) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.maxDeadLetterRatio = 0.075;
+  o.kafka.dryRun = dryRunOf3In40();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+}
+
+TEST(DecideProvisioning, DryRunWithoutALimitOnlyReports) {
+  Observed o = observedIn(Phase::kProvisioning);
+  worker::DryRunReport all = dryRunOf3In40();
+  all.deadLettered = all.sampled;  // everything
+  o.kafka.dryRun = all;
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->dryRun, all);
+  EXPECT_TRUE(hasEvent(d, EventType::kWarning, "DryRunDeadLetters"));
+}
+
+TEST(DecideProvisioning, CleanDryRunRaisesNoEvent) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.maxDeadLetterRatio = 0;
+  o.kafka.dryRun = worker::DryRunReport{.sampled = 40};
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->phase, Phase::kReplaying);
+  EXPECT_EQ(d.status->dryRun, (worker::DryRunReport{.sampled = 40}));
+  EXPECT_FALSE(hasEvent(d, EventType::kWarning, "DryRunDeadLetters"));
+}
+
+TEST(DecideProvisioning, RetentionIsJudgedBeforeTheDryRun) {
+  Observed o = observedIn(Phase::kProvisioning);
+  o.spec.replay.maxDeadLetterRatio = 0;
+  o.kafka.retention = retention(kafka::RetentionVerdict::kTruncated, "2 partitions truncated");
+  o.kafka.dryRun = dryRunOf3In40();
+  Decision d = decide(o, at(0));
+  ASSERT_TRUE(d.status.has_value()) << d;
+  EXPECT_EQ(d.status->reason, "HistoryTruncated");
+}
+
 TEST(DecideProvisioning, MissingTopicsAreCreatedAgainAfterACrash) {
   // The Pending pass wrote status and crashed before CreateTopics ran.
   Observed o = observedIn(Phase::kProvisioning);

@@ -493,6 +493,11 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
                                          .since = roundToMicros(clock_.now()),
                                          .pod = "sessions-v2-abc"},
                          StragglerStatus{.partition = 4, .since = roundToMicros(clock_.now())}};
+  s.dryRun = worker::DryRunReport{
+      .sampled = 40,
+      .deadLettered = 3,
+      .reasons = {{"missing key field", 2, {{0, 17, R"({"price":2})"}, {3, 5, "\\x00"}}},
+                  {"bad JSON", 1, {{1, 0, "{"}}}}};
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);
   EXPECT_EQ(parseTime("2024-05-01T12:00:00Z"), parseTime("2024-05-01T14:00:00+02:00"));
 }
@@ -571,6 +576,72 @@ TEST_F(ReconcilerTest, APartitionThatStopsReadingIsReportedAsAStragglerWithItsPo
   EXPECT_EQ(after.replay.stragglers[0].messagesPerSecond, 0);
   EXPECT_EQ(after.replay.stragglers[0].peerMessagesPerSecond, 1000);
   EXPECT_GE(journal_.find("event:ReplayStraggler"), 0);
+}
+
+// The dry run reads the source's sample once the topics exist, in Provisioning, once.
+class ReconcilerDryRunTest : public ReconcilerTest {
+ protected:
+  // 100 records on each partition of clicks; every tenth lacks the key (10%).
+  ReconcilerDryRunTest() {
+    for (int32_t p = 0; p < 2; ++p) {
+      for (int64_t o = 0; o < 100; ++o) {
+        std::string value = o % 10 == 3 ? R"({"page":"/"})" : R"({"user_id":"u1"})";
+        admin_.records["clicks"][p][o] = kafka::SampledRecord{p, o, "k", value};
+      }
+    }
+  }
+  void createWith(const Json& replay) {
+    Json obj = pipelineVersion("v1");
+    obj["spec"]["replay"].update(replay);
+    ASSERT_TRUE(kube_.create(kube::CollectionRef{pipelineVersions(), kNs}, obj).ok());
+  }
+  void reconcileUntilPast(Phase phase) {
+    for (int i = 0; i < 5 && statusOf("v1").phase <= phase; ++i) {
+      ASSERT_NE(reconciler_.reconcile({kNs, "sessions-v1"}).kind(), Outcome::Kind::kRetry);
+    }
+  }
+};
+
+TEST_F(ReconcilerDryRunTest, ARatioAboveTheLimitFailsTheVersionBeforeAnyWorker) {
+  createWith({{"dryRunSamples", 200}, {"maxDeadLetterRatio", 0.05}});  // 100 records: all
+  reconcileUntilPast(Phase::kProvisioning);
+  Status s = statusOf("v1");
+  EXPECT_EQ(s.phase, Phase::kFailed) << s;
+  EXPECT_EQ(s.reason, "DeadLetterRatioExceeded");
+  ASSERT_TRUE(s.dryRun.has_value());
+  EXPECT_EQ(s.dryRun->sampled, 200);
+  EXPECT_EQ(s.dryRun->deadLettered, 20);  // exactly the planted ones
+  ASSERT_EQ(s.dryRun->reasons.size(), 1u);
+  EXPECT_EQ(s.dryRun->reasons[0].reason, "missing key field");
+  EXPECT_EQ(s.dryRun->reasons[0].examples[0], (worker::DryRunExample{0, 3, R"({"page":"/"})"}));
+  EXPECT_EQ(get(ref("v1"))["status"]["dryRun"]["deadLetterRatio"], 0.1);
+  EXPECT_TRUE(runner_.workers.empty());
+}
+
+TEST_F(ReconcilerDryRunTest, ARatioWithinTheLimitReplaysAndIsNotSampledAgain) {
+  createWith({{"dryRunSamples", 8}, {"maxDeadLetterRatio", 0.5}});
+  reconcileUntilPast(Phase::kProvisioning);
+  Status s = statusOf("v1");
+  EXPECT_EQ(s.phase, Phase::kReplaying) << s;
+  ASSERT_TRUE(s.dryRun.has_value());
+  // First, middle, last and 8 spread: offsets 0 11 22 33 44 49 55 66 77 88 99, of which 33
+  // lacks the key, on each partition.
+  EXPECT_EQ(s.dryRun->sampled, 22);
+  EXPECT_EQ(s.dryRun->deadLettered, 2);
+  ASSERT_EQ(admin_.sampleRequests.size(), 1u);
+  clock_.advance(Seconds{5});
+  ASSERT_NE(reconciler_.reconcile({kNs, "sessions-v1"}).kind(), Outcome::Kind::kRetry);
+  EXPECT_EQ(admin_.sampleRequests.size(), 1u);
+  EXPECT_EQ(statusOf("v1").dryRun, s.dryRun);
+}
+
+TEST_F(ReconcilerDryRunTest, NoDryRunWhenItIsOff) {
+  createWith({{"dryRunSamples", 0}, {"maxDeadLetterRatio", 0}});
+  reconcileUntilPast(Phase::kProvisioning);
+  Status s = statusOf("v1");
+  EXPECT_EQ(s.phase, Phase::kReplaying) << s;
+  EXPECT_FALSE(s.dryRun.has_value());
+  EXPECT_TRUE(admin_.sampleRequests.empty());
 }
 
 TEST_F(ReconcilerTest, RetiresTheOldVersionAndDeletesItsGroup) {

@@ -1,9 +1,12 @@
 // Retention preflight against the real broker: one topic per verdict.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "runtime/kafka/history_sample.h"
 #include "runtime/kafka/retention_preflight.h"
+#include "runtime/worker/dry_run.h"
 #include "tests/support/kafka_test_util.h"
 
 namespace kappa::kafka {
@@ -97,6 +100,136 @@ TEST(PreflightCli, BadThroughputIsUsageError) {
                         " preflight --bootstrap 127.0.0.1:1 --topic t --throughput -5 2>&1");
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.out.find("--throughput"), std::string::npos) << r.out;
+}
+
+// ----- The sample of history and the dry run ------------------------------------------------
+
+std::vector<int64_t> offsetsOf(const std::vector<SampledRecord>& records, int32_t partition) {
+  std::vector<int64_t> out;
+  for (const auto& r : records) {
+    if (r.partition == partition) out.push_back(r.offset);
+  }
+  return out;
+}
+
+TEST(SampleIntegration, ReadsExactlyTheTargetsOfEachPartition) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  testing::createTopic(*admin, topic, 3);
+  // 5000 records on partition 0 (far apart targets: the reader seeks), 7 on partition 1
+  // (read whole), none on 2.
+  std::vector<std::optional<std::string>> values;
+  for (int i = 0; i < 5000; ++i) values.push_back("v" + std::to_string(i));
+  testing::produceValues(topic, 0, values);
+  values.resize(7);
+  values[4] = std::nullopt;  // a null value comes back as none
+  testing::produceValues(topic, 1, values);
+  auto sample = sampleHistory(*admin, topic, 8);
+  ASSERT_TRUE(sample.ok()) << sample.error();
+  std::vector<int64_t> p0{0, 555, 1110, 1666, 2221, 2499, 2777, 3332, 3888, 4443, 4999};
+  EXPECT_EQ(offsetsOf(*sample, 0), p0);
+  EXPECT_EQ(offsetsOf(*sample, 1), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(offsetsOf(*sample, 2).empty());
+  for (const auto& r : *sample) {
+    if (r.partition == 1 && r.offset == 4) {
+      EXPECT_FALSE(r.value.has_value());
+    } else {
+      EXPECT_EQ(r.value, "v" + std::to_string(r.offset)) << r.partition << "@" << r.offset;
+    }
+  }
+}
+
+TEST(SampleIntegration, TargetsOnTransactionMarkersTakeTheNextRecord) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  testing::createTopic(*admin, topic, 1);
+  testing::TxnProducer txn(uniqueName("txn"));
+  txn.transaction(topic, 0, 10);         // offsets 0-9, marker 10
+  txn.transaction(topic, 0, 10, false);  // 11-20 aborted, marker 21
+  txn.transaction(topic, 0, 10);         // 22-31, marker 32
+  SampleTargets targets{{0, {5, 10, 15, 32}}};
+  auto sample = admin->sampleRecords(topic, targets);
+  ASSERT_TRUE(sample.ok()) << sample.error();
+  // 10 is a marker and 11-21 are aborted: the next record a read_committed reader gets is
+  // 22, for both 10 and 15. The last offset (32) is a marker: nothing follows it.
+  EXPECT_EQ(offsetsOf(*sample, 0), (std::vector<int64_t>{5, 22}));
+}
+
+// Bad records planted at known offsets: the dry run's ratio is exactly theirs among the
+// sampled offsets, both through the library and through kubectl kappa preflight --program.
+TEST(DryRunIntegration, RatiosAreExactOnPlantedBadRecords) {
+  auto admin = makeAdmin();
+  ASSERT_TRUE(admin);
+  auto topic = uniqueName("t");
+  testing::createTopic(*admin, topic, 2);
+  // Partition 0: 1000 records, those at offsets divisible by 111 lack the key (0, 111, ...,
+  // 999: ten of them); of the 19 sampled offsets (0, 58, 117, ..., 499, ..., 999) the bad
+  // ones are 0 and 999. Partition 1: 10 records read whole, 3 not JSON.
+  std::vector<std::optional<std::string>> p0, p1;
+  for (int i = 0; i < 1000; ++i) {
+    p0.push_back(i % 111 == 0 ? R"({"page":"/"})" : R"({"user_id":"u)" + std::to_string(i) + "\"}");
+  }
+  for (int i = 0; i < 10; ++i)
+    p1.push_back(i == 2 || i == 5 || i == 9 ? "{" : R"({"user_id":"w"})");
+  testing::produceValues(topic, 0, p0);
+  testing::produceValues(topic, 1, p1);
+  auto targets = sampleTargets({{0, 0}, {1, 0}}, {{0, 1000}, {1, 10}}, 16);
+  int64_t expectedBad0 = 0;
+  for (int64_t o : targets.at(0)) expectedBad0 += o % 111 == 0;
+  ASSERT_EQ(targets.at(0).size(), 19u);
+  ASSERT_EQ(expectedBad0, 2);
+
+  auto program = worker::parseProgram("keyField: user_id\naggregates: [{name: n, op: count}]");
+  ASSERT_TRUE(program.ok());
+  auto sample = sampleHistory(*admin, topic, 16);
+  ASSERT_TRUE(sample.ok()) << sample.error();
+  worker::DryRunReport r = worker::dryRun(*program, *sample);
+  EXPECT_EQ(r.sampled, 29);
+  EXPECT_EQ(r.deadLettered, 5);
+  ASSERT_EQ(r.reasons.size(), 2u) << r;
+  EXPECT_EQ(r.reasons[0].reason, "bad JSON");
+  EXPECT_EQ(r.reasons[0].records, 3);
+  EXPECT_EQ(r.reasons[1].reason, "missing key field");
+  EXPECT_EQ(r.reasons[1].records, 2);
+  EXPECT_EQ(r.reasons[1].examples[0], (worker::DryRunExample{0, 0, R"({"page":"/"})"}));
+
+  std::string file = ::testing::TempDir() + "/" + uniqueName("program") + ".yaml";
+  std::ofstream(file) << "keyField: user_id\naggregates: [{name: n, op: count}]\n";
+  std::string cmd = testing::binPath("kubectl-kappa") + " preflight --bootstrap " +
+                    testing::kafkaBootstrap() + " --topic " + topic +
+                    " --throughput 1000 --program " + file;
+  auto within = testing::run(cmd + " --max-dead-letter-ratio 0.2 --json");
+  EXPECT_EQ(within.exitCode, 0) << within.out;
+  auto j = nlohmann::json::parse(within.out);
+  EXPECT_EQ(j["dryRun"]["sampledRecords"], 29);
+  EXPECT_EQ(j["dryRun"]["deadLetteredRecords"], 5);
+  EXPECT_EQ(j["dryRun"]["deadLetterRatio"], 0.1724);
+  EXPECT_EQ(j["dryRun"]["withinLimit"], true);
+  auto over = testing::run(cmd + " --max-dead-letter-ratio 0.1");
+  EXPECT_EQ(over.exitCode, 1) << over.out;
+  EXPECT_NE(over.out.find("dry run: the program would dead-letter 5 of 29 sampled records "
+                          "(17.2%): bad JSON (3), missing key field (2), above "
+                          "--max-dead-letter-ratio 0.1"),
+            std::string::npos)
+      << over.out;
+  EXPECT_NE(over.out.find("  missing key field: partition 0 offset 0: {\"page\":\"/\"}"),
+            std::string::npos)
+      << over.out;
+}
+
+TEST(PreflightCli, DryRunOptionsNeedAProgram) {
+  auto r = testing::run(testing::binPath("kubectl-kappa") +
+                        " preflight --bootstrap 127.0.0.1:1 --topic t --throughput 5 "
+                        "--max-dead-letter-ratio 0.5 2>&1");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.out.find("--program"), std::string::npos) << r.out;
+  auto bad = testing::run(testing::binPath("kubectl-kappa") +
+                          " preflight --bootstrap 127.0.0.1:1 --topic t --throughput 5 "
+                          "--program /nonexistent.yaml 2>&1");
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.out.find("/nonexistent.yaml"), std::string::npos) << bad.out;
 }
 
 }  // namespace

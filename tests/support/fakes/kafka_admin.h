@@ -72,6 +72,26 @@ class FakeKafkaAdmin : public kafka::KafkaAdmin {
     if (auto e = takeFailure()) return *e;
     return members[g];
   }
+  // Records of each topic for sampleRecords: partition -> offset -> record.
+  std::map<std::string, std::map<int32_t, std::map<int64_t, kafka::SampledRecord>>> records;
+  std::vector<kafka::SampleTargets> sampleRequests;
+  Result<std::vector<kafka::SampledRecord>> sampleRecords(
+      const std::string& t, const kafka::SampleTargets& targets) override {
+    if (auto e = takeFailure()) return *e;
+    sampleRequests.push_back(targets);
+    std::vector<kafka::SampledRecord> out;
+    for (const auto& [p, offsets] : targets) {
+      const auto& log = records[t][p];
+      int64_t last = -1;
+      for (int64_t o : offsets) {
+        auto it = log.lower_bound(o);
+        if (it == log.end() || it->first == last) continue;
+        last = it->first;
+        out.push_back(it->second);
+      }
+    }
+    return out;
+  }
   Result<kafka::PartitionOffsets> earliestTimestamps(const std::string& t) override {
     if (auto e = takeFailure()) return *e;
     return timestamps[t];
