@@ -36,6 +36,7 @@ run() {
 }
 
 run lag_query "$bin/lag_query_bench" --bootstrap "$KAFKA_BOOTSTRAP" --partitions 1000
+run preflight "$bin/preflight_bench" --bootstrap "$KAFKA_BOOTSTRAP" --partitions 1000
 run validator "$bin/validator_bench" --bootstrap "$KAFKA_BOOTSTRAP" --keys "${KAPPA_BENCH_VALIDATOR_KEYS:-1000000}"
 if [ -x "$bin/kube_bench" ] && [ -x "$bin/serve_bench" ]; then
   "$repo/e2e/cluster/apiserver-up.sh" "$api_state" >&2

@@ -22,6 +22,7 @@
 #include "runtime/kube/http_kube_api.h"
 #include "runtime/kube/informer.h"
 #include "runtime/kube/kube_config.h"
+#include "runtime/worker/dry_run.h"
 
 namespace kappa::cli {
 namespace {
@@ -277,6 +278,16 @@ std::string renderStatus(const std::string& pipeline, const std::vector<Json>& v
         if (c.value("type", "") == "WorkerAvailable") {
           os << "           pods: " << workerReason << ": " << c.value("message", "") << "\n";
         }
+      }
+    }
+    // What the dry run before the replay would dead-letter, until the version serves.
+    const auto dryRun = Json::json_pointer("/status/dryRun");
+    if ((phase == "Provisioning" || phase == "Replaying" || phase == "Validating" ||
+         phase == "Failed") &&
+        v.contains(dryRun)) {
+      worker::DryRunReport report = worker::dryRunFromJson(v.at(dryRun));
+      if (report.deadLettered > 0) {
+        os << "           dry run: would dead-letter " << worker::dryRunSummary(report) << "\n";
       }
     }
     // Partitions that hold the replay back, while it replays.

@@ -295,6 +295,33 @@ TEST(RenderStatus, AMedallionTierShowsTheUpstreamVersionItReads) {
   EXPECT_NE(out.find("reads silver version v7 (silver.v7)"), std::string::npos) << out;
 }
 
+// What the dry run would dead-letter, under the row, until the version serves.
+TEST(RenderStatus, ACandidateShowsWhatItsDryRunWouldDeadLetter) {
+  kube::Json v2 = {
+      {"metadata", {{"name", "sessions-v2"}, {"creationTimestamp", "2026-11-23T10:00:00Z"}}},
+      {"spec", {{"pipeline", "sessions"}, {"version", "v2"}}},
+      {"status",
+       {{"phase", "Failed"},
+        {"reason", "DeadLetterRatioExceeded"},
+        {"dryRun",
+         {{"sampledRecords", 40},
+          {"deadLetteredRecords", 3},
+          {"deadLetterRatio", 0.075},
+          {"reasons", kube::Json::array({{{"reason", "missing key field"}, {"records", 3}}})}}}}}};
+  std::string out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
+  EXPECT_NE(out.find("dry run: would dead-letter 3 of 40 sampled records (7.5%): missing key "
+                     "field (3)\n"),
+            std::string::npos)
+      << out;
+  v2["status"]["phase"] = "Serving";
+  out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
+  EXPECT_EQ(out.find("dry run"), std::string::npos) << "not once it serves: " << out;
+  v2["status"]["phase"] = "Replaying";
+  v2["status"]["dryRun"]["deadLetteredRecords"] = 0;
+  out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
+  EXPECT_EQ(out.find("dry run"), std::string::npos) << "nothing to say: " << out;
+}
+
 // A straggling partition of a replay, under its row, with the pod that holds it.
 TEST(RenderStatus, AReplayShowsItsStragglers) {
   kube::Json v2 = {
