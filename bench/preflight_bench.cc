@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     auto t1 = Clock::now();
     auto sample = sampleHistory(**admin, topic, samples);
     if (!sample) return die(sample.error().message);
-    worker::DryRunReport report = worker::dryRun(*program, *sample);
+    worker::DryRunReport report = worker::dryRun(*program, sample->records, sample->sizes);
     auto t2 = Clock::now();
     sampled = report.sampled;
     if (i == 0) {  // warm-up: connections and metadata

@@ -233,9 +233,9 @@ int runPreflight(const KafkaOptions& o, const std::string& topic, double through
   if (program) {
     auto sample = kappa::kafka::sampleHistory(**admin, topic, dry.samples);
     if (!sample) return fail(kUsageOrConnection, sample.error().message);
-    dryRun = kappa::worker::dryRun(*program, *sample);
+    dryRun = kappa::worker::dryRun(*program, sample->records, sample->sizes);
   }
-  bool overLimit = dryRun && dry.maxDeadLetterRatio && dryRun->ratio() > *dry.maxDeadLetterRatio;
+  bool overLimit = dryRun && dry.maxDeadLetterRatio && dryRun->ratio > *dry.maxDeadLetterRatio;
   auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
   if (o.json) {
     json out = {{"topic", topic},

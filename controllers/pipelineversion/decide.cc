@@ -566,7 +566,7 @@ bool applyDryRun(Pass& p, const worker::DryRunReport& report) {
                std::to_string(e.offset) + ": " + e.value;
   }
   const std::optional<double>& limit = p.spec().replay.maxDeadLetterRatio;
-  if (limit && report.ratio() > *limit) {
+  if (limit && report.ratio > *limit) {
     std::ostringstream os;
     os << message << ", above spec.replay.maxDeadLetterRatio " << *limit;
     fail(p, "DeadLetterRatioExceeded", os.str());

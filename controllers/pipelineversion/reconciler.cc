@@ -241,7 +241,10 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
     if (!report.ok()) return retryable("retention preflight", report.error());
     k.retention = *report;
   }
-  if (in({Phase::kProvisioning}) && topicsReady && spec.replay.dryRunSamples > 0 && !st.dryRun) {
+  // Once every topic decide() waits for exists: a pass that still creates one keeps nothing.
+  bool allTopicsReady = topicsReady && (st.tapTopic.empty() || k.tapTopicExists) &&
+                        (st.stateTopic.empty() || k.stateTopicExists);
+  if (in({Phase::kProvisioning}) && allTopicsReady && spec.replay.dryRunSamples > 0 && !st.dryRun) {
     // Pending refused a program that does not parse; a container processor has none.
     std::string text = builtinProgram(p.obj.value("spec", Json::object()));
     auto program = text.empty() ? Result<worker::Program>(Error{ErrorCode::kNotFound, "container"})
@@ -250,7 +253,7 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
       auto started = std::chrono::steady_clock::now();
       auto sample = kafka::sampleHistory(admin, source, spec.replay.dryRunSamples);
       if (!sample.ok()) return retryable("sampling the source for the dry run", sample.error());
-      k.dryRun = worker::dryRun(*program, *sample);
+      k.dryRun = worker::dryRun(*program, sample->records, sample->sizes);
       spdlog::info("{}: dry run on {}: {} ({} ms)", p.key.str(), source,
                    worker::dryRunSummary(*k.dryRun),
                    std::chrono::duration_cast<std::chrono::milliseconds>(

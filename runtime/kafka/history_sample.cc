@@ -30,13 +30,20 @@ SampleTargets sampleTargets(const PartitionOffsets& earliest, const PartitionOff
   return out;
 }
 
-Result<std::vector<SampledRecord>> sampleHistory(KafkaAdmin& admin, const std::string& topic,
-                                                 int32_t spread) {
+Result<HistorySample> sampleHistory(KafkaAdmin& admin, const std::string& topic, int32_t spread) {
   auto earliest = admin.earliestOffsets(topic);
   if (!earliest) return earliest.error();
   auto end = admin.endOffsets(topic);
   if (!end) return end.error();
-  return admin.sampleRecords(topic, sampleTargets(*earliest, *end, spread));
+  HistorySample sample;
+  for (const auto& [p, start] : *earliest) {
+    auto e = end->find(p);
+    if (e != end->end() && e->second > start) sample.sizes[p] = e->second - start;
+  }
+  auto records = admin.sampleRecords(topic, sampleTargets(*earliest, *end, spread));
+  if (!records) return records.error();
+  sample.records = std::move(*records);
+  return sample;
 }
 
 }  // namespace kappa::kafka

@@ -18,8 +18,12 @@ namespace kappa::kafka {
 SampleTargets sampleTargets(const PartitionOffsets& earliest, const PartitionOffsets& end,
                             int32_t spread);
 
+struct HistorySample {
+  std::vector<SampledRecord> records;  // by partition, then offset
+  PartitionOffsets sizes;              // offsets each partition spans (end - earliest)
+};
+
 // Reads the sample of `topic` through the port (its offsets, then the records).
-Result<std::vector<SampledRecord>> sampleHistory(KafkaAdmin& admin, const std::string& topic,
-                                                 int32_t spread);
+Result<HistorySample> sampleHistory(KafkaAdmin& admin, const std::string& topic, int32_t spread);
 
 }  // namespace kappa::kafka

@@ -601,7 +601,9 @@ Result<std::vector<SampledRecord>> RdKafkaAdmin::sampleRecords(const std::string
   }
   std::vector<SampledRecord> out;
   if (cursors.empty()) return out;
-  auto reader = readerHandle("read_committed", {{"queued.max.messages.kbytes", "8192"}});
+  // A target that retention deleted meanwhile reads from the new log start, not the end.
+  auto reader = readerHandle("read_committed", {{"queued.max.messages.kbytes", "8192"},
+                                                {"auto.offset.reset", "earliest"}});
   if (!reader) return reader.error();
   if (auto e = rd_kafka_assign(reader->get(), assignment.get())) {
     return errorOf(e, "assign " + topic);

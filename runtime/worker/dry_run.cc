@@ -18,20 +18,24 @@ class DiscardingEmitter final : public Emitter {
 
 }  // namespace
 
-DryRunReport dryRun(const Program& program, const std::vector<kafka::SampledRecord>& records) {
+DryRunReport dryRun(const Program& program, const std::vector<kafka::SampledRecord>& records,
+                    const kafka::PartitionOffsets& sizes) {
   EventParser parser(program, "portable");
   Engine engine(program);
   DiscardingEmitter out;
   DryRunReport report;
   std::map<std::string, DryRunReason, std::less<>> byReason;
+  std::map<int32_t, std::pair<int64_t, int64_t>> perPartition;  // sampled, dead-lettered
   for (const auto& r : records) {
     ++report.sampled;
+    ++perPartition[r.partition].first;
     std::string_view error =
         r.value ? parser.parse(r.value->data(), r.value->size()) : std::string_view("empty event");
     ProcessResult result{Outcome::kInvalid, error};
     if (error.empty()) result = engine.process(r.partition, r.offset, parser, out);
     if (result.outcome != Outcome::kInvalid) continue;
     ++report.deadLettered;
+    ++perPartition[r.partition].second;
     auto it = byReason.find(result.error);
     if (it == byReason.end()) {
       it = byReason.emplace(std::string(result.error), DryRunReason{std::string(result.error)})
@@ -42,6 +46,18 @@ DryRunReport dryRun(const Program& program, const std::vector<kafka::SampledReco
     if (reason.examples.size() < kDryRunExamples) {
       reason.examples.push_back({r.partition, r.offset, printableExample(r.value.value_or(""))});
     }
+  }
+  if (report.sampled > 0) {
+    double weighted = 0, total = 0;
+    for (const auto& [p, counts] : perPartition) {
+      auto size = sizes.find(p);
+      // A partition without a size counts as many records as were sampled from it.
+      double weight = size != sizes.end() ? static_cast<double>(size->second)
+                                          : static_cast<double>(counts.first);
+      weighted += weight * static_cast<double>(counts.second) / static_cast<double>(counts.first);
+      total += weight;
+    }
+    report.ratio = total > 0 ? weighted / total : 0;
   }
   for (auto& [_, reason] : byReason) report.reasons.push_back(std::move(reason));
   std::stable_sort(

@@ -7,15 +7,31 @@
 namespace kappa::worker {
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i], or 0.
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0. What passes is what a strict JSON encoder takes.
 size_t utf8Length(std::string_view s, size_t i) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char b = at(0);
+  if (b < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (b >= 0xC2 && b <= 0xDF) {
+    n = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    n = 3;
+    if (b == 0xE0) lo = 0xA0;  // overlong
+    if (b == 0xED) hi = 0x9F;  // surrogates
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    n = 4;
+    if (b == 0xF0) lo = 0x90;  // overlong
+    if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
   }
-  if (n == 2 && b < 0xC2) return 0;  // overlong
+  if (i + n > s.size() || at(1) < lo || at(1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if ((at(k) & 0xC0) != 0x80) return 0;
+  }
   return n;
 }
 
@@ -47,7 +63,7 @@ std::string dryRunSummary(const DryRunReport& r) {
   std::ostringstream os;
   os << r.deadLettered << " of " << r.sampled << " sampled records";
   char pct[32];
-  std::snprintf(pct, sizeof pct, " (%.1f%%)", 100.0 * r.ratio());
+  std::snprintf(pct, sizeof pct, " (about %.1f%% of the history)", 100.0 * r.ratio);
   os << pct;
   for (size_t i = 0; i < r.reasons.size(); ++i) {
     os << (i ? ", " : ": ") << r.reasons[i].reason << " (" << r.reasons[i].records << ")";
@@ -70,7 +86,7 @@ nlohmann::json dryRunToJson(const DryRunReport& r) {
   }
   return {{"sampledRecords", r.sampled},
           {"deadLetteredRecords", r.deadLettered},
-          {"deadLetterRatio", std::round(r.ratio() * 1e4) / 1e4},
+          {"deadLetterRatio", std::round(r.ratio * 1e4) / 1e4},
           {"reasons", std::move(reasons)}};
 }
 
@@ -87,6 +103,9 @@ DryRunReport dryRunFromJson(const nlohmann::json& j) {
   if (!j.is_object()) return r;
   r.sampled = int64(j, "sampledRecords");
   r.deadLettered = int64(j, "deadLetteredRecords");
+  if (auto it = j.find("deadLetterRatio"); it != j.end() && it->is_number()) {
+    r.ratio = it->get<double>();
+  }
   for (const auto& rj : j.value("reasons", nlohmann::json::array())) {
     if (!rj.is_object()) continue;
     DryRunReason reason{text(rj, "reason"), int64(rj, "records")};

@@ -309,8 +309,8 @@ TEST(RenderStatus, ACandidateShowsWhatItsDryRunWouldDeadLetter) {
           {"deadLetterRatio", 0.075},
           {"reasons", kube::Json::array({{{"reason", "missing key field"}, {"records", 3}}})}}}}}};
   std::string out = renderStatus("sessions", {v2}, nullptr, std::chrono::system_clock::now());
-  EXPECT_NE(out.find("dry run: would dead-letter 3 of 40 sampled records (7.5%): missing key "
-                     "field (3)\n"),
+  EXPECT_NE(out.find("dry run: would dead-letter 3 of 40 sampled records (about 7.5% of the "
+                     "history): missing key field (3)\n"),
             std::string::npos)
       << out;
   v2["status"]["phase"] = "Serving";

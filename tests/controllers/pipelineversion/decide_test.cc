@@ -707,6 +707,7 @@ worker::DryRunReport dryRunOf3In40() {
   return worker::DryRunReport{
       .sampled = 40,
       .deadLettered = 3,
+      .ratio = 0.075,
       .reasons = {{"missing key field", 2, {{0, 17, R"({"price":2})"}, {3, 5, "{}"}}},
                   {"bad JSON", 1, {{1, 0, "{"}}}}};
 }
@@ -725,8 +726,8 @@ TEST(DecideProvisioning, DryRunBelowTheLimitIsReportedAndTheReplayStarts) {
     worded |= e.reason == "DryRunDeadLetters" &&
               e.message ==
                   "dry run on clickstream.raw: the program would dead-letter 3 of 40 sampled "
-                  "records (7.5%): missing key field (2), bad JSON (1); e.g. partition 0 "
-                  "offset 17: {\"price\":2}";
+                  "records (about 7.5% of the history): missing key field (2), bad JSON (1); "
+                  "e.g. partition 0 offset 17: {\"price\":2}";
   }
   EXPECT_TRUE(worded) << d;
   EXPECT_TRUE(has<EnsureWorker>(d));
@@ -740,7 +741,8 @@ TEST(DecideProvisioning, DryRunAboveTheLimitFailsBeforeAnyWorker) {
   ASSERT_TRUE(d.status.has_value()) << d;
   EXPECT_EQ(d.status->phase, Phase::kFailed);
   EXPECT_EQ(d.status->reason, "DeadLetterRatioExceeded");
-  EXPECT_NE(d.status->message.find("3 of 40 sampled records (7.5%)"), std::string::npos)
+  EXPECT_NE(d.status->message.find("3 of 40 sampled records (about 7.5% of the history)"),
+            std::string::npos)
       << d.status->message;
   EXPECT_NE(d.status->message.find("above spec.replay.maxDeadLetterRatio 0.05"), std::string::npos)
       << d.status->message;
@@ -763,6 +765,7 @@ TEST(DecideProvisioning, DryRunWithoutALimitOnlyReports) {
   Observed o = observedIn(Phase::kProvisioning);
   worker::DryRunReport all = dryRunOf3In40();
   all.deadLettered = all.sampled;  // everything
+  all.ratio = 1;
   o.kafka.dryRun = all;
   Decision d = decide(o, at(0));
   ASSERT_TRUE(d.status.has_value()) << d;

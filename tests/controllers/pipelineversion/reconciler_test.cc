@@ -496,6 +496,7 @@ TEST_F(ReconcilerTest, StatusSurvivesTheRoundTrip) {
   s.dryRun = worker::DryRunReport{
       .sampled = 40,
       .deadLettered = 3,
+      .ratio = 0.075,
       .reasons = {{"missing key field", 2, {{0, 17, R"({"price":2})"}, {3, 5, "\\x00"}}},
                   {"bad JSON", 1, {{1, 0, "{"}}}}};
   EXPECT_EQ(statusFromJson(statusToJson(s)), s);

@@ -54,8 +54,9 @@ TEST(SampleHistory, ReadsTheTargetsOfEachPartitionThroughThePort) {
   ASSERT_TRUE(r.ok()) << r.error();
   ASSERT_EQ(admin.sampleRequests.size(), 1u);
   EXPECT_EQ(admin.sampleRequests[0], (SampleTargets{{0, {0, 4, 9}}}));
-  ASSERT_EQ(r->size(), 3u);
-  EXPECT_EQ((*r)[1].value, "v4");
+  ASSERT_EQ(r->records.size(), 3u);
+  EXPECT_EQ(r->records[1].value, "v4");
+  EXPECT_EQ(r->sizes, (PartitionOffsets{{0, 10}}));  // the empty partition has none
 }
 
 TEST(SampleHistory, ErrorsOfThePortAreReturned) {

@@ -128,10 +128,11 @@ TEST(SampleIntegration, ReadsExactlyTheTargetsOfEachPartition) {
   auto sample = sampleHistory(*admin, topic, 8);
   ASSERT_TRUE(sample.ok()) << sample.error();
   std::vector<int64_t> p0{0, 555, 1110, 1666, 2221, 2499, 2777, 3332, 3888, 4443, 4999};
-  EXPECT_EQ(offsetsOf(*sample, 0), p0);
-  EXPECT_EQ(offsetsOf(*sample, 1), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
-  EXPECT_TRUE(offsetsOf(*sample, 2).empty());
-  for (const auto& r : *sample) {
+  EXPECT_EQ(offsetsOf(sample->records, 0), p0);
+  EXPECT_EQ(offsetsOf(sample->records, 1), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(offsetsOf(sample->records, 2).empty());
+  EXPECT_EQ(sample->sizes, (PartitionOffsets{{0, 5000}, {1, 7}}));
+  for (const auto& r : sample->records) {
     if (r.partition == 1 && r.offset == 4) {
       EXPECT_FALSE(r.value.has_value());
     } else {
@@ -185,9 +186,11 @@ TEST(DryRunIntegration, RatiosAreExactOnPlantedBadRecords) {
   ASSERT_TRUE(program.ok());
   auto sample = sampleHistory(*admin, topic, 16);
   ASSERT_TRUE(sample.ok()) << sample.error();
-  worker::DryRunReport r = worker::dryRun(*program, *sample);
+  worker::DryRunReport r = worker::dryRun(*program, sample->records, sample->sizes);
   EXPECT_EQ(r.sampled, 29);
   EXPECT_EQ(r.deadLettered, 5);
+  // Each partition's sampled ratio weighted by its size: (1000 * 2/19 + 10 * 3/10) / 1010.
+  EXPECT_NEAR(r.ratio, (1000.0 * 2 / 19 + 3) / 1010, 1e-12);
   ASSERT_EQ(r.reasons.size(), 2u) << r;
   EXPECT_EQ(r.reasons[0].reason, "bad JSON");
   EXPECT_EQ(r.reasons[0].records, 3);
@@ -205,13 +208,13 @@ TEST(DryRunIntegration, RatiosAreExactOnPlantedBadRecords) {
   auto j = nlohmann::json::parse(within.out);
   EXPECT_EQ(j["dryRun"]["sampledRecords"], 29);
   EXPECT_EQ(j["dryRun"]["deadLetteredRecords"], 5);
-  EXPECT_EQ(j["dryRun"]["deadLetterRatio"], 0.1724);
+  EXPECT_EQ(j["dryRun"]["deadLetterRatio"], 0.1072);
   EXPECT_EQ(j["dryRun"]["withinLimit"], true);
   auto over = testing::run(cmd + " --max-dead-letter-ratio 0.1");
   EXPECT_EQ(over.exitCode, 1) << over.out;
   EXPECT_NE(over.out.find("dry run: the program would dead-letter 5 of 29 sampled records "
-                          "(17.2%): bad JSON (3), missing key field (2), above "
-                          "--max-dead-letter-ratio 0.1"),
+                          "(about 10.7% of the history): bad JSON (3), missing key field (2), "
+                          "above --max-dead-letter-ratio 0.1"),
             std::string::npos)
       << over.out;
   EXPECT_NE(over.out.find("  missing key field: partition 0 offset 0: {\"page\":\"/\"}"),

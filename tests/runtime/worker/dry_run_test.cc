@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace kappa::worker {
 namespace {
 
@@ -38,7 +40,7 @@ TEST(DryRun, CountsWhatTheWorkerWouldDeadLetterByReason) {
   DryRunReport r = dryRun(p, records);
   EXPECT_EQ(r.sampled, 20);
   EXPECT_EQ(r.deadLettered, 8);
-  EXPECT_DOUBLE_EQ(r.ratio(), 0.4);
+  EXPECT_DOUBLE_EQ(r.ratio, 0.4);  // no sizes: per sampled record
   ASSERT_EQ(r.reasons.size(), 4u) << r;
   EXPECT_EQ(r.reasons[0].reason, "missing key field");  // the most records first
   EXPECT_EQ(r.reasons[0].records, 4);
@@ -51,8 +53,8 @@ TEST(DryRun, CountsWhatTheWorkerWouldDeadLetterByReason) {
   for (const auto& reason : r.reasons) sum += reason.records;
   EXPECT_EQ(sum, r.deadLettered);
   EXPECT_EQ(dryRunSummary(r),
-            "8 of 20 sampled records (40.0%): missing key field (4), bad JSON (2), "
-            "aggregate field is not a number (1), empty event (1)");
+            "8 of 20 sampled records (about 40.0% of the history): missing key field (4), "
+            "bad JSON (2), aggregate field is not a number (1), empty event (1)");
 }
 
 TEST(DryRun, FilteredLateAndDuplicateRecordsAreNotDeadLettered) {
@@ -69,19 +71,51 @@ dedup: {field: id, horizonSeconds: 60}
   EXPECT_EQ(r.sampled, 3);
   EXPECT_EQ(r.deadLettered, 0);
   EXPECT_TRUE(r.reasons.empty());
-  EXPECT_EQ(dryRunSummary(r), "0 of 3 sampled records (0.0%)");
+  EXPECT_EQ(dryRunSummary(r), "0 of 3 sampled records (about 0.0% of the history)");
 }
 
 TEST(DryRun, NothingSampledIsARatioOfZero) {
   DryRunReport r = dryRun(program("keyField: k\naggregates: [{name: n, op: count}]"), {});
   EXPECT_EQ(r.sampled, 0);
-  EXPECT_EQ(r.ratio(), 0.0);
+  EXPECT_EQ(r.ratio, 0.0);
+}
+
+// Every partition gives about as many samples whatever its size: the ratio weights each by
+// its size, so a few bad records in a small partition do not stand for the history.
+TEST(DryRun, TheRatioWeightsEachPartitionBySize) {
+  Program p = program("keyField: k\naggregates: [{name: n, op: count}]");
+  std::vector<kafka::SampledRecord> records;
+  for (int64_t o = 0; o < 19; ++o) records.push_back(rec(0, o * 1000, R"({"k":1})"));
+  for (int64_t o = 0; o < 5; ++o) records.push_back(rec(1, o, "{"));  // all five bad
+  DryRunReport r = dryRun(p, records, {{0, 10'000'000}, {1, 5}});
+  EXPECT_EQ(r.sampled, 24);
+  EXPECT_EQ(r.deadLettered, 5);
+  EXPECT_NEAR(r.ratio, 5.0 / 10'000'005, 1e-15);
+  // And the other way: a large partition that is a tenth bad is not hidden by small clean ones.
+  records.clear();
+  for (int64_t o = 0; o < 10; ++o) records.push_back(rec(0, o, o == 3 ? "{" : R"({"k":1})"));
+  for (int32_t q = 1; q <= 9; ++q) records.push_back(rec(q, 0, R"({"k":1})"));
+  kafka::PartitionOffsets sizes{{0, 1'000'000}};
+  for (int32_t q = 1; q <= 9; ++q) sizes[q] = 1;
+  r = dryRun(p, records, sizes);
+  EXPECT_NEAR(r.ratio, 100'000.0 / 1'000'009, 1e-12);
 }
 
 TEST(PrintableExample, KeepsUtf8EscapesOtherBytesAndCuts) {
   EXPECT_EQ(printableExample("caf\xC3\xA9"), "caf\xC3\xA9");
   EXPECT_EQ(printableExample(std::string("\x00\x01\xFFx", 4)), "\\x00\\x01\\xFFx");
   EXPECT_EQ(printableExample("\xC0\x80"), "\\xC0\\x80");  // overlong
+  EXPECT_EQ(printableExample("\xE0\x80\x80"), "\\xE0\\x80\\x80");
+  EXPECT_EQ(printableExample("\xF0\x80\x80\x80"), "\\xF0\\x80\\x80\\x80");
+  EXPECT_EQ(printableExample("\xED\xA0\x80"), "\\xED\\xA0\\x80");           // a surrogate
+  EXPECT_EQ(printableExample("\xF4\x90\x80\x80"), "\\xF4\\x90\\x80\\x80");  // > U+10FFFF
+  EXPECT_EQ(printableExample("\xF5\x80\x80\x80"), "\\xF5\\x80\\x80\\x80");
+  EXPECT_EQ(printableExample("\xE2\x82\xAC \xF0\x9F\x98\x80"), "\xE2\x82\xAC \xF0\x9F\x98\x80");
+  // Whatever the bytes, the result is text a strict JSON encoder takes (status, Events).
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  for (int b = 0x80; b < 256; ++b) all += std::string{static_cast<char>(b), '\x80', '\x80', '\x80'};
+  EXPECT_NO_THROW((void)nlohmann::json(printableExample(all, 100000)).dump());
   EXPECT_EQ(printableExample("abcdef", 4), "abcd...");
   // A character that would not fit whole is left out, never split.
   EXPECT_EQ(printableExample("ab\xC3\xA9", 3), "ab...");
