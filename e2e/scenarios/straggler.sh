@@ -10,12 +10,14 @@
 # window used (spec.replay.stragglerWindowSeconds 10).
 #
 #   straggler.sh [STATE_DIR]      KAPPA_BIN=dir of the binaries (default build/bin)
-#                                 KAPPA_E2E_EVENTS=N source events (default 3000000)
+#                                 KAPPA_E2E_EVENTS=N source events (default 6000000: the
+#                                 other pod's partitions must stay behind for longer than
+#                                 the window after the slow-down, or they have no peers)
 source "$(dirname "$0")/lib.sh"
 e2e_start e2e-straggler "${1:-}"
 
 topic=e2e-straggler.clicks
-events=${KAPPA_E2E_EVENTS:-3000000}
+events=${KAPPA_E2E_EVENTS:-6000000}
 window=10
 slow_quota=2000 # of a 100 ms period: 2% of a CPU
 
