@@ -245,11 +245,10 @@ std::optional<kube::Outcome> Reconciler::gatherKafka(Pass& p) {
   bool allTopicsReady = topicsReady && (st.tapTopic.empty() || k.tapTopicExists) &&
                         (st.stateTopic.empty() || k.stateTopicExists);
   if (in({Phase::kProvisioning}) && allTopicsReady && spec.replay.dryRunSamples > 0 && !st.dryRun) {
-    // Pending refused a program that does not parse; a container processor has none.
+    // A container processor has no program; Pending refused one that does not parse.
     std::string text = builtinProgram(p.obj.value("spec", Json::object()));
-    auto program = text.empty() ? Result<worker::Program>(Error{ErrorCode::kNotFound, "container"})
-                                : worker::parseProgram(text);
-    if (program.ok()) {
+    auto program = worker::parseProgram(text);
+    if (!text.empty() && program.ok()) {
       auto started = std::chrono::steady_clock::now();
       auto sample = kafka::sampleHistory(admin, source, spec.replay.dryRunSamples);
       if (!sample.ok()) return retryable("sampling the source for the dry run", sample.error());
